@@ -1,0 +1,1 @@
+"""GOBO golden model: pure Python + NumPy, never imports Amaranth."""

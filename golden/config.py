@@ -1,0 +1,138 @@
+"""The one configuration object that both the golden model and the hardware generator take.
+
+Every width in the design is derived here, so that the bit-exact model, the RTL and the testbenches
+can never disagree about how wide a bin or an output is.
+"""
+
+import dataclasses
+import math
+
+__all__ = ["GoboConfig", "PRESETS", "preset"]
+
+
+def _check_int(name, value, low, high=None):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if value < low or (high is not None and value > high):
+        span = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise ValueError(f"{name} must be {span}, not {value}")
+
+
+@dataclasses.dataclass(frozen=True)
+class GoboConfig:
+    """Parameters of a GOBO processing element (and, later, of a tile).
+
+    Parameters
+    ----------
+    lanes : int
+        Weights (and activations) consumed per cycle by one PE.
+    index_bits : int
+        Width of a weight index; the dictionary holds ``2**index_bits`` centroids.
+    act_bits : int
+        Width of a signed integer activation.
+    centroid_bits : int
+        Width of a signed fixed-point centroid.
+    max_dot_length : int
+        The longest dot product (input features of a layer) the hardware must compute exactly;
+        it sets the width of the bins.
+    recon_multipliers : int
+        Multipliers in the reconstruction stage; reconstruction takes
+        ``2**index_bits / recon_multipliers`` cycles.
+    pes : int
+        Processing elements in a tile.
+    outlier_log_prob : float
+        Weights whose natural-log Gaussian density lies below this are outliers (GOBO uses -4).
+    """
+
+    lanes: int = 16
+    index_bits: int = 3
+    act_bits: int = 16
+    centroid_bits: int = 16
+    max_dot_length: int = 4096
+    recon_multipliers: int = 1
+    pes: int = 16
+    outlier_log_prob: float = -4.0
+
+    def __post_init__(self):
+        _check_int("lanes", self.lanes, 1, 256)
+        _check_int("index_bits", self.index_bits, 2, 8)
+        _check_int("act_bits", self.act_bits, 2, 32)
+        _check_int("centroid_bits", self.centroid_bits, 2, 32)
+        _check_int("max_dot_length", self.max_dot_length, 1, 1 << 24)
+        _check_int("pes", self.pes, 1, 1024)
+        _check_int("recon_multipliers", self.recon_multipliers, 1, self.n_centroids)
+        if self.n_centroids % self.recon_multipliers:
+            raise ValueError(
+                f"recon_multipliers must divide the {self.n_centroids} centroids of "
+                f"index_bits={self.index_bits}, not {self.recon_multipliers}")
+        if not isinstance(self.outlier_log_prob, (int, float)) or not math.isfinite(
+                self.outlier_log_prob):
+            raise ValueError(f"outlier_log_prob must be a finite number, not "
+                             f"{self.outlier_log_prob!r}")
+        if self.out_bits > 64:
+            raise ValueError(
+                f"act_bits={self.act_bits} + centroid_bits={self.centroid_bits} + "
+                f"log2(max_dot_length={self.max_dot_length}) gives {self.out_bits}-bit outputs; "
+                f"the datapath is limited to 64 bits")
+
+    # Derived widths -------------------------------------------------------------------------
+
+    @property
+    def n_centroids(self):
+        return 1 << self.index_bits
+
+    @property
+    def dot_bits(self):
+        """Bits to count up to ``max_dot_length``: ceil(log2(max_dot_length))."""
+        return (self.max_dot_length - 1).bit_length()
+
+    @property
+    def bin_bits(self):
+        """A bin sums at most ``max_dot_length`` activations, so it can never overflow."""
+        return self.act_bits + self.dot_bits
+
+    @property
+    def product_bits(self):
+        return self.bin_bits + self.centroid_bits
+
+    @property
+    def out_bits(self):
+        """Exact width of ``sum_k centroid[k] * bin[k]``.
+
+        Every activation lands in exactly one bin, so ``sum_k |bin[k]| <= L * 2**(act_bits-1)``
+        and the whole sum (and every partial sum) is bounded by ``L * 2**(act_bits+centroid_bits-2)``:
+        no extra ``index_bits`` of growth are needed.
+        """
+        return self.act_bits + self.centroid_bits + self.dot_bits
+
+    @property
+    def index_word_bits(self):
+        return self.lanes * self.index_bits
+
+    @property
+    def recon_cycles(self):
+        return self.n_centroids // self.recon_multipliers
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+_DEFAULT = GoboConfig()
+
+#: Named presets. ``paper`` is the default; the others are small/fast points for tests and synthesis.
+PRESETS = {
+    "paper": _DEFAULT,
+    "lanes1": _DEFAULT.replace(lanes=1),
+    "lanes4": _DEFAULT.replace(lanes=4),
+    "lanes16_idx4": _DEFAULT.replace(lanes=16, index_bits=4),
+}
+
+
+def preset(name):
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

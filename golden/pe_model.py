@@ -1,0 +1,55 @@
+"""Bit-exact integer model of one GOBO PE (see docs/numerics.md).
+
+A PE adds each activation into the bin its weight index selects, then reconstructs
+``sum_k centroid[k] * bin[k]``. Everything is exact integer arithmetic in int64; the widths in
+:class:`~golden.config.GoboConfig` guarantee that no intermediate value exceeds them.
+"""
+
+import numpy as np
+
+from .fixedpoint import check_signed
+from .packing import check_pe_inputs
+
+__all__ = ["pe_bins", "pe_dot", "pe_cycles"]
+
+
+def pe_bins(config, indexes, acts):
+    """Bins of each row: ``bins[m, k] = sum_n acts[n] * (indexes[m, n] == k)``.
+
+    ``indexes`` is (M, N) or (N,); ``acts`` is (N,). Returns int64 (M, 2**index_bits).
+    """
+    indexes = np.atleast_2d(np.asarray(indexes))
+    acts = np.asarray(acts, dtype=np.int64)
+    if acts.ndim != 1 or indexes.shape[1] != acts.shape[0]:
+        raise ValueError(f"indexes {indexes.shape} and activations {acts.shape} do not match: "
+                         f"need (M, N) and (N,)")
+    if indexes.shape[1] > config.max_dot_length:
+        raise ValueError(f"dot product length {indexes.shape[1]} exceeds max_dot_length="
+                         f"{config.max_dot_length}")
+    bins = np.stack([(indexes == k).astype(np.int64) @ acts for k in range(config.n_centroids)],
+                    axis=1)
+    check_signed("bins", bins, config.bin_bits)  # cannot fail by construction; guards the model
+    return bins
+
+
+def pe_dot(config, indexes, acts, centroids):
+    """Exact PE outputs ``sum_k centroids[k] * bins[m, k]`` for each row; int64 (M,)."""
+    check_pe_inputs(config, indexes, acts, centroids)
+    bins = pe_bins(config, indexes, acts)
+    out = bins @ np.asarray(centroids, dtype=np.int64)
+    check_signed("PE outputs", out, config.out_bits)
+    return out
+
+
+def pe_cycles(config, n_inputs, rows, latency):
+    """Cycles from the first input beat to the last output of ``rows`` back-to-back dot products
+    of ``n_inputs`` each, with no input gaps and no output backpressure.
+
+    A dot product takes ``ceil(n_inputs / lanes)`` beats; the double-buffered bins let the next
+    one accumulate while the last is reconstructed, so a row issues every
+    ``max(beats, recon_cycles)`` cycles, and the final output appears ``latency`` cycles after the
+    final beat of its row.
+    """
+    beats = -(-n_inputs // config.lanes)
+    interval = max(beats, config.recon_cycles)
+    return (rows - 1) * interval + beats + latency

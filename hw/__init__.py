@@ -1,0 +1,1 @@
+"""GOBO hardware: Amaranth components (imports its parameters and layouts from golden/)."""

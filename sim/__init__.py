@@ -1,0 +1,1 @@
+"""cocotb testbenches and their runner: drive the generated Verilog with golden/ data."""
