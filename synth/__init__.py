@@ -1,0 +1,1 @@
+"""Synthesis flow: Yosys + OSU 0.18 um area, OpenSTA timing, nextpnr-ecp5 Fmax."""
