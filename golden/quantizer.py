@@ -1,0 +1,368 @@
+"""The GOBO weight quantizer (Zadeh et al., MICRO 2020, section IV), in NumPy.
+
+Per matrix: fit a Gaussian, keep the weights whose log-density under it lies below a threshold as
+*outliers* (exact FP32), and represent every weight by the index of its nearest centroid in a
+dictionary of ``2**index_bits`` values. The centroids start from the means of equal-population
+groups of the sorted non-outlier weights and move like k-means, but GOBO stops as soon as the total
+L1 error stops decreasing. Plain k-means (stop when the assignment is stable) is offered for
+comparison. See docs/quantizer.md.
+
+Why it is fast: the centroids stay sorted, so nearest-centroid assignment on the *sorted* fit set
+is one ``searchsorted`` of the ``2**index_bits - 1`` midpoints, every cluster is a contiguous run,
+and its mean and L1 error follow from prefix sums. An iteration costs O(k log n), not O(n); the
+only O(n log n) step is the one sort per matrix.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from .config import GoboConfig, _check_int
+
+__all__ = ["GoboLayer", "LayerStats", "METHODS", "quantize", "log_density", "outlier_mask",
+           "layer_stats", "aggregate_stats"]
+
+#: Centroid-selection methods: GOBO's L1 stop rule, and Lloyd's k-means for comparison.
+METHODS = ("gobo", "kmeans")
+
+_DEFAULTS = GoboConfig()
+#: Safety cap on centroid updates; GOBO stops long before (tens of steps on BERT matrices).
+DEFAULT_MAX_ITERATIONS = 1000
+
+
+def _readonly(array):
+    array.setflags(write=False)
+    return array
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LayerStats:
+    """Quality and size figures of one quantized matrix (see docs/quantizer.md).
+
+    Parameters
+    ----------
+    numel : int
+        Weights in the matrix.
+    outliers : int
+        Weights kept exactly as outliers.
+    outlier_fraction : float
+        ``outliers / numel``.
+    rel_rmse : float
+        RMSE of the reconstruction against the original, divided by the original's standard
+        deviation (population, ``ddof=0``); 0 for a perfect reconstruction.
+    l1 : float
+        Total ``sum |w - dequantized(w)|`` over *all* weights (outliers contribute 0).
+    l1_mean : float
+        ``l1 / numel``.
+    stored_bytes : int
+        Size of the serialized stored form (:func:`golden.stored.to_bytes`).
+    compression_ratio : float
+        ``4 * numel / stored_bytes``: FP32 bytes over stored bytes.
+    iterations : int
+        Centroid updates kept by the fit (see :func:`quantize`).
+    """
+
+    numel: int
+    outliers: int
+    outlier_fraction: float
+    rel_rmse: float
+    l1: float
+    l1_mean: float
+    stored_bytes: int
+    compression_ratio: float
+    iterations: int
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class GoboLayer:
+    """One GOBO-quantized weight matrix.
+
+    Arrays are read-only. The index stream is dense: an outlier position also carries the index of
+    its nearest centroid, so the hardware side path only has to add
+    ``residual = outlier - centroids[index]`` (DESIGN.md section 3).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        ``(rows, cols)`` of the matrix.
+    index_bits : int
+        Width of an index; ``len(centroids) == 2**index_bits``.
+    indexes : numpy.ndarray
+        ``uint8`` of ``shape``: the nearest centroid of every weight.
+    centroids : numpy.ndarray
+        ``float32`` dictionary, sorted ascending.
+    outlier_positions : numpy.ndarray
+        ``int64`` flat (row-major) positions of the outliers, strictly increasing.
+    outlier_values : numpy.ndarray
+        ``float32`` original values of the outliers.
+    mean, std : float or None
+        The fitted Gaussian (float64); None when the layer was parsed from its stored form.
+    threshold : float or None
+        The outlier log-density threshold used.
+    method : str or None
+        ``"gobo"`` or ``"kmeans"``.
+    iterations : int or None
+        Centroid updates kept by the fit.
+    l1_history : tuple of float
+        Total L1 error of the fit set (the non-outliers) after the initial centroids and after
+        each kept update; strictly decreasing for ``"gobo"``.
+    stats : LayerStats or None
+        Figures measured against the original weights at quantization time.
+    """
+
+    shape: tuple
+    index_bits: int
+    indexes: np.ndarray
+    centroids: np.ndarray
+    outlier_positions: np.ndarray
+    outlier_values: np.ndarray
+    mean: float = None
+    std: float = None
+    threshold: float = None
+    method: str = None
+    iterations: int = None
+    l1_history: tuple = ()
+    stats: LayerStats = None
+
+    @property
+    def numel(self):
+        return self.shape[0] * self.shape[1]
+
+    @property
+    def n_outliers(self):
+        return len(self.outlier_positions)
+
+    def dequantize(self):
+        """The reconstruction: ``centroids[indexes]`` with the outliers restored exactly (float32)."""
+        out = self.centroids[self.indexes]
+        out.reshape(-1)[self.outlier_positions] = self.outlier_values
+        return out
+
+    def residuals(self):
+        """``outlier - centroids[index]`` at each outlier position (float64), what the side path
+        adds."""
+        idx = self.indexes.reshape(-1)[self.outlier_positions]
+        return self.outlier_values.astype(np.float64) - self.centroids[idx].astype(np.float64)
+
+
+# The outlier rule ---------------------------------------------------------------------------------
+
+def log_density(weights, mean, std):
+    """Natural-log Gaussian density ``log N(w; mean, std)`` of every weight, in float64."""
+    w = np.asarray(weights, dtype=np.float64)
+    return -0.5 * math.log(2.0 * math.pi * std * std) - (w - mean) ** 2 / (2.0 * std * std)
+
+
+def outlier_mask(weights, mean, std, threshold):
+    """True where ``log N(w; mean, std) < threshold``.
+
+    A matrix whose weights are all equal (``std == 0``) has no outliers. Note the rule is absolute,
+    as in the paper: the peak density is ``1 / (std * sqrt(2 pi))``, so with ``threshold=-4`` a
+    matrix with ``std`` above about 21.8 has only outliers.
+    """
+    w = np.asarray(weights)
+    if std == 0.0:
+        return np.zeros(w.shape, dtype=bool)
+    return log_density(w, mean, std) < threshold
+
+
+# Centroid selection on a sorted fit set -----------------------------------------------------------
+
+class _SortedFit:
+    """A sorted 1-D float64 sample with prefix sums, on which cluster statistics are O(k log n)."""
+
+    def __init__(self, values):
+        self.x = values
+        self.prefix = np.concatenate([[0.0], np.cumsum(values)])
+
+    def boundaries(self, centroids):
+        """Cluster ``j`` is ``x[b[j]:b[j+1]]`` under nearest-centroid assignment.
+
+        A weight exactly on a midpoint goes to the upper centroid, as in :func:`_nearest`.
+        """
+        mids = 0.5 * (centroids[:-1] + centroids[1:])
+        inner = np.searchsorted(self.x, mids, side="left")
+        return np.concatenate([[0], inner, [len(self.x)]])
+
+    def sums(self, bounds):
+        return self.prefix[bounds[1:]] - self.prefix[bounds[:-1]], np.diff(bounds)
+
+    def means(self, bounds, previous):
+        """Cluster means; an empty cluster keeps its previous centroid. Means of consecutive runs
+        of a sorted array stay sorted, and so does a kept centroid (it lies between its
+        neighbours' runs), so the dictionary never needs re-sorting."""
+        total, count = self.sums(bounds)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(count > 0, total / np.maximum(count, 1), previous)
+
+    def l1(self, centroids, bounds):
+        """``sum |x - c(x)|`` with each run split where it crosses its centroid."""
+        lo, hi = bounds[:-1], bounds[1:]
+        split = np.clip(np.searchsorted(self.x, centroids), lo, hi)
+        p = self.prefix
+        below = centroids * (split - lo) - (p[split] - p[lo])
+        above = (p[hi] - p[split]) - centroids * (hi - split)
+        return float(np.sum(below + above))
+
+    def equal_population_means(self, k):
+        """Means of ``k`` equal-population groups (sizes differ by at most one). With fewer than
+        ``k`` values a group can be empty; it takes the sorted value at its position instead."""
+        n = len(self.x)
+        bounds = (np.arange(k + 1) * n) // k
+        fallback = self.x[np.minimum(bounds[:-1], n - 1)]
+        return self.means(bounds, fallback)
+
+
+def _fit_centroids(fit, k, method, max_iterations):
+    """Return ``(centroids float64, kept updates, L1 history)``."""
+    centroids = fit.equal_population_means(k)
+    bounds = fit.boundaries(centroids)
+    history = [fit.l1(centroids, bounds)]
+    iterations = 0
+    while iterations < max_iterations:
+        moved = fit.means(bounds, centroids)
+        moved_bounds = fit.boundaries(moved)
+        error = fit.l1(moved, moved_bounds)
+        if method == "gobo" and not error < history[-1]:
+            break  # GOBO's stop rule: the step that fails to lower L1 is discarded
+        centroids, iterations = moved, iterations + 1
+        history.append(error)
+        if method == "kmeans" and np.array_equal(moved_bounds, bounds):
+            break  # Lloyd has converged: the next update would reproduce these centroids
+        bounds = moved_bounds
+    return centroids, iterations, tuple(history)
+
+
+def _nearest(flat, centroids):
+    """Index of the nearest of the sorted ``centroids`` for each value (ties go up)."""
+    c = centroids.astype(np.float64)
+    return np.searchsorted(0.5 * (c[:-1] + c[1:]), flat, side="right").astype(np.uint8)
+
+
+# Validation ---------------------------------------------------------------------------------------
+
+def _check_weights(weights):
+    w = np.asarray(weights)
+    if w.ndim != 2:
+        raise ValueError(f"weights must be a 2-D matrix, not shape {w.shape}")
+    if w.size == 0:
+        raise ValueError(f"weights must not be empty, not shape {w.shape}")
+    if not (np.issubdtype(w.dtype, np.floating) or np.issubdtype(w.dtype, np.integer)):
+        raise ValueError(f"weights must be real numbers, not dtype {w.dtype}")
+    w = w.astype(np.float64)
+    bad = ~np.isfinite(w)
+    if bad.any():
+        n_nan, n_inf = int(np.isnan(w).sum()), int(np.isinf(w).sum())
+        first = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(f"weights contain {n_nan} NaN and {n_inf} Inf values "
+                         f"(first at {first}); only finite weights can be quantized")
+    return w
+
+
+def _check_params(index_bits, threshold, method, max_iterations):
+    _check_int("index_bits", index_bits, 2, 8)
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(
+            threshold):
+        raise ValueError(f"threshold must be a finite number, not {threshold!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    _check_int("max_iterations", max_iterations, 1)
+
+
+# Public entry points ------------------------------------------------------------------------------
+
+def quantize(weights, *, index_bits=_DEFAULTS.index_bits, threshold=_DEFAULTS.outlier_log_prob,
+             method="gobo", max_iterations=DEFAULT_MAX_ITERATIONS):
+    """Quantize one weight matrix with GOBO (or k-means).
+
+    Parameters
+    ----------
+    weights : array_like
+        A 2-D matrix of finite real numbers (PyTorch ``[out, in]``).
+    index_bits : int
+        2..8; the dictionary holds ``2**index_bits`` centroids.
+    threshold : float
+        Weights with ``log N(w; mean, std) < threshold`` are outliers (natural log).
+    method : {"gobo", "kmeans"}
+        ``"gobo"`` repeats assign/update while the total L1 error of the non-outliers decreases
+        and keeps the centroids before the first step that does not; ``"kmeans"`` (Lloyd, same
+        equal-population start) repeats until the assignment no longer changes.
+    max_iterations : int
+        Cap on centroid updates for either method.
+
+    Returns
+    -------
+    GoboLayer
+        With ``stats`` measured against ``weights``.
+
+    Raises
+    ------
+    ValueError
+        For a matrix that is not 2-D, is empty or holds NaN/Inf, or for parameters out of range.
+    """
+    _check_params(index_bits, threshold, method, max_iterations)
+    w = _check_weights(weights)
+    flat = w.reshape(-1)
+    mean, std = float(flat.mean()), float(flat.std())
+    mask = outlier_mask(flat, mean, std, threshold)
+    positions = np.flatnonzero(mask)
+    inliers = flat[~mask] if len(positions) < len(flat) else flat  # all outliers: fit them all
+    fit = _SortedFit(np.sort(inliers))
+    centroids, iterations, history = _fit_centroids(fit, 1 << index_bits, method, max_iterations)
+    centroids = centroids.astype(np.float32)
+    # Rounding to float32 keeps the order (rounding is monotone), so _nearest stays valid.
+    indexes = _nearest(flat, centroids).reshape(w.shape)
+    layer = GoboLayer(
+        shape=tuple(int(n) for n in w.shape), index_bits=index_bits,
+        indexes=_readonly(indexes), centroids=_readonly(centroids),
+        outlier_positions=_readonly(positions.astype(np.int64)),
+        outlier_values=_readonly(flat[positions].astype(np.float32)),
+        mean=mean, std=std, threshold=float(threshold), method=method, iterations=iterations,
+        l1_history=history)
+    return dataclasses.replace(layer, stats=layer_stats(layer, w))
+
+
+def layer_stats(layer, weights):
+    """Measure ``layer`` against the original ``weights`` (see :class:`LayerStats`)."""
+    from .stored import stored_nbytes  # stored.py builds on GoboLayer; import late to avoid a cycle
+
+    w = np.asarray(weights, dtype=np.float64)
+    error = w - layer.dequantize().astype(np.float64)
+    std = float(w.std())
+    rmse = float(np.sqrt(np.mean(error * error)))
+    nbytes = stored_nbytes(layer.shape, layer.index_bits, layer.n_outliers)
+    l1 = float(np.abs(error).sum())
+    return LayerStats(
+        numel=layer.numel, outliers=layer.n_outliers,
+        outlier_fraction=layer.n_outliers / layer.numel,
+        rel_rmse=rmse / std if std > 0 else (0.0 if rmse == 0 else math.inf),
+        l1=l1, l1_mean=l1 / layer.numel, stored_bytes=nbytes,
+        compression_ratio=4 * layer.numel / nbytes, iterations=layer.iterations or 0)
+
+
+def aggregate_stats(stats):
+    """Pool several :class:`LayerStats` into one dict.
+
+    ``outlier_fraction`` is over all weights, ``compression_ratio`` is total FP32 bytes over total
+    stored bytes, ``rel_rmse`` is the weight-count-weighted mean of the per-matrix values, ``l1``
+    and ``iterations`` are totals, ``min_compression_ratio`` is the worst matrix.
+    """
+    stats = list(stats)
+    if not stats:
+        raise ValueError("aggregate_stats needs at least one matrix")
+    numel = sum(s.numel for s in stats)
+    return {
+        "matrices": len(stats),
+        "numel": numel,
+        "outliers": sum(s.outliers for s in stats),
+        "outlier_fraction": sum(s.outliers for s in stats) / numel,
+        "compression_ratio": 4 * numel / sum(s.stored_bytes for s in stats),
+        "min_compression_ratio": min(s.compression_ratio for s in stats),
+        "rel_rmse": sum(s.rel_rmse * s.numel for s in stats) / numel,
+        "l1": sum(s.l1 for s in stats),
+        "iterations": sum(s.iterations for s in stats),
+    }

@@ -1,0 +1,107 @@
+"""The per-centroid accumulators ("bins") of a GOBO PE, double-buffered."""
+
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+__all__ = ["CentroidAccumulators", "accumulator_input_layout", "bins_layout"]
+
+
+def accumulator_input_layout(config):
+    """One beat into the accumulators: per-centroid lane ``masks`` (from
+    :class:`~hw.index_decoder.IndexDecoder`), the ``acts`` of the lanes, and ``last``."""
+    return data.StructLayout({
+        "masks": data.ArrayLayout(unsigned(config.lanes), config.n_centroids),
+        "acts": data.ArrayLayout(signed(config.act_bits), config.lanes),
+        "last": unsigned(1),
+    })
+
+
+def bins_layout(config):
+    """The completed bins of one dot product: ``n_centroids`` signed ``bin_bits`` integers."""
+    return data.ArrayLayout(signed(config.bin_bits), config.n_centroids)
+
+
+def _adder_tree(terms):
+    # Balanced, so the depth is ceil(log2(lanes)) adders; Amaranth widens every sum by one bit,
+    # so no partial sum can overflow.
+    while len(terms) > 1:
+        pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
+        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
+    return terms[0]
+
+
+class CentroidAccumulators(wiring.Component):
+    """Adds each lane's activation into the bin its weight index selects.
+
+    Every accepted beat adds, for every centroid ``k``, the sum of the activations of the lanes
+    in ``masks[k]`` (one masked adder tree per bin) into bin ``k``. On the beat with ``last`` the
+    completed bins (including that beat) move to a hand-over register offered on ``o`` and the
+    working bins restart from zero, so the next dot product accumulates from the very next cycle
+    while the reconstruction stage works on the previous one (double buffering).
+
+    If the hand-over register is still full (its transfer not happening in this cycle) when the
+    next ``last`` beat arrives, that beat is refused (``i.ready`` low) until the register frees;
+    beats other than ``last`` are always accepted. ``i.ready`` therefore depends combinationally
+    on ``i.payload.last`` and ``o.ready``.
+
+    Bins are ``config.bin_bits`` wide, which holds any dot product of at most
+    ``config.max_dot_length`` activations exactly.
+
+    Parameters
+    ----------
+    config : :class:`~golden.config.GoboConfig`
+        Uses ``lanes``, ``index_bits``, ``act_bits`` and ``bin_bits``.
+
+    Members
+    -------
+    i : ``In(stream.Signature(accumulator_input_layout(config)))``
+        Beats of masks, activations and ``last``.
+    o : ``Out(stream.Signature(bins_layout(config)))``
+        Completed bins, one transfer per dot product.
+    """
+
+    def __init__(self, *, config):
+        self._config = config
+        super().__init__({
+            "i": In(stream.Signature(accumulator_input_layout(config))),
+            "o": Out(stream.Signature(bins_layout(config))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from the transfer of a ``last`` beat to ``o.valid`` of its bins: 1."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+
+        # The working bank; the hand-over bank is o.payload itself.
+        acc_bins = Signal(bins_layout(config))
+
+        o_free = ~self.o.valid | self.o.ready
+        m.d.comb += self.i.ready.eq(~self.i.payload.last | o_free)
+
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+
+        with m.If(self.i.valid & self.i.ready):
+            for k in range(config.n_centroids):
+                mask = self.i.payload.masks[k]
+                terms = [Mux(mask[lane], self.i.payload.acts[lane], 0)
+                         for lane in range(config.lanes)]
+                total = Signal(signed(config.bin_bits), name=f"sum{k}")
+                m.d.comb += total.eq(acc_bins[k] + _adder_tree(terms))
+                with m.If(self.i.payload.last):
+                    m.d.sync += [acc_bins[k].eq(0), self.o.payload[k].eq(total)]
+                with m.Else():
+                    m.d.sync += acc_bins[k].eq(total)
+            with m.If(self.i.payload.last):
+                m.d.sync += self.o.valid.eq(1)
+
+        return m

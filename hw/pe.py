@@ -1,0 +1,96 @@
+"""A GOBO processing element: index decoder, per-centroid accumulators and reconstruction."""
+
+from amaranth.hdl import Module, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import GoboConfig
+
+from .accumulators import CentroidAccumulators
+from .index_decoder import IndexDecoder
+from .layouts import pe_input_layout
+from .reconstruction import ReconstructionMultiplier
+
+__all__ = ["GoboPE", "pe_latency"]
+
+
+def pe_latency(config):
+    """Latency of :class:`GoboPE` for ``config`` without building one: cycles from the transfer
+    of a row's ``last`` beat to ``o.valid`` for that row when nothing stalls, ``1 +
+    recon_cycles`` (one cycle into the hand-over register, then the reconstruction steps)."""
+    return 1 + config.recon_cycles
+
+
+class GoboPE(wiring.Component):
+    """One GOBO PE: computes ``sum_k centroid[k] * sum_{n: index[n]=k} act[n]`` per dot product,
+    bit-exactly as :func:`golden.pe_model.pe_dot`.
+
+    A dot product arrives as ``ceil(N / lanes)`` beats (see :func:`golden.packing.pe_beats`), the
+    final one flagged ``last``. The beats are decoded (:class:`~hw.index_decoder.IndexDecoder`),
+    accumulated into ``2**index_bits`` bins (:class:`~hw.accumulators.CentroidAccumulators`,
+    double-buffered) and reconstructed (:class:`~hw.reconstruction.ReconstructionMultiplier`).
+
+    Timing, with ``R = config.recon_cycles``: one beat per cycle; a row's result is valid
+    :attr:`latency` ``= 1 + R`` cycles after its ``last`` beat transfers; a ``last`` beat is held
+    back (``i.ready`` low) until the previous row's reconstruction finishes, so rows issue every
+    ``max(beats, R)`` cycles, which is :func:`golden.pe_model.pe_cycles`. Results leave in row
+    order. ``i.ready`` depends combinationally on ``i.payload.last`` and ``o.ready``.
+
+    Parameters
+    ----------
+    config : :class:`~golden.config.GoboConfig`
+        The PE's parameters.
+
+    Members
+    -------
+    i : ``In(stream.Signature(pe_input_layout(config)))``
+        Input beats: ``indexes`` (``ArrayLayout(unsigned(index_bits), lanes)``), ``acts``
+        (``ArrayLayout(signed(act_bits), lanes)``) and ``last``; the bits equal
+        :func:`golden.packing.pack` of :func:`golden.packing.pe_input_fields`.
+    centroids : ``In(ArrayLayout(signed(centroid_bits), n_centroids))``
+        The layer's dictionary, held static while the PE works.
+    o : ``Out(stream.Signature(signed(out_bits)))``
+        One exact result per dot product.
+    """
+
+    def __init__(self, *, config):
+        if not isinstance(config, GoboConfig):
+            raise TypeError(f"config must be a GoboConfig, not {config!r}")
+        self._config = config
+        super().__init__({
+            "i": In(stream.Signature(pe_input_layout(config))),
+            "centroids": In(data.ArrayLayout(signed(config.centroid_bits), config.n_centroids)),
+            "o": Out(stream.Signature(signed(config.out_bits))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def latency(self):
+        """Cycles from the transfer of a row's ``last`` beat to ``o.valid`` for that row when
+        nothing stalls: 1 (accumulators to hand-over register) + ``recon_cycles``."""
+        return pe_latency(self._config)
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        m.submodules.decoder = decoder = IndexDecoder(lanes=config.lanes,
+                                                      index_bits=config.index_bits)
+        m.submodules.accumulators = accumulators = CentroidAccumulators(config=config)
+        m.submodules.reconstruction = reconstruction = ReconstructionMultiplier(config=config)
+        assert self.latency == (decoder.latency + accumulators.latency + reconstruction.latency)
+
+        m.d.comb += [
+            decoder.indexes.eq(self.i.payload.indexes),
+            accumulators.i.valid.eq(self.i.valid),
+            accumulators.i.payload.masks.eq(decoder.masks),
+            accumulators.i.payload.acts.eq(self.i.payload.acts),
+            accumulators.i.payload.last.eq(self.i.payload.last),
+            self.i.ready.eq(accumulators.i.ready),
+            reconstruction.centroids.eq(self.centroids),
+        ]
+        wiring.connect(m, accumulators.o, reconstruction.i)
+        wiring.connect(m, reconstruction.o, wiring.flipped(self.o))
+        return m

@@ -1,0 +1,56 @@
+"""Jobs for the PE bench: real quantized BERT rows, seeded activations, golden outputs and cycles.
+
+Everything here comes from ``golden/``; the bench only drives and compares.
+"""
+
+import numpy as np
+
+from golden.fixedpoint import to_fixed
+from golden.packing import pe_beats
+from golden.pe_model import pe_cycles, pe_dot
+from golden.quantizer import quantize
+
+__all__ = ["seeded_activations", "pe_job", "pe_vectors"]
+
+
+def seeded_activations(config, n, seed):
+    """Activations over the full signed range, with both extremes present, so the bins and the
+    reconstruction are exercised at their widest."""
+    rng = np.random.default_rng(seed)
+    low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
+    acts = rng.integers(low, high, size=n, endpoint=True, dtype=np.int64)
+    acts[rng.integers(n)] = low
+    acts[rng.integers(n)] = high
+    return acts
+
+
+def pe_job(config, name, matrix, *, rows, seed, latency, gap_probability=0.0,
+           backpressure_probability=0.0, corrupt=None):
+    """One bench job: the first ``rows`` rows of the GOBO-quantized ``matrix`` (out x in)."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or not 1 <= rows <= matrix.shape[0]:
+        raise ValueError(f"{name}: need a 2-D matrix with at least {rows} rows, "
+                         f"got shape {matrix.shape}")
+    layer = quantize(matrix, index_bits=config.index_bits,
+                     outlier_log_prob=config.outlier_log_prob)
+    centroids, _exponent = to_fixed(layer.centroids, config.centroid_bits)
+    indexes = np.asarray(layer.indexes[:rows], dtype=np.int64)
+    acts = seeded_activations(config, matrix.shape[1], seed)
+    expected = pe_dot(config, indexes, acts, centroids)
+    beats = [b for row in indexes for b in pe_beats(config, row, acts)]
+    timed = gap_probability == 0 and backpressure_probability == 0
+    return {
+        "name": name, "seed": seed, "rows": rows, "n_inputs": int(matrix.shape[1]),
+        "centroids": [int(c) for c in centroids],
+        "beats": [format(b, "x") for b in beats],
+        "expected": [int(v) for v in expected],
+        "expected_cycles": pe_cycles(config, matrix.shape[1], rows, latency) if timed else None,
+        "recon_cycles": config.recon_cycles,
+        "gap_probability": gap_probability, "backpressure_probability": backpressure_probability,
+        "corrupt": corrupt,
+    }
+
+
+def pe_vectors(config, jobs, *, seed=1):
+    return {"seed": seed, "out_bits": config.out_bits, "centroid_bits": config.centroid_bits,
+            "config": config.to_dict(), "jobs": jobs}
