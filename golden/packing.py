@@ -54,7 +54,7 @@ def pack(fields, values):
     word, offset = 0, 0
     for field in fields:
         items = values[field.name]
-        items = list(np.ravel(items)) if field.count > 1 else [items]
+        items = list(np.ravel(items))  # a scalar, or a 1-element array when lanes == 1
         if len(items) != field.count:
             raise ValueError(f"field {field.name!r} needs {field.count} values, got {len(items)}")
         for item in items:

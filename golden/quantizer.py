@@ -101,7 +101,7 @@ class GoboLayer:
         ``float32`` original values of the outliers.
     mean, std : float or None
         The fitted Gaussian (float64); None when the layer was parsed from its stored form.
-    threshold : float or None
+    outlier_log_prob : float or None
         The outlier log-density threshold used.
     method : str or None
         ``"gobo"`` or ``"kmeans"``.
@@ -122,7 +122,7 @@ class GoboLayer:
     outlier_values: np.ndarray
     mean: float = None
     std: float = None
-    threshold: float = None
+    outlier_log_prob: float = None
     method: str = None
     iterations: int = None
     l1_history: tuple = ()
@@ -137,7 +137,7 @@ class GoboLayer:
         return len(self.outlier_positions)
 
     def dequantize(self):
-        """The reconstruction: ``centroids[indexes]`` with the outliers restored exactly (float32)."""
+        """The reconstruction, float32: ``centroids[indexes]`` with the outliers restored exactly."""
         out = self.centroids[self.indexes]
         out.reshape(-1)[self.outlier_positions] = self.outlier_values
         return out
@@ -209,10 +209,13 @@ class _SortedFit:
         return float(np.sum(below + above))
 
     def equal_population_means(self, k):
-        """Means of ``k`` equal-population groups (sizes differ by at most one). With fewer than
-        ``k`` values a group can be empty; it takes the sorted value at its position instead."""
+        """Means of ``k`` equal-population groups, split as ``np.array_split`` does (the first
+        ``n % k`` groups hold one value more). With fewer than ``k`` values a group can be empty;
+        it takes the sorted value at its position instead."""
         n = len(self.x)
-        bounds = (np.arange(k + 1) * n) // k
+        sizes = np.full(k, n // k)
+        sizes[:n % k] += 1
+        bounds = np.concatenate([[0], np.cumsum(sizes)])
         fallback = self.x[np.minimum(bounds[:-1], n - 1)]
         return self.means(bounds, fallback)
 
@@ -263,11 +266,11 @@ def _check_weights(weights):
     return w
 
 
-def _check_params(index_bits, threshold, method, max_iterations):
+def _check_params(index_bits, outlier_log_prob, method, max_iterations):
     _check_int("index_bits", index_bits, 2, 8)
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not math.isfinite(
-            threshold):
-        raise ValueError(f"threshold must be a finite number, not {threshold!r}")
+    if (isinstance(outlier_log_prob, bool) or not isinstance(outlier_log_prob, (int, float))
+            or not math.isfinite(outlier_log_prob)):
+        raise ValueError(f"outlier_log_prob must be a finite number, not {outlier_log_prob!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
     _check_int("max_iterations", max_iterations, 1)
@@ -275,8 +278,9 @@ def _check_params(index_bits, threshold, method, max_iterations):
 
 # Public entry points ------------------------------------------------------------------------------
 
-def quantize(weights, *, index_bits=_DEFAULTS.index_bits, threshold=_DEFAULTS.outlier_log_prob,
-             method="gobo", max_iterations=DEFAULT_MAX_ITERATIONS):
+def quantize(weights, *, index_bits=_DEFAULTS.index_bits,
+             outlier_log_prob=_DEFAULTS.outlier_log_prob, method="gobo",
+             max_iterations=DEFAULT_MAX_ITERATIONS):
     """Quantize one weight matrix with GOBO (or k-means).
 
     Parameters
@@ -285,8 +289,9 @@ def quantize(weights, *, index_bits=_DEFAULTS.index_bits, threshold=_DEFAULTS.ou
         A 2-D matrix of finite real numbers (PyTorch ``[out, in]``).
     index_bits : int
         2..8; the dictionary holds ``2**index_bits`` centroids.
-    threshold : float
-        Weights with ``log N(w; mean, std) < threshold`` are outliers (natural log).
+    outlier_log_prob : float
+        The threshold (named as in :class:`~golden.config.GoboConfig`): weights with
+        ``log N(w; mean, std) < outlier_log_prob`` are outliers (natural log).
     method : {"gobo", "kmeans"}
         ``"gobo"`` repeats assign/update while the total L1 error of the non-outliers decreases
         and keeps the centroids before the first step that does not; ``"kmeans"`` (Lloyd, same
@@ -304,11 +309,11 @@ def quantize(weights, *, index_bits=_DEFAULTS.index_bits, threshold=_DEFAULTS.ou
     ValueError
         For a matrix that is not 2-D, is empty or holds NaN/Inf, or for parameters out of range.
     """
-    _check_params(index_bits, threshold, method, max_iterations)
+    _check_params(index_bits, outlier_log_prob, method, max_iterations)
     w = _check_weights(weights)
     flat = w.reshape(-1)
     mean, std = float(flat.mean()), float(flat.std())
-    mask = outlier_mask(flat, mean, std, threshold)
+    mask = outlier_mask(flat, mean, std, outlier_log_prob)
     positions = np.flatnonzero(mask)
     inliers = flat[~mask] if len(positions) < len(flat) else flat  # all outliers: fit them all
     fit = _SortedFit(np.sort(inliers))
@@ -321,7 +326,8 @@ def quantize(weights, *, index_bits=_DEFAULTS.index_bits, threshold=_DEFAULTS.ou
         indexes=_readonly(indexes), centroids=_readonly(centroids),
         outlier_positions=_readonly(positions.astype(np.int64)),
         outlier_values=_readonly(flat[positions].astype(np.float32)),
-        mean=mean, std=std, threshold=float(threshold), method=method, iterations=iterations,
+        mean=mean, std=std, outlier_log_prob=float(outlier_log_prob),
+        method=method, iterations=iterations,
         l1_history=history)
     return dataclasses.replace(layer, stats=layer_stats(layer, w))
 

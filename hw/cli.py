@@ -19,6 +19,7 @@ from amaranth.back import verilog
 
 from golden.config import PRESETS, preset
 
+from .layouts import pe_input_layout
 from .pe import GoboPE, pe_latency
 
 __all__ = ["emit_pe", "pe_sidecar", "write_pe", "lint", "find_verilator", "LintError", "main"]
@@ -54,7 +55,7 @@ def pe_sidecar(config, name):
             "out_bits": config.out_bits,
             "index_word_bits": config.index_word_bits,
             "recon_cycles": config.recon_cycles,
-            "input_payload_bits": config.lanes * (config.index_bits + config.act_bits) + 1,
+            "input_payload_bits": pe_input_layout(config).size,
             "centroids_bits": config.n_centroids * config.centroid_bits,
         },
         "latency": pe_latency(config),

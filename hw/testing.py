@@ -1,0 +1,70 @@
+"""Amaranth-simulator helpers shared by the hardware unit tests: a stream producer with random
+idle gaps, a stream consumer with random backpressure that also checks the stream rules, and
+cycle bookkeeping.
+
+Both helpers advance one clock edge per loop iteration and count edges from the start of the
+simulation, so the cycle numbers they record are comparable: "cycle ``c``" is the clock period
+that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & ready`` were high
+just before that edge.
+"""
+
+__all__ = ["produce", "consume"]
+
+
+def _raw(value):
+    # Stream payloads with a data layout are views; the helpers move whole words.
+    return value.as_value() if hasattr(value, "as_value") else value
+
+
+async def produce(ctx, stream, words, *, rng=None, gap_prob=0.0, cycles=None):
+    """Offer ``words`` on ``stream`` in order, idling a random cycle before a word with
+    probability ``gap_prob``. Appends the cycle of each transfer to ``cycles`` if given."""
+    cycle = 0
+    payload = _raw(stream.payload)
+    for word in words:
+        while rng is not None and gap_prob and rng.random() < gap_prob:
+            ctx.set(stream.valid, 0)
+            await ctx.tick()
+            cycle += 1
+        ctx.set(stream.valid, 1)
+        ctx.set(payload, word)
+        while True:
+            # Sampled at the edge: ready may depend combinationally on signals that another
+            # testbench sets in the same cycle (o.ready of a pass-through stage).
+            _, _, ready = await ctx.tick().sample(stream.ready)
+            cycle += 1
+            if ready:
+                break
+        if cycles is not None:
+            cycles.append(cycle - 1)
+    ctx.set(stream.valid, 0)
+
+
+async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None, cycles=None,
+                  timeout=100_000):
+    """Take ``count`` transfers from ``stream`` with ``ready`` randomly low (probability
+    ``stall_prob``), appending payloads to ``received`` and transfer cycles to ``cycles``.
+
+    Asserts the stream rules on the way: once ``valid`` is high it stays high, with the same
+    payload, until the transfer.
+    """
+    payload = _raw(stream.payload)
+    cycle, pending = 0, None
+    while count:
+        ready = not (rng is not None and stall_prob and rng.random() < stall_prob)
+        ctx.set(stream.ready, int(ready))
+        _, _, valid, word = await ctx.tick().sample(stream.valid, payload)
+        if pending is not None:
+            assert valid, f"valid dropped without a transfer in cycle {cycle}"
+            assert word == pending, (f"payload changed without a transfer in cycle {cycle}: "
+                                     f"{pending} -> {word}")
+        pending = word if valid and not ready else None
+        if valid and ready:
+            if received is not None:
+                received.append(word)
+            if cycles is not None:
+                cycles.append(cycle)
+            count -= 1
+        cycle += 1
+        assert cycle < timeout, f"timed out after {timeout} cycles with {count} transfers missing"
+    ctx.set(stream.ready, 0)

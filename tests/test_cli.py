@@ -1,0 +1,130 @@
+"""The ``gobo`` command line, run in-process and once as a subprocess."""
+
+import json
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from golden.cli import main
+from golden.quantizer import quantize
+from golden.weights import MINILM_FC_NAMES
+
+
+@pytest.fixture
+def npz(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "w.npz"
+    np.savez(path, fc1=rng.normal(0, 0.05, (32, 48)).astype(np.float32),
+             fc2=rng.normal(0, 0.02, (16, 32)).astype(np.float32),
+             bias=np.zeros(32, np.float32), ids=np.arange(6).reshape(2, 3))
+    return path
+
+
+def _run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_table_lists_every_float_matrix(npz, capsys):
+    code, out, err = _run(["quantize", npz], capsys)
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["name", "shape", "outlier%", "compress", "rel", "RMSE", "L1",
+                                "iters"]
+    assert [line.split()[0] for line in lines[1:3]] == ["fc1", "fc2"]  # not bias, not ids
+    assert lines[1].split()[1] == "32x48"
+    assert lines[3].startswith("all (2 matrices)")
+    assert "[1/2] fc1" in err and "[2/2] fc2" in err
+
+
+def test_json_schema_and_values(npz, capsys):
+    code, out, err = _run(["quantize", npz, "--json", "--tensor", "fc2", "--bits", "4",
+                           "--method", "kmeans", "--threshold", "-3", "--quiet"], capsys)
+    assert code == 0 and err == ""
+    report = json.loads(out)
+    assert set(report) == {"tensors", "aggregate"}
+    (entry,) = report["tensors"]
+    assert set(entry) == {"name", "shape", "outlier_fraction", "compression_ratio", "rel_rmse",
+                          "l1", "iterations"}
+    assert set(report["aggregate"]) == {"outlier_fraction", "compression_ratio", "rel_rmse"}
+    stats = quantize(np.load(npz)["fc2"], index_bits=4, method="kmeans",
+                     outlier_log_prob=-3).stats
+    assert entry["name"] == "fc2" and entry["shape"] == [16, 32]
+    assert entry["outlier_fraction"] == stats.outlier_fraction
+    assert entry["l1"] == stats.l1 and entry["iterations"] == stats.iterations
+    assert report["aggregate"]["compression_ratio"] == stats.compression_ratio
+
+
+def test_help(capsys):
+    code, out, _ = _run(["--help"], capsys)
+    assert code == 0 and "quantize" in out
+    code, out, _ = _run(["quantize", "--help"], capsys)
+    assert code == 0 and "--threshold" in out and "--json" in out
+
+
+def _bad_files(tmp_path):
+    nan = tmp_path / "nan.npy"
+    w = np.zeros((4, 4), np.float32)
+    w[2, 3] = np.nan
+    np.save(nan, w)
+    garbled = tmp_path / "garbled.safetensors"
+    garbled.write_bytes(struct.pack("<Q", 5) + b"{nope")
+    (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
+    (tmp_path / "w.txt").write_text("1 2 3")
+    np.save(tmp_path / "vector.npy", np.zeros(5, np.float32))
+    return tmp_path
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["quantize", "{d}/missing.npz"], "missing.npz: no such file"),
+    (["quantize", "{npz}", "--tensor", "fc_1"], "no tensor 'fc_1'; did you mean 'fc1'?"),
+    (["quantize", "{npz}", "--tensor", "bias"], "tensor 'bias' has shape (32,); only 2-D"),
+    (["quantize", "{npz}", "--tensor", "ids"], "tensor 'ids' is int64, not floating point"),
+    (["quantize", "{d}/nan.npy"], "tensor 'nan': weights contain 1 NaN and 0 Inf values"),
+    (["quantize", "{npz}", "--bits", "9"], "--bits must be between 2 and 8, not 9"),
+    (["quantize", "{npz}", "--bits", "1"], "--bits must be between 2 and 8, not 1"),
+    (["quantize", "{npz}", "--bits", "three"], "argument --bits: invalid int value: 'three'"),
+    (["quantize", "{npz}", "--threshold", "nan"], "--threshold must be a finite number, not nan"),
+    (["quantize", "{npz}", "--method", "lloyd"], "argument --method: invalid choice: 'lloyd'"),
+    (["quantize", "{d}/garbled.safetensors"], "header is not valid JSON"),
+    (["quantize", "{d}/junk.npy"], "junk.npy: cannot read it as .npy"),
+    (["quantize", "{d}/w.txt"], "unknown weight format '.txt'"),
+    (["quantize", "{d}/vector.npy"], "no 2-D floating-point tensors to quantize"),
+    ([], "the following arguments are required: COMMAND"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_bad_input_gives_one_line_error(argv, message, npz, tmp_path, capsys):
+    d = _bad_files(tmp_path)
+    code, out, err = _run([a.format(d=d, npz=npz) for a in argv], capsys)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("gobo: error: "), err
+    assert message in err
+
+
+def test_subprocess_json_and_error(npz, tmp_path):
+    cmd = [sys.executable, "-m", "golden.cli", "quantize"]
+    run = subprocess.run(cmd + [str(npz), "--json"], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert [t["name"] for t in json.loads(run.stdout)["tensors"]] == ["fc1", "fc2"]
+    run = subprocess.run(cmd + [str(tmp_path / "nope.npy")], capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert run.stderr == f"gobo: error: {tmp_path / 'nope.npy'}: no such file\n"
+
+
+def test_minilm_json(minilm_path, minilm, capsys):
+    names = [MINILM_FC_NAMES[0], MINILM_FC_NAMES[5]]
+    argv = ["quantize", minilm_path, "--json", "--quiet"]
+    for name in names:
+        argv += ["--tensor", name]
+    code, out, _ = _run(argv, capsys)
+    assert code == 0
+    report = json.loads(out)
+    for entry, name in zip(report["tensors"], names):
+        assert entry["name"] == name
+        assert entry["outlier_fraction"] == quantize(minilm[name]).stats.outlier_fraction
+    assert report["aggregate"]["compression_ratio"] > 9.5

