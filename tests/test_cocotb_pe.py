@@ -8,7 +8,7 @@ import pytest
 
 from golden.config import GoboConfig
 from hw.cli import emit_pe
-from hw.pe import GoboPE
+from hw.pe import pe_latency
 from sim.pe_vectors import pe_job, pe_vectors
 from sim.runner import REPO, BenchFailed, build_design, run_bench
 
@@ -26,18 +26,18 @@ REPORTS = REPO / "build" / "reports" / "cocotb"
 
 def built_pe(config, tag):
     toplevel = f"gobo_pe_{tag}"
-    return build_design(emit_pe(config, toplevel), toplevel), toplevel, GoboPE(config=config)
+    return build_design(emit_pe(config, toplevel), toplevel), toplevel, pe_latency(config)
 
 
 @pytest.mark.parametrize("tag", CONFIGS)
 def test_pe_rtl_matches_golden_on_real_bert_rows(tag, minilm):
     config = CONFIGS[tag]
-    build_dir, toplevel, pe = built_pe(config, tag)
+    build_dir, toplevel, latency = built_pe(config, tag)
     jobs = [
-        pe_job(config, QUERY, minilm[QUERY], rows=64, seed=11, latency=pe.latency),
-        pe_job(config, OUTPUT, minilm[OUTPUT], rows=64, seed=12, latency=pe.latency),
+        pe_job(config, QUERY, minilm[QUERY], rows=64, seed=11, latency=latency),
+        pe_job(config, OUTPUT, minilm[OUTPUT], rows=64, seed=12, latency=latency),
         # Random input gaps and output backpressure: same checks, no cycle expectation.
-        pe_job(config, FFN_IN, minilm[FFN_IN], rows=16, seed=13, latency=pe.latency,
+        pe_job(config, FFN_IN, minilm[FFN_IN], rows=16, seed=13, latency=latency,
                gap_probability=0.3, backpressure_probability=0.4),
     ]
     results = run_bench(build_dir, toplevel, "sim.pe_bench", pe_vectors(config, jobs),
@@ -49,7 +49,7 @@ def test_pe_rtl_matches_golden_on_real_bert_rows(tag, minilm):
         if job["expected_cycles"] is not None:
             assert observed["cycles"] == job["expected_cycles"], job["name"]
     REPORTS.mkdir(parents=True, exist_ok=True)
-    summary = {"config": config.to_dict(), "latency": pe.latency,
+    summary = {"config": config.to_dict(), "latency": latency,
                "rows_checked": sum(j["rows"] for j in results["jobs"]),
                "mismatches": sum(j["mismatches"] for j in results["jobs"]),
                "cycles_simulated": results["cycles_simulated"],
@@ -61,8 +61,8 @@ def test_pe_rtl_matches_golden_on_real_bert_rows(tag, minilm):
 def test_pe_bench_fails_on_one_corrupted_output_bit(minilm):
     """Mutation check: flipping one bit of one observed output must fail the bench."""
     config = CONFIGS["lanes4_idx3"]
-    build_dir, toplevel, pe = built_pe(config, "lanes4_idx3")
-    job = pe_job(config, QUERY, minilm[QUERY], rows=8, seed=21, latency=pe.latency,
+    build_dir, toplevel, latency = built_pe(config, "lanes4_idx3")
+    job = pe_job(config, QUERY, minilm[QUERY], rows=8, seed=21, latency=latency,
                  corrupt=(5, 7))
     with pytest.raises(BenchFailed, match=r"row 5: hardware -?\d+ != golden -?\d+") as failure:
         run_bench(build_dir, toplevel, "sim.pe_bench", pe_vectors(config, [job]), name="mutant")
