@@ -39,9 +39,23 @@ class GoboConfig:
         Multipliers in the reconstruction stage; reconstruction takes
         ``2**index_bits / recon_multipliers`` cycles.
     pes : int
-        Processing elements in a tile.
+        Processing elements in a tile; they compute ``pes`` consecutive output rows (a block).
     outlier_log_prob : float
         Weights whose natural-log Gaussian density lies below this are outliers (GOBO uses -4).
+    outlier_lanes : int
+        Outlier records the side path reads and multiplies per cycle (its multipliers).
+    residual_bits : int
+        Width of a signed outlier residual ``outlier - centroid[index]`` in fixed point.
+    bias_bits : int
+        Width of a signed bias, stored at the accumulator's exponent.
+    max_align_shift : int
+        Largest left shift that aligns the dot products and the outlier corrections.
+    max_rows : int
+        The most output rows (M) a layer image may have: sets the index and bias memory depths.
+    max_tokens : int
+        The most tokens (T) one run may hold in the activation memory.
+    max_outlier_words : int
+        Depth of the outlier memory, in words of ``outlier_lanes`` records.
     """
 
     lanes: int = 16
@@ -52,6 +66,13 @@ class GoboConfig:
     recon_multipliers: int = 1
     pes: int = 16
     outlier_log_prob: float = -4.0
+    outlier_lanes: int = 2
+    residual_bits: int = 16
+    bias_bits: int = 32
+    max_align_shift: int = 16
+    max_rows: int = 4096
+    max_tokens: int = 16
+    max_outlier_words: int = 8192
 
     def __post_init__(self):
         _check_int("lanes", self.lanes, 1, 256)
@@ -65,6 +86,13 @@ class GoboConfig:
             raise ValueError(
                 f"recon_multipliers must divide the {self.n_centroids} centroids of "
                 f"index_bits={self.index_bits}, not {self.recon_multipliers}")
+        _check_int("outlier_lanes", self.outlier_lanes, 1, 64)
+        _check_int("residual_bits", self.residual_bits, 2, 32)
+        _check_int("bias_bits", self.bias_bits, 2, 48)
+        _check_int("max_align_shift", self.max_align_shift, 0, 32)
+        _check_int("max_rows", self.max_rows, 1, 1 << 20)
+        _check_int("max_tokens", self.max_tokens, 1, 1 << 16)
+        _check_int("max_outlier_words", self.max_outlier_words, 1, 1 << 24)
         if not isinstance(self.outlier_log_prob, (int, float)) or not math.isfinite(
                 self.outlier_log_prob):
             raise ValueError(f"outlier_log_prob must be a finite number, not "
@@ -74,6 +102,11 @@ class GoboConfig:
                 f"act_bits={self.act_bits} + centroid_bits={self.centroid_bits} + "
                 f"log2(max_dot_length={self.max_dot_length}) gives {self.out_bits}-bit outputs; "
                 f"the datapath is limited to 64 bits")
+        if self.acc_bits > 64:
+            raise ValueError(
+                f"the tile accumulator would need {self.acc_bits} bits (out_bits={self.out_bits}, "
+                f"residual_bits={self.residual_bits}, bias_bits={self.bias_bits}, "
+                f"max_align_shift={self.max_align_shift}); the datapath is limited to 64 bits")
 
     # Derived widths -------------------------------------------------------------------------
 
@@ -106,6 +139,35 @@ class GoboConfig:
         return self.act_bits + self.centroid_bits + self.dot_bits
 
     @property
+    def corr_bits(self):
+        """An outlier correction sums at most ``max_dot_length`` products residual x activation."""
+        return self.residual_bits + self.act_bits + self.dot_bits
+
+    @property
+    def acc_bits(self):
+        """Exact width of ``(dot << sd) + (corr << sc) + bias`` with shifts <= max_align_shift:
+        the widest of the three terms plus two bits for the two additions."""
+        return max(self.out_bits + self.max_align_shift, self.corr_bits + self.max_align_shift,
+                   self.bias_bits) + 2
+
+    @property
+    def chunks_max(self):
+        """Index/activation words per row: ceil(max_dot_length / lanes)."""
+        return -(-self.max_dot_length // self.lanes)
+
+    @property
+    def blocks_max(self):
+        return -(-self.max_rows // self.pes)
+
+    @property
+    def index_depth(self):
+        return self.blocks_max * self.chunks_max
+
+    @property
+    def act_depth(self):
+        return self.max_tokens * self.chunks_max
+
+    @property
     def index_word_bits(self):
         return self.lanes * self.index_bits
 
@@ -121,6 +183,8 @@ class GoboConfig:
 
 
 _DEFAULT = GoboConfig()
+_MINILM = _DEFAULT.replace(max_rows=1536, max_dot_length=1536, max_tokens=8,
+                           max_outlier_words=4096)
 
 #: Named presets. ``paper`` is the default; the others are small/fast points for tests and synthesis.
 PRESETS = {
@@ -128,6 +192,11 @@ PRESETS = {
     "lanes1": _DEFAULT.replace(lanes=1),
     "lanes4": _DEFAULT.replace(lanes=4),
     "lanes16_idx4": _DEFAULT.replace(lanes=16, index_bits=4),
+    # Tile-sized for all-MiniLM-L6-v2 (hidden 384, FFN 1536): the default datapath, smaller memories.
+    "minilm": _MINILM,
+    # A small tile for fast tests with gaps, backpressure and pathological outlier patterns.
+    "tiny": _DEFAULT.replace(lanes=4, pes=4, max_rows=64, max_dot_length=64, max_tokens=4,
+                             max_outlier_words=512),
 }
 
 

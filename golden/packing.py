@@ -10,7 +10,10 @@ import numpy as np
 
 from .fixedpoint import check_signed
 
-__all__ = ["Field", "pe_input_fields", "pack", "unpack", "pe_beats", "to_unsigned", "to_signed"]
+__all__ = ["Field", "pe_input_fields", "pack", "unpack", "pe_beats", "to_unsigned", "to_signed",
+           "check_pe_inputs", "LOAD_TARGETS", "outlier_record_fields", "outlier_record_bits",
+           "offset_bits", "memory_shapes", "load_fields", "layer_fields", "counters_fields",
+           "COUNTER_BITS", "pack_outlier_word"]
 
 
 class Field:
@@ -118,3 +121,99 @@ def check_pe_inputs(config, indexes, acts, centroids):
     if len(np.ravel(centroids)) != config.n_centroids:
         raise ValueError(f"the dictionary must hold {config.n_centroids} centroids for index_bits="
                          f"{config.index_bits}, not {len(np.ravel(centroids))}")
+
+
+# The tile's formats (docs/tile.md, sections 2 and 3) -------------------------------------------
+
+#: ``target`` of a load beat: which on-chip memory the word goes to.
+LOAD_INDEX, LOAD_ACT, LOAD_OUTLIER, LOAD_OFFSET, LOAD_BIAS = range(5)
+LOAD_TARGETS = {"index": LOAD_INDEX, "activation": LOAD_ACT, "outlier": LOAD_OUTLIER,
+                "offset": LOAD_OFFSET, "bias": LOAD_BIAS}
+
+
+def _bits_for(count):
+    """Unsigned bits that hold every value 0 .. count (at least 1)."""
+    return max(1, int(count).bit_length())
+
+
+def outlier_record_fields(config):
+    """One outlier record: ``valid``, ``row`` within the block, ``col`` (n), ``residual``."""
+    return [
+        Field("valid", 1),
+        Field("row", _bits_for(config.pes - 1)),
+        Field("col", _bits_for(config.max_dot_length - 1)),
+        Field("residual", config.residual_bits, signed=True),
+    ]
+
+
+def outlier_record_bits(config):
+    return sum(f.bits for f in outlier_record_fields(config))
+
+
+def offset_bits(config):
+    return _bits_for(config.max_outlier_words)
+
+
+def memory_shapes(config):
+    """``{target name: (word bits, depth)}`` of every loadable memory."""
+    return {
+        "index": (config.pes * config.index_word_bits, config.index_depth),
+        "activation": (config.lanes * config.act_bits, config.act_depth),
+        "outlier": (config.outlier_lanes * outlier_record_bits(config), config.max_outlier_words),
+        "offset": (offset_bits(config), config.blocks_max + 1),
+        "bias": (config.bias_bits, config.blocks_max * config.pes),
+    }
+
+
+def load_fields(config):
+    shapes = memory_shapes(config).values()
+    return [
+        Field("target", 3),
+        Field("addr", _bits_for(max(depth for _, depth in shapes) - 1)),
+        Field("data", max(width for width, _ in shapes)),
+    ]
+
+
+def layer_fields(config):
+    """The tile's static ``layer`` port: dictionary, sizes and shifts of the loaded layer."""
+    return [
+        Field("centroids", config.centroid_bits, signed=True, count=config.n_centroids),
+        Field("blocks", _bits_for(config.blocks_max)),
+        Field("chunks", _bits_for(config.chunks_max)),
+        Field("tokens", _bits_for(config.max_tokens)),
+        Field("shift_dot", _bits_for(config.max_align_shift)),
+        Field("shift_corr", _bits_for(config.max_align_shift)),
+        Field("out_shift", _bits_for(config.acc_bits)),
+    ]
+
+
+COUNTER_BITS = 32
+
+
+def counters_fields(config):
+    return [
+        Field("cycles", COUNTER_BITS),
+        Field("busy", COUNTER_BITS, count=config.pes),
+        Field("stall_outlier", COUNTER_BITS),
+        Field("stall_recon", COUNTER_BITS),
+        Field("stall_output", COUNTER_BITS),
+        Field("outliers", COUNTER_BITS),
+    ]
+
+
+def pack_outlier_word(config, records):
+    """Pack up to ``outlier_lanes`` records ``(row, col, residual)``; missing ones are invalid."""
+    if len(records) > config.outlier_lanes:
+        raise ValueError(f"an outlier word holds {config.outlier_lanes} records, "
+                         f"not {len(records)}")
+    fields = outlier_record_fields(config)
+    width = outlier_record_bits(config)
+    word = 0
+    for slot in range(config.outlier_lanes):
+        if slot < len(records):
+            row, col, residual = records[slot]
+            record = pack(fields, {"valid": 1, "row": row, "col": col, "residual": residual})
+        else:
+            record = 0
+        word |= record << (slot * width)
+    return word

@@ -23,6 +23,11 @@ def _pe_verilog(preset_name):
     return top, emit_pe(PRESETS[preset_name], top)
 
 
+def _size(config):
+    """Rough cost of a PE: its lanes times its bins (the accumulation fabric)."""
+    return config.lanes * config.n_centroids
+
+
 def _run_one(job):
     name, text, top, workdir, liberty = job
     return run_design(name, text, top, workdir, liberty)
@@ -63,9 +68,13 @@ def main(argv=None):
         jobs.append((name, text, top, str(work / name), liberty))
     print(f"synth: {len(jobs)} design(s): {', '.join(names)}; {args.jobs} in parallel; "
           f"logs in {work}", flush=True)
+    # Largest designs first, so that the small ones fill in around them: the wall time is then
+    # about the largest design's own time rather than its time plus the queue ahead of it.
+    order = sorted(range(len(jobs)), key=lambda i: -_size(PRESETS[names[i]]))
     if args.jobs > 1 and len(jobs) > 1:
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            results = list(pool.map(_run_one, jobs))
+            futures = {i: pool.submit(_run_one, jobs[i]) for i in order}
+            results = [futures[i].result() for i in range(len(jobs))]
     else:
         results = [_run_one(job) for job in jobs]
 

@@ -251,7 +251,8 @@ def run_design(name, verilog_text, top, workdir, liberty, log=print):
     """Run every step on one design and return its result dict.
 
     A failing step records ``{"error": ...}`` in its place (naming the tool and step) and the
-    remaining independent steps still run; ``result["errors"]`` lists every failure.
+    steps that do not depend on it still run; ``result["errors"]`` lists every failure.
+    Without a liberty (``None``) the generic cells, transistors and ECP5 figures are still made.
     """
     workdir = Path(workdir)
     if workdir.exists():
@@ -263,36 +264,40 @@ def run_design(name, verilog_text, top, workdir, liberty, log=print):
     start = time.monotonic()
 
     def attempt(key, label, fn, *args):
+        """Run one step; on failure record ``{"error": ...}`` under ``key`` and return None."""
         _progress(name, label, log)
         t0 = time.monotonic()
         try:
             value = fn(*args)
         except (ToolError, ToolOutputError, OSError) as e:
-            msg = str(e)
-            if isinstance(e, ToolOutputError):
-                msg = f"{label}: {msg}"
+            msg = str(e) if isinstance(e, ToolError) else f"{label}: {e}"
             log(f"[{time.strftime('%H:%M:%S')}] {name}: ERROR {msg}", flush=True)
             result["errors"].append(msg)
+            result[key] = {"error": msg}
             return None
         result.setdefault("seconds", {})[key] = round(time.monotonic() - t0, 1)
         return value
 
-    asic = None
     if liberty is None:
-        result["errors"].append("liberty: no osu018_stdcells.lib (see the fetch error above)")
+        msg = "liberty: no osu018_stdcells.lib, so no OSU area or timing (see the fetch error)"
+        result["errors"].append(msg)
+        result["asic_area"] = result["timing"] = {"error": msg}
+        asic = attempt("generic", "yosys synth, stat, stat -tech cmos (no liberty)",
+                       run_yosys_asic, workdir, top, rtl_name, None)
     else:
         shutil.copyfile(liberty, workdir / LIBERTY_NAME)
-        asic = attempt("yosys_asic", "yosys synth, stat, stat -tech cmos, OSU 0.18 um mapping",
+        asic = attempt("asic_area", "yosys synth, stat, stat -tech cmos, OSU 0.18 um mapping",
                        run_yosys_asic, workdir, top, rtl_name, LIBERTY_NAME)
     if asic:
         result.update(asic)
-        result["timing"] = attempt("sta", "OpenSTA timing of the OSU netlist", run_sta,
-                                   workdir, top, LIBERTY_NAME)
-    ecp5 = attempt("yosys_ecp5", "yosys synth_ecp5", run_yosys_ecp5, workdir, top, rtl_name)
+        if liberty is not None:
+            result["timing"] = attempt("timing", "OpenSTA timing of the OSU netlist", run_sta,
+                                       workdir, top, LIBERTY_NAME)
+    ecp5 = attempt("ecp5_synth", "yosys synth_ecp5", run_yosys_ecp5, workdir, top, rtl_name)
     if ecp5:
         result["ecp5_synth"] = ecp5
         device = choose_ecp5_device(ecp5)
-        result["ecp5"] = attempt("nextpnr", f"nextpnr-ecp5 on {device[1]}", run_nextpnr,
+        result["ecp5"] = attempt("ecp5", f"nextpnr-ecp5 on {device[1]}", run_nextpnr,
                                  workdir, device)
     result["seconds_total"] = round(time.monotonic() - start, 1)
     _progress(name, f"done in {result['seconds_total']} s"

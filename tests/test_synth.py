@@ -12,11 +12,13 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from synth.flow import ECP5_DEVICES, choose_ecp5_device, run_yosys_asic, yosys_asic_script
+from synth.flow import (ECP5_DEVICES, choose_ecp5_device, run_design, run_yosys_asic,
+                        yosys_asic_script)
 from synth.parse import (CMOS_TRANSISTORS, ToolOutputError, parse_nextpnr_log_fmax,
                          parse_nextpnr_report, parse_sta_checks, parse_yosys_stat,
                          transistor_count, yosys_version)
 from synth.report import NOTE, markdown
+from synth.tools import ToolError, find_tool
 
 
 class RegisteredMulAdd(wiring.Component):
@@ -225,3 +227,27 @@ def test_yosys_end_to_end_on_stand_in(tmp_path):
     assert tr["count"] == sum(CMOS_TRANSISTORS[t] * n for t, n in tr["cells_by_type"].items())
     assert tr["count"] > 16 * generic["flip_flops"]
     assert (tmp_path / "asic.log").is_file()
+
+
+def test_missing_tool_names_tool_and_step():
+    with pytest.raises(ToolError, match=r"no-such-tool-x9 failed at step 'OpenSTA timing': "
+                                        r"executable not found"):
+        find_tool("no-such-tool-x9", "OpenSTA timing")
+
+
+def test_run_design_without_liberty_on_stand_in(tmp_path):
+    """The whole per-design flow minus the apt parts: a missing liberty is a named error, the
+    generic, transistor and ECP5 (synth_ecp5 + nextpnr) figures are still made."""
+    text = verilog.convert(RegisteredMulAdd(width=4), name="standin")
+    lines = []
+    result = run_design("standin", text, "standin", tmp_path / "standin", None,
+                        log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+    assert len(result["errors"]) == 1 and "osu018_stdcells.lib" in result["errors"][0]
+    assert "error" in result["asic_area"] and "error" in result["timing"]
+    assert result["transistors"]["count"] > 0
+    assert result["ecp5_synth"]["TRELLIS_FF"] == 16
+    ecp5 = result["ecp5"]
+    assert ecp5["device"].startswith("LFE5U-25F") and ecp5["TRELLIS_FF"] == 16
+    assert ecp5["fmax_mhz"] > 0                       # a_q/b_q -> o is a register path
+    assert any("nextpnr-ecp5" in line for line in lines)       # progress names the step
+    assert "| standin |" in markdown({"note": NOTE, "designs": {"standin": result}})

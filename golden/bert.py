@@ -1,0 +1,359 @@
+"""A float BERT encoder in NumPy: embeddings, self-attention, GELU feed-forward, LayerNorm, and
+mean pooling into sentence embeddings (as sentence-transformers does for all-MiniLM-L6-v2).
+
+It reads any BERT-architecture model from a safetensors file plus its Hugging Face ``config.json``
+(tensor names as ``BertModel`` saves them, with or without a ``bert.`` prefix) and checks every
+tensor's shape against the config before running. It is the float reference against which the
+quantized models are measured (docs/model.md); ``make reference`` checks it against PyTorch.
+"""
+
+import dataclasses
+import json
+import math
+import pathlib
+
+import numpy as np
+
+from .weights import WeightsError, load_tensors
+
+__all__ = ["BertConfig", "BertEncoder", "BertError", "ACTIVATIONS", "fc_names", "embedding_names",
+           "used_names", "erf", "gelu"]
+
+
+class BertError(ValueError):
+    """A config or weight set that does not describe a runnable BERT encoder."""
+
+
+# Activations --------------------------------------------------------------------------------------
+
+def erf(x):
+    """The error function, float64, absolute error below 1.2e-7 everywhere.
+
+    NumPy has no erf (and SciPy is not a dependency). This is the Chebyshev fit of erfc from
+    Numerical Recipes (3rd ed., section 6.2.2, ``erfccheb``-like rational form ``erfcc``), whose
+    fractional error is below 1.2e-7, well under float32 resolution after the GELU product.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    z = np.abs(x)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = (-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277)))))))))
+    erfc = t * np.exp(poly)
+    return np.where(x >= 0, 1.0 - erfc, erfc - 1.0)
+
+
+def gelu(x):
+    """Exact GELU, ``x * Phi(x)`` (BERT's ``"gelu"``), computed in float64, returned as x's
+    dtype."""
+    x64 = np.asarray(x, dtype=np.float64)
+    return (0.5 * x64 * (1.0 + erf(x64 / math.sqrt(2.0)))).astype(np.asarray(x).dtype)
+
+
+def _gelu_tanh(x):
+    x64 = np.asarray(x, dtype=np.float64)
+    inner = math.sqrt(2.0 / math.pi) * (x64 + 0.044715 * x64 ** 3)
+    return (0.5 * x64 * (1.0 + np.tanh(inner))).astype(np.asarray(x).dtype)
+
+
+#: ``hidden_act`` values of config.json that the encoder implements.
+ACTIVATIONS = {
+    "gelu": gelu,
+    "gelu_new": _gelu_tanh,
+    "gelu_pytorch_tanh": _gelu_tanh,
+    "relu": lambda x: np.maximum(x, 0),
+}
+
+
+# Configuration ------------------------------------------------------------------------------------
+
+_REQUIRED_KEYS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                  "intermediate_size", "max_position_embeddings")
+
+
+@dataclasses.dataclass(frozen=True)
+class BertConfig:
+    """The architecture fields of a Hugging Face BERT ``config.json``."""
+
+    vocab_size: int
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    intermediate_size: int
+    max_position_embeddings: int
+    type_vocab_size: int = 2
+    hidden_act: str = "gelu"
+    layer_norm_eps: float = 1e-12
+    position_embedding_type: str = "absolute"
+
+    def __post_init__(self):
+        for name in _REQUIRED_KEYS + ("type_vocab_size",):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise BertError(f"config: {name} must be a positive integer, not {value!r}")
+        if self.hidden_size % self.num_attention_heads:
+            raise BertError(f"config: hidden_size {self.hidden_size} is not a multiple of "
+                            f"num_attention_heads {self.num_attention_heads}")
+        if self.hidden_act not in ACTIVATIONS:
+            raise BertError(f"config: hidden_act {self.hidden_act!r} is not supported; "
+                            f"choose one of {', '.join(ACTIVATIONS)}")
+        if self.position_embedding_type != "absolute":
+            raise BertError(f"config: position_embedding_type {self.position_embedding_type!r} "
+                            f"is not supported (only 'absolute')")
+        if not isinstance(self.layer_norm_eps, (int, float)) or not self.layer_norm_eps > 0:
+            raise BertError(f"config: layer_norm_eps must be a positive number, not "
+                            f"{self.layer_norm_eps!r}")
+
+    @property
+    def head_dim(self):
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_dict(cls, data, *, source="config"):
+        if not isinstance(data, dict):
+            raise BertError(f"{source}: expected a JSON object, not {type(data).__name__}")
+        missing = [k for k in _REQUIRED_KEYS if k not in data]
+        if missing:
+            raise BertError(f"{source}: missing key{'s' if len(missing) > 1 else ''} "
+                            f"{', '.join(missing)}")
+        model_type = data.get("model_type", "bert")
+        if model_type != "bert":
+            raise BertError(f"{source}: model_type is {model_type!r}, not a BERT ('bert')")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in fields})
+        except BertError as e:
+            raise BertError(f"{source}: {str(e).removeprefix('config: ')}") from None
+
+    @classmethod
+    def from_file(cls, path):
+        path = pathlib.Path(path)
+        try:
+            text = path.read_text()
+        except OSError as e:
+            raise BertError(f"{path}: cannot read the config ({e.strerror})") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise BertError(f"{path}: not valid JSON ({e})") from None
+        return cls.from_dict(data, source=str(path))
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+# Tensor names -------------------------------------------------------------------------------------
+
+_FC_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value",
+             "attention.output.dense", "intermediate.dense", "output.dense")
+
+
+def fc_names(config):
+    """The encoder's fully-connected weight matrices (PyTorch ``[out, in]``), in layer order."""
+    return [f"encoder.layer.{i}.{part}.weight"
+            for i in range(config.num_hidden_layers) for part in _FC_PARTS]
+
+
+def embedding_names():
+    return ["embeddings.word_embeddings.weight", "embeddings.position_embeddings.weight",
+            "embeddings.token_type_embeddings.weight"]
+
+
+def expected_shapes(config):
+    """``{name: shape}`` of every tensor the encoder reads."""
+    h, f = config.hidden_size, config.intermediate_size
+    shapes = {
+        "embeddings.word_embeddings.weight": (config.vocab_size, h),
+        "embeddings.position_embeddings.weight": (config.max_position_embeddings, h),
+        "embeddings.token_type_embeddings.weight": (config.type_vocab_size, h),
+        "embeddings.LayerNorm.weight": (h,),
+        "embeddings.LayerNorm.bias": (h,),
+    }
+    for i in range(config.num_hidden_layers):
+        p = f"encoder.layer.{i}."
+        for part in ("attention.self.query", "attention.self.key", "attention.self.value",
+                     "attention.output.dense"):
+            shapes[f"{p}{part}.weight"] = (h, h)
+            shapes[f"{p}{part}.bias"] = (h,)
+        shapes[f"{p}intermediate.dense.weight"] = (f, h)
+        shapes[f"{p}intermediate.dense.bias"] = (f,)
+        shapes[f"{p}output.dense.weight"] = (h, f)
+        shapes[f"{p}output.dense.bias"] = (h,)
+        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
+            shapes[f"{p}{norm}.weight"] = (h,)
+            shapes[f"{p}{norm}.bias"] = (h,)
+    return shapes
+
+
+def used_names(config):
+    return list(expected_shapes(config))
+
+
+def _strip_prefix(tensors):
+    """BertFor* checkpoints save the encoder under ``bert.``; take it from there if so."""
+    if "embeddings.word_embeddings.weight" not in tensors and \
+            "bert.embeddings.word_embeddings.weight" in tensors:
+        return {k[len("bert."):]: v for k, v in tensors.items() if k.startswith("bert.")}
+    return tensors
+
+
+# The encoder --------------------------------------------------------------------------------------
+
+def _layer_norm(x, weight, bias, eps):
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = np.mean(centred * centred, axis=-1, keepdims=True)
+    return centred / np.sqrt(var + eps) * weight + bias
+
+
+class BertEncoder:
+    """A BERT encoder with float weights.
+
+    Parameters
+    ----------
+    config : BertConfig
+    tensors : dict of str to array_like
+        Every tensor of :func:`expected_shapes` (extra tensors, e.g. a pooler, are ignored).
+    dtype : numpy dtype
+        Compute precision (float32 by default, as PyTorch on CPU).
+
+    Raises
+    ------
+    BertError
+        Naming a missing tensor or one whose shape does not match the config.
+    """
+
+    def __init__(self, config, tensors, *, dtype=np.float32):
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a BertConfig, not {type(config).__name__}")
+        tensors = _strip_prefix(tensors)
+        shapes = expected_shapes(config)
+        missing = [n for n in shapes if n not in tensors]
+        if missing:
+            more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
+            raise BertError(f"the weights lack tensor {missing[0]!r}{more} that the config "
+                            f"({config.num_hidden_layers} layers) requires")
+        weights = {}
+        for name, shape in shapes.items():
+            array = np.asarray(tensors[name])
+            if tuple(array.shape) != shape:
+                raise BertError(f"tensor {name!r} has shape {tuple(array.shape)}, but the config "
+                                f"requires {shape}")
+            if not np.issubdtype(array.dtype, np.floating):
+                raise BertError(f"tensor {name!r} is {array.dtype}, not floating point")
+            weights[name] = np.ascontiguousarray(array, dtype=dtype)
+        self._config = config
+        self._dtype = np.dtype(dtype)
+        self._w = weights
+        self._act = ACTIVATIONS[config.hidden_act]
+
+    @classmethod
+    def from_files(cls, weights, config, **kwargs):
+        """Build from a weight file (.safetensors/.npz) and a ``config.json``."""
+        cfg = config if isinstance(config, BertConfig) else BertConfig.from_file(config)
+        try:
+            tensors = load_tensors(weights)
+        except WeightsError as e:
+            raise BertError(str(e)) from None
+        return cls(cfg, tensors, **kwargs)
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def weights(self):
+        """``{name: array}`` the encoder computes with (read these, do not modify them)."""
+        return self._w
+
+    def with_weights(self, replacements):
+        """A copy that computes with some tensors replaced (e.g. dequantized matrices);
+        shapes are checked as in the constructor."""
+        unknown = [n for n in replacements if n not in self._w]
+        if unknown:
+            raise BertError(f"tensor {unknown[0]!r} is not one the encoder uses")
+        return BertEncoder(self._config, {**self._w, **replacements}, dtype=self._dtype)
+
+    # Forward ------------------------------------------------------------------------------------
+
+    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None):
+        """The last layer's token states, ``[batch, tokens, hidden]``."""
+        cfg, w = self._config, self._w
+        ids = np.asarray(input_ids)
+        if ids.ndim != 2:
+            raise ValueError(f"input_ids must be [batch, tokens], not shape {ids.shape}")
+        batch, tokens = ids.shape
+        if tokens > cfg.max_position_embeddings:
+            raise ValueError(f"{tokens} tokens exceed max_position_embeddings "
+                             f"{cfg.max_position_embeddings}")
+        if ids.size and (ids.min() < 0 or ids.max() >= cfg.vocab_size):
+            raise ValueError(f"token ids must lie in [0, {cfg.vocab_size})")
+        mask = np.ones_like(ids) if attention_mask is None else np.asarray(attention_mask)
+        types = np.zeros_like(ids) if token_type_ids is None else np.asarray(token_type_ids)
+        if mask.shape != ids.shape or types.shape != ids.shape:
+            raise ValueError("attention_mask and token_type_ids must have input_ids' shape")
+
+        x = (w["embeddings.word_embeddings.weight"][ids]
+             + w["embeddings.position_embeddings.weight"][:tokens][None]
+             + w["embeddings.token_type_embeddings.weight"][types])
+        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"],
+                        cfg.layer_norm_eps)
+        # Masked keys get the dtype's most negative value, as transformers does, so a fully
+        # padded row still has a defined softmax.
+        bias = np.where(mask[:, None, None, :] > 0, 0.0,
+                        np.finfo(self._dtype).min).astype(self._dtype)
+        heads, dim = cfg.num_attention_heads, cfg.head_dim
+        scale = self._dtype.type(1.0 / math.sqrt(dim))
+
+        def dense(h, name):
+            return h @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+
+        def split(h):
+            return h.reshape(batch, tokens, heads, dim).transpose(0, 2, 1, 3)
+
+        for i in range(cfg.num_hidden_layers):
+            p = f"encoder.layer.{i}."
+            q = split(dense(x, p + "attention.self.query"))
+            k = split(dense(x, p + "attention.self.key"))
+            v = split(dense(x, p + "attention.self.value"))
+            scores = (q @ k.transpose(0, 1, 3, 2)) * scale + bias
+            scores -= scores.max(axis=-1, keepdims=True)
+            probs = np.exp(scores)
+            probs /= probs.sum(axis=-1, keepdims=True)
+            context = (probs @ v).transpose(0, 2, 1, 3).reshape(batch, tokens, heads * dim)
+            x = _layer_norm(dense(context, p + "attention.output.dense") + x,
+                            w[p + "attention.output.LayerNorm.weight"],
+                            w[p + "attention.output.LayerNorm.bias"], cfg.layer_norm_eps)
+            inner = self._act(dense(x, p + "intermediate.dense"))
+            x = _layer_norm(dense(inner, p + "output.dense") + x,
+                            w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
+                            cfg.layer_norm_eps)
+        return x
+
+    def embed(self, input_ids, attention_mask=None, token_type_ids=None, *, normalize=False):
+        """Mean-pooled sentence embeddings ``[batch, hidden]`` (padding excluded)."""
+        mask = (np.ones_like(np.asarray(input_ids)) if attention_mask is None
+                else np.asarray(attention_mask))
+        states = self.hidden_states(input_ids, mask, token_type_ids)
+        m = mask[..., None].astype(states.dtype)
+        pooled = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
+        if normalize:
+            pooled /= np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
+        return pooled
+
+    def encode(self, sentences, tokenizer, *, batch_size=32, normalize=False):
+        """Sentence embeddings of ``sentences``, ``float [len(sentences), hidden]``.
+
+        Sentences are batched by token length so that little time goes into padding; the
+        output is in the input order.
+        """
+        sentences = list(sentences)
+        if not sentences:
+            raise ValueError("encode needs at least one sentence")
+        order = np.argsort(tokenizer.lengths(sentences), kind="stable")
+        out = np.empty((len(sentences), self._config.hidden_size), dtype=self._dtype)
+        for start in range(0, len(sentences), batch_size):
+            chosen = order[start:start + batch_size]
+            ids, mask, types = tokenizer.encode([sentences[i] for i in chosen])
+            out[chosen] = self.embed(ids, mask, types, normalize=normalize)
+        return out

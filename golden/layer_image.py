@@ -1,0 +1,380 @@
+"""The layer image: everything the tile needs for one fully-connected layer, as integers.
+
+Built from float weights by :func:`build_layer_image` (GOBO quantizer + fixed point) or from
+integers by :func:`make_image` (tests), validated on construction, packed into the tile's load
+beats by :func:`load_beats`, and saved to / loaded from one versioned ``.npz`` file
+(docs/layer_image.md). The layouts are those of docs/tile.md section 2.
+"""
+
+import dataclasses
+import json
+import math
+import pathlib
+import zipfile
+
+import numpy as np
+
+from .config import GoboConfig
+from .fixedpoint import check_signed, to_fixed
+from .packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
+                      load_fields, memory_shapes, pack, pack_outlier_word, pe_input_fields)
+from .quantizer import quantize
+
+__all__ = ["LayerImage", "ImageError", "make_image", "build_layer_image", "load_beats",
+           "act_beats", "layer_word", "save_image", "load_image", "quantize_activations",
+           "IMAGE_FORMAT_VERSION"]
+
+IMAGE_FORMAT = "gobo-layer-image"
+IMAGE_FORMAT_VERSION = 1
+
+
+class ImageError(ValueError):
+    """A layer image (or its file) is inconsistent with itself or with the configuration."""
+
+
+def _int_array(name, values, shape=None):
+    array = np.asarray(values)
+    if array.dtype.kind not in "iub":
+        raise ImageError(f"{name} must be integers, not {array.dtype}")
+    array = array.astype(np.int64)
+    if shape is not None and array.shape != shape:
+        raise ImageError(f"{name} must have shape {shape}, not {array.shape}")
+    return array
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class LayerImage:
+    """A validated integer layer image (docs/tile.md section 1 for the meaning of each field).
+
+    Exponents are informative (they map the integers back to floats); the hardware only uses the
+    integers and the three shifts.
+    """
+
+    config: GoboConfig
+    indexes: np.ndarray            # (M, N) dense indexes
+    centroids: np.ndarray          # (K,) signed centroid_bits
+    outlier_rows: np.ndarray       # (R,) sorted by flat position m*N + n
+    outlier_cols: np.ndarray       # (R,)
+    outlier_residuals: np.ndarray  # (R,) signed residual_bits
+    bias: np.ndarray               # (M,) signed bias_bits
+    shift_dot: int = 0
+    shift_corr: int = 0
+    out_shift: int = 0
+    exponents: dict = dataclasses.field(default_factory=dict)  # e_c, e_r, e_x, e_y (floats' map)
+
+    def __post_init__(self):
+        config = self.config
+        if not isinstance(config, GoboConfig):
+            raise ImageError(f"config must be a GoboConfig, not {type(config).__name__}")
+        if self.indexes.ndim != 2:
+            raise ImageError(f"indexes must be 2-D (M, N), not {self.indexes.shape}")
+        rows, cols = self.indexes.shape
+        if not 1 <= rows <= config.max_rows:
+            raise ImageError(f"{rows} rows exceed max_rows={config.max_rows} of the configuration")
+        if not 1 <= cols <= config.max_dot_length:
+            raise ImageError(f"{cols} columns exceed max_dot_length={config.max_dot_length}")
+        if self.indexes.min() < 0 or self.indexes.max() >= config.n_centroids:
+            raise ImageError(f"indexes must lie in [0, {config.n_centroids}) for index_bits="
+                             f"{config.index_bits}")
+        if self.centroids.shape != (config.n_centroids,):
+            raise ImageError(f"the dictionary must hold {config.n_centroids} centroids, "
+                             f"not {self.centroids.shape}")
+        if self.bias.shape != (rows,):
+            raise ImageError(f"bias must have shape ({rows},), not {self.bias.shape}")
+        n = len(self.outlier_rows)
+        if self.outlier_cols.shape != (n,) or self.outlier_residuals.shape != (n,):
+            raise ImageError("outlier rows, columns and residuals must be 1-D of one length")
+        if n:
+            if self.outlier_rows.min() < 0 or self.outlier_rows.max() >= rows:
+                raise ImageError(f"outlier rows must lie in [0, {rows})")
+            if self.outlier_cols.min() < 0 or self.outlier_cols.max() >= cols:
+                raise ImageError(f"outlier columns must lie in [0, {cols})")
+            flat = self.outlier_rows * cols + self.outlier_cols
+            if np.any(np.diff(flat) <= 0):
+                raise ImageError("outlier records must be sorted by position, without repeats")
+        try:
+            check_signed("centroids", self.centroids, config.centroid_bits)
+            check_signed("outlier residuals", self.outlier_residuals, config.residual_bits)
+            check_signed("bias", self.bias, config.bias_bits)
+        except ValueError as e:
+            raise ImageError(str(e)) from None
+        for name in ("shift_dot", "shift_corr"):
+            value = getattr(self, name)
+            if not 0 <= value <= config.max_align_shift:
+                raise ImageError(f"{name}={value} is outside 0..max_align_shift="
+                                 f"{config.max_align_shift}")
+        if not 0 <= self.out_shift < config.acc_bits:
+            raise ImageError(f"out_shift={self.out_shift} is outside 0..{config.acc_bits - 1}")
+        if sum(self.words_per_block()) > config.max_outlier_words:
+            raise ImageError(f"{n} outliers need {sum(self.words_per_block())} outlier words; the "
+                             f"outlier memory holds max_outlier_words={config.max_outlier_words}")
+        for array in (self.indexes, self.centroids, self.outlier_rows, self.outlier_cols,
+                      self.outlier_residuals, self.bias):
+            array.flags.writeable = False
+
+    # Shape --------------------------------------------------------------------------------------
+
+    @property
+    def rows(self):
+        return self.indexes.shape[0]
+
+    @property
+    def cols(self):
+        return self.indexes.shape[1]
+
+    @property
+    def blocks(self):
+        return -(-self.rows // self.config.pes)
+
+    @property
+    def chunks(self):
+        return -(-self.cols // self.config.lanes)
+
+    @property
+    def n_outliers(self):
+        return len(self.outlier_rows)
+
+    # Memory words (docs/tile.md section 2) ------------------------------------------------------
+
+    def padded_indexes(self):
+        """Indexes padded with index 0 to ``blocks * pes`` rows and ``chunks * lanes`` columns."""
+        config = self.config
+        out = np.zeros((self.blocks * config.pes, self.chunks * config.lanes), dtype=np.int64)
+        out[:self.rows, :self.cols] = self.indexes
+        return out
+
+    def index_words(self):
+        """``blocks * chunks`` words; word ``b*C + j`` holds PE ``p``'s ``L`` indexes of row
+        ``b*P + p``, chunk ``j``, PE 0 in the low bits."""
+        config = self.config
+        lanes, ib, pes = config.lanes, config.index_bits, config.pes
+        # Lane weights 2**(l*ib) and PE weights 2**(p*L*ib) as Python ints (words exceed 64 bits).
+        padded = self.padded_indexes().reshape(self.blocks, pes, self.chunks, lanes)
+        words = []
+        for b in range(self.blocks):
+            for j in range(self.chunks):
+                word = 0
+                for p in range(pes):
+                    for lane, index in enumerate(padded[b, p, j]):
+                        word |= int(index) << ((p * lanes + lane) * ib)
+                words.append(word)
+        return words
+
+    def _records_by_block(self):
+        block = self.outlier_rows // self.config.pes
+        return [np.flatnonzero(block == b) for b in range(self.blocks)]
+
+    def words_per_block(self):
+        """``W_b``: outlier words of each block (records padded to a multiple of outlier_lanes)."""
+        q = self.config.outlier_lanes
+        return [-(-len(members) // q) for members in self._records_by_block()]
+
+    def outlier_words(self):
+        """``(words, offsets)``: block ``b``'s records are ``words[offsets[b]:offsets[b+1]]``."""
+        config = self.config
+        q, pes = config.outlier_lanes, config.pes
+        words, offsets = [], [0]
+        for members in self._records_by_block():
+            records = [(int(self.outlier_rows[i]) % pes, int(self.outlier_cols[i]),
+                        int(self.outlier_residuals[i])) for i in members]
+            for start in range(0, len(records), q):
+                words.append(pack_outlier_word(config, records[start:start + q]))
+            offsets.append(len(words))
+        return words, offsets
+
+
+def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=0, shift_corr=0,
+               out_shift=0, exponents=None):
+    """A layer image from integers: ``outliers`` is a sequence of ``(m, n, residual)``."""
+    indexes = _int_array("indexes", indexes)
+    records = sorted((int(m), int(n), int(r)) for m, n, r in outliers)
+    records = sorted(records, key=lambda rec: rec[0] * indexes.shape[-1] + rec[1])
+    rows, cols, residuals = (np.array([rec[i] for rec in records], dtype=np.int64)
+                             for i in range(3))
+    bias = np.zeros(indexes.shape[0], dtype=np.int64) if bias is None else \
+        _int_array("bias", bias)
+    return LayerImage(config=config, indexes=indexes,
+                      centroids=_int_array("centroids", centroids), outlier_rows=rows,
+                      outlier_cols=cols, outlier_residuals=residuals, bias=bias,
+                      shift_dot=int(shift_dot), shift_corr=int(shift_corr),
+                      out_shift=int(out_shift), exponents=dict(exponents or {}))
+
+
+def quantize_activations(config, acts):
+    """Float activations (T, N) -> signed ``act_bits`` integers and their exponent ``e_x``."""
+    acts = np.asarray(acts, dtype=np.float64)
+    if acts.ndim != 2:
+        raise ImageError(f"activations must be 2-D (tokens, features), not {acts.shape}")
+    if not np.all(np.isfinite(acts)):
+        raise ImageError("activations contain NaN or Inf")
+    return to_fixed(acts, config.act_bits)
+
+
+def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=None,
+                      layer=None):
+    """Quantize float ``weights`` (M, N) with GOBO and lay them out as an integer image.
+
+    ``act_exponent`` is ``e_x`` of the activations the layer will see; ``out_exponent`` is the
+    output's ``e_y`` (None: the accumulator's exponent, ``out_shift = 0``). ``layer`` reuses an
+    existing :class:`~golden.quantizer.GoboLayer` of these weights.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim != 2:
+        raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
+    if layer is None:
+        layer = quantize(weights, index_bits=config.index_bits,
+                         outlier_log_prob=config.outlier_log_prob)
+    centroids, e_c = to_fixed(layer.centroids, config.centroid_bits)
+    residuals = layer.residuals()
+    if len(residuals) and np.any(residuals != 0):
+        _, e_r = to_fixed(residuals, config.residual_bits)
+    else:
+        e_r = e_c
+    # Keep the two exponents within max_align_shift of each other: a residual exponent far below
+    # the centroids' is coarsened (those residuals are tiny); one far above coarsens the centroids.
+    e_r = max(e_r, e_c - config.max_align_shift)
+    if e_r - e_c > config.max_align_shift:
+        e_c = e_r - config.max_align_shift
+        centroids = np.round(layer.centroids.astype(np.float64) / 2.0 ** e_c).astype(np.int64)
+    res_int = np.round(residuals / 2.0 ** e_r).astype(np.int64)
+    e_a = min(e_c, e_r)
+    if bias is None:
+        bias_int = np.zeros(weights.shape[0], dtype=np.int64)
+    else:
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.shape != (weights.shape[0],):
+            raise ImageError(f"bias must have shape ({weights.shape[0]},), not {bias.shape}")
+        bias_int = np.round(bias / 2.0 ** (e_a + act_exponent)).astype(np.int64)
+    out_shift = 0 if out_exponent is None else max(0, out_exponent - e_a - act_exponent)
+    positions = layer.outlier_positions
+    cols = weights.shape[1]
+    return LayerImage(
+        config=config, indexes=np.asarray(layer.indexes, dtype=np.int64), centroids=centroids,
+        outlier_rows=positions // cols, outlier_cols=positions % cols,
+        outlier_residuals=res_int, bias=bias_int, shift_dot=e_c - e_a, shift_corr=e_r - e_a,
+        out_shift=out_shift,
+        exponents={"centroids": e_c, "residuals": e_r, "activations": act_exponent,
+                   "outputs": e_a + act_exponent + out_shift})
+
+
+def output_exponent(config, y_float):
+    """The smallest exponent at which float outputs fit signed ``act_bits`` integers."""
+    peak = float(np.max(np.abs(y_float))) if np.size(y_float) else 0.0
+    high = (1 << (config.act_bits - 1)) - 1
+    return math.ceil(math.log2(peak / high)) if peak > 0 else 0
+
+
+# Load beats and the layer port ------------------------------------------------------------------
+
+def act_beats(config, acts):
+    """Load beats writing activations ``acts`` (T, N) into the activation memory."""
+    acts = _int_array("activations", acts)
+    if acts.ndim != 2:
+        raise ImageError(f"activations must be 2-D (tokens, features), not {acts.shape}")
+    tokens, cols = acts.shape
+    if not 1 <= tokens <= config.max_tokens:
+        raise ImageError(f"{tokens} tokens exceed max_tokens={config.max_tokens}")
+    try:
+        check_signed("activations", acts, config.act_bits)
+    except ValueError as e:
+        raise ImageError(str(e)) from None
+    lanes, chunks = config.lanes, -(-cols // config.lanes)
+    padded = np.zeros((tokens, chunks * lanes), dtype=np.int64)
+    padded[:, :cols] = acts
+    act_field = [f for f in pe_input_fields(config) if f.name == "acts"]
+    fields = load_fields(config)
+    return [pack(fields, {"target": LOAD_ACT, "addr": t * chunks + j,
+                          "data": pack(act_field, {"acts": padded[t, j * lanes:(j + 1) * lanes]})})
+            for t in range(tokens) for j in range(chunks)]
+
+
+def load_beats(image, acts=None):
+    """Every load beat of ``image`` (index, outlier, offset and bias memories), followed by the
+    activation beats if ``acts`` (T, N) is given."""
+    config = image.config
+    fields = load_fields(config)
+    bias_bits = memory_shapes(config)["bias"][0]
+    beats = [pack(fields, {"target": LOAD_INDEX, "addr": a, "data": w})
+             for a, w in enumerate(image.index_words())]
+    words, offsets = image.outlier_words()
+    beats += [pack(fields, {"target": LOAD_OUTLIER, "addr": a, "data": w})
+              for a, w in enumerate(words)]
+    beats += [pack(fields, {"target": LOAD_OFFSET, "addr": b, "data": o})
+              for b, o in enumerate(offsets)]
+    beats += [pack(fields, {"target": LOAD_BIAS, "addr": m,
+                            "data": int(v) & ((1 << bias_bits) - 1)})
+              for m, v in enumerate(image.bias)]
+    if acts is not None:
+        if np.shape(acts)[-1] != image.cols:
+            raise ImageError(f"activations have {np.shape(acts)[-1]} features; the layer has "
+                             f"{image.cols} inputs")
+        beats += act_beats(config, acts)
+    return beats
+
+
+def layer_word(image, tokens):
+    """The packed value of the tile's static ``layer`` port for a run of ``tokens`` tokens."""
+    config = image.config
+    if not 1 <= tokens <= config.max_tokens:
+        raise ImageError(f"{tokens} tokens exceed max_tokens={config.max_tokens}")
+    return pack(layer_fields(config), {
+        "centroids": image.centroids, "blocks": image.blocks, "chunks": image.chunks,
+        "tokens": tokens, "shift_dot": image.shift_dot, "shift_corr": image.shift_corr,
+        "out_shift": image.out_shift})
+
+
+# The file format (docs/layer_image.md) ----------------------------------------------------------
+
+_ARRAYS = ("indexes", "centroids", "outlier_rows", "outlier_cols", "outlier_residuals", "bias")
+
+
+def save_image(image, path):
+    """Write ``image`` to one ``.npz`` file (format ``gobo-layer-image`` version 1)."""
+    meta = {"format": IMAGE_FORMAT, "version": IMAGE_FORMAT_VERSION,
+            "config": image.config.to_dict(), "shift_dot": image.shift_dot,
+            "shift_corr": image.shift_corr, "out_shift": image.out_shift,
+            "exponents": image.exponents}
+    # Indexes are stored one per byte (index_bits <= 8); the packed words are derived on load.
+    arrays = {name: getattr(image, name) for name in _ARRAYS}
+    arrays["indexes"] = arrays["indexes"].astype(np.uint8)
+    with open(path, "wb") as f:
+        np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def load_image(path, config=None):
+    """Read and validate a layer image file; if ``config`` is given it must match the file's."""
+    path = pathlib.Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            missing = [name for name in ("meta",) + _ARRAYS if name not in archive.files]
+            if missing:
+                raise ImageError(f"{path}: not a layer image: missing {', '.join(missing)}")
+            meta = json.loads(str(archive["meta"]))
+            arrays = {name: archive[name] for name in _ARRAYS}
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
+        raise ImageError(f"{path}: truncated or corrupted layer image ({e})") from None
+    if meta.get("format") != IMAGE_FORMAT:
+        raise ImageError(f"{path}: not a layer image (format {meta.get('format')!r})")
+    if meta.get("version") != IMAGE_FORMAT_VERSION:
+        raise ImageError(f"{path}: layer image version {meta.get('version')!r} is not supported "
+                         f"(this reader knows version {IMAGE_FORMAT_VERSION})")
+    try:
+        file_config = GoboConfig(**meta["config"])
+    except (TypeError, ValueError) as e:
+        raise ImageError(f"{path}: invalid configuration in the file ({e})") from None
+    if config is not None and config != file_config:
+        diff = {k: (v, getattr(config, k)) for k, v in file_config.to_dict().items()
+                if getattr(config, k) != v}
+        raise ImageError(f"{path}: made for another configuration: "
+                         + ", ".join(f"{k}={a} in the file, {b} here" for k, (a, b) in diff.items()))
+    try:
+        return LayerImage(config=file_config,
+                          **{name: _int_array(name, arrays[name]) for name in _ARRAYS},
+                          shift_dot=int(meta["shift_dot"]), shift_corr=int(meta["shift_corr"]),
+                          out_shift=int(meta["out_shift"]), exponents=meta.get("exponents", {}))
+    except KeyError as e:
+        raise ImageError(f"{path}: layer image metadata lacks {e}") from None
+    except ImageError as e:
+        raise ImageError(f"{path}: {e}") from None

@@ -1,0 +1,183 @@
+"""Layer image: construction from real weights, memory words, load beats, the versioned file and
+its validation."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from golden.config import preset
+from golden.layer_image import (ImageError, build_layer_image, layer_word, load_beats, load_image,
+                                make_image, quantize_activations, save_image)
+from golden.packing import (LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
+                            load_fields, outlier_record_fields, unpack)
+
+TINY = preset("tiny")
+
+
+def random_image(config=TINY, *, rows=10, cols=13, n_outliers=9, seed=0, **kw):
+    rng = np.random.default_rng(seed)
+    positions = rng.choice(rows * cols, size=n_outliers, replace=False)
+    low, high = -(1 << (config.residual_bits - 1)), (1 << (config.residual_bits - 1)) - 1
+    return make_image(
+        config, indexes=rng.integers(0, config.n_centroids, (rows, cols)),
+        centroids=rng.integers(-1000, 1000, config.n_centroids),
+        outliers=[(p // cols, p % cols, int(rng.integers(low, high))) for p in positions],
+        bias=rng.integers(-5000, 5000, rows), **kw)
+
+
+def test_index_words_hold_each_pe_row_chunk():
+    image = random_image()
+    words = image.index_words()
+    assert len(words) == image.blocks * image.chunks
+    padded = image.padded_indexes()
+    lanes, ib = TINY.lanes, TINY.index_bits
+    for b in range(image.blocks):
+        for j in range(image.chunks):
+            for p in range(TINY.pes):
+                for lane in range(lanes):
+                    field = (words[b * image.chunks + j] >> ((p * lanes + lane) * ib)) & 7
+                    assert field == padded[b * TINY.pes + p, j * lanes + lane]
+
+
+def test_outlier_words_group_records_by_block_in_position_order():
+    image = random_image(n_outliers=30)
+    words, offsets = image.outlier_words()
+    fields = outlier_record_fields(TINY)
+    width = sum(f.bits for f in fields)
+    seen = []
+    for b in range(image.blocks):
+        for word in words[offsets[b]:offsets[b + 1]]:
+            for slot in range(TINY.outlier_lanes):
+                rec = unpack(fields, (word >> (slot * width)) & ((1 << width) - 1))
+                if rec["valid"]:
+                    seen.append((b * TINY.pes + rec["row"], rec["col"], rec["residual"]))
+    expected = list(zip(image.outlier_rows.tolist(), image.outlier_cols.tolist(),
+                        image.outlier_residuals.tolist()))
+    assert seen == expected
+    assert offsets[-1] == len(words) == sum(image.words_per_block())
+
+
+def test_load_beats_cover_every_memory():
+    image = random_image()
+    beats = [unpack(load_fields(TINY), b) for b in load_beats(image)]
+    targets = [b["target"] for b in beats]
+    words, offsets = image.outlier_words()
+    assert targets.count(LOAD_INDEX) == image.blocks * image.chunks
+    assert targets.count(LOAD_OUTLIER) == len(words)
+    assert targets.count(LOAD_OFFSET) == image.blocks + 1
+    assert targets.count(LOAD_BIAS) == image.rows
+    bias = [b["data"] for b in beats if b["target"] == LOAD_BIAS]
+    assert [v - (1 << 32) if v >> 31 else v for v in bias] == image.bias.tolist()
+
+
+def test_layer_word_round_trips():
+    image = random_image(shift_dot=3, out_shift=7)
+    fields = unpack(layer_fields(TINY), layer_word(image, tokens=3))
+    assert fields["centroids"] == image.centroids.tolist()
+    assert (fields["blocks"], fields["chunks"], fields["tokens"]) == (3, 4, 3)
+    assert (fields["shift_dot"], fields["shift_corr"], fields["out_shift"]) == (3, 0, 7)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(rows=65), "65 rows exceed max_rows=64"),
+    (dict(cols=65), "65 columns exceed max_dot_length=64"),
+    (dict(shift_dot=17), "shift_dot=17 is outside 0..max_align_shift=16"),
+    (dict(n_outliers=0, out_shift=99), "out_shift=99 is outside"),
+])
+def test_inconsistent_images_are_rejected(change, message):
+    with pytest.raises(ImageError, match=message):
+        random_image(**change)
+
+
+def test_bad_parts_are_rejected():
+    with pytest.raises(ImageError, match="indexes must lie in"):
+        make_image(TINY, indexes=[[8]], centroids=range(8))
+    with pytest.raises(ImageError, match="the dictionary must hold 8 centroids"):
+        make_image(TINY, indexes=[[1]], centroids=range(4))
+    with pytest.raises(ImageError, match="outlier columns must lie in"):
+        make_image(TINY, indexes=[[1, 2]], centroids=range(8), outliers=[(0, 2, 5)])
+    with pytest.raises(ImageError, match="outlier residuals must fit signed 16-bit"):
+        make_image(TINY, indexes=[[1, 2]], centroids=range(8), outliers=[(0, 1, 1 << 15)])
+    with pytest.raises(ImageError, match="without repeats"):
+        make_image(TINY, indexes=[[1, 2]], centroids=range(8), outliers=[(0, 1, 3), (0, 1, 4)])
+    with pytest.raises(ImageError, match="outlier memory holds max_outlier_words=512"):
+        make_image(TINY, indexes=np.zeros((64, 64), int), centroids=range(8),
+                   outliers=[(p // 64, p % 64, 1) for p in range(1025)])
+
+
+def test_file_round_trip(tmp_path):
+    image = random_image(shift_corr=2, out_shift=5)
+    path = tmp_path / "layer.npz"
+    save_image(image, path)
+    back = load_image(path, TINY)
+    for name in ("indexes", "centroids", "outlier_rows", "outlier_cols", "outlier_residuals",
+                 "bias"):
+        np.testing.assert_array_equal(getattr(back, name), getattr(image, name))
+    assert (back.shift_dot, back.shift_corr, back.out_shift) == (0, 2, 5)
+    assert back.index_words() == image.index_words()
+
+
+def _rewrite(path, **replace):
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays.update(replace)
+    np.savez(path, **arrays)
+
+
+def test_file_validation(tmp_path):
+    image = random_image()
+    path = tmp_path / "layer.npz"
+    save_image(image, path)
+    data = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(data[:len(data) // 2])
+    with pytest.raises(ImageError, match="truncated or corrupted"):
+        load_image(tmp_path / "cut.npz")
+    with pytest.raises(ImageError, match="made for another configuration: lanes=4 in the file, "
+                                         "16 here"):
+        load_image(path, preset("minilm"))
+    meta = json.loads(str(np.load(path)["meta"]))
+    _rewrite(path, meta=np.array(json.dumps({**meta, "version": 99})))
+    with pytest.raises(ImageError, match="version 99 is not supported"):
+        load_image(path)
+    save_image(image, path)
+    rows = np.load(path)["outlier_rows"].copy()
+    rows[0] = 999
+    _rewrite(path, outlier_rows=rows)
+    with pytest.raises(ImageError, match="outlier rows must lie in"):
+        load_image(path)
+    save_image(image, path)
+    rows = np.load(path)["outlier_rows"][::-1].copy()
+    _rewrite(path, outlier_rows=rows)
+    with pytest.raises(ImageError, match="sorted by position"):
+        load_image(path)
+    save_image(image, path)
+    _rewrite(path, indexes=np.load(path)["indexes"][:, :3])
+    with pytest.raises(ImageError, match="bias must have shape|columns must lie"):
+        load_image(path)
+    with zipfile.ZipFile(tmp_path / "empty.npz", "w"):
+        pass
+    with pytest.raises(ImageError, match="missing meta"):
+        load_image(tmp_path / "empty.npz")
+    with pytest.raises(ImageError, match="no such file"):
+        load_image(tmp_path / "absent.npz")
+
+
+def test_real_layer_image_reconstructs_the_quantized_layer(minilm):
+    """acc * 2**(e_a + e_x) equals the float layer on GOBO's dequantized weights, within the
+    fixed-point rounding of centroids, residuals and bias."""
+    from golden.quantizer import quantize
+    from golden.tile_model import tile_accumulators
+    config = preset("minilm")
+    name = "encoder.layer.0.attention.output.dense"
+    w, b = minilm[f"{name}.weight"], minilm[f"{name}.bias"]
+    x = np.random.default_rng(3).standard_normal((3, w.shape[1]))
+    xq, e_x = quantize_activations(config, x)
+    layer = quantize(w, index_bits=3)
+    image = build_layer_image(config, w, bias=b, act_exponent=e_x, layer=layer)
+    assert image.n_outliers == layer.n_outliers > 0
+    e_a = min(image.exponents["centroids"], image.exponents["residuals"])
+    got = tile_accumulators(image, xq)[:w.shape[0]].T * 2.0 ** (e_a + e_x)
+    want = (xq * 2.0 ** e_x) @ layer.dequantize().astype(np.float64).T + b
+    assert np.max(np.abs(got - want)) < 1e-3 * np.max(np.abs(want))
