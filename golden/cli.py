@@ -158,21 +158,23 @@ def _run_quantize(args):
 _SUBCOMMANDS = [_add_quantize]
 
 
-def build_parser():
+def build_parser(extra=()):
+    """The ``gobo`` parser; ``extra`` registers more subcommands (``sim.cli`` adds ``simulate``,
+    which needs the hardware, so that this golden module never imports it)."""
     parser = _Parser(prog="gobo", description="GOBO accelerator generator: quantize BERT weights "
                      "to dictionary indexes plus exact outliers, and model the accelerator.")
     subparsers = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
                                        parser_class=_Parser)
     subparsers.required = True
-    for add in _SUBCOMMANDS:
+    for add in [*_SUBCOMMANDS, *extra]:
         add(subparsers)
     return parser
 
 
-def main(argv=None):
+def main(argv=None, extra=()):
     """Run ``gobo`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(extra).parse_args(argv)
         return args.handler(args)
     except SystemExit as e:  # --help and --version exit through argparse; report, don't exit
         return e.code if isinstance(e.code, int) else 0

@@ -102,11 +102,16 @@ class GoboConfig:
                 f"act_bits={self.act_bits} + centroid_bits={self.centroid_bits} + "
                 f"log2(max_dot_length={self.max_dot_length}) gives {self.out_bits}-bit outputs; "
                 f"the datapath is limited to 64 bits")
+
+    def check_tile(self):
+        """Raise ValueError if a tile of this configuration could not be exact in 64 bits (a
+        PE-only configuration may go up to 64-bit outputs; the tile adds alignment and bias)."""
         if self.acc_bits > 64:
             raise ValueError(
                 f"the tile accumulator would need {self.acc_bits} bits (out_bits={self.out_bits}, "
                 f"residual_bits={self.residual_bits}, bias_bits={self.bias_bits}, "
                 f"max_align_shift={self.max_align_shift}); the datapath is limited to 64 bits")
+        return self
 
     # Derived widths -------------------------------------------------------------------------
 

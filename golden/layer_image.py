@@ -22,6 +22,7 @@ from .quantizer import quantize
 
 __all__ = ["LayerImage", "ImageError", "make_image", "build_layer_image", "load_beats",
            "act_beats", "layer_word", "save_image", "load_image", "quantize_activations",
+           "output_exponent",
            "IMAGE_FORMAT_VERSION"]
 
 IMAGE_FORMAT = "gobo-layer-image"
@@ -66,6 +67,10 @@ class LayerImage:
         config = self.config
         if not isinstance(config, GoboConfig):
             raise ImageError(f"config must be a GoboConfig, not {type(config).__name__}")
+        try:
+            config.check_tile()
+        except ValueError as e:
+            raise ImageError(str(e)) from None
         if self.indexes.ndim != 2:
             raise ImageError(f"indexes must be 2-D (M, N), not {self.indexes.shape}")
         rows, cols = self.indexes.shape

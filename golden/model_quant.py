@@ -1,0 +1,332 @@
+"""Whole-model weight quantization of a BERT encoder, and the packed model file (``.gobo``).
+
+A :class:`QuantSpec` says how: every encoder FC matrix (:func:`golden.bert.fc_names`) with one
+scheme at ``bits``, the three embedding tables with the same scheme at ``embedding_bits`` (or kept
+FP32), and every other tensor the encoder reads (biases, LayerNorms) kept FP32. Schemes:
+
+- ``gobo``: :func:`golden.quantizer.quantize` (dictionary of ``2**bits`` centroids + outliers);
+- ``uniform``: symmetric per-channel (:func:`golden.baselines.quantize_uniform`);
+- ``blockwise``: symmetric, ``block`` weights per float16 scale
+  (:func:`golden.baselines.quantize_blockwise`).
+
+The ``.gobo`` file, little-endian (docs/model.md)::
+
+    0   8  magic b"GOBOMODL"
+    8   2  format version (1)
+    10  2  reserved, 0
+    12  4  manifest length M (uint32)
+    16  M  manifest: UTF-8 JSON {"config", "spec", "source", "tensors": [...]}
+    16+M   tensor blobs, back to back in manifest order
+
+Each manifest tensor entry holds ``name``, ``kind`` (``gobo``: golden.stored form; ``scaled``:
+golden.baselines form; ``fp32``: raw little-endian float32), ``shape``, ``offset`` (from the
+start of the blobs), ``length`` and ``crc32``. :func:`from_bytes` checks all of it and names the
+first problem. Its size *is* the model size on disk that the reports quote.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import pathlib
+import struct
+import zlib
+
+import numpy as np
+
+from . import baselines, stored
+from .bert import BertConfig, BertEncoder, BertError, embedding_names, expected_shapes, fc_names
+from .quantizer import quantize
+
+__all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",
+           "to_bytes", "from_bytes", "save", "load", "MAGIC", "VERSION"]
+
+SCHEMES = ("gobo", "uniform", "blockwise")
+MAGIC = b"GOBOMODL"
+VERSION = 1
+_HEADER = struct.Struct("<8sHHI")
+_KINDS = ("gobo", "scaled", "fp32")
+
+
+class ModelFormatError(ValueError):
+    """Bytes that are not a valid packed model."""
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantSpec:
+    """How to quantize a whole model.
+
+    Parameters
+    ----------
+    scheme : {"gobo", "uniform", "blockwise"}
+    bits : int
+        FC matrices: index bits (gobo) or code bits (uniform, blockwise), 2..8.
+    embedding_bits : int or None
+        The embedding tables, same scheme; None keeps them FP32.
+    block : int
+        Weights per scale for ``blockwise``.
+    outlier_log_prob : float
+        GOBO's outlier threshold.
+    method : {"gobo", "kmeans"}
+        GOBO's centroid selection.
+    """
+
+    scheme: str = "gobo"
+    bits: int = 3
+    embedding_bits: int = 4
+    block: int = 64
+    outlier_log_prob: float = -4.0
+    method: str = "gobo"
+
+    def __post_init__(self):
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, not {self.scheme!r}")
+        for name in ("bits", "embedding_bits"):
+            value = getattr(self, name)
+            if value is None and name == "embedding_bits":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or not 2 <= value <= 8:
+                raise ValueError(f"{name} must be an integer between 2 and 8, not {value!r}")
+        if isinstance(self.block, bool) or not isinstance(self.block, int) or self.block < 1:
+            raise ValueError(f"block must be a positive integer, not {self.block!r}")
+        if not isinstance(self.outlier_log_prob, (int, float)) or \
+                not math.isfinite(self.outlier_log_prob):
+            raise ValueError(f"outlier_log_prob must be a finite number, not "
+                             f"{self.outlier_log_prob!r}")
+
+    @property
+    def label(self):
+        emb = "fp32" if self.embedding_bits is None else f"{self.embedding_bits}b"
+        extra = f" B={self.block}" if self.scheme == "blockwise" else ""
+        return f"{self.scheme} {self.bits}b{extra} / emb {emb}"
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _quantize_matrix(array, bits, spec):
+    if spec.scheme == "gobo":
+        return quantize(array, index_bits=bits, outlier_log_prob=spec.outlier_log_prob,
+                        method=spec.method)
+    if spec.scheme == "uniform":
+        return baselines.quantize_uniform(array, bits=bits)
+    return baselines.quantize_blockwise(array, bits=bits, block=min(spec.block, array.shape[1]))
+
+
+def _kind(layer):
+    return "gobo" if isinstance(layer, stored.GoboLayer) else "scaled"
+
+
+def _layer_bytes(layer):
+    return stored.to_bytes(layer) if _kind(layer) == "gobo" else baselines.to_bytes(layer)
+
+
+class QuantizedModel:
+    """A BERT encoder's weights, some quantized.
+
+    Parameters
+    ----------
+    config : BertConfig
+    spec : QuantSpec
+    layers : dict of str to GoboLayer or ScaledLayer
+        The quantized matrices.
+    fp32 : dict of str to numpy.ndarray
+        Every other tensor the encoder reads.
+    source : dict
+        Where the FP32 weights came from (``path``, ``bytes``, ``sha256``), or empty.
+    """
+
+    def __init__(self, config, spec, layers, fp32, source=None):
+        self.config, self.spec, self.layers, self.fp32 = config, spec, dict(layers), dict(fp32)
+        self.source = dict(source or {})
+        shapes = expected_shapes(config)
+        names = set(self.layers) | set(self.fp32)
+        missing = [n for n in shapes if n not in names]
+        if missing:
+            raise BertError(f"the quantized model lacks tensor {missing[0]!r}")
+        for name, layer in self.layers.items():
+            if tuple(layer.shape) != shapes.get(name):
+                raise BertError(f"quantized tensor {name!r} has shape {tuple(layer.shape)}, "
+                                f"but the config requires {shapes.get(name)}")
+
+    def dequantized(self):
+        """``{name: float32 array}`` of every tensor, quantized ones reconstructed."""
+        return {**self.fp32, **{n: layer.dequantize() for n, layer in self.layers.items()}}
+
+    def encoder(self):
+        return BertEncoder(self.config, self.dequantized())
+
+    def fp32_bytes(self):
+        """Size of the same tensors as FP32."""
+        return 4 * sum(int(np.prod(s)) for s in expected_shapes(self.config).values())
+
+    def quantized_numel(self):
+        return sum(layer.numel for layer in self.layers.values())
+
+    def to_bytes(self):
+        return to_bytes(self)
+
+
+def _source_info(path):
+    if path is None:
+        return {}
+    path = pathlib.Path(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 22), b""):
+            digest.update(chunk)
+    return {"path": str(path.resolve()), "bytes": path.stat().st_size,
+            "sha256": digest.hexdigest()}
+
+
+def quantize_model(encoder, spec, *, source_path=None, progress=None):
+    """Quantize ``encoder``'s weights (a :class:`~golden.bert.BertEncoder`) as ``spec`` says.
+
+    ``progress``, if given, is called as ``progress(name, seconds)`` after each matrix.
+    """
+    import time
+
+    if not isinstance(spec, QuantSpec):
+        raise TypeError(f"spec must be a QuantSpec, not {type(spec).__name__}")
+    config, weights = encoder.config, encoder.weights
+    plan = {name: spec.bits for name in fc_names(config)}
+    if spec.embedding_bits is not None:
+        plan.update({name: spec.embedding_bits for name in embedding_names()})
+    layers = {}
+    for name, bits in plan.items():
+        start = time.perf_counter()
+        try:
+            layers[name] = _quantize_matrix(weights[name], bits, spec)
+        except ValueError as e:
+            raise ValueError(f"tensor {name!r}: {e}") from None
+        if progress:
+            progress(name, time.perf_counter() - start)
+    fp32 = {n: np.asarray(a, dtype=np.float32) for n, a in weights.items() if n not in layers}
+    return QuantizedModel(config, spec, layers, fp32, _source_info(source_path))
+
+
+# The .gobo container ------------------------------------------------------------------------------
+
+def to_bytes(model):
+    blobs, entries, offset = [], [], 0
+    names = list(expected_shapes(model.config))
+    for name in names:
+        if name in model.layers:
+            layer = model.layers[name]
+            kind, blob, shape = _kind(layer), _layer_bytes(layer), layer.shape
+        else:
+            array = np.asarray(model.fp32[name], dtype="<f4")
+            kind, blob, shape = "fp32", array.tobytes(), array.shape
+        entries.append({"name": name, "kind": kind, "shape": [int(n) for n in shape],
+                        "offset": offset, "length": len(blob), "crc32": zlib.crc32(blob)})
+        blobs.append(blob)
+        offset += len(blob)
+    manifest = json.dumps({"format": "gobo-model", "config": model.config.to_dict(),
+                           "spec": model.spec.to_dict(), "source": model.source,
+                           "tensors": entries}, separators=(",", ":")).encode()
+    return b"".join([_HEADER.pack(MAGIC, VERSION, 0, len(manifest)), manifest, *blobs])
+
+
+def _fail(message):
+    raise ModelFormatError(f"not a valid packed model: {message}")
+
+
+def _parse_blob(entry, blob):
+    name, kind, shape = entry["name"], entry["kind"], tuple(entry["shape"])
+    try:
+        if kind == "gobo":
+            layer = stored.from_bytes(blob)
+        elif kind == "scaled":
+            layer = baselines.from_bytes(blob)
+        else:
+            if len(blob) != 4 * int(np.prod(shape)):
+                _fail(f"tensor {name!r}: {len(blob)} bytes do not hold float32 {shape}")
+            array = np.frombuffer(blob, dtype="<f4").reshape(shape).astype(np.float32)
+            if not np.all(np.isfinite(array)):
+                _fail(f"tensor {name!r} holds NaN or Inf")
+            return array
+    except (stored.StoredFormatError, baselines.ScaledFormatError) as e:
+        _fail(f"tensor {name!r}: {e}")
+    if tuple(layer.shape) != shape:
+        _fail(f"tensor {name!r}: its blob has shape {tuple(layer.shape)}, the manifest says "
+              f"{shape}")
+    return layer
+
+
+def from_bytes(data):
+    """Parse a packed model; raises :class:`ModelFormatError` naming the first problem."""
+    data = bytes(data)
+    if len(data) < _HEADER.size:
+        _fail(f"{len(data)} bytes is shorter than the {_HEADER.size}-byte header")
+    magic, version, reserved, manifest_len = _HEADER.unpack_from(data)
+    if magic != MAGIC:
+        _fail(f"magic is {magic!r}, expected {MAGIC!r}")
+    if version != VERSION:
+        _fail(f"format version {version} is not supported (only {VERSION})")
+    if reserved != 0:
+        _fail(f"reserved header field is {reserved}, expected 0")
+    start = _HEADER.size + manifest_len
+    if start > len(data):
+        _fail(f"manifest length {manifest_len} runs past the end of the {len(data)}-byte file")
+    try:
+        manifest = json.loads(data[_HEADER.size:start].decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        _fail(f"the manifest is not valid JSON ({e})")
+    if not isinstance(manifest, dict) or manifest.get("format") != "gobo-model":
+        _fail("the manifest is not a gobo-model object")
+    for key in ("config", "spec", "tensors"):
+        if key not in manifest:
+            _fail(f"the manifest lacks {key!r}")
+    try:
+        config = BertConfig.from_dict(manifest["config"], source="manifest config")
+        spec = QuantSpec(**manifest["spec"])
+    except (BertError, TypeError, ValueError) as e:
+        _fail(str(e))
+    tensors = manifest["tensors"]
+    if not isinstance(tensors, list):
+        _fail("'tensors' is not a list")
+    layers, fp32, offset = {}, {}, 0
+    for i, entry in enumerate(tensors):
+        if not isinstance(entry, dict) or \
+                any(k not in entry for k in ("name", "kind", "shape", "offset", "length",
+                                             "crc32")):
+            _fail(f"tensor entry {i} lacks name, kind, shape, offset, length or crc32")
+        name = entry["name"]
+        if entry["kind"] not in _KINDS:
+            _fail(f"tensor {name!r} has unknown kind {entry['kind']!r}")
+        if entry["offset"] != offset or not isinstance(entry["length"], int) or \
+                entry["length"] < 0:
+            _fail(f"tensor {name!r} does not start where the previous one ends ({offset})")
+        end = start + offset + entry["length"]
+        if end > len(data):
+            _fail(f"tensor {name!r} runs past the end of the file (truncated?)")
+        blob = data[start + offset:end]
+        if zlib.crc32(blob) != entry["crc32"]:
+            _fail(f"tensor {name!r} fails its CRC-32 check (corrupted)")
+        parsed = _parse_blob(entry, blob)
+        (fp32 if entry["kind"] == "fp32" else layers)[name] = parsed
+        offset += entry["length"]
+    if start + offset != len(data):
+        _fail(f"{len(data) - start - offset} bytes follow the last tensor")
+    try:
+        return QuantizedModel(config, spec, layers, fp32, manifest.get("source"))
+    except BertError as e:
+        _fail(str(e))
+
+
+def save(model, path):
+    data = to_bytes(model)
+    pathlib.Path(path).write_bytes(data)
+    return len(data)
+
+
+def load(path):
+    path = pathlib.Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ModelFormatError(f"{path}: cannot read it ({e.strerror})") from None
+    try:
+        return from_bytes(data)
+    except ModelFormatError as e:
+        raise ModelFormatError(f"{path}: {e}") from None

@@ -1,0 +1,108 @@
+"""The installed ``gobo`` command: golden's subcommands plus ``gobo simulate``, which runs RTL.
+
+``golden/`` stays free of hardware imports; this module adds the subcommands that need ``hw/``
+and Verilator.
+"""
+
+import json
+import sys
+
+import numpy as np
+
+from golden.cli import CliError, main as golden_main
+from golden.config import PRESETS, preset
+from golden.weights import load_tensors
+
+__all__ = ["main"]
+
+
+def _add_simulate(subparsers):
+    p = subparsers.add_parser(
+        "simulate", help="run one FC layer through the tile RTL (Verilator) and check it",
+        description="Quantize one weight matrix with GOBO, build its layer image, run the tile "
+                    "RTL on Verilator through cocotb with seeded (or given) activations, compare "
+                    "every output with the golden tile model and every performance counter with "
+                    "the cycle model, and report utilization, stalls and the error against the "
+                    "FP32 layer. Exit status 1 on any mismatch.")
+    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
+    p.add_argument("--tensor", metavar="NAME", required=True,
+                   help="the weight matrix ([out, in], e.g. "
+                        "encoder.layer.0.attention.self.query.weight)")
+    p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
+    p.add_argument("--tokens", metavar="T", type=int, default=4,
+                   help="tokens (activation vectors) to run (default 4)")
+    p.add_argument("--activations", metavar="X.npy",
+                   help="float activations (T, in) instead of seeded Gaussian ones")
+    p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
+    p.add_argument("--preset", choices=sorted(PRESETS), default="minilm",
+                   help="hardware configuration (default minilm: 16 PEs x 16 lanes, 3-bit "
+                        "indexes, 16-bit activations)")
+    p.add_argument("--outlier-lanes", metavar="Q", type=int,
+                   help="override the outlier side path's multipliers")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_run_simulate)
+
+
+def _tensor(tensors, name, path, ndim):
+    if name not in tensors:
+        raise CliError(f"{path}: no tensor named {name!r}")
+    array = np.asarray(tensors[name])
+    if array.ndim != ndim:
+        raise CliError(f"{name} has shape {array.shape}; a {ndim}-D tensor is needed")
+    if not np.all(np.isfinite(array)):
+        raise CliError(f"{name} contains NaN or Inf")
+    return array
+
+
+def _run_simulate(args):
+    from .simulate import simulate_layer
+    config = preset(args.preset)
+    if args.outlier_lanes is not None:
+        config = config.replace(outlier_lanes=args.outlier_lanes)
+    tensors = load_tensors(args.weights)
+    weights = _tensor(tensors, args.tensor, args.weights, 2)
+    bias = _tensor(tensors, args.bias, args.weights, 1) if args.bias else None
+    if bias is not None and bias.shape[0] != weights.shape[0]:
+        raise CliError(f"bias {args.bias} has {bias.shape[0]} values; {args.tensor} has "
+                       f"{weights.shape[0]} rows")
+    activations = None
+    if args.activations:
+        try:
+            activations = np.load(args.activations, allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise CliError(f"{args.activations}: cannot read activations ({e})") from None
+    elif not 1 <= args.tokens <= config.max_tokens:
+        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}")
+    tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
+    report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
+                            activations=activations, seed=args.seed, name=args.tensor, tag=tag)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_report(report)
+    return 0 if report["mismatches"] == 0 and report["error"] is None else 1
+
+
+def _print_report(r):
+    stalls = ", ".join(f"{k} {v}" for k, v in r["stall_cycles"].items())
+    util = f"{r['utilization']:.4f}" if r["utilization"] is not None else "n/a"
+    print(f"{r['name']} {r['shape'][0]}x{r['shape'][1]}, {r['tokens']} tokens")
+    print(f"  outputs checked  {r['outputs_checked']}   mismatches {r['mismatches']}")
+    print(f"  cycles           {r['cycles']} (ideal {r['ideal_cycles']}, utilization {util})")
+    print(f"  stalls           {stalls}")
+    print(f"  outliers         {r['outliers']} (processed per token x block: "
+          f"{r['outliers_processed']})")
+    if r.get("rel_rmse_vs_fp32") is not None:
+        print(f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
+    if r["sim_cycles_per_s"]:
+        print(f"  simulation       {r['sim_cycles_per_s']:.0f} cycles/s, {r['wall_s']:.1f} s")
+    if r["error"]:
+        print(f"  FAILED: {r['error']}")
+
+
+def main(argv=None):
+    return golden_main(argv, extra=[_add_simulate])
+
+
+if __name__ == "__main__":
+    sys.exit(main())
