@@ -325,7 +325,7 @@ def layer_word(image, tokens):
     return pack(layer_fields(config), {
         "centroids": image.centroids, "blocks": image.blocks, "chunks": image.chunks,
         "tokens": tokens, "shift_dot": image.shift_dot, "shift_corr": image.shift_corr,
-        "out_shift": image.out_shift})
+        "out_shift": image.out_shift, "rows": image.rows})
 
 
 # The file format (docs/layer_image.md) ----------------------------------------------------------

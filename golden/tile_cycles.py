@@ -1,0 +1,187 @@
+"""The exact cycle model of the tile (``hw/tile.py``), with ``o.ready`` always high.
+
+The tile has three walkers over the slots ``s = (b, t)`` (``b`` major) that only meet at the
+merge (docs/tile.md section 4):
+
+- the broadcast issues one beat per cycle (``T*B*C`` beats, ``last`` on every ``C``-th) and is
+  held only when the PEs refuse a ``last`` beat because their hand-over bins are still full;
+- the PEs hand a slot's bins over on its ``last`` beat and reconstruct them in ``R =
+  recon_cycles`` cycles into their output register, which the merge frees;
+- the side path takes one command per slot and spends ``max(W_b, 1)`` cycles issuing its record
+  words (one per cycle, commands back to back); a slot's corrections reach the hand-over register
+  ``latency = 4`` cycles after its last word's issue, and the pipeline holds while that register
+  is still full;
+- the merge takes a slot when both its dot products and its corrections are there, and emits it
+  ``MERGE_LATENCY = 2`` cycles later.
+
+Without stalls a run takes ``T*B*C + R + 4`` cycles (``1`` to address the first words, ``1`` into
+the hand-over bins, ``R`` of reconstruction, ``2`` of merge). The broadcast stalls only on a
+``last`` beat: when the side path falls behind (``max(W_b, 1) + 4`` beyond about ``C + R``
+cycles per slot, or blocks of many outliers in a row) the stall is ``stall_outlier``; when
+``C < R`` the PEs cannot take a row every ``C`` cycles and it is ``stall_recon``.
+
+Rather than a closed formula with many cases, :func:`tile_cycles` steps the tile's control state
+(valid bits, counters, the reconstruction step) cycle by cycle exactly as the RTL does, without
+any data; it is pure Python and takes about a microsecond per cycle.
+"""
+
+import numpy as np
+
+from .config import GoboConfig
+
+__all__ = ["tile_cycles", "tile_cycles_of_image", "SIDE_PATH_LATENCY", "MERGE_LATENCY",
+           "fill_drain_cycles"]
+
+#: Must equal ``hw.outlier_path.SIDE_PATH_LATENCY`` and ``hw.tile_controller.MERGE_LATENCY``
+#: (tests/test_hw_tile.py checks both).
+SIDE_PATH_LATENCY = 4
+MERGE_LATENCY = 2
+
+
+def fill_drain_cycles(config):
+    """Cycles of a run beyond its ``T*B*C`` beats when nothing stalls: ``recon_cycles + 4``."""
+    return config.recon_cycles + 2 + MERGE_LATENCY
+
+
+def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
+                outliers_per_block=None, max_cycles=None):
+    """Predict the tile's counters for one run with ``o.ready`` always high.
+
+    Parameters
+    ----------
+    config : GoboConfig
+    blocks, chunks, tokens : int
+        ``B``, ``C`` and ``T`` of the run (all at least 1).
+    words_per_block : sequence of int
+        ``W_b``, the outlier words of each block (``off[b+1] - off[b]``).
+    rows : int, optional
+        ``M`` (default ``B * pes``), for the per-PE ``busy`` counts.
+    outliers_per_block : sequence of int, optional
+        Valid records of each block (default: ``outlier_lanes * W_b``), for ``outliers``.
+
+    Returns
+    -------
+    dict
+        ``cycles``, ``ideal_cycles`` (``T*B*C``), ``busy`` (list of ``pes`` ints),
+        ``stall_outlier``, ``stall_recon``, ``stall_output`` (0), ``outliers`` and
+        ``utilization`` (ideal / cycles).
+    """
+    if not isinstance(config, GoboConfig):
+        raise TypeError(f"config must be a GoboConfig, not {config!r}")
+    for name, value in (("blocks", blocks), ("chunks", chunks), ("tokens", tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    words = [int(w) for w in words_per_block]
+    if len(words) != blocks or min(words) < 0:
+        raise ValueError(f"words_per_block must hold {blocks} non-negative counts, not {words!r}")
+    pes = config.pes
+    rows = blocks * pes if rows is None else int(rows)
+    if not (blocks - 1) * pes < rows <= blocks * pes:
+        raise ValueError(f"rows={rows} does not make {blocks} blocks of {pes}")
+    records = ([config.outlier_lanes * w for w in words] if outliers_per_block is None
+               else [int(r) for r in outliers_per_block])
+    R = config.recon_cycles
+    slots = blocks * tokens
+    ideal = slots * chunks
+    if max_cycles is None:
+        max_cycles = 10 * (ideal + slots * (R + 8) + tokens * sum(words)) + 100
+
+    # Broadcast: beats issued so far; s1 holds the beat on offer.
+    issued, s1_valid, s1_last = 0, False, False
+    # PE (all in lockstep): hand-over bins, reconstruction step, output register.
+    ho_valid, step, rec_o = False, 0, False
+    # Side path: command walker, stage 0 (words still to issue), stages 1-3, hand-over.
+    cmd_next, rem = 0, 0
+    s1v = s1l = s2v = s2l = s3v = s3l = False
+    sp_o = False
+    # Merge.
+    merged, m1_valid, m1_last, o_valid, o_last = 0, False, False, False, False
+
+    cycles = stall_outlier = stall_recon = 0
+    while True:
+        cycles += 1
+        if cycles > max_cycles:
+            raise RuntimeError(f"the cycle model did not finish within {max_cycles} cycles")
+        # Combinational view of this cycle.
+        m1_free = True  # ~o_valid | o.ready, with o.ready always 1
+        take = rec_o and sp_o and (not m1_valid or m1_free)
+        rec_accept = ho_valid and step == R - 1 and (not rec_o or take)
+        pe_ready = (not s1_last) or (not ho_valid) or rec_accept
+        bc_xfer = s1_valid and pe_ready
+        s0_go = issued < ideal and (not s1_valid or bc_xfer)
+        sp_free = (not sp_o) or take
+        advance = not (s3v and s3l and not sp_free)
+        cmd_xfer = advance and rem == 0 and cmd_next < slots
+        if s1_valid and not pe_ready:
+            if rec_o and not sp_o:
+                stall_outlier += 1
+            else:
+                stall_recon += 1
+        o_xfer = o_valid
+        if o_xfer and o_last:
+            break
+
+        # Registers (every right-hand side reads this cycle's values).
+        ho_set = bc_xfer and s1_last
+        if s0_go:
+            s1_valid, s1_last = True, issued % chunks == chunks - 1
+            issued += 1
+        elif bc_xfer:
+            s1_valid = False
+
+        new_rec_o = (rec_o and not take) or rec_accept
+        if ho_valid:
+            if step == R - 1:
+                if rec_accept:
+                    step = 0
+            else:
+                step += 1
+        ho_valid = (ho_valid and not rec_accept) or ho_set
+        rec_o = new_rec_o
+
+        new_o_valid = (o_valid and not o_xfer) or (m1_valid and m1_free)
+        if m1_valid and m1_free:
+            o_last = m1_last
+        o_valid = new_o_valid
+        m1_valid = (m1_valid and not m1_free) or take
+        if take:
+            m1_last = merged == slots - 1
+            merged += 1
+
+        sp_o = (sp_o and not take) or (s3v and s3l and advance)
+        if advance:
+            s3v, s3l = s2v, s2l
+            s2v, s2l = s1v, s1l
+            if rem:
+                s1v, s1l = True, rem == 1
+                rem -= 1
+            elif cmd_xfer:
+                w = words[cmd_next // tokens]
+                s1v, s1l = True, w <= 1
+                rem = max(w - 1, 0)
+                cmd_next += 1
+            else:
+                s1v = False
+
+    busy = [chunks * tokens * sum(1 for b in range(blocks) if b * pes + p < rows)
+            for p in range(pes)]
+    return {
+        "cycles": cycles,
+        "ideal_cycles": ideal,
+        "busy": busy,
+        "stall_outlier": stall_outlier,
+        "stall_recon": stall_recon,
+        "stall_output": 0,
+        "outliers": tokens * sum(records),
+        "utilization": ideal / cycles,
+    }
+
+
+def tile_cycles_of_image(image, tokens):
+    """:func:`tile_cycles` for a :class:`~golden.layer_image.LayerImage` run over ``tokens``."""
+    config = image.config
+    block_of = np.asarray(image.outlier_rows, dtype=np.int64) // config.pes
+    records = np.bincount(block_of, minlength=image.blocks)[:image.blocks]
+    return tile_cycles(config, blocks=image.blocks, chunks=image.chunks, tokens=tokens,
+                       words_per_block=image.words_per_block(), rows=image.rows,
+                       outliers_per_block=records.tolist())

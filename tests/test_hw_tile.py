@@ -1,0 +1,231 @@
+"""GoboTile in the Amaranth simulator against golden.tile_model (every output bit) and
+golden.tile_cycles (every counter, with o.ready always high), on seeded random integer layers of
+the tiny preset: M not a multiple of P, N not a multiple of L, several tokens, pathological outlier
+patterns, random load gaps and output backpressure, and a mutation test of the checker."""
+
+import gc
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.config import preset
+from golden.layer_image import layer_word, load_beats, make_image
+from golden.packing import counters_fields, to_signed, unpack
+from golden.tile_cycles import MERGE_LATENCY, SIDE_PATH_LATENCY, tile_cycles_of_image
+from golden.tile_model import tile_accumulators, tile_outputs
+from hw.outlier_path import side_path_latency
+from hw.testing import consume, produce
+from hw.tile import GoboTile
+from hw.tile_controller import MERGE_LATENCY as HW_MERGE_LATENCY
+
+TINY = preset("tiny")
+
+
+def run_tile(image, acts, *, seed=0, gap_prob=0.0, stall_prob=0.0, runs=1):
+    """Load ``image`` and ``acts`` into a GoboTile, run it ``runs`` times; returns a list of
+    ``(Y (blocks*P, T) int64, counters dict)`` per run."""
+    config = image.config
+    dut = GoboTile(config=config)
+    tokens = acts.shape[0]
+    rng = np.random.default_rng(seed)
+    beats = load_beats(image, acts)
+    slots = image.blocks * tokens
+    results = []
+
+    async def bench(ctx):
+        await produce(ctx, dut.load, beats, rng=rng, gap_prob=gap_prob)
+        ctx.set(dut.layer.as_value(), layer_word(image, tokens))
+        for _ in range(runs):
+            await ctx.tick()
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            assert ctx.get(dut.busy), "busy must rise the cycle after start"
+            received = []
+            await consume(ctx, dut.o, slots, rng=rng, stall_prob=stall_prob, received=received)
+            assert not ctx.get(dut.busy), "busy must fall after the last output"
+            assert not ctx.get(dut.o.valid), "no output beyond the last slot"
+            counters = unpack(counters_fields(config), ctx.get(dut.counters.as_value()))
+            y = np.zeros((image.blocks * config.pes, tokens), dtype=np.int64)
+            for s, word in enumerate(received):
+                b, t = divmod(s, tokens)
+                for p in range(config.pes):
+                    y[b * config.pes + p, t] = to_signed(word >> (p * config.act_bits),
+                                                         config.act_bits)
+            results.append((y, counters))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    return results
+
+
+def check_outputs(want, got):
+    """The checker: every output element bit for bit (padded rows included)."""
+    assert got.shape == want.shape, f"shape {got.shape}, expected {want.shape}"
+    bad = np.argwhere(got != want)
+    if bad.size:
+        row, token = (int(i) for i in bad[0])
+        raise AssertionError(f"{len(bad)} outputs differ, first at (row, token) ({row}, {token}): "
+                             f"got {got[row, token]}, expected {want[row, token]}")
+
+
+def check_counters(image, tokens, counters):
+    want = tile_cycles_of_image(image, tokens)
+    got = {k: counters[k] for k in ("cycles", "stall_outlier", "stall_recon", "stall_output",
+                                    "outliers")}
+    got["busy"] = list(counters["busy"])
+    assert got == {k: want[k] for k in got}, f"counters {got}, model {want}"
+    return want
+
+
+def random_layer(config, rng, *, rows, cols, pattern, tokens):
+    """A random integer layer with the outlier ``pattern`` and an ``out_shift`` that leaves most
+    outputs unsaturated; returns (image, acts)."""
+    k = config.n_centroids
+    c_half = 1 << (config.centroid_bits - 1)
+    r_half = 1 << (config.residual_bits - 1)
+    a_half = 1 << (config.act_bits - 1)
+    indexes = rng.integers(0, k, size=(rows, cols))
+    centroids = rng.integers(-c_half, c_half, size=k)
+    centroids[0] = -c_half
+    if pattern == "none":
+        positions = []
+    elif pattern == "five_percent":
+        flat = np.flatnonzero(rng.random(rows * cols) < 0.05)
+        positions = [(int(f) // cols, int(f) % cols) for f in flat]
+    elif pattern == "one_row":
+        row = int(rng.integers(0, rows))
+        positions = [(row, n) for n in range(cols)]
+    elif pattern == "one_column":
+        col = int(rng.integers(0, cols))
+        positions = [(m, col) for m in range(rows)]
+    elif pattern == "dense_block":  # every weight of block 0 (the first P rows) is an outlier
+        positions = [(m, n) for m in range(min(config.pes, rows)) for n in range(cols)]
+    elif pattern == "first_last":
+        positions = [(0, 0), (rows - 1, cols - 1)]
+    else:
+        raise ValueError(pattern)
+    outliers = [(m, n, int(rng.integers(-r_half, r_half))) for m, n in positions]
+    if outliers:
+        outliers[0] = (outliers[0][0], outliers[0][1], -r_half)
+    bias = rng.integers(-(1 << (config.bias_bits - 2)), 1 << (config.bias_bits - 2), size=rows)
+    acts = rng.integers(-a_half, a_half, size=(tokens, cols))
+    acts[rng.random(acts.shape) < 0.1] = -a_half
+    shift_dot, shift_corr = [(0, int(rng.integers(0, config.max_align_shift + 1))),
+                             (int(rng.integers(0, config.max_align_shift + 1)), 0)][
+        int(rng.integers(0, 2))]
+    kwargs = dict(indexes=indexes, centroids=centroids, outliers=outliers, bias=bias,
+                  shift_dot=shift_dot, shift_corr=shift_corr)
+    acc = tile_accumulators(make_image(config, **kwargs), acts)
+    span = int(np.abs(acc).max()).bit_length()
+    out_shift = max(0, span - config.act_bits + int(rng.integers(-1, 3)))
+    return make_image(config, **kwargs, out_shift=out_shift), acts
+
+
+PATTERNS = ["none", "five_percent", "one_row", "one_column", "first_last", "dense_block"]
+
+
+@pytest.mark.parametrize("pattern", PATTERNS)
+def test_tile_matches_golden_and_cycle_model(pattern):
+    rng = np.random.default_rng(sum(map(ord, pattern)))
+    rows, cols, tokens = 4 * 3 + 1, 4 * 7 + 3, 3   # M % P = 1, N % L = 3
+    image, acts = random_layer(TINY, rng, rows=rows, cols=cols, pattern=pattern, tokens=tokens)
+    (y, counters), = run_tile(image, acts, seed=1, gap_prob=0.2)
+    check_outputs(tile_outputs(image, acts), y)
+    want = check_counters(image, tokens, counters)
+    if pattern == "dense_block":  # 4 x 31 records: 62 words per slot of block 0, C = 8 beats
+        assert want["stall_outlier"] > 0
+
+
+@pytest.mark.parametrize("pattern", ["five_percent", "one_row"])
+def test_tile_exact_under_output_backpressure(pattern):
+    rng = np.random.default_rng(100 + len(pattern))
+    # C = 13 > recon_cycles and about 20 cycles per output transfer: the output holds the
+    # broadcast, not reconstruction.
+    image, acts = random_layer(TINY, rng, rows=4 * 2 + 3, cols=4 * 12 + 1, pattern=pattern,
+                               tokens=4)
+    (y, counters), = run_tile(image, acts, seed=2, gap_prob=0.3, stall_prob=0.95)
+    check_outputs(tile_outputs(image, acts), y)
+    ideal = tile_cycles_of_image(image, 4)
+    assert counters["cycles"] > ideal["cycles"]
+    assert counters["stall_output"] > 0
+    assert counters["outliers"] == ideal["outliers"]
+    assert list(counters["busy"]) == ideal["busy"]
+
+
+def test_tile_short_rows_stall_on_reconstruction_and_runs_twice():
+    # C = 1 < recon_cycles = 8: the PEs refuse every last beat for a while. A second run of the
+    # same image gives the same outputs and counters (the counters restart at start).
+    rng = np.random.default_rng(5)
+    image, acts = random_layer(TINY, rng, rows=6, cols=3, pattern="five_percent", tokens=2)
+    runs = run_tile(image, acts, seed=3, runs=2)
+    for y, counters in runs:
+        check_outputs(tile_outputs(image, acts), y)
+        want = check_counters(image, 2, counters)
+    assert want["stall_recon"] > 0
+
+
+def test_checker_fails_on_a_corrupted_output():
+    rng = np.random.default_rng(9)
+    image, acts = random_layer(TINY, rng, rows=5, cols=6, pattern="first_last", tokens=2)
+    (y, _), = run_tile(image, acts, seed=4)
+    want = tile_outputs(image, acts)
+    check_outputs(want, y)
+    for row, token, bit in ((0, 0, 0), (7, 1, TINY.act_bits - 1), (4, 1, 5)):
+        corrupted = y.copy()
+        corrupted[row, token] = to_signed(int(corrupted[row, token]) ^ (1 << bit), TINY.act_bits)
+        with pytest.raises(AssertionError, match=f"first at \\(row, token\\) \\({row}, {token}\\):"):
+            check_outputs(want, corrupted)
+
+
+def test_latencies_agree_with_the_cycle_model():
+    assert side_path_latency(TINY) == SIDE_PATH_LATENCY
+    assert HW_MERGE_LATENCY == MERGE_LATENCY
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_tile_rejects_a_non_config():
+    with pytest.raises(TypeError, match="config must be a GoboConfig, not 3"):
+        GoboTile(config=3)
+    gc.collect()
+
+
+# Odd shapes of the tile: P and L not powers of two (bias banks and side-path lane split by
+# division), one or three record lanes, reconstruction in 1 or 4 cycles.
+SWEEP_CONFIGS = {
+    "tiny": TINY,
+    "p3_l3_q3_r4": TINY.replace(pes=3, lanes=3, outlier_lanes=3, recon_multipliers=2,
+                                max_rows=30, max_dot_length=40),
+    "p2_l4_q1_r1": TINY.replace(pes=2, outlier_lanes=1, recon_multipliers=8, act_bits=8,
+                                centroid_bits=8, residual_bits=8, bias_bits=20),
+}
+
+
+@pytest.mark.parametrize("name", SWEEP_CONFIGS)
+@pytest.mark.parametrize("seed", [11, 12])
+def test_tile_random_shapes_match_golden_and_cycle_model(name, seed):
+    config = SWEEP_CONFIGS[name]
+    rng = np.random.default_rng(seed * 31 + len(name))
+    rows = int(rng.integers(1, config.max_rows // 2))
+    cols = int(rng.integers(1, config.max_dot_length + 1))
+    tokens = int(rng.integers(1, config.max_tokens + 1))
+    pattern = PATTERNS[int(rng.integers(0, len(PATTERNS)))]
+    image, acts = random_layer(config, rng, rows=rows, cols=cols, pattern=pattern,
+                               tokens=tokens)
+    (y, counters), = run_tile(image, acts, seed=seed, gap_prob=0.2)
+    check_outputs(tile_outputs(image, acts), y)
+    check_counters(image, tokens, counters)
+
+
+def test_tile_verilog_ports_and_lint(tmp_path):
+    from hw.cli import TILE_PORTS, lint, write_tile
+    path = write_tile(tmp_path, "tiny")
+    text = path.read_text()
+    header = text[text.index("module gobo_tile_tiny("):]
+    header = header[:header.index(");")]
+    assert sorted(p.strip() for p in header[len("module gobo_tile_tiny("):].split(",")) == \
+        sorted(TILE_PORTS)
+    lint(path, "gobo_tile_tiny")
