@@ -92,7 +92,8 @@ def _quantize(weights, bits, block, scale_dtype):
     padded[:, :cols] = w
     groups = padded.reshape(rows, n_blocks, block)
     qmax = _qmax(bits)
-    scales = (np.abs(groups).max(axis=2) / qmax).astype(scale_dtype)
+    with np.errstate(over="ignore"):
+        scales = (np.abs(groups).max(axis=2) / qmax).astype(scale_dtype)
     if not np.all(np.isfinite(scales)):
         raise ValueError(f"a block scale overflows {np.dtype(scale_dtype).name}; use float32 "
                          f"scales for these weights")

@@ -348,19 +348,35 @@ class BertEncoder:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
         return pooled
 
-    def encode(self, sentences, tokenizer, *, batch_size=32, normalize=False):
+    def encode(self, sentences, tokenizer, *, batch_size=32, normalize=False, threads=1):
         """Sentence embeddings of ``sentences``, ``float [len(sentences), hidden]``.
 
         Sentences are batched by token length so that little time goes into padding; the
-        output is in the input order.
+        output is in the input order. ``threads`` caps the BLAS threads meanwhile (through
+        threadpoolctl; None leaves them as they are): the default of 1 is deliberate, because
+        OpenBLAS threads spin-wait and run several times *slower* than one thread when the cores
+        are shared (pytest -n 2 on 2 cores, or another job running).
         """
         sentences = list(sentences)
         if not sentences:
             raise ValueError("encode needs at least one sentence")
-        order = np.argsort(tokenizer.lengths(sentences), kind="stable")
-        out = np.empty((len(sentences), self._config.hidden_size), dtype=self._dtype)
-        for start in range(0, len(sentences), batch_size):
-            chosen = order[start:start + batch_size]
-            ids, mask, types = tokenizer.encode([sentences[i] for i in chosen])
-            out[chosen] = self.embed(ids, mask, types, normalize=normalize)
+        with _blas_threads(threads):
+            order = np.argsort(tokenizer.lengths(sentences), kind="stable")
+            out = np.empty((len(sentences), self._config.hidden_size), dtype=self._dtype)
+            for start in range(0, len(sentences), batch_size):
+                chosen = order[start:start + batch_size]
+                ids, mask, types = tokenizer.encode([sentences[i] for i in chosen])
+                out[chosen] = self.embed(ids, mask, types, normalize=normalize)
         return out
+
+
+def _blas_threads(threads):
+    import contextlib
+
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # e.g. the torch reference venv: run with the library's default
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=threads, user_api="blas")

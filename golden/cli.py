@@ -67,6 +67,15 @@ def _add_quantize(subparsers):
     p.add_argument("--json", action="store_true",
                    help="print one JSON object on stdout instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    whole = p.add_argument_group(
+        "whole model", "with --all, WEIGHTS is a BERT (.safetensors) and every encoder FC matrix "
+        "and embedding table is quantized; -o writes the packed model that `gobo model` reads "
+        "(docs/model.md)")
+    whole.add_argument("--all", action="store_true",
+                       help="quantize the whole BERT model described by --config")
+    whole.add_argument("-o", "--output", metavar="MODEL.gobo", default=None,
+                       help="write the packed model here (needs --all)")
+    _add_model_options(whole)
     p.set_defaults(handler=_run_quantize)
 
 
@@ -134,6 +143,13 @@ def _print_table(records, agg, out):
 
 
 def _run_quantize(args):
+    if args.all:
+        return _run_quantize_all(args)
+    if args.output is not None:
+        raise CliError("-o/--output needs --all: a packed model holds a whole BERT")
+    for option in ("config", "scheme", "embedding_bits", "block"):
+        if getattr(args, option) is not None:
+            raise CliError(f"--{option.replace('_', '-')} applies only with --all")
     if not 2 <= args.bits <= 8:
         raise CliError(f"--bits must be between 2 and 8, not {args.bits}")
     if not math.isfinite(args.threshold):
@@ -152,10 +168,235 @@ def _run_quantize(args):
     return 0
 
 
+# gobo model (and gobo quantize --all) ------------------------------------------------------------
+
+def _embedding_bits(text):
+    if text.lower() in ("none", "fp32"):
+        return "none"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 2..8 or 'none', not {text!r}") from None
+
+
+def _add_model_options(p):
+    """Options shared by ``gobo model`` and ``gobo quantize --all``; their defaults are None so
+    that a handler can tell what the user set (the QuantSpec defaults fill in the rest)."""
+    from .model_quant import SCHEMES
+
+    spec = _model_spec_defaults()
+    p.add_argument("--config", metavar="CONFIG.json", default=None,
+                   help="the model's Hugging Face config.json (default: config.json beside "
+                        "WEIGHTS)")
+    p.add_argument("--scheme", choices=SCHEMES, default=None,
+                   help="gobo (default), uniform (symmetric per-channel) or blockwise "
+                        "(--block weights per float16 scale)")
+    p.add_argument("--embedding-bits", metavar="N", type=_embedding_bits, default=None,
+                   help=f"embedding table bits, 2..8, or 'none' to keep them FP32 "
+                        f"(default {spec.embedding_bits})")
+    p.add_argument("--block", metavar="B", type=int, default=None,
+                   help=f"weights per scale of --scheme blockwise (default {spec.block})")
+
+
+def _model_spec_defaults():
+    from .model_quant import QuantSpec
+
+    return QuantSpec()
+
+
+def _spec_from_args(args, *, method="gobo", threshold=None):
+    from .model_quant import QuantSpec
+
+    d = _model_spec_defaults()
+    bits = d.bits if args.bits is None else args.bits
+    emb = d.embedding_bits if args.embedding_bits is None else args.embedding_bits
+    block = d.block if args.block is None else args.block
+    if not 2 <= bits <= 8:
+        raise CliError(f"--bits must be between 2 and 8, not {bits}")
+    if emb != "none" and not 2 <= emb <= 8:
+        raise CliError(f"--embedding-bits must be between 2 and 8 or 'none', not {emb}")
+    if block < 1:
+        raise CliError(f"--block must be a positive integer, not {block}")
+    return QuantSpec(scheme=args.scheme or d.scheme, bits=bits,
+                     embedding_bits=None if emb == "none" else emb, block=block, method=method,
+                     outlier_log_prob=d.outlier_log_prob if threshold is None else threshold)
+
+
+def _config_path(args, *folders):
+    import pathlib
+
+    if args.config is not None:
+        return pathlib.Path(args.config)
+    for folder in folders:
+        if folder is not None and (pathlib.Path(folder) / "config.json").exists():
+            return pathlib.Path(folder) / "config.json"
+    raise CliError(f"{args.weights}: no config.json beside it; pass --config CONFIG.json")
+
+
+def _load_encoder(weights, config_path):
+    from .bert import BertConfig, BertEncoder
+
+    return BertEncoder.from_files(weights, BertConfig.from_file(config_path))
+
+
+def _progress(args):
+    if args.quiet:
+        return None
+    return lambda name, seconds: print(f"quantized {name} {seconds:.2f} s", file=sys.stderr,
+                                       flush=True)
+
+
+def _run_quantize_all(args):
+    import pathlib
+
+    from .model_quant import quantize_model, save
+    from .model_report import format_report, size_report
+
+    if args.tensor is not None:
+        raise CliError("--tensor and --all exclude each other")
+    if not math.isfinite(args.threshold):
+        raise CliError(f"--threshold must be a finite number, not {args.threshold}")
+    spec = _spec_from_args(args, method=args.method, threshold=args.threshold)
+    weights = pathlib.Path(args.weights)
+    encoder = _load_encoder(weights, _config_path(args, weights.parent))
+    model = quantize_model(encoder, spec, source_path=weights, progress=_progress(args))
+    report = size_report(model, encoder.weights)
+    if args.output is not None:
+        report["output"] = str(args.output)
+        try:
+            save(model, args.output)
+        except OSError as e:
+            raise CliError(f"{args.output}: cannot write it ({e.strerror})") from None
+    if args.json:
+        json.dump(report, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+        if args.output is not None:
+            print(f"wrote {args.output}")
+    return 0
+
+
+def _add_model(subparsers):
+    p = subparsers.add_parser(
+        "model", help="quantize a whole BERT and measure it against FP32",
+        description="Quantize every encoder FC matrix and embedding table of a BERT model "
+                    "(.safetensors + config.json), or read a packed model written by `gobo "
+                    "quantize --all -o MODEL.gobo`, and report bits per weight, size on disk vs "
+                    "FP32, per-matrix relative RMSE and the accuracy proxies (cosine similarity "
+                    "of sentence embeddings to the FP32 model, nearest-neighbour agreement) on "
+                    "real English sentences.",
+        epilog="See docs/model.md.")
+    p.add_argument("weights", metavar="WEIGHTS",
+                   help="a BERT .safetensors (quantized now) or a packed .gobo model")
+    p.add_argument("--bits", metavar="N", type=int, default=None,
+                   help="FC matrix bits, 2..8 (default 3)")
+    _add_model_options(p)
+    p.add_argument("--reference", metavar="FP32.safetensors", default=None,
+                   help="for a .gobo WEIGHTS: the FP32 weights to measure against (default: the "
+                        "file it was made from, if unchanged)")
+    p.add_argument("--tokenizer", metavar="PATH", default=None,
+                   help="tokenizer.json or vocab.txt (default: beside the config or weights)")
+    p.add_argument("--sentences", metavar="N", type=int, default=300,
+                   help="how many corpus sentences to embed (default 300)")
+    p.add_argument("--corpus", metavar="PATH", default=None,
+                   help="a text file or folder of them (default: /usr/share/common-licenses)")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(handler=_run_model)
+
+
+def _reference_for(model, args):
+    import hashlib
+    import pathlib
+
+    if args.reference is not None:
+        return pathlib.Path(args.reference)
+    source = model.source or {}
+    path = pathlib.Path(source.get("path", ""))
+    if source.get("path") and path.is_file() and path.stat().st_size == source.get("bytes"):
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                digest.update(chunk)
+        if digest.hexdigest() == source.get("sha256"):
+            return path
+    raise CliError(f"{args.weights}: the FP32 weights it was made from are not at "
+                   f"{source.get('path', '(unrecorded)')} unchanged; pass --reference "
+                   f"FP32.safetensors")
+
+
+def _run_model(args):
+    import pathlib
+
+    from .bert import BertConfig, BertEncoder
+    from .corpus import CorpusError, load_sentences
+    from .model_quant import load, quantize_model
+    from .model_report import format_report, model_report
+    from .tokenizer import Tokenizer
+
+    start = time.perf_counter()
+    weights = pathlib.Path(args.weights)
+    if args.sentences < 2:
+        raise CliError(f"--sentences must be at least 2, not {args.sentences}")
+    if weights.suffix == ".gobo":
+        given = [f"--{o.replace('_', '-')}" for o in ("scheme", "bits", "embedding_bits", "block")
+                 if getattr(args, o) is not None]
+        if given:
+            raise CliError(f"{', '.join(given)} cannot change a packed model; they apply when "
+                           f"WEIGHTS is a .safetensors")
+        model = load(weights)
+        reference_path = _reference_for(model, args)
+        config = model.config
+        if args.config is not None and BertConfig.from_file(args.config) != config:
+            raise CliError(f"{args.config} describes another architecture than {weights}")
+        reference = BertEncoder.from_files(reference_path, config)
+        folders = [pathlib.Path(args.config).parent if args.config else None,
+                   reference_path.parent, weights.parent]
+        t_quantize = 0.0
+    else:
+        if args.reference is not None:
+            raise CliError("--reference applies to a packed .gobo model; a .safetensors WEIGHTS "
+                           "is its own reference")
+        spec = _spec_from_args(args)
+        config_path = _config_path(args, weights.parent)
+        reference = _load_encoder(weights, config_path)
+        t0 = time.perf_counter()
+        model = quantize_model(reference, spec, source_path=None, progress=_progress(args))
+        t_quantize = time.perf_counter() - t0
+        folders = [config_path.parent, weights.parent]
+    if args.tokenizer is not None:
+        tokenizer = Tokenizer(args.tokenizer)
+    else:
+        found = [f for f in folders if f is not None and
+                 ((f / "tokenizer.json").exists() or (f / "vocab.txt").exists())]
+        if not found:
+            raise CliError("no tokenizer.json or vocab.txt beside the config or weights; pass "
+                           "--tokenizer PATH")
+        tokenizer = Tokenizer(found[0])
+    try:
+        sentences = load_sentences(args.sentences, source=args.corpus)
+    except CorpusError as e:
+        raise CliError(str(e)) from None
+    if not args.quiet:
+        print(f"embedding {len(sentences)} sentences with the FP32 and quantized models",
+              file=sys.stderr, flush=True)
+    report = model_report(model, reference, tokenizer, sentences)
+    report["seconds"] = {"quantize": t_quantize, **report["seconds"],
+                         "total": time.perf_counter() - start}
+    report["input"] = str(weights)
+    if args.json:
+        json.dump(report, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+    return 0
+
+
 # Entry point ------------------------------------------------------------------------------------
 
 #: Registration functions of the subcommands, in help order.
-_SUBCOMMANDS = [_add_quantize]
+_SUBCOMMANDS = [_add_quantize, _add_model]
 
 
 def build_parser(extra=()):

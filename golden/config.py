@@ -66,7 +66,7 @@ class GoboConfig:
     recon_multipliers: int = 1
     pes: int = 16
     outlier_log_prob: float = -4.0
-    outlier_lanes: int = 2
+    outlier_lanes: int = 4
     residual_bits: int = 16
     bias_bits: int = 32
     max_align_shift: int = 16

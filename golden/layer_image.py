@@ -7,6 +7,7 @@ beats by :func:`load_beats`, and saved to / loaded from one versioned ``.npz`` f
 """
 
 import dataclasses
+import heapq
 import json
 import math
 import pathlib
@@ -22,7 +23,7 @@ from .quantizer import quantize
 
 __all__ = ["LayerImage", "ImageError", "make_image", "build_layer_image", "load_beats",
            "act_beats", "layer_word", "save_image", "load_image", "quantize_activations",
-           "output_exponent",
+           "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
 
 IMAGE_FORMAT = "gobo-layer-image"
@@ -62,6 +63,7 @@ class LayerImage:
     shift_corr: int = 0
     out_shift: int = 0
     exponents: dict = dataclasses.field(default_factory=dict)  # e_c, e_r, e_x, e_y (floats' map)
+    row_order: np.ndarray = None   # (M,) logical row of each physical row; None: identity
 
     def __post_init__(self):
         config = self.config
@@ -113,8 +115,12 @@ class LayerImage:
         if sum(self.words_per_block()) > config.max_outlier_words:
             raise ImageError(f"{n} outliers need {sum(self.words_per_block())} outlier words; the "
                              f"outlier memory holds max_outlier_words={config.max_outlier_words}")
+        if self.row_order is None:
+            object.__setattr__(self, "row_order", np.arange(rows, dtype=np.int64))
+        if not np.array_equal(np.sort(self.row_order), np.arange(rows)):
+            raise ImageError(f"row_order must be a permutation of the {rows} rows")
         for array in (self.indexes, self.centroids, self.outlier_rows, self.outlier_cols,
-                      self.outlier_residuals, self.bias):
+                      self.outlier_residuals, self.bias, self.row_order):
             array.flags.writeable = False
 
     # Shape --------------------------------------------------------------------------------------
@@ -189,7 +195,7 @@ class LayerImage:
 
 
 def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=0, shift_corr=0,
-               out_shift=0, exponents=None):
+               out_shift=0, exponents=None, row_order=None):
     """A layer image from integers: ``outliers`` is a sequence of ``(m, n, residual)``."""
     indexes = _int_array("indexes", indexes)
     records = sorted((int(m), int(n), int(r)) for m, n, r in outliers)
@@ -202,7 +208,8 @@ def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=
                       centroids=_int_array("centroids", centroids), outlier_rows=rows,
                       outlier_cols=cols, outlier_residuals=residuals, bias=bias,
                       shift_dot=int(shift_dot), shift_corr=int(shift_corr),
-                      out_shift=int(out_shift), exponents=dict(exponents or {}))
+                      out_shift=int(out_shift), exponents=dict(exponents or {}),
+                      row_order=None if row_order is None else _int_array("row_order", row_order))
 
 
 def quantize_activations(config, acts):
@@ -215,13 +222,45 @@ def quantize_activations(config, acts):
     return to_fixed(acts, config.act_bits)
 
 
+def balanced_row_order(outliers_per_row, pes):
+    """A row order that spreads the outliers evenly over the blocks of ``pes`` rows.
+
+    BERT's outliers crowd into a few rows (one row of MiniLM's layer-5 ``output.dense`` holds 492),
+    and a block's side-path work is its outlier count, so rows are dealt greedily, heaviest first,
+    to the lightest block that still has room (longest-processing-time scheduling). The hardware
+    computes physical rows in order; software un-permutes the outputs (:func:`logical_outputs`).
+    """
+    counts = np.asarray(outliers_per_row, dtype=np.int64)
+    rows = len(counts)
+    blocks = -(-rows // pes)
+    room = [pes] * blocks
+    room[-1] = rows - (blocks - 1) * pes
+    heap = [(0, b) for b in range(blocks)]
+    members = [[] for _ in range(blocks)]
+    for row in sorted(range(rows), key=lambda r: (-counts[r], r)):
+        load, b = heapq.heappop(heap)
+        members[b].append(row)
+        if len(members[b]) < room[b]:
+            heapq.heappush(heap, (load + int(counts[row]), b))
+    return np.array([row for block in members for row in sorted(block)], dtype=np.int64)
+
+
+def logical_outputs(image, y):
+    """Physical tile outputs ``y`` (blocks * pes, ...) -> logical rows (M, ...), padding dropped."""
+    y = np.asarray(y)
+    out = np.empty((image.rows,) + y.shape[1:], dtype=y.dtype)
+    out[image.row_order] = y[:image.rows]
+    return out
+
+
 def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=None,
-                      layer=None):
+                      layer=None, balance_rows=True):
     """Quantize float ``weights`` (M, N) with GOBO and lay them out as an integer image.
 
     ``act_exponent`` is ``e_x`` of the activations the layer will see; ``out_exponent`` is the
     output's ``e_y`` (None: the accumulator's exponent, ``out_shift = 0``). ``layer`` reuses an
-    existing :class:`~golden.quantizer.GoboLayer` of these weights.
+    existing :class:`~golden.quantizer.GoboLayer` of these weights. With ``balance_rows`` the rows
+    are reordered by :func:`balanced_row_order` (recorded in ``row_order``).
     """
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
@@ -251,12 +290,19 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
             raise ImageError(f"bias must have shape ({weights.shape[0]},), not {bias.shape}")
         bias_int = np.round(bias / 2.0 ** (e_a + act_exponent)).astype(np.int64)
     out_shift = 0 if out_exponent is None else max(0, out_exponent - e_a - act_exponent)
-    positions = layer.outlier_positions
-    cols = weights.shape[1]
+    rows, cols = weights.shape
+    out_rows, out_cols = layer.outlier_positions // cols, layer.outlier_positions % cols
+    order = (balanced_row_order(np.bincount(out_rows, minlength=rows), config.pes)
+             if balance_rows else np.arange(rows, dtype=np.int64))
+    physical = np.empty(rows, dtype=np.int64)
+    physical[order] = np.arange(rows)
+    out_rows = physical[out_rows]
+    sort = np.argsort(out_rows * cols + out_cols, kind="stable")
     return LayerImage(
-        config=config, indexes=np.asarray(layer.indexes, dtype=np.int64), centroids=centroids,
-        outlier_rows=positions // cols, outlier_cols=positions % cols,
-        outlier_residuals=res_int, bias=bias_int, shift_dot=e_c - e_a, shift_corr=e_r - e_a,
+        config=config, indexes=np.asarray(layer.indexes, dtype=np.int64)[order],
+        centroids=centroids, outlier_rows=out_rows[sort], outlier_cols=out_cols[sort],
+        outlier_residuals=res_int[sort], bias=bias_int[order], row_order=order,
+        shift_dot=e_c - e_a, shift_corr=e_r - e_a,
         out_shift=out_shift,
         exponents={"centroids": e_c, "residuals": e_r, "activations": act_exponent,
                    "outputs": e_a + act_exponent + out_shift})
@@ -330,7 +376,8 @@ def layer_word(image, tokens):
 
 # The file format (docs/layer_image.md) ----------------------------------------------------------
 
-_ARRAYS = ("indexes", "centroids", "outlier_rows", "outlier_cols", "outlier_residuals", "bias")
+_ARRAYS = ("indexes", "centroids", "outlier_rows", "outlier_cols", "outlier_residuals", "bias",
+           "row_order")
 
 
 def save_image(image, path):

@@ -9,7 +9,8 @@ import time
 
 import numpy as np
 
-from golden.layer_image import build_layer_image, output_exponent, quantize_activations
+from golden.layer_image import (build_layer_image, logical_outputs, output_exponent,
+                                quantize_activations)
 from .runner import BenchFailed, build_design, run_bench
 from .tile_vectors import tile_job, tile_vectors
 
@@ -77,14 +78,14 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         "error": failure,
     }
     if outputs and len(outputs) == len(expected):
-        y = _trim(np.array(outputs), config.pes, image.rows, x_int.shape[0])
+        y = _logical(image, np.array(outputs), x_int.shape[0])
         hw = y * 2.0 ** image.exponents["outputs"]
         report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
     return report
 
 
-def _trim(beats, pes, rows, tokens):
-    """Output beats (slot (b, t) -> P values) back to Y (T, M)."""
-    blocks = len(beats) // tokens
-    y = beats.reshape(blocks, tokens, pes).transpose(1, 0, 2).reshape(tokens, blocks * pes)
-    return y[:, :rows]
+def _logical(image, beats, tokens):
+    """Output beats (slot (b, t) -> P values) back to Y (T, M) in the model's row order."""
+    pes = image.config.pes
+    physical = beats.reshape(image.blocks, tokens, pes).transpose(0, 2, 1).reshape(-1, tokens)
+    return logical_outputs(image, physical).T

@@ -41,7 +41,7 @@ def markdown(report):
         lines.append("| " + " | ".join([
             name, _fmt(cfg.get("lanes")), _fmt(cfg.get("index_bits")),
             _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
-            _fmt(None if share is None else 100 * share, ".1f") + ("%" if share is not None else ""),
+            "n/a" if share is None else f"{100 * share:.1f}%",
             _fmt(_get(d, "asic_area", "cells"), ","),
             _fmt(_get(d, "transistors", "count"), ","),
             _fmt(_get(d, "timing", "min_period_ns"), ".2f"),

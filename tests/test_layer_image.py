@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from golden.config import preset
-from golden.layer_image import (ImageError, build_layer_image, layer_word, load_beats, load_image,
-                                make_image, quantize_activations, save_image)
+from golden.layer_image import (ImageError, balanced_row_order, build_layer_image, layer_word,
+                                load_beats, load_image, logical_outputs, make_image,
+                                quantize_activations, save_image)
 from golden.packing import (LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
                             load_fields, outlier_record_fields, unpack)
 
@@ -104,7 +105,7 @@ def test_bad_parts_are_rejected():
         make_image(TINY, indexes=[[1, 2]], centroids=range(8), outliers=[(0, 1, 3), (0, 1, 4)])
     with pytest.raises(ImageError, match="outlier memory holds max_outlier_words=512"):
         make_image(TINY, indexes=np.zeros((64, 64), int), centroids=range(8),
-                   outliers=[(p // 64, p % 64, 1) for p in range(1025)])
+                   outliers=[(p // 64, p % 64, 1) for p in range(2100)])
 
 
 def test_file_round_trip(tmp_path):
@@ -178,6 +179,32 @@ def test_real_layer_image_reconstructs_the_quantized_layer(minilm):
     image = build_layer_image(config, w, bias=b, act_exponent=e_x, layer=layer)
     assert image.n_outliers == layer.n_outliers > 0
     e_a = min(image.exponents["centroids"], image.exponents["residuals"])
-    got = tile_accumulators(image, xq)[:w.shape[0]].T * 2.0 ** (e_a + e_x)
+    got = logical_outputs(image, tile_accumulators(image, xq)).T * 2.0 ** (e_a + e_x)
     want = (xq * 2.0 ** e_x) @ layer.dequantize().astype(np.float64).T + b
     assert np.max(np.abs(got - want)) < 1e-3 * np.max(np.abs(want))
+
+
+def test_balanced_row_order_spreads_heavy_rows():
+    counts = [0] * 16
+    counts[0:4] = [40, 30, 20, 10]            # the heavy rows all sit in the first block
+    order = balanced_row_order(counts, 4)
+    assert sorted(order.tolist()) == list(range(16))
+    per_block = [sum(counts[r] for r in order[b * 4:(b + 1) * 4]) for b in range(4)]
+    assert per_block == [40, 30, 20, 10]
+    odd = balanced_row_order([5, 0, 0, 9, 1], 2)   # the last block holds one row
+    assert sorted(odd.tolist()) == list(range(5)) and len(odd) == 5
+
+
+def test_balanced_image_keeps_the_layer(minilm):
+    """Balancing changes only the order of rows: outputs in logical order are identical."""
+    from golden.tile_model import tile_outputs
+    config = preset("minilm")
+    w = minilm["encoder.layer.0.attention.self.query.weight"]
+    xq, e_x = quantize_activations(config, np.random.default_rng(4).standard_normal((2, 384)))
+    plain = build_layer_image(config, w, act_exponent=e_x, balance_rows=False)
+    balanced = build_layer_image(config, w, act_exponent=e_x)
+    assert max(balanced.words_per_block()) < max(plain.words_per_block())
+    np.testing.assert_array_equal(logical_outputs(balanced, tile_outputs(balanced, xq)),
+                                  logical_outputs(plain, tile_outputs(plain, xq)))
+    with pytest.raises(ImageError, match="row_order must be a permutation of the 1 rows"):
+        make_image(TINY, indexes=[[1]], centroids=range(8), row_order=[1])
