@@ -326,6 +326,20 @@ def _reference_for(model, args):
                    f"FP32.safetensors")
 
 
+def _find_tokenizer(args, folders, max_length):
+    from .tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
+
+    length = min(DEFAULT_MAX_LENGTH, max_length)
+    if args.tokenizer is not None:
+        return Tokenizer(args.tokenizer, max_length=length)
+    for folder in folders:
+        if folder is not None and ((folder / "tokenizer.json").exists()
+                                   or (folder / "vocab.txt").exists()):
+            return Tokenizer(folder, max_length=length)
+    raise CliError("no tokenizer.json or vocab.txt beside the config or weights; pass "
+                   "--tokenizer PATH")
+
+
 def _run_model(args):
     import pathlib
 
@@ -333,12 +347,16 @@ def _run_model(args):
     from .corpus import CorpusError, load_sentences
     from .model_quant import load, quantize_model
     from .model_report import format_report, model_report
-    from .tokenizer import Tokenizer
 
     start = time.perf_counter()
     weights = pathlib.Path(args.weights)
     if args.sentences < 2:
         raise CliError(f"--sentences must be at least 2, not {args.sentences}")
+    # Inputs are all checked before the (slow) quantization starts.
+    try:
+        sentences = load_sentences(args.sentences, source=args.corpus)
+    except CorpusError as e:
+        raise CliError(str(e)) from None
     if weights.suffix == ".gobo":
         given = [f"--{o.replace('_', '-')}" for o in ("scheme", "bits", "embedding_bits", "block")
                  if getattr(args, o) is not None]
@@ -347,12 +365,12 @@ def _run_model(args):
                            f"WEIGHTS is a .safetensors")
         model = load(weights)
         reference_path = _reference_for(model, args)
-        config = model.config
-        if args.config is not None and BertConfig.from_file(args.config) != config:
+        if args.config is not None and BertConfig.from_file(args.config) != model.config:
             raise CliError(f"{args.config} describes another architecture than {weights}")
-        reference = BertEncoder.from_files(reference_path, config)
+        reference = BertEncoder.from_files(reference_path, model.config)
         folders = [pathlib.Path(args.config).parent if args.config else None,
                    reference_path.parent, weights.parent]
+        tokenizer = _find_tokenizer(args, folders, model.config.max_position_embeddings)
         t_quantize = 0.0
     else:
         if args.reference is not None:
@@ -361,23 +379,11 @@ def _run_model(args):
         spec = _spec_from_args(args)
         config_path = _config_path(args, weights.parent)
         reference = _load_encoder(weights, config_path)
+        tokenizer = _find_tokenizer(args, [config_path.parent, weights.parent],
+                                    reference.config.max_position_embeddings)
         t0 = time.perf_counter()
         model = quantize_model(reference, spec, source_path=None, progress=_progress(args))
         t_quantize = time.perf_counter() - t0
-        folders = [config_path.parent, weights.parent]
-    if args.tokenizer is not None:
-        tokenizer = Tokenizer(args.tokenizer)
-    else:
-        found = [f for f in folders if f is not None and
-                 ((f / "tokenizer.json").exists() or (f / "vocab.txt").exists())]
-        if not found:
-            raise CliError("no tokenizer.json or vocab.txt beside the config or weights; pass "
-                           "--tokenizer PATH")
-        tokenizer = Tokenizer(found[0])
-    try:
-        sentences = load_sentences(args.sentences, source=args.corpus)
-    except CorpusError as e:
-        raise CliError(str(e)) from None
     if not args.quiet:
         print(f"embedding {len(sentences)} sentences with the FP32 and quantized models",
               file=sys.stderr, flush=True)

@@ -352,9 +352,12 @@ def load_beats(image, acts=None):
               for a, w in enumerate(words)]
     beats += [pack(fields, {"target": LOAD_OFFSET, "addr": b, "data": o})
               for b, o in enumerate(offsets)]
+    # Padded rows of the last block get bias 0 too: never whatever an earlier layer left there.
+    bias = np.zeros(image.blocks * config.pes, dtype=np.int64)
+    bias[:image.rows] = image.bias
     beats += [pack(fields, {"target": LOAD_BIAS, "addr": m,
                             "data": int(v) & ((1 << bias_bits) - 1)})
-              for m, v in enumerate(image.bias)]
+              for m, v in enumerate(bias)]
     if acts is not None:
         if np.shape(acts)[-1] != image.cols:
             raise ImageError(f"activations have {np.shape(acts)[-1]} features; the layer has "

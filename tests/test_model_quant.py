@@ -66,11 +66,11 @@ def test_malformed_model_files_name_the_problem(tiny):
     first = manifest["tensors"][0]
     blob_start = 16 + manifest_len
 
-    def with_manifest(change):
+    def with_manifest(change, drop=0):
         m = json.loads(data[16:16 + manifest_len])
         change(m)
         text = json.dumps(m).encode()
-        return data[:12] + struct.pack("<I", len(text)) + text + data[blob_start:]
+        return data[:12] + struct.pack("<I", len(text)) + text + data[blob_start:len(data) - drop]
 
     def bad_shape(m):
         m["tensors"][-1]["shape"] = [3, 3]
@@ -89,7 +89,7 @@ def test_malformed_model_files_name_the_problem(tiny):
         "lacks 'spec'": with_manifest(lambda m: m.pop("spec")),
         "unknown kind 'int4'": with_manifest(lambda m: m["tensors"][0].update(kind="int4")),
         "lacks tensor 'encoder.layer.1.output.LayerNorm.bias'":
-            with_manifest(lambda m: m["tensors"].pop()),
+            with_manifest(lambda m: m["tensors"].pop(), drop=manifest["tensors"][-1]["length"]),
         "do not hold float32 \\(3, 3\\)": with_manifest(bad_shape),
     }
     for message, blob in cases.items():
@@ -183,7 +183,7 @@ def test_cli_model_bad_input(tiny, tmp_path, capsys):
         assert code == 2 and out == "", (argv, out)
         assert err.startswith("gobo: error: ") and err.count("\n") == 1, err
         assert message in err, (message, err)
-    weights.write_bytes(weights.read_bytes()[:-4] + b"\0\0\0\0")  # the recorded source changed
+    weights.write_bytes(weights.read_bytes()[:-4] + b"\1\2\3\4")  # the recorded source changed
     code, _, err = _run(["model", good], capsys)
     assert code == 2 and "pass --reference FP32.safetensors" in err
 
