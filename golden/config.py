@@ -7,7 +7,7 @@ can never disagree about how wide a bin or an output is.
 import dataclasses
 import math
 
-__all__ = ["GoboConfig", "PRESETS", "preset"]
+__all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "preset"]
 
 
 def _check_int(name, value, low, high=None):
@@ -203,6 +203,12 @@ PRESETS = {
     "tiny": _DEFAULT.replace(lanes=4, pes=4, max_rows=64, max_dot_length=64, max_tokens=4,
                              max_outlier_words=512),
 }
+
+
+#: Presets that are PE design points (emitted by `make verilog`, synthesized by `make synth`).
+PE_PRESETS = ("paper", "lanes1", "lanes4", "lanes16_idx4")
+#: Presets whose memories are small enough to emit and simulate a whole tile.
+TILE_PRESETS = ("tiny", "minilm")
 
 
 def preset(name):

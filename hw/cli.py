@@ -20,7 +20,7 @@ import sys
 
 from amaranth.back import verilog
 
-from golden.config import PRESETS, preset
+from golden.config import PE_PRESETS, PRESETS, TILE_PRESETS, preset
 
 from .layouts import pe_input_layout
 from .pe import GoboPE, pe_latency
@@ -31,7 +31,6 @@ __all__ = ["emit_pe", "pe_sidecar", "write_pe", "emit_tile", "tile_sidecar", "wr
 
 #: Presets whose tile memories are small enough to emit by default (``paper`` holds 50 Mbit of
 #: index memory).
-TILE_PRESETS = ("tiny", "minilm")
 
 #: Icarus needs a timescale; Verilator and Yosys accept it.
 TIMESCALE = "`timescale 1ns/1ps\n"
@@ -178,8 +177,8 @@ def main(argv=None):
     parser.add_argument("--out", type=pathlib.Path, required=True, metavar="DIR",
                         help="output directory (created if missing)")
     parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
-                        help=f"preset to emit; repeat for several (default: all of "
-                             f"{', '.join(PRESETS)})")
+                        help=f"preset to emit; repeat for several (default: the PE presets "
+                             f"{', '.join(PE_PRESETS)})")
     parser.add_argument("--tile", action="store_true",
                         help=f"emit the tile (hw.tile.GoboTile) instead of the PE (default "
                              f"presets: {', '.join(TILE_PRESETS)})")
@@ -189,7 +188,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     failed = False
-    for name in args.preset or list(TILE_PRESETS if args.tile else PRESETS):
+    for name in args.preset or list(TILE_PRESETS if args.tile else PE_PRESETS):
         config = preset(name)
         kind = "tile" if args.tile else "pe"
         path = (write_tile if args.tile else write_pe)(args.out, name, config)

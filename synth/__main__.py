@@ -7,7 +7,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from golden.config import PRESETS
+from golden.config import PE_PRESETS, PRESETS
 
 from .flow import run_design
 from .report import NOTE, write_reports
@@ -44,8 +44,8 @@ def main(argv=None):
                         help="per-design working folders, logs and netlists "
                              "(default: DIR/../synth next to --out)")
     parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
-                        help=f"preset to run; repeat for several (default: all of "
-                             f"{', '.join(PRESETS)})")
+                        help=f"preset to run; repeat for several (default: the PE presets "
+                             f"{', '.join(PE_PRESETS)})")
     parser.add_argument("--jobs", type=int, default=2, help="designs run in parallel (default 2)")
     args = parser.parse_args(argv)
 
@@ -61,7 +61,7 @@ def main(argv=None):
         flow_errors.append(str(e))
         liberty = None
 
-    names = args.preset or list(PRESETS)
+    names = args.preset or list(PE_PRESETS)
     jobs = []
     for name in names:
         top, text = _pe_verilog(name)
