@@ -1,6 +1,7 @@
 # GOBO accelerator generator. Every target bootstraps its own pinned environment in .venv.
 #   make          main job: quantize the real MiniLM weights, emit the RTL, write build/reports/
 #   make test     all tests (golden, Amaranth simulator, cocotb on Verilator, lint)
+#   make test-full  all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 
@@ -10,7 +11,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog test synth clean distclean
+.PHONY: all report verilog test test-full synth clean distclean
 
 all: report verilog
 
@@ -24,9 +25,14 @@ report: $(STAMP)
 
 verilog: $(STAMP)
 	$(PY) -m hw.cli --out build/verilog --lint
+	$(PY) -m hw.cli --out build/verilog --lint --tile
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests
+
+# Not in CI (about an hour): all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
+test-full: $(STAMP)
+	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
 
 synth: $(STAMP)
 	$(PY) -m synth --out build/reports

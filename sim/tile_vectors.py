@@ -3,7 +3,7 @@
 import numpy as np
 
 from golden.layer_image import layer_word, load_beats
-from golden.tile_cycles import tile_cycles
+from golden.tile_cycles import tile_cycles_of_image
 from golden.tile_model import tile_outputs
 
 __all__ = ["tile_job", "tile_vectors"]
@@ -19,9 +19,7 @@ def tile_job(image, acts, *, name, seed=1, gap_probability=0.0, backpressure_pro
     pes = config.pes
     expected = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
                 for b in range(image.blocks) for t in range(tokens)]
-    model = tile_cycles(config, blocks=image.blocks, chunks=image.chunks, tokens=tokens,
-                        words_per_block=image.words_per_block(), rows=image.rows,
-                        outliers_per_block=_outliers_per_block(image))
+    model = tile_cycles_of_image(image, tokens)
     timed = backpressure_probability == 0
     counters = {k: model[k] for k in ("cycles", "busy", "stall_outlier", "stall_recon",
                                       "stall_output", "outliers")} if timed else None
@@ -34,11 +32,6 @@ def tile_job(image, acts, *, name, seed=1, gap_probability=0.0, backpressure_pro
         "gap_probability": gap_probability, "backpressure_probability": backpressure_probability,
         "corrupt": corrupt,
     }
-
-
-def _outliers_per_block(image):
-    return np.bincount(image.outlier_rows // image.config.pes,
-                       minlength=image.blocks).tolist()
 
 
 def tile_vectors(config, jobs, *, seed=1):
