@@ -4,6 +4,8 @@
 #   make test-full  all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
+#   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
+#   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -11,7 +13,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog test test-full synth clean distclean
+.PHONY: all report verilog test test-full synth accuracy reference clean distclean
 
 all: report verilog
 
@@ -37,8 +39,25 @@ test-full: $(STAMP)
 synth: $(STAMP)
 	$(PY) -m synth --out build/reports
 
+# Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
+accuracy: $(STAMP)
+	$(PY) scripts/model_accuracy.py --out build/reports
+
+# Optional check of the NumPy BERT against PyTorch/transformers, in a venv of its own.
+# torch==2.13.0+cpu matches only the local CPU wheel in /opt/wheels, so pip fails rather than
+# pull a CUDA build.
+REFVENV := build/refvenv
+$(REFVENV)/.installed:
+	$(PYTHON) -m venv $(REFVENV)
+	$(REFVENV)/bin/pip install --quiet torch==2.13.0+cpu
+	$(REFVENV)/bin/pip install --quiet transformers==5.23.0 tokenizers==0.23.3
+	touch $@
+
+reference: $(REFVENV)/.installed
+	$(REFVENV)/bin/python scripts/torch_reference.py --out build/reports
+
 clean:
-	rm -rf build sim_build .pytest_cache
+	rm -rf build/reports build/verilog build/sim build/synth sim_build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV)

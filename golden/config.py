@@ -7,7 +7,8 @@ can never disagree about how wide a bin or an output is.
 import dataclasses
 import math
 
-__all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "preset"]
+__all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "preset", "MAC_FLAVOURS",
+           "mac_flavour"]
 
 
 def _check_int(name, value, low, high=None):
@@ -216,3 +217,20 @@ def preset(name):
         return PRESETS[name]
     except KeyError:
         raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None
+
+
+#: The conventional multiply-accumulate baselines: ``name: (weight_bits, act_bits)``. W16A16 is
+#: plain 16-bit fixed point, W8A8 as in Q8BERT, W4A4 as in MKQ-BERT.
+MAC_FLAVOURS = {"w16a16": (16, 16), "w8a8": (8, 8), "w4a4": (4, 4)}
+
+
+def mac_flavour(name, *, base="paper", **changes):
+    """``(config, weight_bits)`` of a MAC baseline: preset ``base`` with the flavour's
+    ``act_bits`` (and any other ``changes``, e.g. ``lanes``), so a baseline and the GOBO PE it
+    is compared with share every other parameter."""
+    try:
+        weight_bits, act_bits = MAC_FLAVOURS[name]
+    except KeyError:
+        raise ValueError(f"unknown MAC flavour {name!r}; choose one of "
+                         f"{', '.join(MAC_FLAVOURS)}") from None
+    return preset(base).replace(act_bits=act_bits, **changes), weight_bits

@@ -10,7 +10,9 @@ import numpy as np
 
 from .fixedpoint import check_signed
 
-__all__ = ["Field", "pe_input_fields", "pack", "unpack", "pe_beats", "to_unsigned", "to_signed",
+__all__ = ["Field", "pe_input_fields", "mac_input_fields", "pack", "unpack", "pe_beats",
+           "mac_beats", "index_beat_fields", "weight_beat_fields", "decompressor_outlier_fields",
+           "decompressor_streams", "to_unsigned", "to_signed",
            "check_pe_inputs", "LOAD_TARGETS", "outlier_record_fields", "outlier_record_bits",
            "offset_bits", "memory_shapes", "load_fields", "layer_fields", "counters_fields",
            "COUNTER_BITS", "pack_outlier_word"]
@@ -38,6 +40,40 @@ def pe_input_fields(config):
         Field("acts", config.act_bits, signed=True, count=config.lanes),
         Field("last", 1),
     ]
+
+
+def mac_input_fields(config, weight_bits):
+    """One beat into a MAC baseline PE (or out of the GOBO decompressor): ``lanes`` signed
+    integer weights of ``weight_bits``, ``lanes`` activations as in :func:`pe_input_fields`, and
+    ``last``."""
+    if isinstance(weight_bits, bool) or not isinstance(weight_bits, int) or not (
+            2 <= weight_bits <= 32):
+        raise ValueError(f"weight_bits must be an integer between 2 and 32, not {weight_bits!r}")
+    return [
+        Field("weights", weight_bits, signed=True, count=config.lanes),
+        Field("acts", config.act_bits, signed=True, count=config.lanes),
+        Field("last", 1),
+    ]
+
+
+def index_beat_fields(config):
+    """One beat into the GOBO decompressor (memory-compression mode): ``lanes`` indexes and
+    ``last``."""
+    return [Field("indexes", config.index_bits, count=config.lanes), Field("last", 1)]
+
+
+def weight_beat_fields(config, weight_bits):
+    """One beat out of the GOBO decompressor: ``lanes`` dense signed weights and ``last``."""
+    return mac_input_fields(config, weight_bits)[:1] + [Field("last", 1)]
+
+
+def decompressor_outlier_fields(config, weight_bits):
+    """One outlier record into the decompressor: its column in the row and its value. Each
+    row's records come in column order and end with a marker record of ``col ==
+    max_dot_length`` (the decompressor must know that a beat has no more outliers before it
+    lets the beat go)."""
+    return [Field("col", _bits_for(config.max_dot_length)),
+            Field("value", weight_bits, signed=True)]
 
 
 def to_unsigned(value, width):
@@ -85,29 +121,56 @@ def unpack(fields, word):
     return out
 
 
-def pe_beats(config, indexes, acts):
-    """The beats that feed one dot product of ``indexes`` (N,) with ``acts`` (N,) into a PE.
-
-    N is padded up to a multiple of ``lanes`` with index 0 and activation 0, which adds nothing.
-    Returns a list of packed integers (see :func:`pe_input_fields`).
-    """
-    indexes = np.asarray(indexes)
-    acts = np.asarray(acts)
-    if indexes.ndim != 1 or indexes.shape != acts.shape:
-        raise ValueError(f"indexes and activations must be 1-D of one length, "
-                         f"not {indexes.shape} and {acts.shape}")
-    n = len(indexes)
+def _row_beats(config, fields, lane_values):
+    """The beats of one dot product: ``lane_values`` maps each per-lane field of ``fields`` to
+    an (N,) array; N is padded up to a multiple of ``lanes`` with zeros (index 0, weight 0 and
+    activation 0 add nothing) and the final beat carries ``last``."""
+    arrays = {name: np.asarray(values) for name, values in lane_values.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1 or next(iter(shapes)) == () or len(next(iter(shapes))) != 1:
+        raise ValueError(f"{' and '.join(arrays)} must be 1-D of one length, not "
+                         f"{' and '.join(str(a.shape) for a in arrays.values())}")
+    n = len(next(iter(arrays.values())))
     if not 1 <= n <= config.max_dot_length:
         raise ValueError(f"dot product length {n} is outside 1..max_dot_length="
                          f"{config.max_dot_length}")
     lanes = config.lanes
     beats = -(-n // lanes)
     pad = beats * lanes - n
-    idx = np.concatenate([indexes, np.zeros(pad, dtype=indexes.dtype)]).reshape(beats, lanes)
-    act = np.concatenate([acts, np.zeros(pad, dtype=acts.dtype)]).reshape(beats, lanes)
-    fields = pe_input_fields(config)
-    return [pack(fields, {"indexes": idx[b], "acts": act[b], "last": int(b == beats - 1)})
+    padded = {name: np.concatenate([a, np.zeros(pad, dtype=a.dtype)]).reshape(beats, lanes)
+              for name, a in arrays.items()}
+    return [pack(fields, {**{name: a[b] for name, a in padded.items()},
+                          "last": int(b == beats - 1)})
             for b in range(beats)]
+
+
+def pe_beats(config, indexes, acts):
+    """The beats that feed one dot product of ``indexes`` (N,) with ``acts`` (N,) into a PE.
+
+    N is padded up to a multiple of ``lanes`` with index 0 and activation 0, which adds nothing.
+    Returns a list of packed integers (see :func:`pe_input_fields`).
+    """
+    return _row_beats(config, pe_input_fields(config), {"indexes": indexes, "acts": acts})
+
+
+def mac_beats(config, weight_bits, weights, acts):
+    """The beats of one dot product of integer ``weights`` (N,) with ``acts`` (N,) into a MAC
+    baseline PE (see :func:`mac_input_fields`), padded like :func:`pe_beats`."""
+    return _row_beats(config, mac_input_fields(config, weight_bits),
+                      {"weights": weights, "acts": acts})
+
+
+def decompressor_streams(config, weight_bits, rows):
+    """Packed ``(index beats, outlier records)`` of ``rows``, a list of ``(indexes (N,),
+    [(col, value), ...])``: the two streams that feed :class:`hw.decompressor.Decompressor`."""
+    fields = index_beat_fields(config)
+    out_fields = decompressor_outlier_fields(config, weight_bits)
+    beats, records = [], []
+    for indexes, outliers in rows:
+        beats += _row_beats(config, fields, {"indexes": indexes})
+        records += [pack(out_fields, {"col": col, "value": value}) for col, value in outliers]
+        records.append(pack(out_fields, {"col": config.max_dot_length, "value": 0}))
+    return beats, records
 
 
 def check_pe_inputs(config, indexes, acts, centroids):

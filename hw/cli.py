@@ -26,7 +26,7 @@ from .layouts import pe_input_layout
 from .pe import GoboPE, pe_latency
 from .tile import GoboTile, tile_fill_drain
 
-__all__ = ["emit_pe", "pe_sidecar", "write_pe", "emit_tile", "tile_sidecar", "write_tile",
+__all__ = ["emit_pe", "emit_mac", "emit_decompressor", "pe_sidecar", "write_pe", "emit_tile", "tile_sidecar", "write_tile",
            "TILE_PRESETS", "lint", "find_verilator", "LintError", "main"]
 
 #: Presets whose tile memories are small enough to emit by default (``paper`` holds 50 Mbit of
@@ -49,6 +49,24 @@ def emit_pe(config, name):
     ``o__valid``, ``o__ready``, ``o__payload``. Starts with a ``timescale`` line.
     """
     return TIMESCALE + verilog.convert(GoboPE(config=config), name=name)
+
+
+def emit_mac(config, weight_bits, name):
+    """Verilog text of the MAC baseline :class:`~hw.mac_pe.MacPE` with top module ``name``.
+
+    Ports: as :func:`emit_pe` without ``centroids``.
+    """
+    from .mac_pe import MacPE
+    return TIMESCALE + verilog.convert(MacPE(config=config, weight_bits=weight_bits), name=name)
+
+
+def emit_decompressor(config, weight_bits, name):
+    """Verilog text of the memory-compression :class:`~hw.decompressor.Decompressor` with top
+    module ``name``. Ports: ``clk``, ``rst``, ``i__*``, ``outliers__*``, ``centroids``,
+    ``o__*``."""
+    from .decompressor import Decompressor
+    return TIMESCALE + verilog.convert(Decompressor(config=config, weight_bits=weight_bits),
+                                       name=name)
 
 
 def pe_sidecar(config, name):

@@ -13,9 +13,9 @@ model and the testbenches read the same bits the same way:
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from golden.packing import pe_input_fields
+from golden.packing import mac_input_fields, pe_input_fields
 
-__all__ = ["field_shape", "struct_layout", "pe_input_layout"]
+__all__ = ["field_shape", "struct_layout", "pe_input_layout", "mac_input_layout"]
 
 
 def field_shape(field):
@@ -45,3 +45,9 @@ def pe_input_layout(config):
     """Payload of one PE input beat: ``indexes``, ``acts`` and ``last``
     (see :func:`golden.packing.pe_input_fields`)."""
     return struct_layout(pe_input_fields(config))
+
+
+def mac_input_layout(config, weight_bits):
+    """Payload of one MAC baseline PE input beat: ``weights``, ``acts`` and ``last``
+    (see :func:`golden.packing.mac_input_fields`)."""
+    return struct_layout(mac_input_fields(config, weight_bits))

@@ -141,3 +141,15 @@ def test_minilm_embeddings_rank_paraphrases_first(minilm_encoder):
                     "The weather was cold and rainy all week."], tok, normalize=True)
     np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1, atol=1e-6)
     assert e[0] @ e[1] > 0.6 > 0.2 > e[0] @ e[2]
+
+
+def test_torch_check_catches_a_wrong_activation(minilm_encoder):
+    """Mutation: the tanh GELU approximation (off by ~7e-4 here) must fail the 1e-5 check."""
+    import dataclasses
+
+    enc, tok = minilm_encoder
+    mutant = BertEncoder(dataclasses.replace(enc.config, hidden_act="gelu_new"), enc.weights)
+    ids, mask, types = tok.encode(["This License applies to any program or other work which "
+                                   "contains a notice.", "Hello world!"])
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(mutant.embed(ids, mask, types)[:, :6], TORCH_HEAD, atol=1e-5)

@@ -1,0 +1,122 @@
+"""GOBO's memory-compression mode: expands packed indexes, the dictionary and the outliers back
+into the dense integer weight stream that a conventional MAC PE consumes."""
+
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import GoboConfig
+from golden.packing import decompressor_outlier_fields, index_beat_fields, weight_beat_fields
+
+from .layouts import struct_layout
+
+__all__ = ["Decompressor"]
+
+
+class Decompressor(wiring.Component):
+    """Turns beats of ``lanes`` indexes into beats of ``lanes`` dense weights, bit-exactly
+    :func:`golden.mac_model.decompress`.
+
+    This is the first application of the GOBO paper (MICRO 2020, section on memory
+    compression): the weights travel and are stored in GOBO form, and a conventional datapath
+    computes on the dense weights. Each accepted beat looks its indexes up in the dictionary
+    into the stage register; while the head outlier record falls inside that beat it replaces
+    one weight per cycle (so a beat with ``k`` outliers leaves ``k`` cycles later); the beat
+    leaves on ``o`` once the head record lies beyond it. Each row's records end with a marker
+    record (``col == max_dot_length``), consumed with the row's ``last`` beat, so the
+    decompressor never has to guess whether more outliers are coming. With no outlier in a
+    beat, one beat per cycle flows through with latency 1.
+
+    Parameters
+    ----------
+    config : :class:`~golden.config.GoboConfig`
+        Uses ``lanes``, ``index_bits`` and ``max_dot_length``.
+    weight_bits : int
+        Width of a dense signed weight (and of a centroid and an outlier value).
+
+    Members
+    -------
+    i : ``In(stream.Signature(struct_layout(index_beat_fields(config))))``
+        ``indexes`` and ``last``.
+    outliers : ``In(stream.Signature(struct_layout(decompressor_outlier_fields(...))))``
+        ``col`` and ``value`` of each outlier, in column order, one marker per row.
+    centroids : ``In(ArrayLayout(signed(weight_bits), n_centroids))``
+        The dictionary as integer weights, held static.
+    o : ``Out(stream.Signature(struct_layout(weight_beat_fields(config, weight_bits))))``
+        ``weights`` and ``last``.
+    """
+
+    def __init__(self, *, config, weight_bits):
+        if not isinstance(config, GoboConfig):
+            raise TypeError(f"config must be a GoboConfig, not {config!r}")
+        self._config = config
+        self._weight_bits = weight_bits
+        super().__init__({
+            "i": In(stream.Signature(struct_layout(index_beat_fields(config)))),
+            "outliers": In(stream.Signature(
+                struct_layout(decompressor_outlier_fields(config, weight_bits)))),
+            "centroids": In(data.ArrayLayout(signed(weight_bits), config.n_centroids)),
+            "o": Out(stream.Signature(struct_layout(weight_beat_fields(config, weight_bits)))),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def weight_bits(self):
+        return self._weight_bits
+
+    @property
+    def latency(self):
+        """Cycles from the transfer of a beat without outliers to ``o.valid`` of it: 1."""
+        return 1
+
+    def elaborate(self, platform):
+        m = Module()
+        config = self._config
+        lanes, end = config.lanes, config.max_dot_length
+        col_shape = unsigned(end.bit_length())
+
+        w_valid = Signal()
+        w_col = Signal(col_shape)        # column of lane 0 of the beat in the stage register
+        next_col = Signal(col_shape)     # column of lane 0 of the next accepted beat
+        head = self.outliers.payload
+
+        # head.col >= w_col holds for a well-formed stream: earlier beats consumed theirs.
+        hit = Signal()
+        m.d.comb += hit.eq(self.outliers.valid & (head.col != end)
+                           & (head.col < w_col + lanes))
+        m.d.comb += self.o.valid.eq(w_valid & self.outliers.valid & ~hit)
+        o_taken = self.o.valid & self.o.ready
+        m.d.comb += [
+            self.i.ready.eq(~w_valid | o_taken),
+            self.outliers.ready.eq(w_valid & (hit | (o_taken & self.o.payload.last))),
+        ]
+
+        with m.If(o_taken):
+            m.d.sync += w_valid.eq(0)
+
+        weights, indexes = self.o.payload.weights, self.i.payload.indexes
+        if lanes == 1:  # a one-element field is a plain value, not an array
+            weights, indexes = [weights], [indexes]
+
+        offset = Signal(col_shape)
+        m.d.comb += offset.eq(head.col - w_col)
+        with m.If(w_valid & hit):
+            for lane in range(lanes):
+                with m.If(offset == lane):
+                    m.d.sync += weights[lane].eq(head.value)
+
+        with m.If(self.i.valid & self.i.ready):
+            for lane in range(lanes):
+                m.d.sync += weights[lane].eq(self.centroids[indexes[lane]])
+            m.d.sync += [
+                self.o.payload.last.eq(self.i.payload.last),
+                w_valid.eq(1),
+                w_col.eq(next_col),
+                next_col.eq(0),
+            ]
+            with m.If(~self.i.payload.last):
+                m.d.sync += next_col.eq(next_col + lanes)
+        return m
