@@ -1,6 +1,9 @@
-"""cocotb bench for one GOBO PE: streams dot products in, compares every output bit for bit.
+"""cocotb bench for one PE-shaped design (a GOBO PE, a MAC baseline PE, or anything with an
+``i`` stream of packed beats ending a dot product on ``last`` and an ``o`` stream of one signed
+result per dot product): streams dot products in, compares every output bit for bit.
 
-It reads its jobs from the JSON file named by ``$GOBO_VECTORS`` (made by :mod:`sim.pe_vectors`)
+A job that carries ``centroids`` loads them onto the design's static ``centroids`` port first;
+a MAC PE has no such port and its jobs none. It reads its jobs from the JSON file named by ``$GOBO_VECTORS`` (made by :mod:`sim.pe_vectors`)
 and writes what it observed to ``$GOBO_RESULTS``. One coroutine drives and monitors, sampling
 ``valid``/``ready`` right after each rising edge, so the cycle count is exact.
 """
@@ -20,7 +23,7 @@ def _signed(value, width):
 
 
 class PETestbench:
-    """Owns the clock, reset and the per-cycle driver/monitor loop of a ``gobo_pe`` design."""
+    """Owns the clock, reset and the per-cycle driver/monitor loop of a PE-shaped design."""
 
     def __init__(self, dut, vectors):
         self.dut = dut
@@ -52,10 +55,11 @@ class PETestbench:
         gap, stall = job["gap_probability"], job["backpressure_probability"]
         beats = [int(b, 16) for b in job["beats"]]
         n_out = len(job["expected"])
-        self.load_centroids(job["centroids"])
+        if job.get("centroids") is not None:
+            self.load_centroids(job["centroids"])
         outputs, next_beat = [], 0
         first_in = last_out = None
-        cycle, budget = 0, 64 + 8 * (len(beats) + n_out * (job["recon_cycles"] + 16))
+        cycle, budget = 0, 64 + 8 * (len(beats) + n_out * (job.get("recon_cycles", 1) + 16))
         valid = ready = False
         while len(outputs) < n_out:
             # Drive this cycle's inputs (a valid beat holds until it transfers).

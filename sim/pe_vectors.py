@@ -1,4 +1,5 @@
-"""Jobs for the PE bench: real quantized BERT rows, seeded activations, golden outputs and cycles.
+"""Jobs for the PE bench (GOBO PE and MAC baseline PE): real quantized BERT rows, seeded
+activations, golden outputs and cycles.
 
 Everything here comes from ``golden/``; the bench only drives and compares.
 """
@@ -6,11 +7,12 @@ Everything here comes from ``golden/``; the bench only drives and compares.
 import numpy as np
 
 from golden.fixedpoint import to_fixed
-from golden.packing import pe_beats
+from golden.mac_model import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
+from golden.packing import mac_beats, pe_beats
 from golden.pe_model import pe_cycles, pe_dot
 from golden.quantizer import quantize
 
-__all__ = ["seeded_activations", "pe_job", "pe_vectors"]
+__all__ = ["seeded_activations", "pe_job", "mac_job", "pe_vectors", "mac_vectors"]
 
 
 def seeded_activations(config, n, seed):
@@ -51,6 +53,36 @@ def pe_job(config, name, matrix, *, rows, seed, latency, gap_probability=0.0,
     }
 
 
-def pe_vectors(config, jobs, *, seed=1):
-    return {"seed": seed, "out_bits": config.out_bits, "centroid_bits": config.centroid_bits,
-            "config": config.to_dict(), "jobs": jobs}
+def mac_job(config, weight_bits, name, matrix, *, rows, seed, latency, gap_probability=0.0,
+            backpressure_probability=0.0, corrupt=None):
+    """One MAC bench job: the first ``rows`` rows of ``matrix`` (out x in) quantized uniformly
+    (symmetric, per row) to ``weight_bits``, with seeded ``act_bits`` activations."""
+    matrix = np.asarray(matrix, dtype=np.float32)
+    if matrix.ndim != 2 or not 1 <= rows <= matrix.shape[0]:
+        raise ValueError(f"{name}: need a 2-D matrix with at least {rows} rows, "
+                         f"got shape {matrix.shape}")
+    weights, _scales = quantize_symmetric(matrix[:rows], weight_bits)
+    acts = seeded_activations(config, matrix.shape[1], seed)
+    expected = mac_dot(config, weight_bits, weights, acts)
+    beats = [b for row in weights for b in mac_beats(config, weight_bits, row, acts)]
+    timed = gap_probability == 0 and backpressure_probability == 0
+    return {
+        "name": name, "seed": seed, "rows": rows, "n_inputs": int(matrix.shape[1]),
+        "centroids": None,
+        "beats": [format(b, "x") for b in beats],
+        "expected": [int(v) for v in expected],
+        "expected_cycles": mac_cycles(config, matrix.shape[1], rows, latency) if timed else None,
+        "gap_probability": gap_probability, "backpressure_probability": backpressure_probability,
+        "corrupt": corrupt,
+    }
+
+
+def pe_vectors(config, jobs, *, seed=1, out_bits=None):
+    """The bench's vectors; ``out_bits`` defaults to the GOBO PE's."""
+    return {"seed": seed, "out_bits": config.out_bits if out_bits is None else out_bits,
+            "centroid_bits": config.centroid_bits, "config": config.to_dict(), "jobs": jobs}
+
+
+def mac_vectors(config, weight_bits, jobs, *, seed=1):
+    return {**pe_vectors(config, jobs, seed=seed, out_bits=mac_out_bits(config, weight_bits)),
+            "weight_bits": weight_bits}
