@@ -8,14 +8,13 @@ and writes what it observed to ``$GOBO_RESULTS``. One coroutine drives and monit
 ``valid``/``ready`` right after each rising edge, so the cycle count is exact.
 """
 
-import json
-import os
 import random
-import time
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
+
+from sim.bench_io import BenchReport, read_vectors
 
 
 def _signed(value, width):
@@ -90,12 +89,11 @@ class PETestbench:
 @cocotb.test(timeout_time=30, timeout_unit="sec")
 async def pe_matches_golden(dut):
     """Every output of every job equals the golden model's, and cycles equal the cycle model's."""
-    with open(os.environ["GOBO_VECTORS"]) as f:
-        vectors = json.load(f)
+    vectors = read_vectors()
     tb = PETestbench(dut, vectors)
     await tb.reset()
-    started = time.monotonic()
-    report, errors = [], []
+    bench = BenchReport()
+    report, errors = bench.jobs, bench.errors
     for job in vectors["jobs"]:
         outputs, cycles = await tb.run_job(job)
         corrupt = job.get("corrupt")
@@ -113,10 +111,4 @@ async def pe_matches_golden(dut):
         if job["expected_cycles"] is not None and cycles != job["expected_cycles"]:
             errors.append(f"{job['name']}: {cycles} cycles != cycle model "
                           f"{job['expected_cycles']}")
-    wall = time.monotonic() - started
-    results = {"jobs": report, "cycles_simulated": tb.cycles_simulated, "wall_s": wall,
-               "sim_cycles_per_s": tb.cycles_simulated / wall if wall else None,
-               "error": "; ".join(errors) or None}
-    with open(os.environ["GOBO_RESULTS"], "w") as f:
-        json.dump(results, f)
-    assert not errors, results["error"]
+    bench.finish(tb.cycles_simulated)

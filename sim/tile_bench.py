@@ -5,10 +5,7 @@ Jobs come from ``$GOBO_VECTORS`` (made by :mod:`sim.tile_vectors`); what the des
 ``$GOBO_RESULTS``. ``valid``/``ready`` are sampled right after each rising edge.
 """
 
-import json
-import os
 import random
-import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -16,6 +13,7 @@ from cocotb.triggers import RisingEdge
 
 from golden.config import GoboConfig
 from golden.packing import counters_fields, to_signed, unpack
+from sim.bench_io import BenchReport, read_vectors
 
 
 class TileTestbench:
@@ -87,13 +85,12 @@ class TileTestbench:
 @cocotb.test(timeout_time=600, timeout_unit="sec")
 async def tile_matches_golden(dut):
     """Every output element equals the golden tile model's; counters equal the cycle model's."""
-    with open(os.environ["GOBO_VECTORS"]) as f:
-        vectors = json.load(f)
+    vectors = read_vectors()
     config = GoboConfig(**vectors["config"])
     tb = TileTestbench(dut, config)
     await tb.reset()
-    started = time.monotonic()
-    report, errors = [], []
+    bench = BenchReport()
+    report, errors = bench.jobs, bench.errors
     for job in vectors["jobs"]:
         rng = random.Random(job["seed"])
         dut.layer.value = int(job["layer"], 16)
@@ -120,10 +117,4 @@ async def tile_matches_golden(dut):
         report.append({"name": job["name"], "outputs": outputs, "counters": counters,
                        "mismatches": len(mismatches),
                        "elements": sum(len(beat) for beat in outputs)})
-    wall = time.monotonic() - started
-    results = {"jobs": report, "cycles_simulated": tb.cycles_simulated, "wall_s": wall,
-               "sim_cycles_per_s": tb.cycles_simulated / wall if wall else None,
-               "error": "; ".join(errors) or None}
-    with open(os.environ["GOBO_RESULTS"], "w") as f:
-        json.dump(results, f)
-    assert not errors, results["error"]
+    bench.finish(tb.cycles_simulated)
