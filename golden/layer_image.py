@@ -254,13 +254,14 @@ def logical_outputs(image, y):
 
 
 def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=None,
-                      layer=None, balance_rows=True):
+                      layer=None, balance_rows="auto"):
     """Quantize float ``weights`` (M, N) with GOBO and lay them out as an integer image.
 
     ``act_exponent`` is ``e_x`` of the activations the layer will see; ``out_exponent`` is the
     output's ``e_y`` (None: the accumulator's exponent, ``out_shift = 0``). ``layer`` reuses an
-    existing :class:`~golden.quantizer.GoboLayer` of these weights. With ``balance_rows`` the rows
-    are reordered by :func:`balanced_row_order` (recorded in ``row_order``).
+    existing :class:`~golden.quantizer.GoboLayer` of these weights. ``balance_rows``: True
+    reorders the rows by :func:`balanced_row_order` (recorded in ``row_order``), False keeps them,
+    ``"auto"`` (default) takes whichever of the two the cycle model predicts to be faster.
     """
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
@@ -291,21 +292,39 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
         bias_int = np.round(bias / 2.0 ** (e_a + act_exponent)).astype(np.int64)
     out_shift = 0 if out_exponent is None else max(0, out_exponent - e_a - act_exponent)
     rows, cols = weights.shape
-    out_rows, out_cols = layer.outlier_positions // cols, layer.outlier_positions % cols
-    order = (balanced_row_order(np.bincount(out_rows, minlength=rows), config.pes)
-             if balance_rows else np.arange(rows, dtype=np.int64))
+    parts = dict(config=config, layer=layer, centroids=centroids, residuals=res_int,
+                 bias=bias_int, shift_dot=e_c - e_a, shift_corr=e_r - e_a, out_shift=out_shift,
+                 exponents={"centroids": e_c, "residuals": e_r, "activations": act_exponent,
+                            "outputs": e_a + act_exponent + out_shift})
+    identity = np.arange(rows, dtype=np.int64)
+    if balance_rows is False:
+        return _permuted_image(identity, **parts)
+    counts = np.bincount(layer.outlier_positions // cols, minlength=rows)
+    balanced = _permuted_image(balanced_row_order(counts, config.pes), **parts)
+    if balance_rows is True:
+        return balanced
+    if balance_rows != "auto":
+        raise ImageError(f"balance_rows must be True, False or 'auto', not {balance_rows!r}")
+    # The side path can run a little ahead, so spreading the outliers evenly is not always best
+    # (it can leave no light block next to a heavy one): let the cycle model choose.
+    from .tile_cycles import tile_cycles_of_image
+    tokens = min(8, config.max_tokens)
+    plain = _permuted_image(identity, **parts)
+    return min((balanced, plain), key=lambda image: tile_cycles_of_image(image, tokens)["cycles"])
+
+
+def _permuted_image(order, *, config, layer, centroids, residuals, bias, **scalars):
+    """The image with physical row ``s`` holding logical row ``order[s]``."""
+    rows, cols = layer.shape
     physical = np.empty(rows, dtype=np.int64)
     physical[order] = np.arange(rows)
-    out_rows = physical[out_rows]
+    out_rows = physical[layer.outlier_positions // cols]
+    out_cols = layer.outlier_positions % cols
     sort = np.argsort(out_rows * cols + out_cols, kind="stable")
     return LayerImage(
         config=config, indexes=np.asarray(layer.indexes, dtype=np.int64)[order],
         centroids=centroids, outlier_rows=out_rows[sort], outlier_cols=out_cols[sort],
-        outlier_residuals=res_int[sort], bias=bias_int[order], row_order=order,
-        shift_dot=e_c - e_a, shift_corr=e_r - e_a,
-        out_shift=out_shift,
-        exponents={"centroids": e_c, "residuals": e_r, "activations": act_exponent,
-                   "outputs": e_a + act_exponent + out_shift})
+        outlier_residuals=residuals[sort], bias=bias[order], row_order=order, **scalars)
 
 
 def output_exponent(config, y_float):

@@ -202,9 +202,24 @@ def test_balanced_image_keeps_the_layer(minilm):
     w = minilm["encoder.layer.0.attention.self.query.weight"]
     xq, e_x = quantize_activations(config, np.random.default_rng(4).standard_normal((2, 384)))
     plain = build_layer_image(config, w, act_exponent=e_x, balance_rows=False)
-    balanced = build_layer_image(config, w, act_exponent=e_x)
+    balanced = build_layer_image(config, w, act_exponent=e_x, balance_rows=True)
     assert max(balanced.words_per_block()) < max(plain.words_per_block())
     np.testing.assert_array_equal(logical_outputs(balanced, tile_outputs(balanced, xq)),
                                   logical_outputs(plain, tile_outputs(plain, xq)))
     with pytest.raises(ImageError, match="row_order must be a permutation of the 1 rows"):
         make_image(TINY, indexes=[[1]], centroids=range(8), row_order=[1])
+
+
+def test_auto_row_order_takes_the_faster_schedule(minilm):
+    """On layer 0's query the even spread wins; on layer 5's output.dense (one row of 492
+    outliers) keeping the rows in place leaves light blocks the side path runs ahead on."""
+    from golden.tile_cycles import tile_cycles_of_image
+    config = preset("minilm")
+    for name, winner in (("encoder.layer.0.attention.self.query.weight", True),
+                         ("encoder.layer.5.output.dense.weight", False)):
+        images = {b: build_layer_image(config, minilm[name], act_exponent=0, balance_rows=b)
+                  for b in (True, False, "auto")}
+        cycles = {b: tile_cycles_of_image(image, 8)["cycles"] for b, image in images.items()}
+        assert cycles["auto"] == min(cycles[True], cycles[False]) == cycles[winner]
+    with pytest.raises(ImageError, match="balance_rows must be True, False or 'auto'"):
+        build_layer_image(config, minilm[name], act_exponent=0, balance_rows="yes")
