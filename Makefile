@@ -4,6 +4,7 @@
 #   make test-full  all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
+#                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
 
@@ -37,7 +38,7 @@ test-full: $(STAMP)
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
 
 synth: $(STAMP)
-	$(PY) -m synth --out build/reports
+	$(PY) -m synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
 
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)

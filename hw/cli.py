@@ -26,8 +26,9 @@ from .layouts import pe_input_layout
 from .pe import GoboPE, pe_latency
 from .tile import GoboTile, tile_fill_drain
 
-__all__ = ["emit_pe", "emit_mac", "emit_decompressor", "pe_sidecar", "write_pe", "emit_tile", "tile_sidecar", "write_tile",
-           "TILE_PRESETS", "lint", "find_verilator", "LintError", "main"]
+__all__ = ["emit_pe", "emit_mac", "emit_decompressor", "pe_sidecar", "write_pe", "emit_tile",
+           "tile_sidecar", "write_tile", "TILE_PRESETS", "lint", "find_verilator", "LintError",
+           "main"]
 
 #: Presets whose tile memories are small enough to emit by default (``paper`` holds 50 Mbit of
 #: index memory).

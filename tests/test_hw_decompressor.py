@@ -3,7 +3,7 @@ golden.mac_model.decompress, alone and feeding the MAC baseline PE."""
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
@@ -112,7 +112,6 @@ def test_memory_mode_decompressor_feeds_the_mac_pe():
     m = Module()
     m.submodules.dec = dec = Decompressor(config=config, weight_bits=weight_bits)
     m.submodules.mac = mac = MacPE(config=config, weight_bits=weight_bits)
-    from amaranth.hdl import Signal
     act_valid, act_ready = Signal(), Signal()
     act_payload = Signal(sum(f.bits for f in act_fields))
     both = dec.o.valid & act_valid

@@ -251,3 +251,77 @@ def test_run_design_without_liberty_on_stand_in(tmp_path):
     assert ecp5["fmax_mhz"] > 0                       # a_q/b_q -> o is a register path
     assert any("nextpnr-ecp5" in line for line in lines)       # progress names the step
     assert "| standin |" in markdown({"note": NOTE, "designs": {"standin": result}})
+
+
+def _fake(kind, lanes, act_bits, area, fmax, transistors, weight_bits=None, index_bits=3):
+    from synth.designs import Design, memory_bits
+    from golden.config import GoboConfig
+    d = Design("x", kind, GoboConfig(lanes=lanes, act_bits=act_bits, index_bits=index_bits),
+               weight_bits)
+    return {**d.describe(), "design": "x", "errors": [],
+            "asic_area": {"area_um2": area, "sequential_share": 0.1, "cells": 1},
+            "transistors": {"count": transistors}, "timing": {"fmax_mhz": fmax},
+            "ecp5": {"fmax_mhz": fmax / 2, "TRELLIS_COMB": 10, "MULT18X18D": 0},
+            "memory_bits_bert_base_layer": memory_bits(d)}
+
+
+def test_comparison_pairs_gobo_with_the_baseline_of_its_activation_width(tmp_path):
+    from synth.report import comparison, write_reports
+    designs = {"gobo_pe_paper": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
+               "gobo_pe_paper_a8": _fake("gobo", 16, 8, 800.0, 120.0, 1600),
+               "mac_pe_w16a16_lanes16": _fake("mac", 16, 16, 3200.0, 50.0, 1600, 16),
+               "mac_pe_w8a8_lanes16": _fake("mac", 16, 8, 400.0, 60.0, 800, 8),
+               "gobo_decomp_w16_lanes16": _fake("decompressor", 16, 16, 160.0, 200.0, 99, 16)}
+    for name, d in designs.items():
+        d["design"] = name
+    comp = comparison(designs)
+    assert [r["flavour"] for r in comp["pairs"]] == ["w16a16", "w8a8"]   # no W4A4 pair here
+    w16 = comp["pairs"][0]
+    assert w16["gobo_figures"]["osu_area_per_lane_um2"] == 100.0
+    assert w16["gobo_over_mac"]["osu_area_per_lane_um2"] == 0.5
+    assert w16["gobo_over_mac"]["transistors_per_lane"] == 2.0
+    # 3-bit indexes + dictionary + outliers against dense 16 bits with per-row scales.
+    assert w16["gobo_figures"]["memory_bits_bert_base_layer"] == 7_460_356
+    assert w16["mac_figures"]["memory_bits_bert_base_layer"] == 768 * 3072 * 16 + 768 * 32
+    dec = comp["decompressor"][0]
+    assert dec["over_gobo_pe_paper_area"] == 0.1 and dec["memory_mode_area_um2"] == 3360.0
+    report = {"note": NOTE, "designs": designs, "comparison": comp, "errors": []}
+    md = write_reports(report, tmp_path)
+    assert "gobo_pe_paper vs mac_pe_w16a16_lanes16 | 100 | 200 | 0.50 |" in md
+    assert (tmp_path / "synth.png").stat().st_size > 1000
+
+
+def test_pareto_fronts_and_sweep_points():
+    from synth.designs import sweep_designs
+    from synth.report import pareto
+    designs = {"small_slow": _fake("gobo", 1, 8, 100.0, 50.0, 1),
+               "big_fast": _fake("gobo", 1, 8, 200.0, 100.0, 1),
+               "dominated": _fake("gobo", 1, 8, 300.0, 60.0, 1),
+               "wide": _fake("gobo", 16, 8, 4000.0, 100.0, 1)}
+    fronts = pareto(designs)
+    assert fronts["area_per_lane_vs_fmax"] == ["big_fast", "small_slow"]
+    assert fronts["area_vs_macs_per_second"] == ["big_fast", "small_slow", "wide"]
+    assert "pareto" not in designs["dominated"]
+    points = sweep_designs()
+    assert len(points) == 32 == len({p.name for p in points})
+    assert {p.config.recon_multipliers for p in points} == {1, 8, 16}
+
+
+def test_sweep_cache_skips_points_whose_verilog_is_unchanged(tmp_path, capsys):
+    """The resumable runner: a point with a stored, error-free result of the same Verilog hash
+    is not run again; the OSU steps are skipped here (no liberty), ECP5 by the sweep's choice."""
+    from golden.config import GoboConfig
+    from synth.__main__ import _run_all
+    from synth.designs import Design
+    tiny = Design("tiny_decomp", "decompressor",
+                  GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3)
+    first = _run_all([tiny], tmp_path, None, 1, ecp5=False, cache=True)["tiny_decomp"]
+    assert "ecp5" not in first and first["transistors"]["count"] > 0
+    assert first["verilog_sha256"] == tiny.digest(tiny.verilog())
+    assert "1/1 tiny_decomp" in capsys.readouterr().out        # the progress bar
+    # Without a liberty the point has an error, so it is not trusted: clear it to cache.
+    stored = json.loads((tmp_path / "tiny_decomp" / "result.json").read_text())
+    (tmp_path / "tiny_decomp" / "result.json").write_text(json.dumps({**stored, "errors": []}))
+    again = _run_all([tiny], tmp_path, None, 1, ecp5=False, cache=True)["tiny_decomp"]
+    assert again["cached"] and again["transistors"] == first["transistors"]
+    assert "1 point(s) cached, 0 to run" in capsys.readouterr().out
