@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from .arith import adder_tree
+
 __all__ = ["CentroidAccumulators", "accumulator_input_layout", "bins_layout"]
 
 
@@ -20,15 +22,6 @@ def accumulator_input_layout(config):
 def bins_layout(config):
     """The completed bins of one dot product: ``n_centroids`` signed ``bin_bits`` integers."""
     return data.ArrayLayout(signed(config.bin_bits), config.n_centroids)
-
-
-def _adder_tree(terms):
-    # Balanced, so the depth is ceil(log2(lanes)) adders; Amaranth widens every sum by one bit,
-    # so no partial sum can overflow.
-    while len(terms) > 1:
-        pairs = [terms[i] + terms[i + 1] for i in range(0, len(terms) - 1, 2)]
-        terms = pairs + ([terms[-1]] if len(terms) % 2 else [])
-    return terms[0]
 
 
 class CentroidAccumulators(wiring.Component):
@@ -96,7 +89,7 @@ class CentroidAccumulators(wiring.Component):
                 terms = [Mux(mask[lane], self.i.payload.acts[lane], 0)
                          for lane in range(config.lanes)]
                 total = Signal(signed(config.bin_bits), name=f"sum{k}")
-                m.d.comb += total.eq(acc_bins[k] + _adder_tree(terms))
+                m.d.comb += total.eq(acc_bins[k] + adder_tree(terms))
                 with m.If(self.i.payload.last):
                     m.d.sync += [acc_bins[k].eq(0), self.o.payload[k].eq(total)]
                 with m.Else():

@@ -91,17 +91,23 @@ def pe_sidecar(config, name):
     }
 
 
-def write_pe(out_dir, preset_name, config=None):
-    """Write ``gobo_pe_<preset>.v`` and ``gobo_pe_<preset>.json`` into ``out_dir``;
-    returns the Verilog path."""
+def _write(out_dir, kind, preset_name, config, emit, sidecar):
+    """Write ``gobo_<kind>_<preset>.v`` (from ``emit``) and its ``.json`` (from ``sidecar``)
+    into ``out_dir``; returns the Verilog path."""
     config = preset(preset_name) if config is None else config
-    name = f"gobo_pe_{preset_name}"
+    name = f"gobo_{kind}_{preset_name}"
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / f"{name}.v"
-    path.write_text(emit_pe(config, name))
-    (out_dir / f"{name}.json").write_text(json.dumps(pe_sidecar(config, name), indent=2) + "\n")
+    path.write_text(emit(config, name))
+    (out_dir / f"{name}.json").write_text(json.dumps(sidecar(config, name), indent=2) + "\n")
     return path
+
+
+def write_pe(out_dir, preset_name, config=None):
+    """Write ``gobo_pe_<preset>.v`` and ``gobo_pe_<preset>.json`` into ``out_dir``;
+    returns the Verilog path."""
+    return _write(out_dir, "pe", preset_name, config, emit_pe, pe_sidecar)
 
 
 TILE_PORTS = ["clk", "rst", "load__valid", "load__ready", "load__payload", "layer", "start", "busy",
@@ -144,14 +150,7 @@ def tile_sidecar(config, name):
 def write_tile(out_dir, preset_name, config=None):
     """Write ``gobo_tile_<preset>.v`` and ``gobo_tile_<preset>.json`` into ``out_dir``;
     returns the Verilog path."""
-    config = preset(preset_name) if config is None else config
-    name = f"gobo_tile_{preset_name}"
-    out_dir = pathlib.Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / f"{name}.v"
-    path.write_text(emit_tile(config, name))
-    (out_dir / f"{name}.json").write_text(json.dumps(tile_sidecar(config, name), indent=2) + "\n")
-    return path
+    return _write(out_dir, "tile", preset_name, config, emit_tile, tile_sidecar)
 
 
 def find_verilator():

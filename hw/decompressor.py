@@ -1,14 +1,14 @@
 """GOBO's memory-compression mode: expands packed indexes, the dictionary and the outliers back
 into the dense integer weight stream that a conventional MAC PE consumes."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Signal, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
 from golden.packing import decompressor_outlier_fields, index_beat_fields, weight_beat_fields
 
-from .layouts import struct_layout
+from .layouts import centroids_layout, struct_layout
 
 __all__ = ["Decompressor"]
 
@@ -55,7 +55,7 @@ class Decompressor(wiring.Component):
             "i": In(stream.Signature(struct_layout(index_beat_fields(config)))),
             "outliers": In(stream.Signature(
                 struct_layout(decompressor_outlier_fields(config, weight_bits)))),
-            "centroids": In(data.ArrayLayout(signed(weight_bits), config.n_centroids)),
+            "centroids": In(centroids_layout(config, weight_bits)),
             "o": Out(stream.Signature(struct_layout(weight_beat_fields(config, weight_bits)))),
         })
 

@@ -15,7 +15,8 @@ from amaranth.lib import data
 
 from golden.packing import mac_input_fields, pe_input_fields
 
-__all__ = ["field_shape", "struct_layout", "pe_input_layout", "mac_input_layout"]
+__all__ = ["field_shape", "struct_layout", "pe_input_layout", "mac_input_layout",
+           "centroids_layout"]
 
 
 def field_shape(field):
@@ -51,3 +52,10 @@ def mac_input_layout(config, weight_bits):
     """Payload of one MAC baseline PE input beat: ``weights``, ``acts`` and ``last``
     (see :func:`golden.packing.mac_input_fields`)."""
     return struct_layout(mac_input_fields(config, weight_bits))
+
+
+def centroids_layout(config, bits=None):
+    """A dictionary of ``config.n_centroids`` signed centroids of ``bits`` bits each (default
+    ``config.centroid_bits``), element ``k`` at bits ``k*bits`` up."""
+    bits = config.centroid_bits if bits is None else bits
+    return data.ArrayLayout(signed(bits), config.n_centroids)

@@ -8,7 +8,7 @@ from golden.config import GoboConfig
 from golden.mac_model import mac_out_bits
 from golden.packing import mac_input_fields
 
-from .accumulators import _adder_tree
+from .arith import adder_tree
 from .layouts import mac_input_layout
 
 __all__ = ["MacPE", "mac_latency"]
@@ -92,7 +92,7 @@ class MacPE(wiring.Component):
             m.d.comb += product.eq(weights[lane] * acts[lane])
             products.append(product)
         total = Signal(signed(self.out_bits), name="total")
-        m.d.comb += total.eq(acc + _adder_tree(products))
+        m.d.comb += total.eq(acc + adder_tree(products))
 
         o_free = ~self.o.valid | self.o.ready
         m.d.comb += self.i.ready.eq(~self.i.payload.last | o_free)

@@ -1,14 +1,14 @@
 """A GOBO processing element: index decoder, per-centroid accumulators and reconstruction."""
 
 from amaranth.hdl import Module, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
 
 from .accumulators import CentroidAccumulators
 from .index_decoder import IndexDecoder
-from .layouts import pe_input_layout
+from .layouts import centroids_layout, pe_input_layout
 from .reconstruction import ReconstructionMultiplier
 
 __all__ = ["GoboPE", "pe_latency"]
@@ -59,7 +59,7 @@ class GoboPE(wiring.Component):
         self._config = config
         super().__init__({
             "i": In(stream.Signature(pe_input_layout(config))),
-            "centroids": In(data.ArrayLayout(signed(config.centroid_bits), config.n_centroids)),
+            "centroids": In(centroids_layout(config)),
             "o": Out(stream.Signature(signed(config.out_bits))),
         })
 

@@ -1,10 +1,11 @@
 """The reconstruction stage of a GOBO PE: ``sum_k centroid[k] * bin[k]``."""
 
 from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .accumulators import bins_layout
+from .layouts import centroids_layout
 
 __all__ = ["ReconstructionMultiplier"]
 
@@ -44,7 +45,7 @@ class ReconstructionMultiplier(wiring.Component):
         self._config = config
         super().__init__({
             "i": In(stream.Signature(bins_layout(config))),
-            "centroids": In(data.ArrayLayout(signed(config.centroid_bits), config.n_centroids)),
+            "centroids": In(centroids_layout(config)),
             "o": Out(stream.Signature(signed(config.out_bits))),
         })
 

@@ -1,6 +1,6 @@
 """Amaranth-simulator helpers shared by the hardware unit tests: a stream producer with random
 idle gaps, a stream consumer with random backpressure that also checks the stream rules, and
-cycle bookkeeping.
+cycle bookkeeping; :func:`run_stream` runs one of each against a component.
 
 Both helpers advance one clock edge per loop iteration and count edges from the start of the
 simulation, so the cycle numbers they record are comparable: "cycle ``c``" is the clock period
@@ -8,7 +8,7 @@ that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & rea
 just before that edge.
 """
 
-__all__ = ["produce", "consume"]
+__all__ = ["produce", "consume", "run_stream"]
 
 
 def _raw(value):
@@ -68,3 +68,35 @@ async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None
         cycle += 1
         assert cycle < timeout, f"timed out after {timeout} cycles with {count} transfers missing"
     ctx.set(stream.ready, 0)
+
+
+def run_stream(dut, words, count, *, rng=None, gap_prob=0.0, stall_prob=0.0, i=None, o=None,
+               setup=None, finish=None):
+    """Simulate ``dut`` with :func:`produce` offering ``words`` on ``i`` (default ``dut.i``) and
+    :func:`consume` taking ``count`` transfers from ``o`` (default ``dut.o``), both drawing from
+    ``rng``. ``setup(ctx)`` runs in the producer before the first word; ``await finish(ctx)``
+    runs in the consumer after the last transfer. Returns ``(received, in_cycles,
+    out_cycles)``."""
+    from amaranth.sim import Simulator
+
+    i = dut.i if i is None else i
+    o = dut.o if o is None else o
+    received, in_cycles, out_cycles = [], [], []
+
+    async def producer(ctx):
+        if setup is not None:
+            setup(ctx)
+        await produce(ctx, i, words, rng=rng, gap_prob=gap_prob, cycles=in_cycles)
+
+    async def consumer(ctx):
+        await consume(ctx, o, count, rng=rng, stall_prob=stall_prob, received=received,
+                      cycles=out_cycles)
+        if finish is not None:
+            await finish(ctx)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return received, in_cycles, out_cycles

@@ -93,13 +93,22 @@ def markdown(report):
     return "\n".join(lines) + "\n"
 
 
-def write_reports(report, out_dir):
+def _write_plot_and_json(report, out_dir, stem, title):
+    """Create ``out_dir``, plot ``report["designs"]`` into ``<stem>.png`` (recording it, or its
+    absence, in ``report["plot"]``) and write the report to ``<stem>.json``; returns
+    ``out_dir`` as a :class:`~pathlib.Path`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = plot(report["designs"], out_dir / "synth.png",
-               "GOBO PEs, MAC baselines and decompressor: area against throughput")
+    png = plot(report["designs"], out_dir / f"{stem}.png", title)
     report["plot"] = str(png) if png else "matplotlib missing: no plot"
-    (out_dir / "synth.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out_dir / f"{stem}.json").write_text(json.dumps(report, indent=2) + "\n")
+    return out_dir
+
+
+def write_reports(report, out_dir):
+    out_dir = _write_plot_and_json(
+        report, out_dir, "synth",
+        "GOBO PEs, MAC baselines and decompressor: area against throughput")
     md = markdown(report)
     (out_dir / "synth.md").write_text(md)
     return md
@@ -273,12 +282,8 @@ def pareto(designs):
 
 
 def write_sweep_reports(report, out_dir):
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    png = plot(report["designs"], out_dir / "sweep.png",
-               "GOBO PE design-space sweep (red: Pareto-optimal)")
-    report["plot"] = str(png) if png else "matplotlib missing: no plot"
-    (out_dir / "sweep.json").write_text(json.dumps(report, indent=2) + "\n")
+    out_dir = _write_plot_and_json(report, out_dir, "sweep",
+                                   "GOBO PE design-space sweep (red: Pareto-optimal)")
     lines = ["# GOBO PE design-space sweep (OSU 0.18 um flow; no ECP5)", "",
              f"> {report['note']}", "",
              "| point | lanes | index bits | act bits | recon mults | OSU area (um^2) | area/lane "

@@ -9,7 +9,7 @@ from golden.config import GoboConfig
 from golden.packing import Field, pack, to_signed
 from golden.pe_model import pe_bins
 from hw.accumulators import CentroidAccumulators, accumulator_input_layout
-from hw.testing import consume, produce
+from hw.testing import run_stream
 
 
 def accumulator_words(config, indexes, acts):
@@ -53,19 +53,8 @@ def test_bins_match_golden(lanes, index_bits, max_len, gap_prob, stall_prob):
         indexes = rng.integers(0, config.n_centroids, size=n) if r else np.zeros(n, int)
         rows.append((indexes, acts))
     words = [w for indexes, acts in rows for w in accumulator_words(config, indexes, acts)]
-    received = []
-
-    async def producer(ctx):
-        await produce(ctx, dut.i, words, rng=rng, gap_prob=gap_prob)
-
-    async def consumer(ctx):
-        await consume(ctx, dut.o, len(rows), rng=rng, stall_prob=stall_prob, received=received)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received, _, _ = run_stream(dut, words, len(rows), rng=rng, gap_prob=gap_prob,
+                                stall_prob=stall_prob)
     got = np.array([unpack_bins(config, w) for w in received])
     want = np.concatenate([pe_bins(config, indexes, acts) for indexes, acts in rows])
     np.testing.assert_array_equal(got, want)

@@ -5,34 +5,21 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.config import MAC_FLAVOURS, GoboConfig, mac_flavour
 from golden.mac_model import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
 from golden.packing import mac_beats
 from hw.mac_pe import MacPE, mac_latency
-from hw.testing import consume, produce
+from hw.testing import run_stream
 from tests.test_hw_pe import check_outputs
 
 
 def run_mac(config, weight_bits, rows, *, seed=0, gap_prob=0.0, stall_prob=0.0):
     dut = MacPE(config=config, weight_bits=weight_bits)
     words = [w for weights, acts in rows for w in mac_beats(config, weight_bits, weights, acts)]
-    rng = np.random.default_rng(seed)
-    received, in_cycles, out_cycles = [], [], []
-
-    async def producer(ctx):
-        await produce(ctx, dut.i, words, rng=rng, gap_prob=gap_prob, cycles=in_cycles)
-
-    async def consumer(ctx):
-        await consume(ctx, dut.o, len(rows), rng=rng, stall_prob=stall_prob, received=received,
-                      cycles=out_cycles)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received, in_cycles, out_cycles = run_stream(
+        dut, words, len(rows), rng=np.random.default_rng(seed), gap_prob=gap_prob,
+        stall_prob=stall_prob)
     return np.array(received, dtype=np.int64), in_cycles, out_cycles
 
 

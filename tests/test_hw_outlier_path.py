@@ -8,14 +8,13 @@ import pytest
 from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
-from amaranth.sim import Simulator
 
 from golden.config import preset
 from golden.packing import (Field, memory_shapes, pack, pack_outlier_word, to_signed,
                             outlier_record_fields, unpack)
 from hw.outlier_path import (OutlierSidePath, outlier_record_layout, side_command_layout,
                              side_path_latency)
-from hw.testing import consume, produce
+from hw.testing import run_stream
 
 TINY = preset("tiny")
 
@@ -102,22 +101,15 @@ def pack_command(config, start, stop, act_base):
 def run_side_path(config, words, act_words, commands, *, seed=0, gap_prob=0.0, stall_prob=0.0):
     dut = Harness(config, words, act_words)
     rng = np.random.default_rng(seed)
-    received, in_cycles, out_cycles, processed = [], [], [], []
+    processed = []
 
-    async def producer(ctx):
-        await produce(ctx, dut.side.i, commands, rng=rng, gap_prob=gap_prob, cycles=in_cycles)
-
-    async def consumer(ctx):
-        await consume(ctx, dut.side.o, len(commands), rng=rng, stall_prob=stall_prob,
-                      received=received, cycles=out_cycles)
+    async def finish(ctx):
         await ctx.tick()
         processed.append(ctx.get(dut.processed_total))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received, in_cycles, out_cycles = run_stream(
+        dut, commands, len(commands), rng=rng, gap_prob=gap_prob, stall_prob=stall_prob,
+        i=dut.side.i, o=dut.side.o, finish=finish)
     got = np.array([[to_signed(w >> (p * config.corr_bits), config.corr_bits)
                      for p in range(config.pes)] for w in received], dtype=np.int64)
     return got, in_cycles, out_cycles, processed[0]

@@ -5,13 +5,12 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
 from golden.packing import Field, pack, pe_beats, pe_input_fields
 from golden.pe_model import pe_cycles, pe_dot
 from hw.pe import GoboPE, pe_latency
-from hw.testing import consume, produce
+from hw.testing import run_stream
 
 
 def centroid_word(config, centroids):
@@ -34,22 +33,10 @@ def run_pe(config, rows, centroids, *, seed=0, gap_prob=0.0, stall_prob=0.0):
     the input transfer cycles and the output transfer cycles."""
     dut = GoboPE(config=config)
     words = [w for indexes, acts in rows for w in beats_of(config, indexes, acts)]
-    rng = np.random.default_rng(seed)
-    received, in_cycles, out_cycles = [], [], []
-
-    async def producer(ctx):
-        ctx.set(dut.centroids.as_value(), centroid_word(config, centroids))
-        await produce(ctx, dut.i, words, rng=rng, gap_prob=gap_prob, cycles=in_cycles)
-
-    async def consumer(ctx):
-        await consume(ctx, dut.o, len(rows), rng=rng, stall_prob=stall_prob, received=received,
-                      cycles=out_cycles)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received, in_cycles, out_cycles = run_stream(
+        dut, words, len(rows), rng=np.random.default_rng(seed), gap_prob=gap_prob,
+        stall_prob=stall_prob,
+        setup=lambda ctx: ctx.set(dut.centroids.as_value(), centroid_word(config, centroids)))
     return np.array(received, dtype=np.int64), in_cycles, out_cycles
 
 

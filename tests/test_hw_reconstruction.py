@@ -2,12 +2,11 @@
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
 from golden.packing import Field, pack
 from hw.reconstruction import ReconstructionMultiplier
-from hw.testing import consume, produce
+from hw.testing import run_stream
 
 
 def words(config, name, values, bits):
@@ -38,22 +37,11 @@ def make_case(config, rng, count):
 
 def run(config, bins, centroids, *, rng, gap_prob=0.0, stall_prob=0.0):
     dut = ReconstructionMultiplier(config=config)
-    received, in_cycles, out_cycles = [], [], []
-
-    async def producer(ctx):
-        ctx.set(dut.centroids.as_value(), words(config, "c", centroids, config.centroid_bits))
-        await produce(ctx, dut.i, [words(config, "b", row, config.bin_bits) for row in bins],
-                      rng=rng, gap_prob=gap_prob, cycles=in_cycles)
-
-    async def consumer(ctx):
-        await consume(ctx, dut.o, len(bins), rng=rng, stall_prob=stall_prob, received=received,
-                      cycles=out_cycles)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received, in_cycles, out_cycles = run_stream(
+        dut, [words(config, "b", row, config.bin_bits) for row in bins], len(bins), rng=rng,
+        gap_prob=gap_prob, stall_prob=stall_prob,
+        setup=lambda ctx: ctx.set(dut.centroids.as_value(),
+                                  words(config, "c", centroids, config.centroid_bits)))
     return dut, np.array(received, dtype=object), in_cycles, out_cycles
 
 
