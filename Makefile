@@ -33,7 +33,7 @@ verilog: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests
 
-# Not in CI (about an hour): all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
+# Not in CI (about 25 minutes): all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
 test-full: $(STAMP)
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
 
@@ -61,4 +61,4 @@ clean:
 	rm -rf build/reports build/verilog build/sim build/synth sim_build .pytest_cache
 
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) build
