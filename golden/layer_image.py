@@ -198,8 +198,8 @@ def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=
                out_shift=0, exponents=None, row_order=None):
     """A layer image from integers: ``outliers`` is a sequence of ``(m, n, residual)``."""
     indexes = _int_array("indexes", indexes)
+    # (m, n) order is flat-position order for in-range columns (the image checks the range).
     records = sorted((int(m), int(n), int(r)) for m, n, r in outliers)
-    records = sorted(records, key=lambda rec: rec[0] * indexes.shape[-1] + rec[1])
     rows, cols, residuals = (np.array([rec[i] for rec in records], dtype=np.int64)
                              for i in range(3))
     bias = np.zeros(indexes.shape[0], dtype=np.int64) if bias is None else \

