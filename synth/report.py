@@ -10,7 +10,8 @@ __all__ = ["NOTE", "write_reports", "markdown", "comparison", "pareto", "write_s
 
 NOTE = ("Open-tool estimates, not sign-off: Yosys/ABC mapping to the academic OSU 0.18 um library "
         "(typical corner) with no placement, wire load or clock tree; OpenSTA on that netlist with "
-        "ideal clock and no wire parasitics; nextpnr-ecp5 out of context with one seed.")
+        "ideal clock and no wire parasitics; nextpnr-ecp5 out of context, with one seed (three "
+        "in the sweep).")
 
 
 def _fmt(value, spec="", none="n/a"):
@@ -284,22 +285,30 @@ def pareto(designs):
 def write_sweep_reports(report, out_dir):
     out_dir = _write_plot_and_json(report, out_dir, "sweep",
                                    "GOBO PE design-space sweep (red: Pareto-optimal)")
-    lines = ["# GOBO PE design-space sweep (OSU 0.18 um flow; no ECP5)", "",
+    lines = ["# GOBO PE design-space sweep", "",
              f"> {report['note']}", "",
              "| point | lanes | index bits | act bits | recon mults | OSU area (um^2) | area/lane "
-             "| transistors | OSU Fmax (MHz) | MAC/s (G) | Pareto | cached |",
-             "|" + "---|" * 12]
+             "| transistors | OSU Fmax (MHz) | MAC/s (G) | ECP5 LUT4 + CCU2C | ECP5 DSP | ECP5 "
+             "Fmax min (MHz) | ECP5 Fmax median (MHz) | Pareto | cached |",
+             "|" + "---|" * 16]
     for name, d in report["designs"].items():
         c = d.get("config", {})
         fmax = _get(d, "timing", "fmax_mhz")
+        lut, ccu = _get(d, "ecp5_synth", "LUT4"), _get(d, "ecp5_synth", "CCU2C")
         lines.append("| " + " | ".join([
             name, _fmt(c.get("lanes")), _fmt(c.get("index_bits")), _fmt(c.get("act_bits")),
             _fmt(c.get("recon_multipliers")), _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
             _fmt(_per_lane(d), ",.0f"), _fmt(_get(d, "transistors", "count"), ","),
             _fmt(fmax, ".1f"), _fmt(None if fmax is None else c["lanes"] * fmax / 1e3, ".2f"),
+            "n/a" if lut is None else f"{lut:,} + {ccu:,}",
+            _fmt(_get(d, "ecp5_synth", "MULT18X18D")),
+            _fmt(_get(d, "ecp5_seeds", "fmax_mhz_min"), ".1f"),
+            _fmt(_get(d, "ecp5_seeds", "fmax_mhz_median"), ".1f"),
             ", ".join(d.get("pareto", [])) or "", "yes" if d.get("cached") else ""]) + " |")
-    lines += ["", f"Pareto fronts: {json.dumps(report['pareto'])}", "",
-              f"ECP5: {report['ecp5']}. Wall time {report['wall_seconds']:.0f} s "
+    first = next(iter(report["designs"].values()), {})
+    lines += ["", f"Pareto fronts (OSU figures): {json.dumps(report['pareto'])}", "",
+              f"ECP5 Fmax: `{_get(first, 'ecp5_seeds', 'tool')}`; post-route, "
+              f"register-to-register paths only. Wall time {report['wall_seconds']:.0f} s "
               f"({report['jobs']} parallel jobs).", ""]
     md = "\n".join(lines)
     (out_dir / "sweep.md").write_text(md)

@@ -241,7 +241,7 @@ def test_run_design_without_liberty_on_stand_in(tmp_path):
     text = verilog.convert(RegisteredMulAdd(width=4), name="standin")
     lines = []
     result = run_design("standin", text, "standin", tmp_path / "standin", None,
-                        log=lambda *a, **k: lines.append(" ".join(map(str, a))))
+                        log=lambda *a, **k: lines.append(" ".join(map(str, a))), seeds=(1, 2, 3))
     assert len(result["errors"]) == 1 and "osu018_stdcells.lib" in result["errors"][0]
     assert "error" in result["asic_area"] and "error" in result["timing"]
     assert result["transistors"]["count"] > 0
@@ -249,6 +249,12 @@ def test_run_design_without_liberty_on_stand_in(tmp_path):
     ecp5 = result["ecp5"]
     assert ecp5["device"].startswith("LFE5U-25F") and ecp5["TRELLIS_FF"] == 16
     assert ecp5["fmax_mhz"] > 0                       # a_q/b_q -> o is a register path
+    spread = result["ecp5_seeds"]                     # three placements of the same netlist
+    by_seed = spread["fmax_mhz_by_seed"]
+    assert list(by_seed) == ["1", "2", "3"] and by_seed["1"] == ecp5["fmax_mhz"]
+    assert spread["fmax_mhz_min"] == min(by_seed.values())
+    assert spread["fmax_mhz_median"] == sorted(by_seed.values())[1]
+    assert all((tmp_path / "standin" / f"pnr{t}.log").is_file() for t in ("", "_seed2", "_seed3"))
     assert any("nextpnr-ecp5" in line for line in lines)       # progress names the step
     assert "| standin |" in markdown({"note": NOTE, "designs": {"standin": result}})
 
@@ -315,13 +321,13 @@ def test_sweep_cache_skips_points_whose_verilog_is_unchanged(tmp_path, capsys):
     from synth.designs import Design
     tiny = Design("tiny_decomp", "decompressor",
                   GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3)
-    first = _run_all([tiny], tmp_path, None, 1, ecp5=False, cache=True)["tiny_decomp"]
+    first = _run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
     assert "ecp5" not in first and first["transistors"]["count"] > 0
     assert first["verilog_sha256"] == tiny.digest(tiny.verilog())
     assert "1/1 tiny_decomp" in capsys.readouterr().out        # the progress bar
     # Without a liberty the point has an error, so it is not trusted: clear it to cache.
     stored = json.loads((tmp_path / "tiny_decomp" / "result.json").read_text())
     (tmp_path / "tiny_decomp" / "result.json").write_text(json.dumps({**stored, "errors": []}))
-    again = _run_all([tiny], tmp_path, None, 1, ecp5=False, cache=True)["tiny_decomp"]
+    again = _run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
     assert again["cached"] and again["transistors"] == first["transistors"]
     assert "1 point(s) cached, 0 to run" in capsys.readouterr().out
