@@ -336,8 +336,9 @@ def output_exponent(config, y_float):
 
 # Load beats and the layer port ------------------------------------------------------------------
 
-def act_beats(config, acts):
-    """Load beats writing activations ``acts`` (T, N) into the activation memory."""
+def act_beats(config, acts, fields=None):
+    """Load beats writing activations ``acts`` (T, N) into the activation memory; ``fields`` is
+    the load format (default the GOBO tile's :func:`~golden.packing.load_fields`)."""
     acts = _int_array("activations", acts)
     if acts.ndim != 2:
         raise ImageError(f"activations must be 2-D (tokens, features), not {acts.shape}")
@@ -352,7 +353,7 @@ def act_beats(config, acts):
     padded = np.zeros((tokens, chunks * lanes), dtype=np.int64)
     padded[:, :cols] = acts
     act_field = [f for f in pe_input_fields(config) if f.name == "acts"]
-    fields = load_fields(config)
+    fields = load_fields(config) if fields is None else fields
     return [pack(fields, {"target": LOAD_ACT, "addr": t * chunks + j,
                           "data": pack(act_field, {"acts": padded[t, j * lanes:(j + 1) * lanes]})})
             for t in range(tokens) for j in range(chunks)]

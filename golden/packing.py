@@ -15,7 +15,8 @@ __all__ = ["Field", "pe_input_fields", "mac_input_fields", "pack", "unpack", "pe
            "decompressor_streams", "to_unsigned", "to_signed",
            "check_pe_inputs", "LOAD_TARGETS", "outlier_record_fields", "outlier_record_bits",
            "offset_bits", "memory_shapes", "load_fields", "layer_fields", "counters_fields",
-           "COUNTER_BITS", "pack_outlier_word"]
+           "COUNTER_BITS", "pack_outlier_word", "LOAD_WEIGHT", "mac_acc_bits",
+           "mac_memory_shapes", "mac_load_fields", "mac_layer_fields", "weight_load_addr"]
 
 
 class Field:
@@ -283,3 +284,66 @@ def pack_outlier_word(config, records):
             record = 0
         word |= record << (slot * width)
     return word
+
+
+# The MAC baseline tile's formats (docs/tile.md section 6) ----------------------------------------
+
+#: The MAC tile's weight memory takes the index memory's load target.
+LOAD_WEIGHT = LOAD_INDEX
+
+
+def mac_acc_bits(config, weight_bits):
+    """Exact width of the MAC tile's ``(dot << shift_dot) + bias``: the wider term plus one."""
+    dot_bits = weight_bits + config.act_bits + config.dot_bits
+    return max(dot_bits + config.max_align_shift, config.bias_bits) + 1
+
+
+def mac_memory_shapes(config, weight_bits):
+    """``{name: (word bits, depth)}`` of the MAC tile: dense weights (``P`` slices of ``lanes``
+    weights per word, word ``b*C + j`` as the GOBO index memory), activations and biases."""
+    shapes = memory_shapes(config)
+    return {"weight": (config.pes * config.lanes * weight_bits, config.index_depth),
+            "activation": shapes["activation"], "bias": shapes["bias"]}
+
+
+def _weight_word_bits(config):
+    return (config.index_depth - 1).bit_length()   # = ceil_log2(depth), the port width
+
+
+def weight_load_addr(config, pe, word):
+    """Load address of PE ``pe``'s slice of weight word ``word``: ``pe`` above the word bits, so
+    the tile splits it without a division."""
+    if not 0 <= pe < config.pes or not 0 <= word < config.index_depth:
+        raise ValueError(f"weight slice (PE {pe}, word {word}) is outside {config.pes} PEs x "
+                         f"{config.index_depth} words")
+    return (pe << _weight_word_bits(config)) | word
+
+
+def mac_load_fields(config, weight_bits):
+    """One load beat of the MAC tile: ``target`` (:data:`LOAD_WEIGHT`, ``LOAD_ACT`` or
+    ``LOAD_BIAS``), ``addr`` (for weights :func:`weight_load_addr`) and ``data`` (one slice of
+    ``lanes`` weights, an activation word or a bias)."""
+    mac_input_fields(config, weight_bits)     # validates weight_bits
+    shapes = mac_memory_shapes(config, weight_bits)
+    weight_addr_bits = _bits_for(config.pes - 1) + _weight_word_bits(config)
+    return [
+        Field("target", 3),
+        Field("addr", max(weight_addr_bits, _bits_for(shapes["activation"][1] - 1),
+                          _bits_for(shapes["bias"][1] - 1))),
+        Field("data", max(config.lanes * weight_bits, shapes["activation"][0],
+                          shapes["bias"][0])),
+    ]
+
+
+def mac_layer_fields(config, weight_bits):
+    """The MAC tile's static ``layer`` port: as :func:`layer_fields` without ``shift_corr``; its
+    dictionary holds integer weights (used only in memory-compression mode)."""
+    return [
+        Field("centroids", weight_bits, signed=True, count=config.n_centroids),
+        Field("blocks", _bits_for(config.blocks_max)),
+        Field("chunks", _bits_for(config.chunks_max)),
+        Field("tokens", _bits_for(config.max_tokens)),
+        Field("shift_dot", _bits_for(config.max_align_shift)),
+        Field("out_shift", _bits_for(mac_acc_bits(config, weight_bits))),
+        Field("rows", _bits_for(config.max_rows)),
+    ]

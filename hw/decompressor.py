@@ -44,6 +44,8 @@ class Decompressor(wiring.Component):
         The dictionary as integer weights, held static.
     o : ``Out(stream.Signature(struct_layout(weight_beat_fields(config, weight_bits))))``
         ``weights`` and ``last``.
+    busy : ``Out(1)``
+        A beat is in the stage register (accepted, not yet on ``o``).
     """
 
     def __init__(self, *, config, weight_bits):
@@ -57,6 +59,7 @@ class Decompressor(wiring.Component):
                 struct_layout(decompressor_outlier_fields(config, weight_bits)))),
             "centroids": In(centroids_layout(config, weight_bits)),
             "o": Out(stream.Signature(struct_layout(weight_beat_fields(config, weight_bits)))),
+            "busy": Out(1),
         })
 
     @property
@@ -82,6 +85,7 @@ class Decompressor(wiring.Component):
         w_col = Signal(col_shape)        # column of lane 0 of the beat in the stage register
         next_col = Signal(col_shape)     # column of lane 0 of the next accepted beat
         head = self.outliers.payload
+        m.d.comb += self.busy.eq(w_valid)
 
         # head.col >= w_col holds for a well-formed stream: earlier beats consumed theirs.
         hit = Signal()

@@ -1,6 +1,7 @@
 """Amaranth-simulator helpers shared by the hardware unit tests: a stream producer with random
 idle gaps, a stream consumer with random backpressure that also checks the stream rules, and
-cycle bookkeeping; :func:`run_stream` runs one of each against a component.
+cycle bookkeeping; :func:`run_stream` runs one of each against a component, :func:`run_tile` loads
+and runs a tile.
 
 Both helpers advance one clock edge per loop iteration and count edges from the start of the
 simulation, so the cycle numbers they record are comparable: "cycle ``c``" is the clock period
@@ -8,7 +9,7 @@ that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & rea
 just before that edge.
 """
 
-__all__ = ["produce", "consume", "run_stream"]
+__all__ = ["produce", "consume", "run_stream", "run_tile"]
 
 
 def _raw(value):
@@ -100,3 +101,57 @@ def run_stream(dut, words, count, *, rng=None, gap_prob=0.0, stall_prob=0.0, i=N
     sim.add_testbench(consumer)
     sim.run()
     return received, in_cycles, out_cycles
+
+
+def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_prob=0.0, runs=1,
+             streams=None):
+    """Simulate a tile (:class:`~hw.tile.GoboTile` or alike): offer the ``streams`` ``{member
+    name: words}`` (all at once, e.g. the compressed weights of
+    :class:`~hw.compressed_mac_tile.CompressedMacTile`), then the ``load`` beats, with ``layer``
+    set from the start, and ``runs`` times pulse ``start`` and take the ``blocks * tokens`` output beats. Returns
+    ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
+    import numpy as np
+    from amaranth.sim import Simulator
+    from golden.packing import to_signed
+
+    config = dut.config
+    pending = dict(streams or {})
+    results = []
+
+    def streamer(name, words):
+        async def bench(ctx):
+            await produce(ctx, getattr(dut, name), words, rng=rng, gap_prob=gap_prob)
+            del pending[name]
+        return bench
+
+    async def bench(ctx):
+        ctx.set(dut.layer.as_value(), layer)    # before the first edge: the streams may need it
+        while pending:
+            await ctx.tick()
+        await produce(ctx, dut.load, load, rng=rng, gap_prob=gap_prob)
+        for _ in range(runs):
+            await ctx.tick()
+            ctx.set(dut.start, 1)
+            await ctx.tick()
+            ctx.set(dut.start, 0)
+            assert ctx.get(dut.busy), "busy must rise the cycle after start"
+            received = []
+            await consume(ctx, dut.o, blocks * tokens, rng=rng, stall_prob=stall_prob,
+                          received=received)
+            assert not ctx.get(dut.busy), "busy must fall after the last output"
+            assert not ctx.get(dut.o.valid), "no output beyond the last slot"
+            y = np.zeros((blocks * config.pes, tokens), dtype=np.int64)
+            for s, word in enumerate(received):
+                b, t = divmod(s, tokens)
+                for p in range(config.pes):
+                    y[b * config.pes + p, t] = to_signed(word >> (p * config.act_bits),
+                                                         config.act_bits)
+            results.append((y, ctx.get(dut.counters.as_value())))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for name, words in pending.items():
+        sim.add_testbench(streamer(name, words))
+    sim.add_testbench(bench)
+    sim.run()
+    return results

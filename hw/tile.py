@@ -1,9 +1,8 @@
 """The GOBO tile: ``pes`` PEs sharing an activation broadcast, the outlier side path, the tile
 controller and the on-chip memories (docs/tile.md)."""
 
-from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
@@ -13,9 +12,46 @@ from golden.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_O
 from .layouts import struct_layout
 from .outlier_path import OutlierSidePath, side_path_latency
 from .pe import GoboPE, pe_latency
+from .tile_memories import MemorySpec, TileMemories
 from .tile_controller import MERGE_LATENCY, TileController, counters_layout, layer_layout
 
-__all__ = ["GoboTile", "load_layout", "tile_fill_drain"]
+__all__ = ["GoboTile", "load_layout", "tile_fill_drain", "tile_memory_specs",
+           "bias_bank_specs", "write_bias_banks", "broadcast_to_pes"]
+
+
+def tile_memory_specs(config):
+    """The GOBO tile's memories: index (one word of ``P`` index words per chunk and block),
+    activations (read by the broadcast and by each of the ``Q`` side-path lanes), outlier records,
+    block offsets (two asynchronous reads: a block's first and one-past-last word) and one bias
+    bank per PE (so a block's ``P`` biases come out in one cycle)."""
+    shapes = memory_shapes(config)
+    specs = {
+        "index": MemorySpec(*shapes["index"]),
+        "activation": MemorySpec(*shapes["activation"],
+                                 reads=("sync",) * (1 + config.outlier_lanes)),
+        "outlier": MemorySpec(*shapes["outlier"]),
+        "offset": MemorySpec(*shapes["offset"], reads=("comb", "comb")),
+    }
+    return {**specs, **bias_bank_specs(config)}
+
+
+def bias_bank_specs(config):
+    """One bias bank per PE: bank ``p`` holds ``Bq[b*P + p]`` at address ``b``."""
+    bias_bits, _ = memory_shapes(config)["bias"]
+    return {f"bias{p}": MemorySpec(bias_bits, config.blocks_max) for p in range(config.pes)}
+
+
+def write_bias_banks(m, mems, pes, write, addr, data):
+    """Bias row ``addr`` goes to bank ``addr % P`` at ``addr // P`` when ``write`` is high."""
+    if pes & (pes - 1) == 0:
+        sel_bits = max(pes.bit_length() - 1, 0)
+        bank_sel, bank_addr = addr[:sel_bits], addr >> sel_bits
+    else:
+        bank_sel, bank_addr = addr % pes, addr // pes
+    for p in range(pes):
+        wr = mems.write(f"bias{p}")
+        selected = (bank_sel == p) if pes > 1 else 1
+        m.d.comb += [wr.en.eq(write & selected), wr.addr.eq(bank_addr), wr.data.eq(data)]
 
 
 def load_layout(config):
@@ -42,6 +78,9 @@ class GoboTile(wiring.Component):
     Parameters
     ----------
     config : :class:`~golden.config.GoboConfig`
+    memories : ``"internal"`` or ``"ports"``
+        Where the memories are (:class:`~hw.tile_memories.TileMemories`); with ``"ports"`` each
+        memory port is a top-level port group instead (synthesis of the logic alone).
 
     Members
     -------
@@ -61,12 +100,14 @@ class GoboTile(wiring.Component):
         ``outliers``.
     """
 
-    def __init__(self, *, config):
+    def __init__(self, *, config, memories="internal"):
         if not isinstance(config, GoboConfig):
             raise TypeError(f"config must be a GoboConfig, not {config!r}")
         config.check_tile()
         self._config = config
+        self._memories = TileMemories(tile_memory_specs(config), memories)
         super().__init__({
+            **self._memories.members(),
             "load": In(stream.Signature(load_layout(config))),
             "layer": In(layer_layout(config)),
             "start": In(1),
@@ -80,6 +121,11 @@ class GoboTile(wiring.Component):
         return self._config
 
     @property
+    def memories(self):
+        """The :class:`~hw.tile_memories.TileMemories` (their bits: ``memories.report()``)."""
+        return self._memories
+
+    @property
     def fill_drain(self):
         """Cycles of a run beyond ``T*B*C`` beats when nothing stalls (:func:`tile_fill_drain`)."""
         return tile_fill_drain(self._config)
@@ -88,7 +134,6 @@ class GoboTile(wiring.Component):
         m = Module()
         config = self._config
         pes = config.pes
-        shapes = memory_shapes(config)
 
         m.submodules.controller = ctrl = TileController(config=config)
         m.submodules.side_path = side = OutlierSidePath(config=config)
@@ -99,55 +144,33 @@ class GoboTile(wiring.Component):
             pe.append(unit)
 
         # Memories ------------------------------------------------------------------------------
-        def memory(name, target):
-            width, depth = shapes[target]
-            mem = Memory(shape=unsigned(width), depth=depth, init=[])
-            m.submodules[f"{name}_mem"] = mem
-            return mem
-
-        index_mem = memory("index", "index")
-        act_mem = memory("act", "activation")
-        outlier_mem = memory("outlier", "outlier")
-        offset_mem = memory("offset", "offset")
-        bias_width, _ = shapes["bias"]
-        bias_banks = []
-        for p in range(pes):
-            bank = Memory(shape=unsigned(bias_width), depth=config.blocks_max, init=[])
-            m.submodules[f"bias_mem{p}"] = bank
-            bias_banks.append(bank)
+        mems = self._memories
+        mems.build(m, self)
+        index_wr, act_wr, outlier_wr, offset_wr = (
+            mems.write(name) for name in ("index", "activation", "outlier", "offset"))
 
         # The load stream: one write per beat, only while idle.
         m.d.comb += self.load.ready.eq(~ctrl.busy)
         load = self.load.payload
         load_xfer = self.load.valid & self.load.ready
-        for mem, target in ((index_mem, LOAD_INDEX), (act_mem, LOAD_ACT),
-                            (outlier_mem, LOAD_OUTLIER), (offset_mem, LOAD_OFFSET)):
-            wr = mem.write_port()
+        for wr, target in ((index_wr, LOAD_INDEX), (act_wr, LOAD_ACT),
+                           (outlier_wr, LOAD_OUTLIER), (offset_wr, LOAD_OFFSET)):
             m.d.comb += [wr.en.eq(load_xfer & (load.target == target)),
                          wr.addr.eq(load.addr), wr.data.eq(load.data)]
-        # Bias row m lives in bank m % P at m // P, so a block's P biases come out in one cycle.
-        if pes & (pes - 1) == 0:
-            bank_sel, bank_addr = load.addr[:max(pes.bit_length() - 1, 0)], \
-                load.addr >> (pes.bit_length() - 1)
-        else:
-            bank_sel, bank_addr = load.addr % pes, load.addr // pes
-        for p, bank in enumerate(bias_banks):
-            wr = bank.write_port()
-            selected = (bank_sel == p) if pes > 1 else 1
-            m.d.comb += [wr.en.eq(load_xfer & (load.target == LOAD_BIAS) & selected),
-                         wr.addr.eq(bank_addr), wr.data.eq(load.data)]
+        write_bias_banks(m, mems, pes, load_xfer & (load.target == LOAD_BIAS), load.addr,
+                         load.data)
 
         # Read ports ----------------------------------------------------------------------------
-        wiring.connect(m, index_mem.read_port(), ctrl.index_rd)
-        wiring.connect(m, act_mem.read_port(), ctrl.act_rd)
-        for port, member in ((offset_mem.read_port(domain="comb"), ctrl.offset_lo),
-                             (offset_mem.read_port(domain="comb"), ctrl.offset_hi)):
+        wiring.connect(m, mems.read("index"), ctrl.index_rd)
+        wiring.connect(m, mems.read("activation"), ctrl.act_rd)
+        for k, member in enumerate((ctrl.offset_lo, ctrl.offset_hi)):
+            port = mems.read("offset", k)
             m.d.comb += [port.addr.eq(member.addr), member.data.eq(port.data)]
-        for p, bank in enumerate(bias_banks):
-            wiring.connect(m, bank.read_port(), ctrl.bias_rd[p])
-        wiring.connect(m, outlier_mem.read_port(), side.outlier_rd)
+        for p in range(pes):
+            wiring.connect(m, mems.read(f"bias{p}"), ctrl.bias_rd[p])
+        wiring.connect(m, mems.read("outlier"), side.outlier_rd)
         for q in range(config.outlier_lanes):
-            wiring.connect(m, act_mem.read_port(), side.act_rd[q])
+            wiring.connect(m, mems.read("activation", 1 + q), side.act_rd[q])
 
         # Controller, side path and PEs ---------------------------------------------------------
         m.d.comb += [
@@ -158,27 +181,36 @@ class GoboTile(wiring.Component):
         wiring.connect(m, side.o, ctrl.corr)
         wiring.connect(m, ctrl.o, wiring.flipped(self.o))
 
-        # The PEs run in lockstep (same beats, same timing), so their readies agree; a beat is
-        # offered to all only when all take it, which keeps them together by construction.
-        all_ready = Signal(name="pe_all_ready")
-        all_valid = Signal(name="pe_all_valid")
-        m.d.comb += [
-            all_ready.eq(_all_of(unit.i.ready for unit in pe)),
-            all_valid.eq(_all_of(unit.o.valid for unit in pe)),
-            ctrl.bc.ready.eq(all_ready),
-            ctrl.dots.valid.eq(all_valid),
-        ]
-        for p, unit in enumerate(pe):
-            m.d.comb += [
-                unit.centroids.eq(self.layer.centroids),
-                unit.i.valid.eq(ctrl.bc.valid & all_ready),
-                unit.i.payload.indexes.eq(ctrl.bc.payload.indexes[p]),
-                unit.i.payload.acts.eq(ctrl.bc.payload.acts),
-                unit.i.payload.last.eq(ctrl.bc.payload.last),
-                unit.o.ready.eq(ctrl.dots.ready & all_valid),
-                ctrl.dots.payload[p].eq(unit.o.payload),
-            ]
+        for unit in pe:
+            m.d.comb += unit.centroids.eq(self.layer.centroids)
+        broadcast_to_pes(m, ctrl, pe, "indexes")
         return m
+
+
+def broadcast_to_pes(m, ctrl, units, word):
+    """Connect the controller's broadcast ``bc`` to the PEs ``units`` (PE ``p`` gets its own
+    word as payload member ``word``, the shared activations and ``last``) and their results to
+    ``dots``.
+
+    The PEs run in lockstep (same beats, same timing), so their readies agree; a beat is
+    offered to all only when all take it, which keeps them together by construction."""
+    all_ready = Signal(name="pe_all_ready")
+    all_valid = Signal(name="pe_all_valid")
+    m.d.comb += [
+        all_ready.eq(_all_of(unit.i.ready for unit in units)),
+        all_valid.eq(_all_of(unit.o.valid for unit in units)),
+        ctrl.bc.ready.eq(all_ready),
+        ctrl.dots.valid.eq(all_valid),
+    ]
+    for p, unit in enumerate(units):
+        m.d.comb += [
+            unit.i.valid.eq(ctrl.bc.valid & all_ready),
+            getattr(unit.i.payload, word).eq(ctrl.bc.payload.indexes[p]),
+            unit.i.payload.acts.eq(ctrl.bc.payload.acts),
+            unit.i.payload.last.eq(ctrl.bc.payload.last),
+            unit.o.ready.eq(ctrl.dots.ready & all_valid),
+            ctrl.dots.payload[p].eq(unit.o.payload),
+        ]
 
 
 def _all_of(bits):

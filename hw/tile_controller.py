@@ -29,19 +29,21 @@ def counters_layout(config):
     return struct_layout(counters_fields(config))
 
 
-def broadcast_layout(config):
-    """One broadcast beat: every PE's index word, the shared activation word, and ``last``."""
+def broadcast_layout(config, element=None):
+    """One broadcast beat: every PE's word of ``lanes`` elements (GOBO: indexes, the default;
+    the MAC tile: signed weights), the shared activation word, and ``last``."""
+    element = unsigned(config.index_bits) if element is None else element
     return data.StructLayout({
-        "indexes": data.ArrayLayout(data.ArrayLayout(unsigned(config.index_bits), config.lanes),
-                                    config.pes),
+        "indexes": data.ArrayLayout(data.ArrayLayout(element, config.lanes), config.pes),
         "acts": data.ArrayLayout(signed(config.act_bits), config.lanes),
         "last": unsigned(1),
     })
 
 
-def _read_port(shape_name, config):
-    width, depth = memory_shapes(config)[shape_name]
-    return ReadPort.Signature(addr_width=ceil_log2(depth), shape=unsigned(width))
+def _read_port(shape_name, config, width=None):
+    natural, depth = memory_shapes(config)[shape_name]
+    return ReadPort.Signature(addr_width=ceil_log2(depth),
+                              shape=unsigned(natural if width is None else width))
 
 
 class TileController(wiring.Component):
@@ -70,9 +72,18 @@ class TileController(wiring.Component):
     else ``stall_outlier`` if the dot products wait for a correction (``dots.valid`` and not
     ``corr.valid``), else ``stall_recon``.
 
+    The controller serves the MAC baseline tile too (:class:`~hw.mac_tile.MacTile`): there the
+    broadcast words hold weights, the dot products and the accumulator have the MAC's widths,
+    and the corrections are a constant zero stream.
+
     Parameters
     ----------
     config : :class:`~golden.config.GoboConfig`
+    element : shape
+        One lane of a PE's broadcast word (default ``unsigned(index_bits)``).
+    dot_bits, acc_bits : int
+        Widths of a dot product and of the merge's accumulator (default ``config.out_bits``
+        and ``config.acc_bits``).
 
     Members
     -------
@@ -94,24 +105,28 @@ class TileController(wiring.Component):
     counters : ``Out(counters_layout(config))``
     """
 
-    def __init__(self, *, config):
+    def __init__(self, *, config, element=None, dot_bits=None, acc_bits=None):
         if not isinstance(config, GoboConfig):
             raise TypeError(f"config must be a GoboConfig, not {config!r}")
         self._config = config
+        self._element = unsigned(config.index_bits) if element is None else element
+        self._dot_bits = config.out_bits if dot_bits is None else dot_bits
+        self._acc_bits = config.acc_bits if acc_bits is None else acc_bits
         pes = config.pes
         bias_width, _ = memory_shapes(config)["bias"]
+        word_bits = pes * config.lanes * self._element.width
         super().__init__({
             "layer": In(layer_layout(config)),
             "start": In(1),
             "busy": Out(1),
-            "index_rd": In(_read_port("index", config)),
+            "index_rd": In(_read_port("index", config, word_bits)),
             "act_rd": In(_read_port("activation", config)),
             "offset_lo": In(_read_port("offset", config)),
             "offset_hi": In(_read_port("offset", config)),
             "bias_rd": In(ReadPort.Signature(addr_width=ceil_log2(config.blocks_max),
                                              shape=unsigned(bias_width))).array(pes),
-            "bc": Out(stream.Signature(broadcast_layout(config))),
-            "dots": In(stream.Signature(data.ArrayLayout(signed(config.out_bits), pes))),
+            "bc": Out(stream.Signature(broadcast_layout(config, self._element))),
+            "dots": In(stream.Signature(data.ArrayLayout(signed(self._dot_bits), pes))),
             "side": Out(stream.Signature(side_command_layout(config))),
             "corr": In(stream.Signature(data.ArrayLayout(signed(config.corr_bits), pes))),
             "processed": In(range(config.outlier_lanes + 1)),
@@ -238,7 +253,7 @@ class TileController(wiring.Component):
             with m.Else():
                 m.d.sync += mg_t.eq(mg_t + 1)
 
-        acc_bits = config.acc_bits
+        acc_bits = self._acc_bits
         s_eff = Signal(range(acc_bits + 2), name="s_eff")
         s_m1 = Signal(range(acc_bits + 1), name="s_m1")
         half = Signal(unsigned(acc_bits + 1), name="half")

@@ -7,7 +7,6 @@ import gc
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.config import preset
 from golden.layer_image import layer_word, load_beats, make_image
@@ -15,7 +14,7 @@ from golden.packing import counters_fields, to_signed, unpack
 from golden.tile_cycles import MERGE_LATENCY, SIDE_PATH_LATENCY, tile_cycles_of_image
 from golden.tile_model import tile_accumulators, tile_outputs
 from hw.outlier_path import side_path_latency
-from hw.testing import consume, produce
+from hw.testing import run_tile as run_tile_component
 from hw.tile import GoboTile
 from hw.tile_controller import MERGE_LATENCY as HW_MERGE_LATENCY
 
@@ -26,40 +25,12 @@ def run_tile(image, acts, *, seed=0, gap_prob=0.0, stall_prob=0.0, runs=1):
     """Load ``image`` and ``acts`` into a GoboTile, run it ``runs`` times; returns a list of
     ``(Y (blocks*P, T) int64, counters dict)`` per run."""
     config = image.config
-    dut = GoboTile(config=config)
     tokens = acts.shape[0]
-    rng = np.random.default_rng(seed)
-    beats = load_beats(image, acts)
-    slots = image.blocks * tokens
-    results = []
-
-    async def bench(ctx):
-        await produce(ctx, dut.load, beats, rng=rng, gap_prob=gap_prob)
-        ctx.set(dut.layer.as_value(), layer_word(image, tokens))
-        for _ in range(runs):
-            await ctx.tick()
-            ctx.set(dut.start, 1)
-            await ctx.tick()
-            ctx.set(dut.start, 0)
-            assert ctx.get(dut.busy), "busy must rise the cycle after start"
-            received = []
-            await consume(ctx, dut.o, slots, rng=rng, stall_prob=stall_prob, received=received)
-            assert not ctx.get(dut.busy), "busy must fall after the last output"
-            assert not ctx.get(dut.o.valid), "no output beyond the last slot"
-            counters = unpack(counters_fields(config), ctx.get(dut.counters.as_value()))
-            y = np.zeros((image.blocks * config.pes, tokens), dtype=np.int64)
-            for s, word in enumerate(received):
-                b, t = divmod(s, tokens)
-                for p in range(config.pes):
-                    y[b * config.pes + p, t] = to_signed(word >> (p * config.act_bits),
-                                                         config.act_bits)
-            results.append((y, counters))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(bench)
-    sim.run()
-    return results
+    runs = run_tile_component(GoboTile(config=config), load=load_beats(image, acts),
+                              layer=layer_word(image, tokens), tokens=tokens,
+                              blocks=image.blocks, rng=np.random.default_rng(seed),
+                              gap_prob=gap_prob, stall_prob=stall_prob, runs=runs)
+    return [(y, unpack(counters_fields(config), word)) for y, word in runs]
 
 
 def check_outputs(want, got):

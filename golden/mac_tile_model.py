@@ -1,0 +1,272 @@
+"""Bit-exact model of the MAC baseline tile and of its memory-compression mode (docs/tile.md
+section 6): a layer of dense integer weights, its load beats, its outputs and its cycle count.
+
+The MAC tile runs the GOBO tile's schedule (slots ``(b, t)``, ``b`` major, one activation word
+broadcast per cycle) on conventional MAC PEs, with the same merge: ``Y = clamp((acc +
+2**(out_shift-1)) >> out_shift)``, ``acc = (W x << shift_dot) + bias``. Weights are quantized per
+tensor to ``weight_bits`` at a power-of-two exponent (as the GOBO tile's centroids are), so every
+row's dot product is at one exponent and the merge needs no per-row multiplier.
+
+In memory-compression mode (GOBO's first application) the weights arrive in GOBO form, indexes
+plus a dictionary of integer weights plus outliers, and the tile's decompressor writes the dense
+words into the weight memory; the run is then the dense tile's, bit for bit.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from .fixedpoint import check_signed, to_fixed
+from .layer_image import ImageError, act_beats
+from .mac_model import decompress, mac_dot
+from .packing import (LOAD_BIAS, LOAD_WEIGHT, decompressor_streams, mac_acc_bits,
+                      mac_input_fields, mac_layer_fields, mac_load_fields, mac_memory_shapes, pack,
+                      weight_load_addr)
+from .quantizer import quantize
+from .tile_model import requantize
+
+__all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
+           "mac_layer_from_float", "compressed_layer_from_float", "make_compressed_layer",
+           "compressed_streams",
+           "MAC_TILE_FILL_DRAIN"]
+
+#: Cycles of a run beyond its ``T*B*C`` beats: addressing the first words, the MAC PE's one cycle
+#: of latency, and the merge's two (:data:`hw.tile_controller.MERGE_LATENCY`). The MAC PE never
+#: refuses a beat while the merge takes every result at once, so nothing stalls.
+MAC_TILE_FILL_DRAIN = 4
+
+
+@dataclasses.dataclass(frozen=True)
+class MacLayer:
+    """One layer for the MAC tile: integer ``weights`` (M, N), ``bias`` (M,) at the
+    accumulator's exponent, ``shift_dot`` and ``out_shift``. ``compressed`` holds the GOBO form
+    ``{"indexes" (M, N), "centroids" (K,), "outliers" [(m, n, value)]}`` the weights came from, in
+    memory-compression mode (None for a dense layer)."""
+    config: object
+    weight_bits: int
+    weights: np.ndarray
+    bias: np.ndarray
+    shift_dot: int = 0
+    out_shift: int = 0
+    compressed: dict = None
+    exponents: dict = dataclasses.field(default_factory=dict)
+
+    def __post_init__(self):
+        config = self.config
+        mac_input_fields(config, self.weight_bits)          # validates weight_bits
+        weights = np.asarray(self.weights, dtype=np.int64)
+        bias = np.asarray(self.bias, dtype=np.int64)
+        if weights.ndim != 2 or weights.size == 0:
+            raise ImageError(f"weights must be a non-empty 2-D matrix, not shape {weights.shape}")
+        rows, cols = weights.shape
+        if rows > config.max_rows or cols > config.max_dot_length:
+            raise ImageError(f"a {rows} x {cols} layer exceeds max_rows={config.max_rows} or "
+                             f"max_dot_length={config.max_dot_length}")
+        if bias.shape != (rows,):
+            raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
+        if not 0 <= self.shift_dot <= config.max_align_shift:
+            raise ImageError(f"shift_dot={self.shift_dot} is outside 0..max_align_shift="
+                             f"{config.max_align_shift}")
+        if self.out_shift < 0:
+            raise ImageError(f"out_shift must not be negative, not {self.out_shift}")
+        try:
+            check_signed("weights", weights, self.weight_bits)
+            check_signed("bias", bias, config.bias_bits)
+        except ValueError as e:
+            raise ImageError(str(e)) from None
+        object.__setattr__(self, "weights", weights)
+        object.__setattr__(self, "bias", bias)
+
+    @property
+    def rows(self):
+        return self.weights.shape[0]
+
+    @property
+    def cols(self):
+        return self.weights.shape[1]
+
+    @property
+    def blocks(self):
+        return -(-self.rows // self.config.pes)
+
+    @property
+    def chunks(self):
+        return -(-self.cols // self.config.lanes)
+
+    def padded_weights(self):
+        """(blocks * pes, N) as the tile holds them: padding rows are 0, or in
+        memory-compression mode index 0 decompressed (centroid 0), as in the GOBO tile."""
+        fill = 0 if self.compressed is None else int(self.compressed["centroids"][0])
+        padded = np.full((self.blocks * self.config.pes, self.cols), fill, dtype=np.int64)
+        padded[:self.rows] = self.weights
+        return padded
+
+
+def mac_tile_outputs(layer, acts):
+    """``Y`` (blocks * pes, T) of the MAC tile, padded rows (weights 0, bias 0) included."""
+    config = layer.config
+    acts = np.asarray(acts, dtype=np.int64)
+    if acts.ndim != 2 or acts.shape[1] != layer.cols:
+        raise ValueError(f"activations must be (tokens, {layer.cols}), not {acts.shape}")
+    padded = layer.padded_weights()
+    bias = np.zeros(len(padded), dtype=np.int64)
+    bias[:layer.rows] = layer.bias
+    dot = np.stack([mac_dot(config, layer.weight_bits, padded, x) for x in acts], axis=1)
+    acc = (dot << layer.shift_dot) + bias[:, None]
+    check_signed("accumulators", acc, mac_acc_bits(config, layer.weight_bits))
+    return requantize(config, acc, layer.out_shift)
+
+
+def mac_tile_cycles(layer, tokens):
+    """The tile's counters after a run of ``tokens`` tokens with ``o`` always ready."""
+    config = layer.config
+    beats = tokens * layer.chunks
+    return {
+        "cycles": tokens * layer.blocks * layer.chunks + MAC_TILE_FILL_DRAIN,
+        "busy": [beats * sum(b * config.pes + p < layer.rows for b in range(layer.blocks))
+                 for p in range(config.pes)],
+        "stall_outlier": 0, "stall_recon": 0, "stall_output": 0, "outliers": 0,
+    }
+
+
+def _weight_slices(layer):
+    """``(pe, word, lanes weights)`` of every weight memory slice the layer fills."""
+    config = layer.config
+    lanes, pes = config.lanes, config.pes
+    padded = np.zeros((layer.blocks * pes, layer.chunks * lanes), dtype=np.int64)
+    padded[:, :layer.cols] = layer.padded_weights()
+    for m in range(len(padded)):
+        b, p = divmod(m, pes)
+        for j in range(layer.chunks):
+            yield p, b * layer.chunks + j, padded[m, j * lanes:(j + 1) * lanes]
+
+
+def mac_load_beats(layer, acts=None, *, weights=True):
+    """The load beats of ``layer``: its weight slices (unless ``weights`` is False: the
+    memory-compression tile writes them itself), its biases (padded rows get 0), then the
+    activations ``acts`` (T, N) if given."""
+    config = layer.config
+    fields = mac_load_fields(config, layer.weight_bits)
+    slice_field = mac_input_fields(config, layer.weight_bits)[:1]
+    beats = []
+    if weights:
+        beats += [pack(fields, {"target": LOAD_WEIGHT, "addr": weight_load_addr(config, p, word),
+                                "data": pack(slice_field, {"weights": values})})
+                  for p, word, values in _weight_slices(layer)]
+    bias_bits = mac_memory_shapes(config, layer.weight_bits)["bias"][0]
+    bias = np.zeros(layer.blocks * config.pes, dtype=np.int64)
+    bias[:layer.rows] = layer.bias
+    beats += [pack(fields, {"target": LOAD_BIAS, "addr": m,
+                            "data": int(v) & ((1 << bias_bits) - 1)})
+              for m, v in enumerate(bias)]
+    if acts is not None:
+        beats += act_beats(config, acts, fields)
+    return beats
+
+
+def mac_layer_word(layer, tokens):
+    """The packed value of the MAC tile's static ``layer`` port for ``tokens`` tokens."""
+    config = layer.config
+    if not 1 <= tokens <= config.max_tokens:
+        raise ImageError(f"{tokens} tokens exceed max_tokens={config.max_tokens}")
+    centroids = (layer.compressed["centroids"] if layer.compressed is not None
+                 else np.zeros(config.n_centroids, dtype=np.int64))
+    return pack(mac_layer_fields(config, layer.weight_bits), {
+        "centroids": centroids, "blocks": layer.blocks, "chunks": layer.chunks,
+        "tokens": tokens, "shift_dot": layer.shift_dot, "out_shift": layer.out_shift,
+        "rows": layer.rows})
+
+
+def _bias_and_shift(config, bias, rows, e_w, act_exponent, out_exponent):
+    e_acc = e_w + act_exponent
+    if bias is None:
+        bias_int = np.zeros(rows, dtype=np.int64)
+    else:
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.shape != (rows,):
+            raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
+        bias_int = np.round(bias / 2.0 ** e_acc).astype(np.int64)
+    out_shift = 0 if out_exponent is None else max(0, out_exponent - e_acc)
+    return bias_int, out_shift, {"weights": e_w, "activations": act_exponent,
+                                 "outputs": e_acc + out_shift}
+
+
+def mac_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=None,
+                         out_exponent=None):
+    """Quantize float ``weights`` (M, N) per tensor to signed ``weight_bits`` at a power-of-two
+    exponent (round to nearest), the bias to the accumulator's exponent."""
+    weights = np.asarray(weights, dtype=np.float64)
+    if weights.ndim != 2:
+        raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
+    w_int, e_w = to_fixed(weights, weight_bits)
+    bias_int, out_shift, exponents = _bias_and_shift(config, bias, weights.shape[0], e_w,
+                                                     act_exponent, out_exponent)
+    return MacLayer(config, weight_bits, w_int, bias_int, out_shift=out_shift,
+                    exponents=exponents)
+
+
+def compressed_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=None,
+                                out_exponent=None, gobo=None):
+    """GOBO-quantize float ``weights`` (or reuse ``gobo``, a :class:`~golden.quantizer.GoboLayer`)
+    and express centroids and outliers as signed ``weight_bits`` integers at one exponent: the
+    memory-compression tile's input. Its ``weights`` are the decompressed dense matrix."""
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim != 2:
+        raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
+    if gobo is None:
+        gobo = quantize(weights, index_bits=config.index_bits,
+                        outlier_log_prob=config.outlier_log_prob)
+    values = np.concatenate([gobo.centroids, gobo.outlier_values]).astype(np.float64)
+    ints, e_w = to_fixed(values, weight_bits)
+    centroids = ints[:config.n_centroids]
+    rows, cols = weights.shape
+    positions = [divmod(int(p), cols) for p in gobo.outlier_positions]
+    outliers = [(m, n, int(v)) for (m, n), v in zip(positions, ints[config.n_centroids:])]
+    bias_int, out_shift, exponents = _bias_and_shift(config, bias, rows, e_w, act_exponent,
+                                                     out_exponent)
+    return make_compressed_layer(config, weight_bits, indexes=gobo.indexes, centroids=centroids,
+                                 outliers=outliers, bias=bias_int, out_shift=out_shift,
+                                 exponents=exponents)
+
+
+def make_compressed_layer(config, weight_bits, *, indexes, centroids, outliers=(), bias=None,
+                          shift_dot=0, out_shift=0, exponents=None):
+    """A memory-compression :class:`MacLayer` from its GOBO form: ``indexes`` (M, N), integer
+    ``centroids`` (K,) and ``outliers`` ``[(m, n, value)]``; its weights are
+    :func:`~golden.mac_model.decompress` of every row."""
+    indexes = np.asarray(indexes, dtype=np.int64)
+    if indexes.ndim != 2:
+        raise ImageError(f"indexes must be a 2-D matrix, not shape {indexes.shape}")
+    if indexes.min() < 0 or indexes.max() >= config.n_centroids:
+        raise ImageError(f"indexes must lie in 0..{config.n_centroids - 1}")
+    centroids = np.asarray(centroids, dtype=np.int64)
+    rows = indexes.shape[0]
+    outliers = sorted((int(m), int(n), int(v)) for m, n, v in outliers)
+    by_row = [[] for _ in range(rows)]
+    for m, n, v in outliers:
+        if not 0 <= m < rows:
+            raise ImageError(f"outlier row {m} is outside the {rows} rows")
+        by_row[m].append((n, v))
+    try:
+        dense = np.stack([decompress(config, weight_bits, indexes[m], centroids, by_row[m])
+                          for m in range(rows)])
+    except ValueError as e:
+        raise ImageError(str(e)) from None
+    bias = np.zeros(rows, dtype=np.int64) if bias is None else bias
+    return MacLayer(config, weight_bits, dense, bias, shift_dot=shift_dot, out_shift=out_shift,
+                    compressed={"indexes": indexes, "centroids": centroids, "outliers": outliers},
+                    exponents=exponents or {})
+
+
+def compressed_streams(layer):
+    """``(index beats, outlier records)`` that feed the memory-compression tile's decompressor:
+    every row of the padded blocks in order (padding rows: index 0 and no outlier)."""
+    if layer.compressed is None:
+        raise ValueError("a dense MAC layer has no compressed form")
+    config = layer.config
+    indexes = np.zeros((layer.blocks * config.pes, layer.cols), dtype=np.int64)
+    indexes[:layer.rows] = layer.compressed["indexes"]
+    by_row = [[] for _ in range(len(indexes))]
+    for m, n, v in sorted(layer.compressed["outliers"]):
+        by_row[m].append((n, v))
+    return decompressor_streams(config, layer.weight_bits, list(zip(indexes, by_row)))

@@ -1,0 +1,162 @@
+"""The MAC baseline tile: the GOBO tile's schedule, controller and memories around conventional
+MAC PEs with dense integer weights (docs/tile.md section 6)."""
+
+from amaranth.hdl import Cat, Module, signed
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.config import GoboConfig
+from golden.mac_model import mac_out_bits
+from golden.mac_tile_model import MAC_TILE_FILL_DRAIN
+from golden.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_acc_bits, mac_layer_fields,
+                            mac_load_fields, mac_memory_shapes)
+
+from .layouts import struct_layout
+from .mac_pe import MacPE, mac_latency
+from .tile import bias_bank_specs, broadcast_to_pes, write_bias_banks
+from .tile_controller import MERGE_LATENCY, TileController, counters_layout
+from .tile_memories import MemorySpec, TileMemories
+
+__all__ = ["MacTile", "mac_tile_memory_specs", "mac_load_layout", "mac_layer_layout"]
+
+
+def mac_load_layout(config, weight_bits):
+    return struct_layout(mac_load_fields(config, weight_bits))
+
+
+def mac_layer_layout(config, weight_bits):
+    return struct_layout(mac_layer_fields(config, weight_bits))
+
+
+def mac_tile_memory_specs(config, weight_bits):
+    """Dense weights (written one PE's slice of ``lanes`` weights at a time), activations and
+    one bias bank per PE."""
+    shapes = mac_memory_shapes(config, weight_bits)
+    return {"weight": MemorySpec(*shapes["weight"], granularity=config.lanes * weight_bits),
+            "activation": MemorySpec(*shapes["activation"]),
+            **bias_bank_specs(config)}
+
+
+class MacTile(wiring.Component):
+    """``Y = X W^T + b`` over ``T`` tokens on ``pes`` MAC PEs, bit-exactly
+    :func:`golden.mac_tile_model.mac_tile_outputs`.
+
+    Everything but the PEs and the weight memory is the GOBO tile's: the same
+    :class:`~hw.tile_controller.TileController` (its corrections a constant zero stream), the same
+    slot order, output beats, counters and load protocol. Equal ``pes`` and ``lanes`` mean equal
+    multiply-accumulates per cycle as the GOBO tile.
+
+    Parameters
+    ----------
+    config : :class:`~golden.config.GoboConfig`
+    weight_bits : int
+        Width of a dense signed weight.
+    memories : ``"internal"`` or ``"ports"``
+        As :class:`~hw.tile.GoboTile`.
+
+    Members
+    -------
+    load : ``In(stream.Signature(mac_load_layout(config, weight_bits)))``
+        Writes ``{target, addr, data}`` (:func:`golden.packing.mac_load_fields`); a weight
+        beat's ``addr`` is :func:`golden.packing.weight_load_addr`. ``ready`` is low while busy.
+    layer : ``In(mac_layer_layout(config, weight_bits))``
+    start, busy, o, counters
+        As :class:`~hw.tile.GoboTile`.
+    """
+
+    def __init__(self, *, config, weight_bits, memories="internal"):
+        if not isinstance(config, GoboConfig):
+            raise TypeError(f"config must be a GoboConfig, not {config!r}")
+        load = mac_load_layout(config, weight_bits)       # validates weight_bits
+        acc_bits = mac_acc_bits(config, weight_bits)
+        if acc_bits > 64:
+            raise ValueError(f"the MAC tile accumulator would need {acc_bits} bits; the "
+                             f"datapath is limited to 64 bits")
+        if acc_bits.bit_length() > config.acc_bits.bit_length():
+            raise ValueError(f"weight_bits={weight_bits} needs a {acc_bits}-bit accumulator, "
+                             f"whose out_shift does not fit the controller's layer field "
+                             f"(sized for {config.acc_bits} bits): raise centroid_bits")
+        self._config = config
+        self._weight_bits = weight_bits
+        self._memories = TileMemories(mac_tile_memory_specs(config, weight_bits), memories)
+        super().__init__({
+            **self._memories.members(),
+            "load": In(stream.Signature(load)),
+            "layer": In(mac_layer_layout(config, weight_bits)),
+            "start": In(1),
+            "busy": Out(1),
+            "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), config.pes))),
+            "counters": Out(counters_layout(config)),
+        })
+
+    @property
+    def config(self):
+        return self._config
+
+    @property
+    def weight_bits(self):
+        return self._weight_bits
+
+    @property
+    def memories(self):
+        return self._memories
+
+    @property
+    def fill_drain(self):
+        """Cycles of a run beyond its ``T*B*C`` beats (nothing stalls)."""
+        fill = mac_latency(self._config, self._weight_bits) + 1 + MERGE_LATENCY
+        assert fill == MAC_TILE_FILL_DRAIN
+        return fill
+
+    def elaborate(self, platform):
+        m = Module()
+        config, w = self._config, self._weight_bits
+        pes = config.pes
+
+        m.submodules.controller = ctrl = TileController(
+            config=config, element=signed(w), dot_bits=mac_out_bits(config, w),
+            acc_bits=mac_acc_bits(config, w))
+        units = []
+        for p in range(pes):
+            m.submodules[f"pe{p}"] = unit = MacPE(config=config, weight_bits=w)
+            units.append(unit)
+
+        mems = self._memories
+        mems.build(m, self)
+        m.d.comb += self.load.ready.eq(~ctrl.busy)
+        load = self.load.payload
+        load_xfer = self.load.valid & self.load.ready
+
+        # A weight beat writes PE (addr >> word bits)'s slice of word addr[:word bits].
+        weight_wr = mems.write("weight")
+        word_bits = len(weight_wr.addr)
+        slice_bits = config.lanes * w
+        pe_sel = load.addr[word_bits:]
+        for p in range(pes):
+            m.d.comb += weight_wr.en[p].eq(load_xfer & (load.target == LOAD_WEIGHT)
+                                           & (pe_sel == p))
+        m.d.comb += [weight_wr.addr.eq(load.addr[:word_bits]),
+                     weight_wr.data.eq(Cat(*[load.data[:slice_bits]] * pes))]
+        act_wr = mems.write("activation")
+        m.d.comb += [act_wr.en.eq(load_xfer & (load.target == LOAD_ACT)),
+                     act_wr.addr.eq(load.addr), act_wr.data.eq(load.data)]
+        write_bias_banks(m, mems, pes, load_xfer & (load.target == LOAD_BIAS), load.addr,
+                         load.data)
+
+        wiring.connect(m, mems.read("weight"), ctrl.index_rd)
+        wiring.connect(m, mems.read("activation"), ctrl.act_rd)
+        for p in range(pes):
+            wiring.connect(m, mems.read(f"bias{p}"), ctrl.bias_rd[p])
+
+        layer = self.layer
+        m.d.comb += [
+            ctrl.layer.blocks.eq(layer.blocks), ctrl.layer.chunks.eq(layer.chunks),
+            ctrl.layer.tokens.eq(layer.tokens), ctrl.layer.rows.eq(layer.rows),
+            ctrl.layer.shift_dot.eq(layer.shift_dot), ctrl.layer.out_shift.eq(layer.out_shift),
+            ctrl.start.eq(self.start), self.busy.eq(ctrl.busy), self.counters.eq(ctrl.counters),
+            # No outliers: every slot's corrections are zero and always there.
+            ctrl.side.ready.eq(1), ctrl.corr.valid.eq(1),
+        ]
+        wiring.connect(m, ctrl.o, wiring.flipped(self.o))
+        broadcast_to_pes(m, ctrl, units, "weights")
+        return m
