@@ -29,6 +29,7 @@ report: $(STAMP)
 verilog: $(STAMP)
 	$(PY) -m hw.cli --out build/verilog --lint
 	$(PY) -m hw.cli --out build/verilog --lint --tile
+	$(PY) -m hw.cli --out build/verilog --lint --mac-tile
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests

@@ -27,6 +27,7 @@ from .pe import GoboPE, pe_latency
 from .tile import GoboTile, tile_fill_drain
 
 __all__ = ["emit_pe", "emit_mac", "emit_decompressor", "pe_sidecar", "write_pe", "emit_tile",
+           "emit_mac_tile", "write_mac_tiles",
            "tile_sidecar", "write_tile", "TILE_PRESETS", "lint", "find_verilator", "LintError",
            "main"]
 
@@ -114,14 +115,27 @@ TILE_PORTS = ["clk", "rst", "load__valid", "load__ready", "load__payload", "laye
               "o__valid", "o__ready", "o__payload", "counters"]
 
 
-def emit_tile(config, name):
+def emit_tile(config, name, memories="internal"):
     """Verilog text of :class:`~hw.tile.GoboTile` for ``config`` with top module ``name``.
 
     Ports: ``clk``, ``rst``, ``load__valid``, ``load__ready``, ``load__payload``, ``layer``,
     ``start``, ``busy``, ``o__valid``, ``o__ready``, ``o__payload``, ``counters`` (docs/tile.md
-    section 3). Starts with a ``timescale`` line.
+    section 3), and with ``memories="ports"`` one port group per memory port instead of the
+    memories (:mod:`hw.tile_memories`). Starts with a ``timescale`` line.
     """
-    return TIMESCALE + verilog.convert(GoboTile(config=config), name=name)
+    return TIMESCALE + verilog.convert(GoboTile(config=config, memories=memories), name=name)
+
+
+def emit_mac_tile(config, weight_bits, name, memories="internal", compressed=False):
+    """Verilog text of the MAC baseline tile (:class:`~hw.mac_tile.MacTile`) or, with
+    ``compressed``, of its memory-compression mode (:class:`~hw.compressed_mac_tile.
+    CompressedMacTile`: adds ``packed__*`` and ``outliers__*``). Ports otherwise as
+    :func:`emit_tile`."""
+    from .compressed_mac_tile import CompressedMacTile
+    from .mac_tile import MacTile
+    cls = CompressedMacTile if compressed else MacTile
+    return TIMESCALE + verilog.convert(cls(config=config, weight_bits=weight_bits,
+                                           memories=memories), name=name)
 
 
 def tile_sidecar(config, name):
@@ -184,41 +198,76 @@ def lint(path, top):
         raise LintError(f"Verilator lint of {path} failed:\n{messages}")
 
 
+def write_mac_tiles(out_dir, preset_name):
+    """Write the MAC baseline tiles (one per flavour) and the W16A16 memory-compression tile of
+    preset ``preset_name``: ``mac_tile_<flavour>_<preset>.v`` and
+    ``compressed_tile_w16a16_<preset>.v``; returns ``[(path, top)]``."""
+    from golden.config import MAC_FLAVOURS, mac_flavour
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for flavour, compressed in [(f, False) for f in MAC_FLAVOURS] + [("w16a16", True)]:
+        config, weight_bits = mac_flavour(flavour, base=preset_name)
+        top = f"{'compressed' if compressed else 'mac'}_tile_{flavour}_{preset_name}"
+        path = out_dir / f"{top}.v"
+        path.write_text(emit_mac_tile(config, weight_bits, top, compressed=compressed))
+        written.append((path, top))
+    return written
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m hw.cli",
         description="Emit one Verilog file per GOBO PE preset (top module gobo_pe_<preset>, "
                     "with a `timescale line) plus a JSON sidecar holding the configuration, the "
                     "derived widths and the latency; with --tile, the GOBO tile instead "
-                    "(gobo_tile_<preset>).",
+                    "(gobo_tile_<preset>); with --mac-tile, the MAC baseline tiles and the "
+                    "memory-compression tile (mac_tile_<flavour>_<preset>, "
+                    "compressed_tile_w16a16_<preset>).",
         epilog=f"Presets: {', '.join(PRESETS)}.")
     parser.add_argument("--out", type=pathlib.Path, required=True, metavar="DIR",
                         help="output directory (created if missing)")
     parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
                         help=f"preset to emit; repeat for several (default: the PE presets "
                              f"{', '.join(PE_PRESETS)})")
-    parser.add_argument("--tile", action="store_true",
-                        help=f"emit the tile (hw.tile.GoboTile) instead of the PE (default "
-                             f"presets: {', '.join(TILE_PRESETS)})")
+    kind = parser.add_mutually_exclusive_group()
+    kind.add_argument("--tile", action="store_true",
+                      help=f"emit the tile (hw.tile.GoboTile) instead of the PE (default "
+                           f"presets: {', '.join(TILE_PRESETS)})")
+    kind.add_argument("--mac-tile", action="store_true",
+                      help="emit the MAC baseline tiles W16A16/W8A8/W4A4 and the W16A16 "
+                           "memory-compression tile (default preset: tiny; their dense weight "
+                           "memories make larger presets slow to emit)")
     parser.add_argument("--lint", action="store_true",
                         help="lint every file with 'verilator --lint-only -Wall' and "
                              "hw/verilator_waivers.vlt; fail on any warning")
     args = parser.parse_args(argv)
 
     failed = False
+
+    def checked(path, top):
+        nonlocal failed
+        if not args.lint:
+            return ""
+        try:
+            lint(path, top)
+            return "  lint clean"
+        except LintError as e:
+            print(e, file=sys.stderr)
+            failed = True
+            return "  LINT FAILED"
+
+    if args.mac_tile:
+        for name in args.preset or ["tiny"]:
+            for path, top in write_mac_tiles(args.out, name):
+                status = checked(path, top)
+                print(f"{path}: size={path.stat().st_size} bytes{status}")
+        return 1 if failed else 0
     for name in args.preset or list(TILE_PRESETS if args.tile else PE_PRESETS):
         config = preset(name)
         kind = "tile" if args.tile else "pe"
         path = (write_tile if args.tile else write_pe)(args.out, name, config)
-        status = ""
-        if args.lint:
-            try:
-                lint(path, f"gobo_{kind}_{name}")
-                status = "  lint clean"
-            except LintError as e:
-                print(e, file=sys.stderr)
-                failed = True
-                status = "  LINT FAILED"
+        status = checked(path, f"gobo_{kind}_{name}")
         if args.tile:
             print(f"{path}: pes={config.pes} lanes={config.lanes} "
                   f"outlier_lanes={config.outlier_lanes} acc_bits={config.acc_bits} "

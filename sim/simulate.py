@@ -17,10 +17,17 @@ from .tile_vectors import tile_job, tile_vectors
 __all__ = ["simulate_layer", "build_tile"]
 
 
-def build_tile(config, tag):
-    from hw.cli import emit_tile
-    toplevel = f"gobo_tile_{tag}"
-    return build_design(emit_tile(config, toplevel), toplevel), toplevel
+def build_tile(config, tag, *, weight_bits=None, compressed=False):
+    """Build the GOBO tile (or, with ``weight_bits``, the MAC baseline tile; with ``compressed``
+    its memory-compression mode) for Verilator; returns ``(build_dir, toplevel)``."""
+    from hw.cli import emit_mac_tile, emit_tile
+    if weight_bits is None:
+        toplevel = f"gobo_tile_{tag}"
+        text = emit_tile(config, toplevel)
+    else:
+        toplevel = f"{'compressed' if compressed else 'mac'}_tile_{tag}"
+        text = emit_mac_tile(config, weight_bits, toplevel, compressed=compressed)
+    return build_design(text, toplevel), toplevel
 
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,

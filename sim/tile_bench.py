@@ -1,5 +1,5 @@
-"""cocotb bench for the GOBO tile: loads a layer image, runs it, compares every output element and
-every performance counter with the golden models.
+"""cocotb bench for the tiles (GOBO, MAC baseline, memory compression): loads a layer, runs it,
+compares every output element and every performance counter with the golden models.
 
 Jobs come from ``$GOBO_VECTORS`` (made by :mod:`sim.tile_vectors`); what the design did goes to
 ``$GOBO_RESULTS``. ``valid``/``ready`` are sampled right after each rising edge.
@@ -17,22 +17,30 @@ from sim.bench_io import BenchReport, read_vectors
 
 
 class TileTestbench:
-    """Owns clock, reset, the load driver and the output monitor of a ``gobo_tile`` design."""
+    """Owns clock, reset, the load drivers and the output monitor of a tile design."""
 
     def __init__(self, dut, config):
         self.dut = dut
         self.config = config
         self.cycles_simulated = 0
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        cocotb.start_soon(self._count())
+
+    async def _count(self):
+        while True:
+            await RisingEdge(self.dut.clk)
+            self.cycles_simulated += 1
 
     async def tick(self):
         await RisingEdge(self.dut.clk)
-        self.cycles_simulated += 1
 
     async def reset(self):
         dut = self.dut
         dut.rst.value = 1
         dut.load__valid.value = 0
+        for name in ("packed", "outliers"):       # the memory-compression tile's streams
+            if hasattr(dut, f"{name}__valid"):
+                getattr(dut, f"{name}__valid").value = 0
         dut.start.value = 0
         dut.o__ready.value = 0
         for _ in range(2):
@@ -40,19 +48,32 @@ class TileTestbench:
         dut.rst.value = 0
         await self.tick()
 
-    async def load(self, beats, rng, gap):
-        """Stream the load beats, with random idle cycles; a beat holds until it transfers."""
-        dut = self.dut
+    async def drive(self, name, beats, rng, gap):
+        """Stream ``beats`` on stream ``name`` with random idle cycles; a beat holds until it
+        transfers."""
+        valid = getattr(self.dut, f"{name}__valid")
+        payload = getattr(self.dut, f"{name}__payload")
+        ready = getattr(self.dut, f"{name}__ready")
         for beat in beats:
             while rng.random() < gap:
-                dut.load__valid.value = 0
+                valid.value = 0
                 await self.tick()
-            dut.load__valid.value = 1
-            dut.load__payload.value = beat
+            valid.value = 1
+            payload.value = beat
             await self.tick()
-            while not dut.load__ready.value:
+            while not ready.value:
                 await self.tick()
-        dut.load__valid.value = 0
+        valid.value = 0
+
+    async def load(self, job, rng):
+        """The job's streams all at once (each with its own random gaps), then its load beats."""
+        gap = job["gap_probability"]
+        drivers = [cocotb.start_soon(self.drive(name, [int(w, 16) for w in words],
+                                                random.Random(rng.random()), gap))
+                   for name, words in job.get("streams", {}).items()]
+        for driver in drivers:
+            await driver
+        await self.drive("load", [int(b, 16) for b in job["load"]], rng, gap)
 
     async def run(self, job, rng):
         """Pulse ``start`` and collect the output beats; return (beats, counters)."""
@@ -94,7 +115,7 @@ async def tile_matches_golden(dut):
     for job in vectors["jobs"]:
         rng = random.Random(job["seed"])
         dut.layer.value = int(job["layer"], 16)
-        await tb.load([int(b, 16) for b in job["load"]], rng, job["gap_probability"])
+        await tb.load(job, rng)
         outputs, counters = await tb.run(job, rng)
         if job.get("corrupt") is not None:  # mutation check: prove that this checker can fail
             beat, element, bit = job["corrupt"]

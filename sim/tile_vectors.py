@@ -1,37 +1,63 @@
-"""Jobs for the tile bench: a layer image, integer activations, the golden outputs and counters."""
+"""Jobs for the tile bench: a layer (GOBO layer image or MAC tile layer), integer activations,
+the golden outputs and counters."""
 
 import numpy as np
 
 from golden.layer_image import layer_word, load_beats
+from golden.mac_tile_model import (compressed_streams, mac_layer_word, mac_load_beats,
+                                   mac_tile_cycles, mac_tile_outputs)
 from golden.tile_cycles import tile_cycles_of_image
 from golden.tile_model import tile_outputs
 
-__all__ = ["tile_job", "tile_vectors"]
+__all__ = ["tile_job", "mac_tile_job", "tile_vectors"]
+
+COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 
 
-def tile_job(image, acts, *, name, seed=1, gap_probability=0.0, backpressure_probability=0.0,
-             corrupt=None):
-    """One bench job: load ``image`` and activations ``acts`` (T, N ints), run, check."""
-    config = image.config
-    acts = np.asarray(acts, dtype=np.int64)
-    tokens = acts.shape[0]
-    y = tile_outputs(image, acts)                     # (blocks * pes, T)
-    pes = config.pes
+def _job(layer, tokens, y, model, *, name, seed, layer_word, load, streams=None,
+         gap_probability=0.0, backpressure_probability=0.0, corrupt=None):
+    pes = layer.config.pes
     expected = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
-                for b in range(image.blocks) for t in range(tokens)]
-    model = tile_cycles_of_image(image, tokens)
+                for b in range(layer.blocks) for t in range(tokens)]
     timed = backpressure_probability == 0
-    counters = {k: model[k] for k in ("cycles", "busy", "stall_outlier", "stall_recon",
-                                      "stall_output", "outliers")} if timed else None
     return {
         "name": name, "seed": seed, "tokens": tokens,
-        "layer": format(layer_word(image, tokens), "x"),
-        "load": [format(b, "x") for b in load_beats(image, acts)],
-        "expected": expected, "expected_counters": counters,
-        "ideal_cycles": tokens * image.blocks * image.chunks,
+        "layer": format(layer_word, "x"),
+        "load": [format(b, "x") for b in load],
+        # Streams driven at once before the load beats (the compressed tile's weights).
+        "streams": {k: [format(w, "x") for w in words] for k, words in (streams or {}).items()},
+        "expected": expected,
+        "expected_counters": {k: model[k] for k in COUNTERS} if timed else None,
+        "ideal_cycles": tokens * layer.blocks * layer.chunks,
         "gap_probability": gap_probability, "backpressure_probability": backpressure_probability,
         "corrupt": corrupt,
     }
+
+
+def tile_job(image, acts, *, name, seed=1, **options):
+    """One GOBO tile bench job: load ``image`` and activations ``acts`` (T, N ints), run, check."""
+    acts = np.asarray(acts, dtype=np.int64)
+    tokens = acts.shape[0]
+    return _job(image, tokens, tile_outputs(image, acts), tile_cycles_of_image(image, tokens),
+                name=name, seed=seed, layer_word=layer_word(image, tokens),
+                load=load_beats(image, acts), **options)
+
+
+def mac_tile_job(layer, acts, *, name, seed=1, **options):
+    """One MAC tile bench job (a :class:`~golden.mac_tile_model.MacLayer`); a layer with a
+    compressed form is for the memory-compression tile: its weights go through the decompressor
+    streams ``packed`` and ``outliers``, not the load beats."""
+    acts = np.asarray(acts, dtype=np.int64)
+    tokens = acts.shape[0]
+    compressed = layer.compressed is not None
+    streams = None
+    if compressed:
+        packed, records = compressed_streams(layer)
+        streams = {"packed": packed, "outliers": records}
+    return _job(layer, tokens, mac_tile_outputs(layer, acts), mac_tile_cycles(layer, tokens),
+                name=name, seed=seed, layer_word=mac_layer_word(layer, tokens),
+                load=mac_load_beats(layer, acts, weights=not compressed), streams=streams,
+                **options)
 
 
 def tile_vectors(config, jobs, *, seed=1):

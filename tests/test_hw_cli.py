@@ -70,3 +70,17 @@ def test_help_and_unknown_preset():
     result = subprocess.run(run + ["--out", "unused", "--preset", "nope"], capture_output=True,
                             text=True)
     assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
+
+
+def test_cli_emits_and_lints_the_mac_tiles(tmp_path, capsys):
+    from hw.cli import main
+    assert main(["--out", str(tmp_path), "--mac-tile", "--lint"]) == 0
+    out = capsys.readouterr().out
+    names = ["mac_tile_w16a16_tiny", "mac_tile_w8a8_tiny", "mac_tile_w4a4_tiny",
+             "compressed_tile_w16a16_tiny"]
+    for name in names:
+        text = (tmp_path / f"{name}.v").read_text()
+        assert f"module {name}(" in text
+        assert f"{name}.v: size=" in out and "lint clean" in out
+    compressed = (tmp_path / "compressed_tile_w16a16_tiny.v").read_text()
+    assert "packed__payload" in compressed and "outliers__payload" in compressed
