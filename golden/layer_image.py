@@ -21,7 +21,7 @@ from .packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER
                       load_fields, memory_shapes, pack, pack_outlier_word, pe_input_fields)
 from .quantizer import quantize
 
-__all__ = ["LayerImage", "ImageError", "make_image", "build_layer_image", "load_beats",
+__all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image", "load_beats",
            "act_beats", "layer_word", "save_image", "load_image", "quantize_activations",
            "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
@@ -44,8 +44,31 @@ def _int_array(name, values, shape=None):
     return array
 
 
+class TiledLayer:
+    """``rows`` (M), ``cols`` (N), ``blocks`` (B) and ``chunks`` (C) of a layer on a tile of
+    ``config.pes`` PEs x ``config.lanes`` lanes; the (M, N) matrix is the attribute named by
+    ``_matrix``."""
+    _matrix = "indexes"
+
+    @property
+    def rows(self):
+        return getattr(self, self._matrix).shape[0]
+
+    @property
+    def cols(self):
+        return getattr(self, self._matrix).shape[1]
+
+    @property
+    def blocks(self):
+        return -(-self.rows // self.config.pes)
+
+    @property
+    def chunks(self):
+        return -(-self.cols // self.config.lanes)
+
+
 @dataclasses.dataclass(frozen=True, eq=False)
-class LayerImage:
+class LayerImage(TiledLayer):
     """A validated integer layer image (docs/tile.md section 1 for the meaning of each field).
 
     Exponents are informative (they map the integers back to floats); the hardware only uses the
@@ -122,24 +145,6 @@ class LayerImage:
         for array in (self.indexes, self.centroids, self.outlier_rows, self.outlier_cols,
                       self.outlier_residuals, self.bias, self.row_order):
             array.flags.writeable = False
-
-    # Shape --------------------------------------------------------------------------------------
-
-    @property
-    def rows(self):
-        return self.indexes.shape[0]
-
-    @property
-    def cols(self):
-        return self.indexes.shape[1]
-
-    @property
-    def blocks(self):
-        return -(-self.rows // self.config.pes)
-
-    @property
-    def chunks(self):
-        return -(-self.cols // self.config.lanes)
 
     @property
     def n_outliers(self):

@@ -17,7 +17,7 @@ import dataclasses
 import numpy as np
 
 from .fixedpoint import check_signed, to_fixed
-from .layer_image import ImageError, act_beats
+from .layer_image import ImageError, TiledLayer, act_beats
 from .mac_model import decompress, mac_dot
 from .packing import (LOAD_BIAS, LOAD_WEIGHT, decompressor_streams, mac_acc_bits,
                       mac_input_fields, mac_layer_fields, mac_load_fields, mac_memory_shapes, pack,
@@ -36,8 +36,8 @@ __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", 
 MAC_TILE_FILL_DRAIN = 4
 
 
-@dataclasses.dataclass(frozen=True)
-class MacLayer:
+@dataclasses.dataclass(frozen=True, eq=False)
+class MacLayer(TiledLayer):
     """One layer for the MAC tile: integer ``weights`` (M, N), ``bias`` (M,) at the
     accumulator's exponent, ``shift_dot`` and ``out_shift``. ``compressed`` holds the GOBO form
     ``{"indexes" (M, N), "centroids" (K,), "outliers" [(m, n, value)]}`` the weights came from, in
@@ -50,6 +50,7 @@ class MacLayer:
     out_shift: int = 0
     compressed: dict = None
     exponents: dict = dataclasses.field(default_factory=dict)
+    _matrix = "weights"
 
     def __post_init__(self):
         config = self.config
@@ -76,22 +77,6 @@ class MacLayer:
             raise ImageError(str(e)) from None
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "bias", bias)
-
-    @property
-    def rows(self):
-        return self.weights.shape[0]
-
-    @property
-    def cols(self):
-        return self.weights.shape[1]
-
-    @property
-    def blocks(self):
-        return -(-self.rows // self.config.pes)
-
-    @property
-    def chunks(self):
-        return -(-self.cols // self.config.lanes)
 
     def padded_weights(self):
         """(blocks * pes, N) as the tile holds them: padding rows are 0, or in
