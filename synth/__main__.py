@@ -1,6 +1,7 @@
 """``python -m synth --out build/reports``: area, transistors, timing and ECP5 figures of the GOBO
-PEs, the MAC baselines and the memory-compression decompressor, with the comparison computed in
-the same run, written to ``synth.json``, ``synth.md`` and ``synth.png``.
+PEs, the MAC baselines, the memory-compression decompressor and the tiles built from them (their
+memories as ports, reported in bits), with the comparison computed in the same run, written to
+``synth.json``, ``synth.md`` and ``synth.png``.
 
 ``--sweep`` runs the design-space sweep instead (nextpnr with three seeds, cached per point by
 the hash of its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``.
@@ -34,9 +35,11 @@ def _progress_bar(done, total, name, width=30):
 
 def _run_all(designs, work, liberty, jobs, *, seeds, cache):
     """Run every design (largest first, ``jobs`` in parallel; nextpnr once per seed in
-    ``seeds``); with ``cache`` a design whose Verilog hash has a stored result from the same
-    seeds is not run again. Returns ``{name: result}``."""
+    ``seeds``, not at all for a design with ``ecp5_skipped``); with ``cache`` a design whose
+    Verilog hash has a stored result from the same seeds is not run again. Returns
+    ``{name: result}``."""
     texts = {d.name: d.verilog() for d in designs}
+    seeds_of = {d.name: () if d.ecp5_skipped else tuple(seeds) for d in designs}
     results, todo = {}, []
     for d in designs:
         digest = d.digest(texts[d.name])
@@ -44,19 +47,19 @@ def _run_all(designs, work, liberty, jobs, *, seeds, cache):
         if cache and cached.is_file():
             stored = json.loads(cached.read_text())
             if (stored.get("verilog_sha256") == digest and not stored.get("errors")
-                    and stored.get("seeds") == list(seeds)):
+                    and stored.get("seeds") == list(seeds_of[d.name])):
                 results[d.name] = {**stored, "cached": True}
                 continue
         todo.append(d)
     if len(results):
         print(f"synth: {len(results)} point(s) cached, {len(todo)} to run", flush=True)
     todo.sort(key=lambda d: -d.size())
-    args = {d.name: (d.name, texts[d.name], d.top, str(work / d.name), liberty, seeds)
-            for d in todo}
+    args = {d.name: (d.name, texts[d.name], d.top, str(work / d.name), liberty,
+                     seeds_of[d.name]) for d in todo}
 
     def store(d, result):
         result = {**d.describe(), "verilog_sha256": d.digest(texts[d.name]),
-                  "seeds": list(seeds), **result}
+                  "seeds": list(seeds_of[d.name]), **result}
         results[d.name] = result
         if cache:
             (work / d.name / "result.json").write_text(json.dumps(result, indent=2))
@@ -78,8 +81,9 @@ def _run_all(designs, work, liberty, jobs, *, seeds, cache):
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="python -m synth",
-        description="Synthesize the GOBO PEs, the MAC baselines (W16A16, W8A8, W4A4) and the "
-                    "memory-compression decompressor with open tools: Yosys generic cells, CMOS "
+        description="Synthesize the GOBO PEs, the MAC baselines (W16A16, W8A8, W4A4), the "
+                    "memory-compression decompressor and the GOBO, MAC and memory-compression "
+                    "tiles (memories as ports) with open tools: Yosys generic cells, CMOS "
                     "transistor count, OSU 0.18 um area, OpenSTA timing, ECP5 LUT/FF/DSP/Fmax; "
                     "or, with --sweep, the GOBO design space on the OSU flow.")
     parser.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -132,8 +136,7 @@ def main(argv=None):
         "workdir": str(work),
         "liberty": liberty,
         "errors": flow_errors,
-        "designs": {d.name: {**results[d.name], "memory_bits_bert_base_layer": memory_bits(d)}
-                    for d in designs},
+        "designs": {d.name: {**results[d.name], **memory_bits(d)} for d in designs},
     }
     if args.sweep:
         report["pareto"] = pareto(report["designs"])

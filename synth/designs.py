@@ -1,6 +1,7 @@
 """The designs `make synth` compares: GOBO PEs, the MAC baselines, the memory-compression
-decompressor, and the design-space sweep points. Every design is built from a
-:class:`~golden.config.GoboConfig` (plus ``weight_bits`` for the baselines)."""
+decompressor, the tiles built from them (synthesized with their memories as ports), and the
+design-space sweep points. Every design is built from a :class:`~golden.config.GoboConfig`
+(plus ``weight_bits`` for the baselines)."""
 
 import dataclasses
 import hashlib
@@ -9,51 +10,82 @@ import itertools
 from golden.config import MAC_FLAVOURS, PRESETS, mac_flavour
 from golden.mac_model import layer_memory_bits
 
-__all__ = ["Design", "gobo", "mac", "decompressor", "default_designs", "sweep_designs",
-           "PAIRS", "memory_bits"]
+__all__ = ["Design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile", "compressed_tile",
+           "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
+           "TILE_ECP5_SKIPPED", "memory_bits", "tile_memory_specs"]
+
+#: Kinds whose Verilog is a whole tile (``pes`` PEs, controller, memories as ports).
+TILE_KINDS = ("gobo_tile", "mac_tile", "compressed_tile")
 
 
 @dataclasses.dataclass(frozen=True)
 class Design:
     name: str
-    kind: str             # "gobo", "mac" or "decompressor"
+    kind: str             # "gobo", "mac", "decompressor" or one of TILE_KINDS
     config: object
     weight_bits: int = None
+    #: Why this design gets OSU figures and transistors only (no synth_ecp5 / nextpnr); None:
+    #: it gets ECP5 figures too.
+    ecp5_skipped: str = None
 
     @property
     def top(self):
         return self.name
 
     @property
+    def is_tile(self):
+        return self.kind in TILE_KINDS
+
+    @property
     def lanes(self):
-        """Multiply-accumulates per cycle (a decompressor: weights per cycle)."""
+        """Multiply-accumulates per cycle of one PE (a decompressor: weights per cycle)."""
         return self.config.lanes
 
+    @property
+    def pes(self):
+        return self.config.pes if self.is_tile else 1
+
+    @property
+    def ops_per_cycle(self):
+        """Throughput in MAC-equivalent operations per cycle: ``pes * lanes`` (a GOBO lane adds
+        one activation into a bin where a MAC lane multiplies and adds)."""
+        return self.pes * self.lanes
+
     def verilog(self):
-        from hw.cli import emit_decompressor, emit_mac, emit_pe
-        if self.kind == "gobo":
-            return emit_pe(self.config, self.top)
-        if self.kind == "mac":
-            return emit_mac(self.config, self.weight_bits, self.top)
-        return emit_decompressor(self.config, self.weight_bits, self.top)
+        from hw import cli
+        c, w, top = self.config, self.weight_bits, self.top
+        emit = {
+            "gobo": lambda: cli.emit_pe(c, top),
+            "mac": lambda: cli.emit_mac(c, w, top),
+            "decompressor": lambda: cli.emit_decompressor(c, w, top),
+            "gobo_tile": lambda: cli.emit_tile(c, top, memories="ports"),
+            "mac_tile": lambda: cli.emit_mac_tile(c, w, top, memories="ports"),
+            "compressed_tile": lambda: cli.emit_mac_tile(c, w, top, memories="ports",
+                                                         compressed=True),
+        }
+        return emit[self.kind]()
 
     def digest(self, text):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def describe(self):
         return {"kind": self.kind, "config": self.config.to_dict(),
-                "weight_bits": self.weight_bits, "lanes": self.lanes,
-                "act_bits": self.config.act_bits,
-                "index_bits": self.config.index_bits if self.kind != "mac" else None}
+                "weight_bits": self.weight_bits, "lanes": self.lanes, "pes": self.pes,
+                "ops_per_cycle": self.ops_per_cycle, "act_bits": self.config.act_bits,
+                "index_bits": None if self.kind in ("mac", "mac_tile")
+                else self.config.index_bits,
+                **({"ecp5_skipped": self.ecp5_skipped} if self.ecp5_skipped else {})}
 
     def size(self):
         """Rough cost, to start the largest designs first."""
         c = self.config
-        if self.kind == "gobo":
-            return c.lanes * c.n_centroids * c.act_bits
-        if self.kind == "mac":
-            return c.lanes * self.weight_bits * c.act_bits
-        return c.lanes * self.weight_bits
+        if self.kind in ("gobo", "gobo_tile"):
+            per_op = c.n_centroids * c.act_bits
+        elif self.kind == "decompressor":
+            per_op = self.weight_bits
+        else:
+            per_op = self.weight_bits * c.act_bits
+        return self.ops_per_cycle * per_op
 
 
 def gobo(name, config):
@@ -71,21 +103,64 @@ def decompressor(weight_bits=16, **changes):
                   weight_bits)
 
 
+#: Tiles are 2 PEs x 16 lanes (32 MAC-equivalent ops per cycle) with one outlier lane: the PEs are
+#: the paper's lanes-16 PE, and one record per cycle is about 10x the 0.1 records per cycle that
+#: P*L = 32 lanes need at BERT's 0.3 % outliers (the minilm preset's 16 x 16 tile has 4). A larger
+#: tile multiplies the synthesis time (docs/synthesis.md, "Tiles").
+TILE_SHAPE = {"pes": 2, "lanes": 16, "outlier_lanes": 1}
+
+#: Why tiles get no ECP5 figures, from a trial run; it goes into the JSON and synth.md.
+TILE_ECP5_SKIPPED = (
+    "on a trial run of a 4 x 4 GOBO tile (2 cores, both busy with a background job) synth_ecp5 "
+    "took 46 s and nextpnr 243 s (18,974 LUT sites, 78 % of an LFE5U-25F), against 37 s for "
+    "its OSU area and timing; seven tiles would take `make synth` past its 10-minute budget")
+
+
+def _tile_name(kind, shape, suffix):
+    return f"{kind}_p{shape['pes']}_l{shape['lanes']}_{suffix}"
+
+
+def gobo_tile(act_bits, shape=None):
+    """The GOBO tile (``minilm`` memories, :data:`TILE_SHAPE`) at activation width
+    ``act_bits``."""
+    shape = TILE_SHAPE if shape is None else shape
+    config = PRESETS["minilm"].replace(act_bits=act_bits, **shape)
+    return Design(_tile_name("gobo_tile", shape, f"a{act_bits}"), "gobo_tile", config,
+                  ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
+def mac_tile(flavour, shape=None, compressed=False):
+    """The MAC baseline tile of ``flavour`` or (``compressed``) its memory-compression mode."""
+    shape = TILE_SHAPE if shape is None else shape
+    config, weight_bits = mac_flavour(flavour, base="minilm", **shape)
+    kind = "compressed_tile" if compressed else "mac_tile"
+    return Design(_tile_name(kind, shape, flavour), kind, config, weight_bits,
+                  ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
+def compressed_tile(flavour="w16a16", shape=None):
+    return mac_tile(flavour, shape, compressed=True)
+
+
 #: GOBO PE at each baseline's activation width: ``flavour: GOBO design name``.
 PAIRS = {"w16a16": "gobo_pe_paper", "w8a8": "gobo_pe_paper_a8", "w4a4": "gobo_pe_paper_a4"}
 
 
 def default_designs():
-    """The default `make synth` set (about 10 minutes on 2 cores): GOBO paper/lanes4/lanes1,
+    """The default `make synth` set (under 10 minutes on 2 cores): GOBO paper/lanes4/lanes1,
     GOBO lanes 16 at activation widths 8 and 4 (to pair with W8A8 and W4A4), the three MAC
-    flavours at lanes 16, and the decompressor. ``lanes16_idx4`` went to the sweep: its
-    ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
+    flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
+    8, 4, the three MAC tiles and the W16A16 memory-compression tile. ``lanes16_idx4`` went to
+    the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     paper = PRESETS["paper"]
     return [
         gobo("paper", paper), gobo("lanes4", PRESETS["lanes4"]), gobo("lanes1", PRESETS["lanes1"]),
         gobo("paper_a8", paper.replace(act_bits=8)), gobo("paper_a4", paper.replace(act_bits=4)),
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
+        *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],
+        *[mac_tile(flavour) for flavour in MAC_FLAVOURS],
+        compressed_tile("w16a16"),
     ]
 
 
@@ -103,10 +178,56 @@ def sweep_designs():
     return designs
 
 
+def tile_memory_specs(design):
+    """``{name: hw.tile_memories.MemorySpec}`` of a tile design, as its class builds them (the
+    compressed tile's are its MAC tile's: the decompressor writes the dense weight memory)."""
+    from hw.mac_tile import mac_tile_memory_specs
+    from hw.tile import tile_memory_specs as gobo_tile_memory_specs
+    if design.kind == "gobo_tile":
+        return gobo_tile_memory_specs(design.config)
+    return mac_tile_memory_specs(design.config, design.weight_bits)
+
+
+def _holds(design, name):
+    """What memory ``name`` of a tile holds, for the reports."""
+    c, w = design.config, design.weight_bits
+    per_word = f"{c.pes} PEs x {c.lanes} lanes a word"
+    if name.startswith("bias"):
+        return f"{c.bias_bits}-bit biases, one bank per PE"
+    return {
+        "index": f"{c.index_bits}-bit weight indexes, {per_word}",
+        "activation": f"{c.act_bits}-bit activations, {c.lanes} a word, up to {c.max_tokens} "
+                      f"tokens",
+        "outlier": f"outlier records (row, column, residual), {c.outlier_lanes} a word",
+        "offset": "first outlier word of each row block",
+        "weight": f"dense {w}-bit weights, {per_word}" + (
+            ", written by the decompressor" if design.kind == "compressed_tile" else ""),
+    }[name]
+
+
 def memory_bits(design, layer=None):
-    """Bits to hold one BERT-base 768 x 3072 layer in the form this design consumes."""
+    """Memory figures reported beside the logic, as report keys.
+
+    ``memory_bits_bert_base_layer``: bits to hold one BERT-base 768 x 3072 layer in the form the
+    design reads: dense for the MAC PE and tile, GOBO form otherwise (the compressed tile keeps
+    it off-chip only). For a tile also ``memory_bits_on_chip``: its memories, which its area
+    leaves out (they are ports), ``{memories: {name: {width, depth, bits, holds}},
+    total_bits}``."""
     layer = layer or {}
-    if design.kind == "mac":
+    if design.kind in ("mac", "mac_tile"):
         bits = layer_memory_bits(dense_bits=(design.weight_bits,), **layer)
-        return bits[f"w{design.weight_bits}"]
-    return layer_memory_bits(index_bits=design.config.index_bits, **layer)["gobo"]
+        bits = bits[f"w{design.weight_bits}"]
+    else:
+        bits = layer_memory_bits(index_bits=design.config.index_bits, **layer)["gobo"]
+    if design.kind == "compressed_tile":
+        bits = {**bits, "what": bits["what"] + f"; off-chip only: the decompressor expands it "
+                                               f"into the dense {design.weight_bits}-bit on-chip "
+                                               f"weight memory"}
+    result = {"memory_bits_bert_base_layer": bits}
+    if design.is_tile:
+        from hw.tile_memories import TileMemories
+        on_chip = TileMemories(tile_memory_specs(design), "ports").report()
+        for name, memory in on_chip["memories"].items():
+            memory["holds"] = _holds(design, name)
+        result["memory_bits_on_chip"] = on_chip
+    return result

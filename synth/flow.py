@@ -55,9 +55,11 @@ def yosys_asic_script(top, rtl, liberty=None, delay_ps=int(ASIC_CLOCK_NS * 1000)
     ``stat -tech cmos`` is exact. Flattening leaves ``$scopeinfo`` cells (names of the former
     submodules, no hardware), deleted at once so no count includes them. The liberty branch
     (skipped when ``liberty`` is None) starts again from the generic netlist. After the area is
-    counted, ``setundef -zero; splitnets; opt_clean -purge`` make ``mapped.v`` readable by
-    OpenSTA, whose Verilog reader refuses an ``assign`` to a concatenation (Yosys writes one for
-    a partly undriven multi-bit wire; the decompressor has one).
+    counted, ``setundef -zero; splitnets; opt_clean -purge`` and ``write_verilog -simple-lhs``
+    make ``mapped.v`` readable by OpenSTA, whose Verilog reader refuses an ``assign`` to a
+    concatenation (Yosys writes one for a partly undriven multi-bit wire, as in the
+    decompressor, and for constant slices of an output port, as the MAC tile's zero outlier
+    counters).
     """
     script = f"""\
 read_verilog {rtl}
@@ -79,7 +81,7 @@ tee -q -o stat_liberty.json stat -json -liberty {liberty}
 setundef -zero
 splitnets
 opt_clean -purge
-write_verilog -noattr -noexpr mapped.v
+write_verilog -noattr -noexpr -simple-lhs mapped.v
 """
     return script
 

@@ -1,12 +1,12 @@
 """``synth.json`` (data first), ``synth.md`` (readable tables) and ``synth.png`` (area against
-throughput) from the flow's results; the GOBO-versus-baseline comparison and the sweep's Pareto
-fronts are computed here from figures of one run."""
+throughput) from the flow's results; the GOBO-versus-baseline comparisons (PEs and tiles) and
+the sweep's Pareto fronts are computed here from figures of one run."""
 
 import json
 from pathlib import Path
 
-__all__ = ["NOTE", "write_reports", "markdown", "comparison", "pareto", "write_sweep_reports",
-           "plot"]
+__all__ = ["NOTE", "write_reports", "markdown", "comparison", "tile_comparison", "pareto",
+           "write_sweep_reports", "plot", "PLOT_STYLE"]
 
 NOTE = ("Open-tool estimates, not sign-off: Yosys/ABC mapping to the academic OSU 0.18 um library "
         "(typical corner) with no placement, wire load or clock tree; OpenSTA on that netlist with "
@@ -28,41 +28,43 @@ def _get(d, *keys):
 
 def markdown(report):
     lines = [
-        "# Synthesis of the GOBO PEs and the MAC baselines",
+        "# Synthesis of the GOBO PEs, the MAC baselines and their tiles",
         "",
         f"> {report['note']}",
         "",
         "| design | lanes | index bits | OSU area (um^2) | sequential share | OSU cells | "
         "transistors (CMOS) | OSU min period (ns) | OSU Fmax (MHz) | ECP5 device | LUT4 + CCU2C | "
         "TRELLIS_COMB | TRELLIS_FF | MULT18X18D | ECP5 Fmax (MHz) | act bits | weight bits | "
-        "OSU area per lane (um^2) |",
-        "|" + "---|" * 18,
+        "ops/cycle | OSU area per op/cycle (um^2) |",
+        "|" + "---|" * 19,
     ]
     for name, d in report["designs"].items():
         cfg = d.get("config", {})
         share = _get(d, "asic_area", "sequential_share")
         lut = _get(d, "ecp5_synth", "LUT4")
         ccu = _get(d, "ecp5_synth", "CCU2C")
+        na = "skipped" if d.get("ecp5_skipped") else "n/a"
         lines.append("| " + " | ".join([
             name, _fmt(cfg.get("lanes")),
-            "-" if d.get("kind") == "mac" else _fmt(cfg.get("index_bits")),
+            "-" if d.get("kind") in ("mac", "mac_tile") else _fmt(cfg.get("index_bits")),
             _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
             "n/a" if share is None else f"{100 * share:.1f}%",
             _fmt(_get(d, "asic_area", "cells"), ","),
             _fmt(_get(d, "transistors", "count"), ","),
             _fmt(_get(d, "timing", "min_period_ns"), ".2f"),
             _fmt(_get(d, "timing", "fmax_mhz"), ".1f"),
-            _fmt(_get(d, "ecp5", "device")).split(" ")[0],
-            "n/a" if lut is None else f"{lut:,} + {ccu:,}",
-            _fmt(_get(d, "ecp5", "TRELLIS_COMB"), ","),
-            _fmt(_get(d, "ecp5", "TRELLIS_FF"), ","),
-            _fmt(_get(d, "ecp5", "MULT18X18D")),
-            _fmt(_get(d, "ecp5", "fmax_mhz"), ".1f"),
+            _fmt(_get(d, "ecp5", "device"), none=na).split(" ")[0],
+            na if lut is None else f"{lut:,} + {ccu:,}",
+            _fmt(_get(d, "ecp5", "TRELLIS_COMB"), ",", na),
+            _fmt(_get(d, "ecp5", "TRELLIS_FF"), ",", na),
+            _fmt(_get(d, "ecp5", "MULT18X18D"), none=na),
+            _fmt(_get(d, "ecp5", "fmax_mhz"), ".1f", na),
             _fmt(cfg.get("act_bits")), _fmt(d.get("weight_bits"), none="-"),
-            _fmt(_per_lane(d), ",.0f"),
+            _fmt(_ops(d)), _fmt(_area_per_op(d), ",.0f"),
         ]) + " |")
     if report.get("comparison"):
         lines += _comparison_md(report["comparison"])
+        lines += _tile_md(report["comparison"], report["designs"])
     lines += ["", "How each figure was obtained (tool labels from the first design):", ""]
     first = next(iter(report["designs"].values()), {})
     for key, title in [("asic_area", "OSU area"), ("transistors", "Transistors"),
@@ -109,25 +111,112 @@ def _write_plot_and_json(report, out_dir, stem, title):
 def write_reports(report, out_dir):
     out_dir = _write_plot_and_json(
         report, out_dir, "synth",
-        "GOBO PEs, MAC baselines and decompressor: area against throughput")
+        "GOBO PEs, MAC baselines, decompressor and tiles (memories excluded): area against "
+        "throughput")
     md = markdown(report)
     (out_dir / "synth.md").write_text(md)
     return md
 
 
-def _per_lane(d):
-    area = _get(d, "asic_area", "area_um2")
-    lanes = _get(d, "config", "lanes")
-    return area / lanes if area is not None and lanes else None
+def _ops(d):
+    """MAC-equivalent operations per cycle: lanes for a PE, ``pes * lanes`` for a tile (results
+    from before tiles have no ``ops_per_cycle``: their lanes)."""
+    return d.get("ops_per_cycle") or _get(d, "config", "lanes")
+
+
+def _per_op(value, d):
+    """``value`` per MAC-equivalent operation per cycle of design ``d`` (per lane for a PE)."""
+    ops = _ops(d)
+    return value / ops if value is not None and ops else None
+
+
+def _area_per_op(d):
+    return _per_op(_get(d, "asic_area", "area_um2"), d)
 
 
 def _ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
 
 
+def _figures(d, unit):
+    """One side of a pair: OSU area and transistors per MAC-equivalent op per cycle (``unit``
+    names it in the keys: ``lane`` for PEs, ``op`` for tiles), Fmax, ECP5 use, memory bits."""
+    figures = {
+        f"osu_area_per_{unit}_um2": _area_per_op(d),
+        f"transistors_per_{unit}": _per_op(_get(d, "transistors", "count"), d),
+        "osu_fmax_mhz": _get(d, "timing", "fmax_mhz"),
+        "ecp5_fmax_mhz": _get(d, "ecp5", "fmax_mhz"),
+        "ecp5_lut_sites": _get(d, "ecp5", "TRELLIS_COMB"),
+        "ecp5_dsp": _get(d, "ecp5", "MULT18X18D"),
+        "memory_bits_bert_base_layer": _get(d, "memory_bits_bert_base_layer", "total"),
+    }
+    if unit == "op":
+        figures = {"osu_area_um2": _get(d, "asic_area", "area_um2"), **figures,
+                   "memory_bits_on_chip": _get(d, "memory_bits_on_chip", "total_bits")}
+    return figures
+
+
+def _pair(row, gobo, mac, unit):
+    """``row`` with both sides' :func:`_figures` and their GOBO / MAC ratios."""
+    g, m = _figures(gobo, unit), _figures(mac, unit)
+    return {**row, "gobo_figures": g, "mac_figures": m,
+            "gobo_over_mac": {k: _ratio(g[k], m[k]) for k in g}}
+
+
+def _tile_shape(d):
+    c = d.get("config", {})
+    return c.get("act_bits"), c.get("pes"), c.get("lanes")
+
+
+def _find(designs, kind, like, weight_bits=None):
+    """Name and result of the first design of ``kind`` with the tile shape (activation width,
+    PEs, lanes) of ``like`` (and ``weight_bits``, if given), or ``(None, None)``."""
+    return next(((n, d) for n, d in designs.items() if d.get("kind") == kind
+                 and _tile_shape(d) == _tile_shape(like)
+                 and weight_bits in (None, d.get("weight_bits"))), (None, None))
+
+
+def tile_comparison(designs):
+    """GOBO tile versus each MAC tile of the same activation width and shape (PEs x lanes, so
+    equal MAC-equivalent ops per cycle), and each memory-compression tile beside the GOBO tile
+    and the dense MAC tile of its flavour. Tile areas exclude the memories (ports)."""
+    pairs, compressed = [], []
+    for name, mac in designs.items():
+        if mac.get("kind") != "mac_tile":
+            continue
+        gobo_name, gobo = _find(designs, "gobo_tile", mac)
+        if gobo is None:
+            continue
+        act_bits, pes, lanes = _tile_shape(mac)
+        pairs.append(_pair({"flavour": f"w{mac['weight_bits']}a{act_bits}", "gobo": gobo_name,
+                            "mac": name, "act_bits": act_bits, "pes": pes, "lanes": lanes,
+                            "ops_per_cycle": _ops(mac)}, gobo, mac, "op"))
+    for name, d in designs.items():
+        if d.get("kind") != "compressed_tile":
+            continue
+        gobo_name, gobo = _find(designs, "gobo_tile", d)
+        mac_name, mac = _find(designs, "mac_tile", d, d.get("weight_bits"))
+        area = _get(d, "asic_area", "area_um2")
+        compressed.append({
+            "compressed": name, "gobo": gobo_name, "mac": mac_name, **_figures(d, "op"),
+            "transistors": _get(d, "transistors", "count"),
+            "over_gobo_tile_area": _ratio(area, _get(gobo, "asic_area", "area_um2")),
+            "over_mac_tile_area": _ratio(area, _get(mac, "asic_area", "area_um2")),
+        })
+    skipped = sorted({d["ecp5_skipped"] for d in designs.values() if d.get("ecp5_skipped")})
+    return {"method": "same PEs x lanes (= MAC-equivalent ops per cycle) and same activation "
+                      "width; area per op/cycle = OSU area / (PEs x lanes); ratios are GOBO / "
+                      "MAC of figures from this run",
+            "memories": "not in the tile areas: each tile is synthesized with its memory ports "
+                        "as top-level ports; their bits are each tile's memory_bits_on_chip",
+            "ecp5_skipped": skipped[0] if skipped else None,
+            "pairs": pairs, "compressed": compressed}
+
+
 def comparison(designs):
     """GOBO PE versus each MAC baseline at equal activation width and equal lanes (equal
-    multiply-accumulates per cycle), and the memory-compression decompressor beside both."""
+    multiply-accumulates per cycle), the memory-compression decompressor beside both, and the
+    same for tiles (:func:`tile_comparison`)."""
     from .designs import PAIRS
     rows = []
     for flavour, gobo_name in PAIRS.items():
@@ -135,23 +224,9 @@ def comparison(designs):
         gobo = designs.get(gobo_name)
         if mac is None or gobo is None:
             continue
-        row = {"flavour": flavour, "gobo": gobo_name, "mac": mac["design"],
-               "act_bits": gobo["config"]["act_bits"], "lanes": gobo["config"]["lanes"]}
-        for side, d in (("gobo", gobo), ("mac", mac)):
-            lanes = d["config"]["lanes"]
-            tr = _get(d, "transistors", "count")
-            row[side + "_figures"] = {
-                "osu_area_per_lane_um2": _per_lane(d),
-                "transistors_per_lane": None if tr is None else tr / lanes,
-                "osu_fmax_mhz": _get(d, "timing", "fmax_mhz"),
-                "ecp5_fmax_mhz": _get(d, "ecp5", "fmax_mhz"),
-                "ecp5_lut_sites": _get(d, "ecp5", "TRELLIS_COMB"),
-                "ecp5_dsp": _get(d, "ecp5", "MULT18X18D"),
-                "memory_bits_bert_base_layer": _get(d, "memory_bits_bert_base_layer", "total"),
-            }
-        g, m = row["gobo_figures"], row["mac_figures"]
-        row["gobo_over_mac"] = {k: _ratio(g[k], m[k]) for k in g}
-        rows.append(row)
+        rows.append(_pair({"flavour": flavour, "gobo": gobo_name, "mac": mac["design"],
+                           "act_bits": gobo["config"]["act_bits"],
+                           "lanes": gobo["config"]["lanes"]}, gobo, mac, "lane"))
     decomp = {n: d for n, d in designs.items() if d.get("kind") == "decompressor"}
     extra = []
     for name, d in decomp.items():
@@ -171,7 +246,7 @@ def comparison(designs):
     return {"method": "same lanes (= multiply-accumulates per cycle) and same activation width; "
                       "ratios are GOBO / MAC of figures from this run; area per lane = OSU "
                       "area / lanes",
-            "pairs": rows, "decompressor": extra}
+            "pairs": rows, "decompressor": extra, "tiles": tile_comparison(designs)}
 
 
 def _comparison_md(comp):
@@ -183,9 +258,6 @@ def _comparison_md(comp):
              "|" + "---|" * 16]
     for r in comp["pairs"]:
         g, m, q = r["gobo_figures"], r["mac_figures"], r["gobo_over_mac"]
-
-        def mb(v):
-            return _fmt(None if v is None else v / 1e6, ".2f")
         lines.append("| " + " | ".join([
             f"{r['gobo']} vs {r['mac']}",
             _fmt(g["osu_area_per_lane_um2"], ",.0f"), _fmt(m["osu_area_per_lane_um2"], ",.0f"),
@@ -196,7 +268,7 @@ def _comparison_md(comp):
             _fmt(g["ecp5_fmax_mhz"], ".1f"), _fmt(m["ecp5_fmax_mhz"], ".1f"),
             _fmt(g["ecp5_lut_sites"], ","),
             f"{_fmt(m['ecp5_lut_sites'], ',')} (+{_fmt(m['ecp5_dsp'])})",
-            mb(g["memory_bits_bert_base_layer"]), mb(m["memory_bits_bert_base_layer"]),
+            _mbit(g["memory_bits_bert_base_layer"]), _mbit(m["memory_bits_bert_base_layer"]),
             _fmt(q["memory_bits_bert_base_layer"], ".2f"),
         ]) + " |")
     for x in comp["decompressor"]:
@@ -214,9 +286,100 @@ def _comparison_md(comp):
     return lines
 
 
+def _mbit(bits):
+    return _fmt(None if bits is None else bits / 1e6, ".2f")
+
+
+def _tile_md(comp, designs):
+    """The tile section of ``synth.md``: GOBO tile versus MAC tile, the memory-compression tile,
+    and the memories the tile areas leave out."""
+    tiles = comp.get("tiles") or {}
+    if not tiles.get("pairs") and not tiles.get("compressed"):
+        return []
+    lines = ["", "## GOBO tile versus the MAC tiles (same PEs x lanes, same activation width)", "",
+             tiles["method"] + ".", "",
+             "**Tile areas exclude the memories**: each tile is synthesized with every memory "
+             "port as a top-level port (`memories=\"ports\"`); the memories are listed below in "
+             "bits (the OSU 0.18 um library has no SRAM). In the area: the tile controller "
+             "(broadcast, merge, requantization, counters), the PEs, the GOBO tile's outlier "
+             "side path, and the compressed tile's decompressor and row walker.", ""]
+    if tiles.get("ecp5_skipped"):
+        lines += [f"ECP5 skipped for tiles: {tiles['ecp5_skipped']}.", ""]
+    lines += ["| pair | ops/cycle | OSU area GOBO (um^2) | MAC | OSU area/op GOBO (um^2) | MAC | "
+              "GOBO/MAC | transistors/op GOBO | MAC | GOBO/MAC | OSU Fmax GOBO (MHz) | MAC | "
+              "ECP5 Fmax GOBO (MHz) | MAC | on-chip memory GOBO (Mbit) | MAC | GOBO/MAC |",
+              "|" + "---|" * 17]
+    for r in tiles["pairs"]:
+        g, m, q = r["gobo_figures"], r["mac_figures"], r["gobo_over_mac"]
+        lines.append("| " + " | ".join([
+            f"{r['gobo']} vs {r['mac']}", _fmt(r["ops_per_cycle"]),
+            _fmt(g["osu_area_um2"], ",.0f"), _fmt(m["osu_area_um2"], ",.0f"),
+            _fmt(g["osu_area_per_op_um2"], ",.0f"), _fmt(m["osu_area_per_op_um2"], ",.0f"),
+            _fmt(q["osu_area_per_op_um2"], ".2f"),
+            _fmt(g["transistors_per_op"], ",.0f"), _fmt(m["transistors_per_op"], ",.0f"),
+            _fmt(q["transistors_per_op"], ".2f"),
+            _fmt(g["osu_fmax_mhz"], ".1f"), _fmt(m["osu_fmax_mhz"], ".1f"),
+            _fmt(g["ecp5_fmax_mhz"], ".1f"), _fmt(m["ecp5_fmax_mhz"], ".1f"),
+            _mbit(g["memory_bits_on_chip"]), _mbit(m["memory_bits_on_chip"]),
+            _fmt(q["memory_bits_on_chip"], ".2f"),
+        ]) + " |")
+    for x in tiles["compressed"]:
+        lines += ["", f"Memory-compression tile `{x['compressed']}`: "
+                  f"{_fmt(x['osu_area_um2'], ',.0f')} um^2 OSU "
+                  f"({_fmt(x['osu_area_per_op_um2'], ',.0f')} per op/cycle, "
+                  f"{_fmt(x['transistors'], ',')} transistors, OSU Fmax "
+                  f"{_fmt(x['osu_fmax_mhz'], '.1f')} MHz, ECP5 {_fmt(x['ecp5_fmax_mhz'], '.1f')} "
+                  f"MHz): {_fmt(x['over_gobo_tile_area'], '.2f')} x the GOBO tile `{x['gobo']}` "
+                  f"and {_fmt(x['over_mac_tile_area'], '.2f')} x the dense MAC tile "
+                  f"`{x['mac']}`. Its on-chip memories are the dense tile's "
+                  f"({_mbit(x['memory_bits_on_chip'])} Mbit); only off-chip does it hold the "
+                  f"GOBO form ({_mbit(x['memory_bits_bert_base_layer'])} Mbit per BERT-base "
+                  f"layer)."]
+    lines += ["", "On-chip memories of each tile (not in its area; numbered banks of one shape on "
+              "one row):", "", "| tile | memory | (banks x) width x depth | bits | holds |",
+              "|---|---|---|---|---|"]
+    for name, d in designs.items():
+        on_chip = d.get("memory_bits_on_chip")
+        if not on_chip:
+            continue
+        banks = {}
+        for mem, x in on_chip["memories"].items():
+            banks.setdefault((mem.rstrip("0123456789"), x["width"], x["depth"]), []).append(mem)
+        for (_, width, depth), mems in banks.items():
+            x = on_chip["memories"][mems[0]]
+            label, shape = mems[0], f"{width} x {depth:,}"
+            if len(mems) > 1:
+                label, shape = f"{mems[0]}..{mems[-1]}", f"{len(mems)} x {shape}"
+            lines.append(f"| {name} | {label} | {shape} | {len(mems) * x['bits']:,} | "
+                         f"{x.get('holds', '')} |")
+        lines.append(f"| {name} | **total** | | **{on_chip['total_bits']:,}** | |")
+    return lines
+
+
+def _annotate(ax, labels, gap=7):
+    """Write ``(x, y, text, left)`` labels beside their points, top down; a label closer than
+    ``gap`` points to the one above it on the same side of the same x moves down."""
+    to_points = 72 / ax.figure.dpi
+    ax.autoscale_view()
+    above = {}
+    for x, y, text, left in sorted(labels, key=lambda label: -label[1]):
+        natural = ax.transData.transform((x, y))[1] * to_points
+        at = min(natural + 2, above.get((x, left), float("inf")) - gap)
+        above[(x, left)] = at
+        ax.annotate(text, (x, y), fontsize=6, xytext=(-4 if left else 4, at - natural),
+                    textcoords="offset points", ha="right" if left else "left")
+
+
+#: ``kind: (marker, colour)`` in :func:`plot`.
+PLOT_STYLE = {"gobo": ("o", "tab:blue"), "mac": ("s", "tab:orange"),
+              "decompressor": ("^", "tab:green"), "gobo_tile": ("D", "tab:purple"),
+              "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive")}
+
+
 def plot(designs, path, title):
-    """Area against throughput (MACs per cycle = lanes) for every design; returns the path or
-    None when matplotlib is missing."""
+    """Area against throughput (MAC-equivalent ops per cycle: lanes for a PE, PEs x lanes for a
+    tile; marker and colour by kind) for every design; returns the path or None when matplotlib
+    is missing."""
     try:
         import matplotlib
         matplotlib.use("Agg")
@@ -224,28 +387,30 @@ def plot(designs, path, title):
     except ImportError:
         return None
     fig, ax = plt.subplots(figsize=(8, 5.5))
-    markers = {"gobo": "o", "mac": "s", "decompressor": "^"}
+    labels = []
     for name, d in designs.items():
         area = _get(d, "asic_area", "area_um2")
         if area is None:
             continue
-        kind = d.get("kind", "gobo")
-        color = "tab:red" if d.get("pareto") else {"gobo": "tab:blue", "mac": "tab:orange",
-                                                   "decompressor": "tab:green"}[kind]
-        ax.scatter(d["config"]["lanes"], area, marker=markers[kind], color=color, zorder=3)
-        ax.annotate(name.replace("gobo_pe_", "").replace("mac_pe_", ""),
-                    (d["config"]["lanes"], area), fontsize=6, xytext=(4, 2),
-                    textcoords="offset points")
+        marker, color = PLOT_STYLE[d.get("kind", "gobo")]
+        ax.scatter(_ops(d), area, marker=marker, color="tab:red" if d.get("pareto") else color,
+                   zorder=3)
+        # Tiles share the lanes-16 PEs' x: their labels go to the left.
+        labels.append((_ops(d), area, name.replace("gobo_pe_", "").replace("mac_pe_", ""),
+                       d.get("kind", "").endswith("tile")))
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("throughput: multiply-accumulates per cycle (lanes)")
+    fig.tight_layout()
+    _annotate(ax, labels)
+    ax.set_xlabel("throughput: MAC-equivalent ops per cycle (PE: lanes; tile: PEs x lanes)")
     ax.set_ylabel("OSU 0.18 um area (um^2, Yosys/ABC estimate)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
     kinds = {d.get("kind", "gobo") for d in designs.values()}
-    for kind, marker in markers.items():
+    for kind, (marker, color) in PLOT_STYLE.items():
         if kind in kinds:
-            ax.scatter([], [], marker=marker, color="gray", label=kind)
+            ax.scatter([], [], marker=marker, color=color,
+                       label=kind + (" (no memories)" if kind.endswith("tile") else ""))
     if any(d.get("pareto") for d in designs.values()):
         ax.scatter([], [], marker="o", color="tab:red", label="Pareto-optimal")
     ax.legend(fontsize=8)
@@ -298,7 +463,7 @@ def write_sweep_reports(report, out_dir):
         lines.append("| " + " | ".join([
             name, _fmt(c.get("lanes")), _fmt(c.get("index_bits")), _fmt(c.get("act_bits")),
             _fmt(c.get("recon_multipliers")), _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
-            _fmt(_per_lane(d), ",.0f"), _fmt(_get(d, "transistors", "count"), ","),
+            _fmt(_area_per_op(d), ",.0f"), _fmt(_get(d, "transistors", "count"), ","),
             _fmt(fmax, ".1f"), _fmt(None if fmax is None else c["lanes"] * fmax / 1e3, ".2f"),
             "n/a" if lut is None else f"{lut:,} + {ccu:,}",
             _fmt(_get(d, "ecp5_synth", "MULT18X18D")),

@@ -259,16 +259,18 @@ def test_run_design_without_liberty_on_stand_in(tmp_path):
     assert "| standin |" in markdown({"note": NOTE, "designs": {"standin": result}})
 
 
-def _fake(kind, lanes, act_bits, area, fmax, transistors, weight_bits=None, index_bits=3):
+def _fake(kind, lanes, act_bits, area, fmax, transistors, weight_bits=None, index_bits=3,
+          pes=1, **extra):
     from synth.designs import Design, memory_bits
-    from golden.config import GoboConfig
-    d = Design("x", kind, GoboConfig(lanes=lanes, act_bits=act_bits, index_bits=index_bits),
-               weight_bits)
+    from golden.config import PRESETS
+    d = Design("x", kind, PRESETS["minilm"].replace(lanes=lanes, act_bits=act_bits,
+                                                    index_bits=index_bits, pes=pes),
+               weight_bits, **extra)
     return {**d.describe(), "design": "x", "errors": [],
             "asic_area": {"area_um2": area, "sequential_share": 0.1, "cells": 1},
             "transistors": {"count": transistors}, "timing": {"fmax_mhz": fmax},
             "ecp5": {"fmax_mhz": fmax / 2, "TRELLIS_COMB": 10, "MULT18X18D": 0},
-            "memory_bits_bert_base_layer": memory_bits(d)}
+            **memory_bits(d)}
 
 
 def test_comparison_pairs_gobo_with_the_baseline_of_its_activation_width(tmp_path):
@@ -295,6 +297,131 @@ def test_comparison_pairs_gobo_with_the_baseline_of_its_activation_width(tmp_pat
     md = write_reports(report, tmp_path)
     assert "gobo_pe_paper vs mac_pe_w16a16_lanes16 | 100 | 200 | 0.50 |" in md
     assert (tmp_path / "synth.png").stat().st_size > 1000
+
+
+def test_tile_designs_have_memories_as_ports():
+    """One tile of each kind (the default set's): memory ports at the top, no memory array
+    inside (Yosys would build it from flip-flops), and 32 MAC-equivalent ops per cycle."""
+    import re
+    from synth.designs import TILE_KINDS, default_designs, tile_memory_specs
+    designs = default_designs()
+    assert len({d.name for d in designs}) == len(designs)
+    tiles = [d for d in designs if d.is_tile]
+    assert sorted(d.name for d in tiles) == [
+        "compressed_tile_p2_l16_w16a16", "gobo_tile_p2_l16_a16", "gobo_tile_p2_l16_a4",
+        "gobo_tile_p2_l16_a8", "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w4a4",
+        "mac_tile_p2_l16_w8a8"]
+    assert all(d.ops_per_cycle == d.pes * d.lanes == 32 == d.describe()["ops_per_cycle"]
+               for d in tiles)
+    assert all(d.ops_per_cycle == d.lanes and d.pes == 1 for d in designs if not d.is_tile)
+    for kind in TILE_KINDS:
+        d = next(t for t in tiles if t.kind == kind)
+        text = d.verilog()
+        assert f"module {d.top}(" in text
+        assert not re.search(r"^\s*reg\s*(\[[^\]]*\])?\s*\S+\s*\[", text, re.M), d.name
+        header = text[:text.index(");")]
+        for name, spec in tile_memory_specs(d).items():
+            assert f"{name}_wr__data" in header and f"{name}_wr__en" in header
+            for k in range(len(spec.reads)):
+                assert f"{name}_rd{k}__addr" in header and f"{name}_rd{k}__data" in header
+    assert "packed__payload" in header and "outliers__payload" in header   # the compressed tile
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_tile_memory_bits():
+    """On-chip bits are the tile class's own memory report (the sum of its memory specs), each
+    memory saying what it holds; the BERT-base layer figure is dense for the MAC tile and GOBO
+    form for the compressed one."""
+    import gc
+    from golden.config import PRESETS
+    from hw.compressed_mac_tile import CompressedMacTile
+    from hw.mac_tile import MacTile
+    from hw.tile import GoboTile
+    from synth.designs import (Design, compressed_tile, gobo_tile, mac_tile, memory_bits,
+                               tile_memory_specs)
+    gobo, mac, comp = gobo_tile(16), mac_tile("w16a16"), compressed_tile("w16a16")
+    classes = {gobo: GoboTile(config=gobo.config, memories="ports"),
+               mac: MacTile(config=mac.config, weight_bits=16, memories="ports"),
+               comp: CompressedMacTile(config=comp.config, weight_bits=16, memories="ports")}
+    for d, tile in classes.items():
+        on_chip = memory_bits(d)["memory_bits_on_chip"]
+        report = tile.memories.report()
+        assert on_chip["total_bits"] == report["total_bits"] == \
+            sum(s.bits for s in tile_memory_specs(d).values())
+        assert {n: {k: m[k] for k in ("width", "depth", "bits")}
+                for n, m in on_chip["memories"].items()} == report["memories"]
+        assert all(m["holds"] for m in on_chip["memories"].values())
+    del classes, tile
+    gc.collect()
+    assert set(memory_bits(gobo)["memory_bits_on_chip"]["memories"]) >= {"index", "outlier",
+                                                                           "offset", "bias0"}
+    assert memory_bits(comp)["memory_bits_on_chip"]["total_bits"] == \
+        memory_bits(mac)["memory_bits_on_chip"]["total_bits"]
+    assert "decompressor" in memory_bits(comp)["memory_bits_on_chip"]["memories"]["weight"][
+        "holds"]
+    assert memory_bits(mac)["memory_bits_bert_base_layer"]["total"] == 768 * 3072 * 16 + 768 * 32
+    layer = memory_bits(comp)["memory_bits_bert_base_layer"]
+    assert layer["total"] == 7_460_356 and "off-chip only" in layer["what"]
+    assert "memory_bits_on_chip" not in memory_bits(Design("x", "gobo", PRESETS["paper"]))
+
+
+def test_tile_comparison_per_op_ratios(tmp_path):
+    from synth.report import comparison, write_reports
+    skipped = "synth_ecp5 + nextpnr took too long"
+    tile = {"pes": 4, "ecp5_skipped": skipped}
+    designs = {"gobo_pe_paper": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
+               "mac_pe_w16a16_lanes16": _fake("mac", 16, 16, 3200.0, 50.0, 1600, 16),
+               "gobo_tile_p4_l4_a16": _fake("gobo_tile", 4, 16, 3200.0, 80.0, 6400, **tile),
+               "gobo_tile_p4_l4_a8": _fake("gobo_tile", 4, 8, 2400.0, 90.0, 4800, **tile),
+               "mac_tile_w16a16_p4_l4": _fake("mac_tile", 4, 16, 6400.0, 40.0, 3200, 16, **tile),
+               "mac_tile_w4a4_p4_l4": _fake("mac_tile", 4, 4, 800.0, 90.0, 800, 4, **tile),
+               "compressed_tile_w16a16_p4_l4": _fake("compressed_tile", 4, 16, 8000.0, 40.0,
+                                                     4000, 16, **tile)}
+    for name, d in designs.items():
+        d["design"] = name
+        if d.get("ecp5_skipped"):
+            del d["ecp5"]                   # as run_design leaves it with seeds=()
+    comp = comparison(designs)
+    assert [r["flavour"] for r in comp["pairs"]] == ["w16a16"]       # the PE pairs are unchanged
+    tiles = comp["tiles"]
+    assert [(r["gobo"], r["mac"]) for r in tiles["pairs"]] == [
+        ("gobo_tile_p4_l4_a16", "mac_tile_w16a16_p4_l4")]            # no A4 GOBO tile, no A8 MAC
+    r = tiles["pairs"][0]
+    assert r["ops_per_cycle"] == 16 and r["flavour"] == "w16a16"
+    assert r["gobo_figures"]["osu_area_per_op_um2"] == 200.0
+    assert r["mac_figures"]["osu_area_per_op_um2"] == 400.0
+    assert r["gobo_over_mac"]["osu_area_per_op_um2"] == 0.5
+    assert r["gobo_over_mac"]["transistors_per_op"] == 2.0
+    assert r["gobo_figures"]["ecp5_fmax_mhz"] is None                # skipped, not zero
+    on_chip = {n: designs[n]["memory_bits_on_chip"]["total_bits"] for n in (r["gobo"], r["mac"])}
+    assert r["gobo_over_mac"]["memory_bits_on_chip"] == on_chip[r["gobo"]] / on_chip[r["mac"]]
+    c = tiles["compressed"][0]
+    assert (c["gobo"], c["mac"]) == ("gobo_tile_p4_l4_a16", "mac_tile_w16a16_p4_l4")
+    assert c["over_gobo_tile_area"] == 2.5 and c["over_mac_tile_area"] == 1.25
+    assert c["osu_area_per_op_um2"] == 500.0 and c["memory_bits_on_chip"] == on_chip[c["mac"]]
+    assert tiles["ecp5_skipped"] == skipped
+    md = write_reports({"note": NOTE, "designs": designs, "comparison": comp, "errors": []},
+                       tmp_path)
+    assert "gobo_tile_p4_l4_a16 vs mac_tile_w16a16_p4_l4 | 16 | 3,200 | 6,400 | 200 | 400 | " \
+           "0.50 |" in md
+    assert "Tile areas exclude the memories" in md and f"ECP5 skipped for tiles: {skipped}" in md
+    assert "2.50 x the GOBO tile" in md and "1.25 x the dense MAC tile" in md
+    assert "| gobo_tile_p4_l4_a16 | index | 48 x " in md              # memories listed in bits
+    assert "| gobo_tile_p4_l4_a16 | bias0..bias3 | 4 x 32 x 384 | 49,152 |" in md
+    assert (tmp_path / "synth.png").stat().st_size > 1000
+
+
+def test_run_all_skips_ecp5_for_designs_without_it(tmp_path):
+    """A design with ``ecp5_skipped`` runs no synth_ecp5/nextpnr even when the run has a seed,
+    and its result says why."""
+    from golden.config import GoboConfig
+    from synth.__main__ import _run_all
+    from synth.designs import Design
+    tiny = Design("tiny_decomp", "decompressor",
+                  GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3, ecp5_skipped="why")
+    result = _run_all([tiny], tmp_path, None, 1, seeds=(1,), cache=False)["tiny_decomp"]
+    assert result["seeds"] == [] and "ecp5_synth" not in result and "ecp5" not in result
+    assert result["transistors"]["count"] > 0 and result["ecp5_skipped"] == "why"
 
 
 def test_pareto_fronts_and_sweep_points():
