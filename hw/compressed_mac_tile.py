@@ -4,7 +4,7 @@ interface (docs/tile.md section 6)."""
 
 from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import In
 
 from golden.packing import (LOAD_WEIGHT, decompressor_outlier_fields, index_beat_fields,
                             mac_input_fields)

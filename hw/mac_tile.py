@@ -2,8 +2,8 @@
 MAC PEs with dense integer weights (docs/tile.md section 6)."""
 
 from amaranth.hdl import Cat, Module, signed
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In
 
 from golden.config import GoboConfig
 from golden.mac_model import mac_out_bits
@@ -13,8 +13,8 @@ from golden.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_acc_bits, mac_
 
 from .layouts import struct_layout
 from .mac_pe import MacPE, mac_latency
-from .tile import bias_bank_specs, broadcast_to_pes, write_bias_banks
-from .tile_controller import MERGE_LATENCY, TileController, counters_layout
+from .tile import bias_bank_specs, broadcast_to_pes, run_members, write_bias_banks
+from .tile_controller import MERGE_LATENCY, TileController
 from .tile_memories import MemorySpec, TileMemories
 
 __all__ = ["MacTile", "mac_tile_memory_specs", "mac_load_layout", "mac_layer_layout"]
@@ -83,10 +83,7 @@ class MacTile(wiring.Component):
             **self._memories.members(),
             "load": In(stream.Signature(load)),
             "layer": In(mac_layer_layout(config, weight_bits)),
-            "start": In(1),
-            "busy": Out(1),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), config.pes))),
-            "counters": Out(counters_layout(config)),
+            **run_members(config),
         })
 
     @property

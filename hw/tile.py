@@ -16,7 +16,18 @@ from .tile_memories import MemorySpec, TileMemories
 from .tile_controller import MERGE_LATENCY, TileController, counters_layout, layer_layout
 
 __all__ = ["GoboTile", "load_layout", "tile_fill_drain", "tile_memory_specs",
-           "bias_bank_specs", "write_bias_banks", "broadcast_to_pes"]
+           "bias_bank_specs", "write_bias_banks", "broadcast_to_pes", "run_members"]
+
+
+def run_members(config):
+    """The members every tile shares: ``start``, ``busy``, the output stream ``o`` of ``P``
+    results a slot, and the performance ``counters``."""
+    return {
+        "start": In(1),
+        "busy": Out(1),
+        "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), config.pes))),
+        "counters": Out(counters_layout(config)),
+    }
 
 
 def tile_memory_specs(config):
@@ -110,10 +121,7 @@ class GoboTile(wiring.Component):
             **self._memories.members(),
             "load": In(stream.Signature(load_layout(config))),
             "layer": In(layer_layout(config)),
-            "start": In(1),
-            "busy": Out(1),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), config.pes))),
-            "counters": Out(counters_layout(config)),
+            **run_members(config),
         })
 
     @property

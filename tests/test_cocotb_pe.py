@@ -2,7 +2,6 @@
 on real all-MiniLM-L6-v2 rows, with its cycle count checked against the golden cycle model."""
 
 import json
-import pathlib
 
 import pytest
 
