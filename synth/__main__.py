@@ -8,6 +8,7 @@ the hash of its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -99,6 +100,10 @@ def main(argv=None):
                              "act_bits {8,16} x recon_multipliers {1, 2**index_bits}; ECP5 "
                              "Fmax as min and median over seeds 1, 2, 3; resumable, Pareto "
                              "points marked")
+    parser.add_argument("--tiles-ecp5", action="store_true",
+                        help="only the seven tiles of the default set, with ECP5 place and "
+                             "route (skipped for tiles in the default run: it takes about as "
+                             "long as all the rest)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="designs run in parallel (default 2; with --sweep all cores)")
     args = parser.parse_args(argv)
@@ -121,6 +126,9 @@ def main(argv=None):
         designs = sweep_designs()
     elif args.preset:
         designs = [gobo(name, PRESETS[name]) for name in args.preset]
+    elif args.tiles_ecp5:
+        designs = [dataclasses.replace(d, ecp5_skipped=None) for d in default_designs()
+                   if d.is_tile]
     else:
         designs = default_designs()
     print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {jobs} in "
