@@ -109,11 +109,12 @@ def decompressor(weight_bits=16, **changes):
 #: tile multiplies the synthesis time (docs/synthesis.md, "Tiles").
 TILE_SHAPE = {"pes": 2, "lanes": 16, "outlier_lanes": 1}
 
-#: Why tiles get no ECP5 figures, from a trial run; it goes into the JSON and synth.md.
+#: Why tiles get no ECP5 figures in the default run (measured; it goes into the JSON and synth.md).
 TILE_ECP5_SKIPPED = (
-    "on a trial run of a 4 x 4 GOBO tile (2 cores, both busy with a background job) synth_ecp5 "
-    "took 46 s and nextpnr 243 s (18,974 LUT sites, 78 % of an LFE5U-25F), against 37 s for "
-    "its OSU area and timing; seven tiles would take `make synth` past its 10-minute budget")
+    "`python -m synth --tiles-ecp5` (the seven tiles alone, with ECP5) took 566 s on 2026-11-25 "
+    "(the GOBO A16 tile: 70 s of synth_ecp5 and 135 s of nextpnr against 29 s for its OSU "
+    "figures), which would take `make synth` past its 10-minute budget; its figures are in "
+    "build/reports/tiles_ecp5 and docs/synthesis.md")
 
 
 def _tile_name(kind, shape, suffix):
