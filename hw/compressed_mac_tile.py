@@ -26,8 +26,8 @@ class CompressedMacTile(wiring.Component):
     ``layer.centroids`` (so ``layer`` must hold the layer while its weights stream in); a row counter turns row ``m = b*P + p``, beat ``j`` into a write of PE
     ``p``'s slice of weight word ``b*C + j`` (``C`` counted from the row's own beats), which goes
     into the tile's load stream ahead of any ``load`` beat. Activations and biases come on
-    ``load`` as for the dense tile (weight beats there are refused by nothing, but would race
-    the decompressor: send none).
+    ``load`` as for the dense tile; a weight beat there would still be written, so the weights
+    must come only through the decompressor.
 
     A ``start`` while the decompressor still holds a beat is kept until that beat is written,
     so a run never starts on a half-filled weight memory; ``busy`` covers the wait.
