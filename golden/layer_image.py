@@ -22,7 +22,7 @@ from .packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER
 from .quantizer import quantize
 
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image", "load_beats",
-           "act_beats", "layer_word", "save_image", "load_image", "quantize_activations",
+           "act_beats", "bias_beats", "layer_word", "save_image", "load_image", "quantize_activations",
            "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
 
@@ -364,12 +364,23 @@ def act_beats(config, acts, fields=None):
             for t in range(tokens) for j in range(chunks)]
 
 
+def bias_beats(layer, fields):
+    """Load beats of the biases of ``layer`` (a :class:`TiledLayer`) in the load format
+    ``fields``, one per row of its padded blocks."""
+    config = layer.config
+    bias_bits = memory_shapes(config)["bias"][0]
+    # Padded rows of the last block get bias 0 too: never whatever an earlier layer left there.
+    bias = np.zeros(layer.blocks * config.pes, dtype=np.int64)
+    bias[:layer.rows] = layer.bias
+    return [pack(fields, {"target": LOAD_BIAS, "addr": m, "data": int(v) & ((1 << bias_bits) - 1)})
+            for m, v in enumerate(bias)]
+
+
 def load_beats(image, acts=None):
     """Every load beat of ``image`` (index, outlier, offset and bias memories), followed by the
     activation beats if ``acts`` (T, N) is given."""
     config = image.config
     fields = load_fields(config)
-    bias_bits = memory_shapes(config)["bias"][0]
     beats = [pack(fields, {"target": LOAD_INDEX, "addr": a, "data": w})
              for a, w in enumerate(image.index_words())]
     words, offsets = image.outlier_words()
@@ -377,12 +388,7 @@ def load_beats(image, acts=None):
               for a, w in enumerate(words)]
     beats += [pack(fields, {"target": LOAD_OFFSET, "addr": b, "data": o})
               for b, o in enumerate(offsets)]
-    # Padded rows of the last block get bias 0 too: never whatever an earlier layer left there.
-    bias = np.zeros(image.blocks * config.pes, dtype=np.int64)
-    bias[:image.rows] = image.bias
-    beats += [pack(fields, {"target": LOAD_BIAS, "addr": m,
-                            "data": int(v) & ((1 << bias_bits) - 1)})
-              for m, v in enumerate(bias)]
+    beats += bias_beats(image, fields)
     if acts is not None:
         if np.shape(acts)[-1] != image.cols:
             raise ImageError(f"activations have {np.shape(acts)[-1]} features; the layer has "

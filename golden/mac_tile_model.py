@@ -17,11 +17,10 @@ import dataclasses
 import numpy as np
 
 from .fixedpoint import check_signed, to_fixed
-from .layer_image import ImageError, TiledLayer, act_beats
+from .layer_image import ImageError, TiledLayer, act_beats, bias_beats
 from .mac_model import decompress, mac_dot
-from .packing import (LOAD_BIAS, LOAD_WEIGHT, decompressor_streams, mac_acc_bits,
-                      mac_input_fields, mac_layer_fields, mac_load_fields, mac_memory_shapes, pack,
-                      weight_load_addr)
+from .packing import (LOAD_WEIGHT, decompressor_streams, mac_acc_bits, mac_input_fields,
+                      mac_layer_fields, mac_load_fields, pack, weight_load_addr)
 from .quantizer import quantize
 from .tile_model import requantize
 
@@ -138,12 +137,7 @@ def mac_load_beats(layer, acts=None, *, weights=True):
         beats += [pack(fields, {"target": LOAD_WEIGHT, "addr": weight_load_addr(config, p, word),
                                 "data": pack(slice_field, {"weights": values})})
                   for p, word, values in _weight_slices(layer)]
-    bias_bits = mac_memory_shapes(config, layer.weight_bits)["bias"][0]
-    bias = np.zeros(layer.blocks * config.pes, dtype=np.int64)
-    bias[:layer.rows] = layer.bias
-    beats += [pack(fields, {"target": LOAD_BIAS, "addr": m,
-                            "data": int(v) & ((1 << bias_bits) - 1)})
-              for m, v in enumerate(bias)]
+    beats += bias_beats(layer, fields)
     if acts is not None:
         beats += act_beats(config, acts, fields)
     return beats
