@@ -22,7 +22,7 @@ from .packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER
 from .quantizer import quantize
 
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image", "load_beats",
-           "act_beats", "bias_beats", "layer_word", "save_image", "load_image", "quantize_activations",
+           "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias", "save_image", "load_image", "quantize_activations",
            "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
 
@@ -258,6 +258,34 @@ def logical_outputs(image, y):
     return out
 
 
+def gobo_quantized(config, weights, layer=None):
+    """``(weights as float32, layer)``: ``layer`` (a :class:`~golden.quantizer.GoboLayer` of these
+    weights) or, if None, the GOBO quantization of ``weights`` with ``config``'s index width and
+    outlier threshold."""
+    weights = np.asarray(weights, dtype=np.float32)
+    if weights.ndim != 2:
+        raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
+    if layer is None:
+        layer = quantize(weights, index_bits=config.index_bits,
+                         outlier_log_prob=config.outlier_log_prob)
+    return weights, layer
+
+
+def fixed_bias(bias, rows, e_acc, out_exponent=None):
+    """``(bias (rows,) int64 at exponent e_acc, out_shift)`` for a layer whose accumulator has
+    exponent ``e_acc``: the bias rounded to it (zeros if None), and the shift down to the output
+    exponent ``out_exponent`` (0 if None)."""
+    if bias is None:
+        bias_int = np.zeros(rows, dtype=np.int64)
+    else:
+        bias = np.asarray(bias, dtype=np.float64)
+        if bias.shape != (rows,):
+            raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
+        bias_int = np.round(bias / 2.0 ** e_acc).astype(np.int64)
+    out_shift = 0 if out_exponent is None else max(0, out_exponent - e_acc)
+    return bias_int, out_shift
+
+
 def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=None,
                       layer=None, balance_rows="auto"):
     """Quantize float ``weights`` (M, N) with GOBO and lay them out as an integer image.
@@ -268,12 +296,7 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
     reorders the rows by :func:`balanced_row_order` (recorded in ``row_order``), False keeps them,
     ``"auto"`` (default) takes whichever of the two the cycle model predicts to be faster.
     """
-    weights = np.asarray(weights, dtype=np.float32)
-    if weights.ndim != 2:
-        raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
-    if layer is None:
-        layer = quantize(weights, index_bits=config.index_bits,
-                         outlier_log_prob=config.outlier_log_prob)
+    weights, layer = gobo_quantized(config, weights, layer)
     centroids, e_c = to_fixed(layer.centroids, config.centroid_bits)
     residuals = layer.residuals()
     if len(residuals) and np.any(residuals != 0):
@@ -288,14 +311,7 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
         centroids = np.round(layer.centroids.astype(np.float64) / 2.0 ** e_c).astype(np.int64)
     res_int = np.round(residuals / 2.0 ** e_r).astype(np.int64)
     e_a = min(e_c, e_r)
-    if bias is None:
-        bias_int = np.zeros(weights.shape[0], dtype=np.int64)
-    else:
-        bias = np.asarray(bias, dtype=np.float64)
-        if bias.shape != (weights.shape[0],):
-            raise ImageError(f"bias must have shape ({weights.shape[0]},), not {bias.shape}")
-        bias_int = np.round(bias / 2.0 ** (e_a + act_exponent)).astype(np.int64)
-    out_shift = 0 if out_exponent is None else max(0, out_exponent - e_a - act_exponent)
+    bias_int, out_shift = fixed_bias(bias, weights.shape[0], e_a + act_exponent, out_exponent)
     rows, cols = weights.shape
     parts = dict(config=config, layer=layer, centroids=centroids, residuals=res_int,
                  bias=bias_int, shift_dot=e_c - e_a, shift_corr=e_r - e_a, out_shift=out_shift,

@@ -17,11 +17,11 @@ import dataclasses
 import numpy as np
 
 from .fixedpoint import check_signed, to_fixed
-from .layer_image import ImageError, TiledLayer, act_beats, bias_beats
+from .layer_image import (ImageError, TiledLayer, act_beats, bias_beats, fixed_bias,
+                          gobo_quantized)
 from .mac_model import decompress, mac_dot
 from .packing import (LOAD_WEIGHT, decompressor_streams, mac_acc_bits, mac_input_fields,
                       mac_layer_fields, mac_load_fields, pack, weight_load_addr)
-from .quantizer import quantize
 from .tile_model import requantize
 
 __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
@@ -156,16 +156,11 @@ def mac_layer_word(layer, tokens):
         "rows": layer.rows})
 
 
-def _bias_and_shift(config, bias, rows, e_w, act_exponent, out_exponent):
+def _bias_and_shift(bias, rows, e_w, act_exponent, out_exponent):
+    """:func:`~golden.layer_image.fixed_bias` at the accumulator's exponent ``e_w + e_x``, and
+    the layer's exponents."""
     e_acc = e_w + act_exponent
-    if bias is None:
-        bias_int = np.zeros(rows, dtype=np.int64)
-    else:
-        bias = np.asarray(bias, dtype=np.float64)
-        if bias.shape != (rows,):
-            raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
-        bias_int = np.round(bias / 2.0 ** e_acc).astype(np.int64)
-    out_shift = 0 if out_exponent is None else max(0, out_exponent - e_acc)
+    bias_int, out_shift = fixed_bias(bias, rows, e_acc, out_exponent)
     return bias_int, out_shift, {"weights": e_w, "activations": act_exponent,
                                  "outputs": e_acc + out_shift}
 
@@ -178,8 +173,8 @@ def mac_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=Non
     if weights.ndim != 2:
         raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
     w_int, e_w = to_fixed(weights, weight_bits)
-    bias_int, out_shift, exponents = _bias_and_shift(config, bias, weights.shape[0], e_w,
-                                                     act_exponent, out_exponent)
+    bias_int, out_shift, exponents = _bias_and_shift(bias, weights.shape[0], e_w, act_exponent,
+                                                     out_exponent)
     return MacLayer(config, weight_bits, w_int, bias_int, out_shift=out_shift,
                     exponents=exponents)
 
@@ -189,19 +184,14 @@ def compressed_layer_from_float(config, weight_bits, weights, *, act_exponent, b
     """GOBO-quantize float ``weights`` (or reuse ``gobo``, a :class:`~golden.quantizer.GoboLayer`)
     and express centroids and outliers as signed ``weight_bits`` integers at one exponent: the
     memory-compression tile's input. Its ``weights`` are the decompressed dense matrix."""
-    weights = np.asarray(weights, dtype=np.float32)
-    if weights.ndim != 2:
-        raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
-    if gobo is None:
-        gobo = quantize(weights, index_bits=config.index_bits,
-                        outlier_log_prob=config.outlier_log_prob)
+    weights, gobo = gobo_quantized(config, weights, gobo)
     values = np.concatenate([gobo.centroids, gobo.outlier_values]).astype(np.float64)
     ints, e_w = to_fixed(values, weight_bits)
     centroids = ints[:config.n_centroids]
     rows, cols = weights.shape
     positions = [divmod(int(p), cols) for p in gobo.outlier_positions]
     outliers = [(m, n, int(v)) for (m, n), v in zip(positions, ints[config.n_centroids:])]
-    bias_int, out_shift, exponents = _bias_and_shift(config, bias, rows, e_w, act_exponent,
+    bias_int, out_shift, exponents = _bias_and_shift(bias, rows, e_w, act_exponent,
                                                      out_exponent)
     return make_compressed_layer(config, weight_bits, indexes=gobo.indexes, centroids=centroids,
                                  outliers=outliers, bias=bias_int, out_shift=out_shift,

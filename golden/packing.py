@@ -16,7 +16,8 @@ __all__ = ["Field", "pe_input_fields", "mac_input_fields", "pack", "unpack", "pe
            "check_pe_inputs", "LOAD_TARGETS", "outlier_record_fields", "outlier_record_bits",
            "offset_bits", "memory_shapes", "load_fields", "layer_fields", "counters_fields",
            "COUNTER_BITS", "pack_outlier_word", "LOAD_WEIGHT", "mac_acc_bits",
-           "mac_memory_shapes", "mac_load_fields", "mac_layer_fields", "weight_load_addr"]
+           "mac_memory_shapes", "mac_load_fields", "mac_layer_fields", "weight_load_addr",
+           "weight_word_bits"]
 
 
 class Field:
@@ -306,8 +307,10 @@ def mac_memory_shapes(config, weight_bits):
             "activation": shapes["activation"], "bias": shapes["bias"]}
 
 
-def _weight_word_bits(config):
-    return (config.index_depth - 1).bit_length()   # = ceil_log2(depth), the port width
+def weight_word_bits(config):
+    """Bits of a weight word address (= ceil_log2(depth), the memory port's): the PE field of a
+    weight load address starts above them."""
+    return (config.index_depth - 1).bit_length()
 
 
 def weight_load_addr(config, pe, word):
@@ -316,7 +319,7 @@ def weight_load_addr(config, pe, word):
     if not 0 <= pe < config.pes or not 0 <= word < config.index_depth:
         raise ValueError(f"weight slice (PE {pe}, word {word}) is outside {config.pes} PEs x "
                          f"{config.index_depth} words")
-    return (pe << _weight_word_bits(config)) | word
+    return (pe << weight_word_bits(config)) | word
 
 
 def mac_load_fields(config, weight_bits):
@@ -325,7 +328,7 @@ def mac_load_fields(config, weight_bits):
     ``lanes`` weights, an activation word or a bias)."""
     mac_input_fields(config, weight_bits)     # validates weight_bits
     shapes = mac_memory_shapes(config, weight_bits)
-    weight_addr_bits = _bits_for(config.pes - 1) + _weight_word_bits(config)
+    weight_addr_bits = _bits_for(config.pes - 1) + weight_word_bits(config)
     return [
         Field("target", 3),
         Field("addr", max(weight_addr_bits, _bits_for(shapes["activation"][1] - 1),

@@ -7,7 +7,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
 from golden.packing import (LOAD_WEIGHT, decompressor_outlier_fields, index_beat_fields,
-                            mac_input_fields)
+                            mac_input_fields, weight_word_bits)
 
 from .decompressor import Decompressor
 from .layouts import struct_layout
@@ -83,7 +83,7 @@ class CompressedMacTile(wiring.Component):
         wiring.connect(m, tile.o, wiring.flipped(self.o))
 
         # Row walker: PE slot p, word base b*C and beat j of the row leaving the decompressor.
-        word_bits = (config.index_depth - 1).bit_length()   # as golden.packing.weight_load_addr
+        word_bits = weight_word_bits(config)
         p = Signal(range(config.pes), name="row_pe")
         base = Signal(word_bits, name="row_base")
         j = Signal(range(config.chunks_max), name="row_beat")
