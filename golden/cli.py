@@ -17,9 +17,9 @@ import time
 
 import numpy as np
 
-from .config import GoboConfig
-from .quantizer import METHODS, aggregate_stats, quantize
-from .weights import WeightsError, load_tensors
+from golden.config import GoboConfig
+from golden.quant.quantizer import METHODS, aggregate_stats, quantize
+from golden.nlp.weights import WeightsError, load_tensors
 
 __all__ = ["main", "CliError"]
 
@@ -182,7 +182,7 @@ def _embedding_bits(text):
 def _add_model_options(p):
     """Options shared by ``gobo model`` and ``gobo quantize --all``; their defaults are None so
     that a handler can tell what the user set (the QuantSpec defaults fill in the rest)."""
-    from .model_quant import SCHEMES
+    from golden.nlp.quantized_model import SCHEMES
 
     spec = _model_spec_defaults()
     p.add_argument("--config", metavar="CONFIG.json", default=None,
@@ -199,13 +199,13 @@ def _add_model_options(p):
 
 
 def _model_spec_defaults():
-    from .model_quant import QuantSpec
+    from golden.nlp.quantized_model import QuantSpec
 
     return QuantSpec()
 
 
 def _spec_from_args(args, *, method="gobo", threshold=None):
-    from .model_quant import QuantSpec
+    from golden.nlp.quantized_model import QuantSpec
 
     d = _model_spec_defaults()
     bits = d.bits if args.bits is None else args.bits
@@ -234,7 +234,7 @@ def _config_path(args, *folders):
 
 
 def _load_encoder(weights, config_path):
-    from .bert import BertConfig, BertEncoder
+    from golden.nlp.bert import BertConfig, BertEncoder
 
     return BertEncoder.from_files(weights, BertConfig.from_file(config_path))
 
@@ -249,8 +249,8 @@ def _progress(args):
 def _run_quantize_all(args):
     import pathlib
 
-    from .model_quant import quantize_model, save
-    from .model_report import format_report, size_report
+    from golden.nlp.quantized_model import quantize_model, save
+    from golden.nlp.model_report import format_report, size_report
 
     if args.tensor is not None:
         raise CliError("--tensor and --all exclude each other")
@@ -327,7 +327,7 @@ def _reference_for(model, args):
 
 
 def _find_tokenizer(args, folders, max_length):
-    from .tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
+    from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
 
     length = min(DEFAULT_MAX_LENGTH, max_length)
     if args.tokenizer is not None:
@@ -343,10 +343,10 @@ def _find_tokenizer(args, folders, max_length):
 def _run_model(args):
     import pathlib
 
-    from .bert import BertConfig, BertEncoder
-    from .corpus import CorpusError, load_sentences
-    from .model_quant import load, quantize_model
-    from .model_report import format_report, model_report
+    from golden.nlp.bert import BertConfig, BertEncoder
+    from golden.nlp.corpus import CorpusError, load_sentences
+    from golden.nlp.quantized_model import load, quantize_model
+    from golden.nlp.model_report import format_report, model_report
 
     start = time.perf_counter()
     weights = pathlib.Path(args.weights)

@@ -140,7 +140,7 @@ def emit_mac_tile(config, weight_bits, name, memories="internal", compressed=Fal
 
 def tile_sidecar(config, name):
     """The JSON-ready description of an emitted tile: configuration, memories, widths."""
-    from golden.packing import counters_fields, layer_fields, load_fields, memory_shapes
+    from golden.hwmodel.packing import counters_fields, layer_fields, load_fields, memory_shapes
     return {
         "module": name,
         "config": config.to_dict(),

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
-from golden.packing import (LOAD_WEIGHT, decompressor_outlier_fields, index_beat_fields,
+from golden.hwmodel.packing import (LOAD_WEIGHT, decompressor_outlier_fields, index_beat_fields,
                             mac_input_fields, weight_word_bits)
 
 from .decompressor import Decompressor
@@ -18,10 +18,10 @@ __all__ = ["CompressedMacTile"]
 
 class CompressedMacTile(wiring.Component):
     """A :class:`~hw.mac_tile.MacTile` whose weights arrive compressed, bit-exactly the dense
-    tile on :func:`golden.mac_model.decompress` of them.
+    tile on :func:`golden.hwmodel.mac.decompress` of them.
 
     Rows come on ``packed`` (``lanes`` indexes a beat, ``last`` on a row's final beat) with their
-    outliers on ``outliers`` (:func:`golden.packing.decompressor_streams`), in row order over
+    outliers on ``outliers`` (:func:`golden.hwmodel.packing.decompressor_streams`), in row order over
     the padded blocks. The :class:`~hw.decompressor.Decompressor` expands them with
     ``layer.centroids`` (so ``layer`` must hold the layer while its weights stream in); a row counter turns row ``m = b*P + p``, beat ``j`` into a write of PE
     ``p``'s slice of weight word ``b*C + j`` (``C`` counted from the row's own beats), which goes

@@ -6,7 +6,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
-from golden.packing import decompressor_outlier_fields, index_beat_fields, weight_beat_fields
+from golden.hwmodel.packing import decompressor_outlier_fields, index_beat_fields, weight_beat_fields
 
 from .layouts import centroids_layout, struct_layout
 
@@ -15,7 +15,7 @@ __all__ = ["Decompressor"]
 
 class Decompressor(wiring.Component):
     """Turns beats of ``lanes`` indexes into beats of ``lanes`` dense weights, bit-exactly
-    :func:`golden.mac_model.decompress`.
+    :func:`golden.hwmodel.mac.decompress`.
 
     This is the first application of the GOBO paper (MICRO 2020, section on memory
     compression): the weights travel and are stored in GOBO form, and a conventional datapath

@@ -5,8 +5,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
-from golden.mac_model import mac_out_bits
-from golden.packing import mac_input_fields
+from golden.hwmodel.mac import mac_out_bits
+from golden.hwmodel.packing import mac_input_fields
 
 from .arith import adder_tree
 from .layouts import mac_input_layout
@@ -21,7 +21,7 @@ def mac_latency(config, weight_bits):
 
 class MacPE(wiring.Component):
     """A conventional MAC PE: ``lanes`` multipliers, a balanced adder tree and an accumulator,
-    bit-exactly :func:`golden.mac_model.mac_dot`.
+    bit-exactly :func:`golden.hwmodel.mac.mac_dot`.
 
     It has the GOBO PE's stream shape and the same single-cycle structure as its bins
     (:class:`~hw.accumulators.CentroidAccumulators`): every accepted beat adds the adder tree of
@@ -45,7 +45,7 @@ class MacPE(wiring.Component):
     -------
     i : ``In(stream.Signature(mac_input_layout(config, weight_bits)))``
         Input beats: ``weights``, ``acts`` and ``last``; the bits equal
-        :func:`golden.packing.pack` of :func:`golden.packing.mac_input_fields`.
+        :func:`golden.hwmodel.packing.pack` of :func:`golden.hwmodel.packing.mac_input_fields`.
     o : ``Out(stream.Signature(signed(mac_out_bits(config, weight_bits))))``
         One exact result per dot product.
     """

@@ -6,9 +6,9 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
 from golden.config import GoboConfig
-from golden.mac_model import mac_out_bits
-from golden.mac_tile_model import MAC_TILE_FILL_DRAIN
-from golden.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_acc_bits, mac_layer_fields,
+from golden.hwmodel.mac import mac_out_bits
+from golden.hwmodel.mac_tile import MAC_TILE_FILL_DRAIN
+from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_acc_bits, mac_layer_fields,
                             mac_load_fields, mac_memory_shapes)
 
 from .layouts import struct_layout
@@ -39,7 +39,7 @@ def mac_tile_memory_specs(config, weight_bits):
 
 class MacTile(wiring.Component):
     """``Y = X W^T + b`` over ``T`` tokens on ``pes`` MAC PEs, bit-exactly
-    :func:`golden.mac_tile_model.mac_tile_outputs`.
+    :func:`golden.hwmodel.mac_tile.mac_tile_outputs`.
 
     Everything but the PEs and the weight memory is the GOBO tile's: the same
     :class:`~hw.tile_controller.TileController` (its corrections a constant zero stream), the same
@@ -57,8 +57,8 @@ class MacTile(wiring.Component):
     Members
     -------
     load : ``In(stream.Signature(mac_load_layout(config, weight_bits)))``
-        Writes ``{target, addr, data}`` (:func:`golden.packing.mac_load_fields`); a weight
-        beat's ``addr`` is :func:`golden.packing.weight_load_addr`. ``ready`` is low while busy.
+        Writes ``{target, addr, data}`` (:func:`golden.hwmodel.packing.mac_load_fields`); a weight
+        beat's ``addr`` is :func:`golden.hwmodel.packing.weight_load_addr`. ``ready`` is low while busy.
     layer : ``In(mac_layer_layout(config, weight_bits))``
     start, busy, o, counters
         As :class:`~hw.tile.GoboTile`.

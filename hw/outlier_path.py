@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from golden.config import GoboConfig
-from golden.packing import memory_shapes, offset_bits, outlier_record_fields
+from golden.hwmodel.packing import memory_shapes, offset_bits, outlier_record_fields
 
 from .layouts import struct_layout
 
@@ -27,7 +27,7 @@ def side_path_latency(config):
 
 def outlier_record_layout(config):
     """One record: ``valid``, ``row`` (within the block), ``col``, ``residual``
-    (:func:`golden.packing.outlier_record_fields`)."""
+    (:func:`golden.hwmodel.packing.outlier_record_fields`)."""
     return struct_layout(outlier_record_fields(config))
 
 

@@ -23,9 +23,9 @@ def pe_latency(config):
 
 class GoboPE(wiring.Component):
     """One GOBO PE: computes ``sum_k centroid[k] * sum_{n: index[n]=k} act[n]`` per dot product,
-    bit-exactly as :func:`golden.pe_model.pe_dot`.
+    bit-exactly as :func:`golden.hwmodel.pe.pe_dot`.
 
-    A dot product arrives as ``ceil(N / lanes)`` beats (see :func:`golden.packing.pe_beats`), the
+    A dot product arrives as ``ceil(N / lanes)`` beats (see :func:`golden.hwmodel.packing.pe_beats`), the
     final one flagged ``last``. The beats are decoded (:class:`~hw.index_decoder.IndexDecoder`),
     accumulated into ``2**index_bits`` bins (:class:`~hw.accumulators.CentroidAccumulators`,
     double-buffered) and reconstructed (:class:`~hw.reconstruction.ReconstructionMultiplier`).
@@ -33,7 +33,7 @@ class GoboPE(wiring.Component):
     Timing, with ``R = config.recon_cycles``: one beat per cycle; a row's result is valid
     :attr:`latency` ``= 1 + R`` cycles after its ``last`` beat transfers; a ``last`` beat is held
     back (``i.ready`` low) until the previous row's reconstruction finishes, so rows issue every
-    ``max(beats, R)`` cycles, which is :func:`golden.pe_model.pe_cycles`. Results leave in row
+    ``max(beats, R)`` cycles, which is :func:`golden.hwmodel.pe.pe_cycles`. Results leave in row
     order. ``i.ready`` depends combinationally on ``i.payload.last`` and ``o.ready``.
 
     Parameters
@@ -46,7 +46,7 @@ class GoboPE(wiring.Component):
     i : ``In(stream.Signature(pe_input_layout(config)))``
         Input beats: ``indexes`` (``ArrayLayout(unsigned(index_bits), lanes)``), ``acts``
         (``ArrayLayout(signed(act_bits), lanes)``) and ``last``; the bits equal
-        :func:`golden.packing.pack` of :func:`golden.packing.pe_input_fields`.
+        :func:`golden.hwmodel.packing.pack` of :func:`golden.hwmodel.packing.pe_input_fields`.
     centroids : ``In(ArrayLayout(signed(centroid_bits), n_centroids))``
         The layer's dictionary, held static while the PE works.
     o : ``Out(stream.Signature(signed(out_bits)))``

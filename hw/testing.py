@@ -112,7 +112,7 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
     import numpy as np
     from amaranth.sim import Simulator
-    from golden.packing import to_signed
+    from golden.hwmodel.packing import to_signed
 
     config = dut.config
     pending = dict(streams or {})

@@ -6,7 +6,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
-from golden.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER,
+from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER,
                             load_fields, memory_shapes)
 
 from .layouts import struct_layout
@@ -72,7 +72,7 @@ def load_layout(config):
 def tile_fill_drain(config):
     """Cycles a run takes beyond its broadcast beats and stalls, for ``config``: 1 (addressing the
     first words) + 1 (the last beat into the hand-over bins) + ``recon_cycles`` + ``MERGE_LATENCY``
-    (see :mod:`golden.tile_cycles`)."""
+    (see :mod:`golden.hwmodel.tile`)."""
     return pe_latency(config) + 1 + MERGE_LATENCY
 
 
@@ -96,7 +96,7 @@ class GoboTile(wiring.Component):
     Members
     -------
     load : ``In(stream.Signature(load_layout(config)))``
-        Memory writes ``{target, addr, data}`` (:func:`golden.packing.load_fields`); ``ready`` is
+        Memory writes ``{target, addr, data}`` (:func:`golden.hwmodel.packing.load_fields`); ``ready`` is
         low while busy.
     layer : ``In(layer_layout(config))``
         The loaded layer's dictionary, sizes, shifts and rows; static during a run.

@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from golden.config import GoboConfig
-from golden.packing import counters_fields, layer_fields, memory_shapes
+from golden.hwmodel.packing import counters_fields, layer_fields, memory_shapes
 
 from .layouts import struct_layout
 from .outlier_path import side_command_layout

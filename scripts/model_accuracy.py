@@ -2,7 +2,7 @@
 
 Quantizes every encoder FC matrix and embedding table of a BERT (default: the real
 all-MiniLM-L6-v2) with each scheme over a sweep of bit widths, embeds real English sentences (the
-Debian license texts, golden/corpus.py) with the FP32 and each quantized model, and writes
+Debian license texts, golden/nlp/corpus.py) with the FP32 and each quantized model, and writes
 build/reports/model_accuracy.json (data), .md (summary table) and .png (accuracy proxies against
 bits per weight). See docs/model.md.
 """
@@ -15,12 +15,12 @@ import time
 
 import numpy as np
 
-from golden.bert import BertEncoder
-from golden.corpus import load_sentences
-from golden.model_quant import QuantSpec, quantize_model
-from golden.model_report import model_report
-from golden.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
-from golden.weights import minilm_dir
+from golden.nlp.bert import BertEncoder
+from golden.nlp.corpus import load_sentences
+from golden.nlp.quantized_model import QuantSpec, quantize_model
+from golden.nlp.model_report import model_report
+from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
+from golden.nlp.weights import minilm_dir
 
 #: The sweep. Embedding tables use the same scheme at 4 bits (8 for the 8-bit points), so the
 #: FC bits per weight is the variable; "gobo 3b / emb fp32" isolates the FC matrices.

@@ -16,10 +16,10 @@ import time
 import numpy as np
 
 from golden.config import preset
-from golden.layer_image import build_layer_image
-from golden.quantizer import quantize
-from golden.tile_cycles import tile_cycles_of_image
-from golden.weights import MINILM_FC_NAMES, load_tensors, minilm_safetensors
+from golden.hwmodel.layer_image import build_layer_image
+from golden.quant.quantizer import quantize
+from golden.hwmodel.tile import tile_cycles_of_image
+from golden.nlp.weights import MINILM_FC_NAMES, load_tensors, minilm_safetensors
 from sim.simulate import simulate_layer
 
 

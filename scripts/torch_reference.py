@@ -1,8 +1,8 @@
-"""Check the NumPy BERT encoder (golden/bert.py) against PyTorch/transformers on the same weights.
+"""Check the NumPy BERT encoder (golden/nlp/bert.py) against PyTorch/transformers on the same weights.
 
 Runs inside the separate reference venv (build/refvenv: torch CPU + transformers, see `make
 reference`), which does not have the project installed: the repository root is put on sys.path.
-Both sides get identical token ids (from golden.tokenizer), so only the encoders are compared.
+Both sides get identical token ids (from golden.nlp.tokenizer), so only the encoders are compared.
 Writes build/reports/torch_reference.json and exits non-zero if the maximum absolute difference
 of the mean-pooled sentence embeddings is not below the tolerance (1e-4).
 """
@@ -20,10 +20,10 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 
-from golden.bert import BertConfig, BertEncoder  # noqa: E402
-from golden.corpus import load_sentences  # noqa: E402
-from golden.tokenizer import Tokenizer  # noqa: E402
-from golden.weights import load_tensors, minilm_dir  # noqa: E402
+from golden.nlp.bert import BertConfig, BertEncoder  # noqa: E402
+from golden.nlp.corpus import load_sentences  # noqa: E402
+from golden.nlp.tokenizer import Tokenizer  # noqa: E402
+from golden.nlp.weights import load_tensors, minilm_dir  # noqa: E402
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ import numpy as np
 
 from golden.cli import CliError, main as golden_main
 from golden.config import PRESETS, preset
-from golden.weights import load_tensors
+from golden.nlp.weights import load_tensors
 
 __all__ = ["main"]
 

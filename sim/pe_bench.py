@@ -15,7 +15,7 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-from golden.packing import to_signed
+from golden.hwmodel.packing import to_signed
 from sim.bench_io import BenchReport, read_vectors
 
 

@@ -6,11 +6,11 @@ Everything here comes from ``golden/``; the bench only drives and compares.
 
 import numpy as np
 
-from golden.fixedpoint import to_fixed
-from golden.mac_model import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
-from golden.packing import mac_beats, pe_beats
-from golden.pe_model import pe_cycles, pe_dot
-from golden.quantizer import quantize
+from golden.hwmodel.fixedpoint import to_fixed
+from golden.hwmodel.mac import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
+from golden.hwmodel.packing import mac_beats, pe_beats
+from golden.hwmodel.pe import pe_cycles, pe_dot
+from golden.quant.quantizer import quantize
 
 __all__ = ["seeded_activations", "pe_job", "mac_job", "pe_vectors", "mac_vectors"]
 

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from golden.layer_image import (build_layer_image, logical_outputs, output_exponent,
+from golden.hwmodel.layer_image import (build_layer_image, logical_outputs, output_exponent,
                                 quantize_activations)
 from .runner import BenchFailed, build_design, run_bench
 from .tile_vectors import tile_job, tile_vectors

@@ -12,7 +12,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from golden.config import GoboConfig
-from golden.packing import counters_fields, to_signed, unpack
+from golden.hwmodel.packing import counters_fields, to_signed, unpack
 from sim.bench_io import BenchReport, read_vectors
 
 

@@ -3,11 +3,11 @@ the golden outputs and counters."""
 
 import numpy as np
 
-from golden.layer_image import layer_word, load_beats
-from golden.mac_tile_model import (compressed_streams, mac_layer_word, mac_load_beats,
+from golden.hwmodel.layer_image import layer_word, load_beats
+from golden.hwmodel.mac_tile import (compressed_streams, mac_layer_word, mac_load_beats,
                                    mac_tile_cycles, mac_tile_outputs)
-from golden.tile_cycles import tile_cycles_of_image
-from golden.tile_model import tile_outputs
+from golden.hwmodel.tile import tile_cycles_of_image
+from golden.hwmodel.tile import tile_outputs
 
 __all__ = ["tile_job", "mac_tile_job", "tile_vectors"]
 
@@ -44,7 +44,7 @@ def tile_job(image, acts, *, name, seed=1, **options):
 
 
 def mac_tile_job(layer, acts, *, name, seed=1, **options):
-    """One MAC tile bench job (a :class:`~golden.mac_tile_model.MacLayer`); a layer with a
+    """One MAC tile bench job (a :class:`~golden.hwmodel.mac_tile.MacLayer`); a layer with a
     compressed form is for the memory-compression tile: its weights go through the decompressor
     streams ``packed`` and ``outliers``, not the load beats."""
     acts = np.asarray(acts, dtype=np.int64)

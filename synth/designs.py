@@ -8,7 +8,7 @@ import hashlib
 import itertools
 
 from golden.config import MAC_FLAVOURS, PRESETS, mac_flavour
-from golden.mac_model import layer_memory_bits
+from golden.hwmodel.mac import layer_memory_bits
 
 __all__ = ["Design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile", "compressed_tile",
            "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",

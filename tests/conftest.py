@@ -3,7 +3,7 @@ tests that need them fail with the reason (they are not skipped)."""
 
 import pytest
 
-from golden.weights import MINILM_FC_NAMES, WeightsError, load_tensors, minilm_safetensors
+from golden.nlp.weights import MINILM_FC_NAMES, WeightsError, load_tensors, minilm_safetensors
 
 
 @pytest.fixture(scope="session")

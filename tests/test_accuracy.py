@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from golden.accuracy import cosine_rows, nearest_neighbours, proxies
-from golden.corpus import LICENSE_DIR, CorpusError, load_sentences, split_sentences
+from golden.nlp.accuracy import cosine_rows, nearest_neighbours, proxies
+from golden.nlp.corpus import LICENSE_DIR, CorpusError, load_sentences, split_sentences
 
 
 def test_proxies_of_identical_and_perturbed_embeddings():

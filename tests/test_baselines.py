@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from golden.baselines import (ScaledFormatError, from_bytes, quantize_blockwise, quantize_uniform,
+from golden.quant.scaled import (ScaledFormatError, from_bytes, quantize_blockwise, quantize_uniform,
                               stored_nbytes, to_bytes)
 
 

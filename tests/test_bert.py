@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from golden.tiny_bert import TINY, tiny_tensors, write_tiny_model
-from golden.bert import BertConfig, BertEncoder, BertError, erf, fc_names, gelu
-from golden.tokenizer import Tokenizer, TokenizerError
-from golden.weights import minilm_dir
+from golden.nlp.tiny_bert import TINY, tiny_tensors, write_tiny_model
+from golden.nlp.bert import BertConfig, BertEncoder, BertError, erf, fc_names, gelu
+from golden.nlp.tokenizer import Tokenizer, TokenizerError
+from golden.nlp.weights import minilm_dir
 
 
 def test_erf_matches_math_erf():

@@ -1,5 +1,5 @@
 """The generated MAC baseline Verilog (W16A16, W8A8, W4A4), run on Verilator through cocotb with
-the same bench as the GOBO PE (sim.pe_bench), against golden.mac_model, bit for bit, on real
+the same bench as the GOBO PE (sim.pe_bench), against golden.hwmodel.mac, bit for bit, on real
 all-MiniLM-L6-v2 rows quantized uniformly (symmetric, per row) to the flavour's weight width."""
 
 import json

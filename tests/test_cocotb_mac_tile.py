@@ -1,6 +1,6 @@
 """The generated MAC baseline tiles (W16A16, W8A8, W4A4) and the memory-compression tile on
 Verilator through cocotb, with the GOBO tile's bench (sim.tile_bench): real all-MiniLM-L6-v2
-weights, every output element bit for bit against golden.mac_tile_model, every counter against
+weights, every output element bit for bit against golden.hwmodel.mac_tile, every counter against
 its cycle model."""
 
 import json
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from golden.config import MAC_FLAVOURS, mac_flavour
-from golden.layer_image import output_exponent, quantize_activations
-from golden.mac_tile_model import compressed_layer_from_float, mac_layer_from_float
-from golden.quantizer import GoboLayer, quantize
+from golden.hwmodel.layer_image import output_exponent, quantize_activations
+from golden.hwmodel.mac_tile import compressed_layer_from_float, mac_layer_from_float
+from golden.quant.quantizer import GoboLayer, quantize
 from sim.runner import REPO, BenchFailed, run_bench
 from sim.simulate import build_tile
 from sim.tile_vectors import mac_tile_job, tile_vectors

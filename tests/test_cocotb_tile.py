@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from golden.config import preset
-from golden.layer_image import build_layer_image, make_image, quantize_activations
-from golden.weights import MINILM_FC_NAMES
+from golden.hwmodel.layer_image import build_layer_image, make_image, quantize_activations
+from golden.nlp.weights import MINILM_FC_NAMES
 from sim.runner import REPO, BenchFailed, run_bench
 from sim.simulate import build_tile, simulate_layer
 from sim.tile_vectors import tile_job, tile_vectors

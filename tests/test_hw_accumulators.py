@@ -1,4 +1,4 @@
-"""CentroidAccumulators against golden.pe_model.pe_bins, with gaps, backpressure and the
+"""CentroidAccumulators against golden.hwmodel.pe.pe_bins, with gaps, backpressure and the
 double-buffer hand-over."""
 
 import numpy as np
@@ -6,8 +6,8 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
-from golden.packing import Field, pack, to_signed
-from golden.pe_model import pe_bins
+from golden.hwmodel.packing import Field, pack, to_signed
+from golden.hwmodel.pe import pe_bins
 from hw.accumulators import CentroidAccumulators, accumulator_input_layout
 from hw.testing import run_stream
 

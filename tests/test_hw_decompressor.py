@@ -1,5 +1,5 @@
 """Decompressor (GOBO memory-compression mode) in the Amaranth simulator against
-golden.mac_model.decompress, alone and feeding the MAC baseline PE."""
+golden.hwmodel.mac.decompress, alone and feeding the MAC baseline PE."""
 
 import numpy as np
 import pytest
@@ -7,8 +7,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
-from golden.mac_model import decompress, mac_dot
-from golden.packing import (Field, decompressor_streams, mac_input_fields, pack, unpack,
+from golden.hwmodel.mac import decompress, mac_dot
+from golden.hwmodel.packing import (Field, decompressor_streams, mac_input_fields, pack, unpack,
                             weight_beat_fields)
 from hw.decompressor import Decompressor
 from hw.mac_pe import MacPE

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.packing import Field, pack
+from golden.hwmodel.packing import Field, pack
 from hw.index_decoder import IndexDecoder
 
 

@@ -1,4 +1,4 @@
-"""hw.layouts: the Amaranth layouts put every field exactly where golden.packing.pack does."""
+"""hw.layouts: the Amaranth layouts put every field exactly where golden.hwmodel.packing.pack does."""
 
 import numpy as np
 import pytest
@@ -7,7 +7,7 @@ from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
-from golden.packing import Field, pack, pe_input_fields
+from golden.hwmodel.packing import Field, pack, pe_input_fields
 from hw.index_decoder import IndexDecoder
 from hw.layouts import field_shape, pe_input_layout, struct_layout
 

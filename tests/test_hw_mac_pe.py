@@ -1,4 +1,4 @@
-"""MacPE (the conventional MAC baseline) in the Amaranth simulator against golden.mac_model:
+"""MacPE (the conventional MAC baseline) in the Amaranth simulator against golden.hwmodel.mac:
 bit-exact results with random gaps and backpressure, extreme values, the cycle model."""
 
 import gc
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from golden.config import MAC_FLAVOURS, GoboConfig, mac_flavour
-from golden.mac_model import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
-from golden.packing import mac_beats
+from golden.hwmodel.mac import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
+from golden.hwmodel.packing import mac_beats
 from hw.mac_pe import MacPE, mac_latency
 from hw.testing import run_stream
 from tests.test_hw_pe import check_outputs

@@ -1,4 +1,4 @@
-"""MacTile and CompressedMacTile in the Amaranth simulator against golden.mac_tile_model: every
+"""MacTile and CompressedMacTile in the Amaranth simulator against golden.hwmodel.mac_tile: every
 output element bit for bit and every counter, on seeded random layers of small shapes (P and L
 not powers of two, M not a multiple of P, N not a multiple of L), with load gaps and output
 backpressure; in memory-compression mode with outliers crowded into one row, one beat and the
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from golden.config import GoboConfig, mac_flavour
-from golden.mac_tile_model import (MacLayer, compressed_streams, mac_layer_word, mac_load_beats,
+from golden.hwmodel.mac_tile import (MacLayer, compressed_streams, mac_layer_word, mac_load_beats,
                                    mac_tile_cycles, mac_tile_outputs, make_compressed_layer)
-from golden.packing import counters_fields, unpack
+from golden.hwmodel.packing import counters_fields, unpack
 from hw.compressed_mac_tile import CompressedMacTile
 from hw.mac_tile import MacTile
 from hw.testing import run_tile

@@ -10,7 +10,7 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from golden.config import preset
-from golden.packing import (Field, memory_shapes, pack, pack_outlier_word, to_signed,
+from golden.hwmodel.packing import (Field, memory_shapes, pack, pack_outlier_word, to_signed,
                             outlier_record_fields, unpack)
 from hw.outlier_path import (OutlierSidePath, outlier_record_layout, side_command_layout,
                              side_path_latency)

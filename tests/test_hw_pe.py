@@ -1,4 +1,4 @@
-"""GoboPE in the Amaranth simulator against golden.pe_model: bit-exact results with random gaps
+"""GoboPE in the Amaranth simulator against golden.hwmodel.pe: bit-exact results with random gaps
 and backpressure, the cycle model pe_cycles, and a mutation test of the checker."""
 
 import gc
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from golden.config import GoboConfig
-from golden.packing import Field, pack, pe_beats, pe_input_fields
-from golden.pe_model import pe_cycles, pe_dot
+from golden.hwmodel.packing import Field, pack, pe_beats, pe_input_fields
+from golden.hwmodel.pe import pe_cycles, pe_dot
 from hw.pe import GoboPE, pe_latency
 from hw.testing import run_stream
 
@@ -19,7 +19,7 @@ def centroid_word(config, centroids):
 
 
 def beats_of(config, indexes, acts):
-    """golden.packing.pe_beats, except that with lanes=1 (where pe_beats hands 1-element arrays
+    """golden.hwmodel.packing.pe_beats, except that with lanes=1 (where pe_beats hands 1-element arrays
     to pack's scalar fields, which NumPy 2 refuses to convert) the same beats are packed here."""
     if config.lanes > 1:
         return pe_beats(config, indexes, acts)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from golden.config import GoboConfig
-from golden.packing import Field, pack
+from golden.hwmodel.packing import Field, pack
 from hw.reconstruction import ReconstructionMultiplier
 from hw.testing import run_stream
 

@@ -1,5 +1,5 @@
-"""GoboTile in the Amaranth simulator against golden.tile_model (every output bit) and
-golden.tile_cycles (every counter, with o.ready always high), on seeded random integer layers of
+"""GoboTile in the Amaranth simulator against golden.hwmodel.tile (every output bit) and
+golden.hwmodel.tile (every counter, with o.ready always high), on seeded random integer layers of
 the tiny preset: M not a multiple of P, N not a multiple of L, several tokens, pathological outlier
 patterns, random load gaps and output backpressure, and a mutation test of the checker."""
 
@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from golden.config import preset
-from golden.layer_image import layer_word, load_beats, make_image
-from golden.packing import counters_fields, to_signed, unpack
-from golden.tile_cycles import MERGE_LATENCY, SIDE_PATH_LATENCY, tile_cycles_of_image
-from golden.tile_model import tile_accumulators, tile_outputs
+from golden.hwmodel.layer_image import layer_word, load_beats, make_image
+from golden.hwmodel.packing import counters_fields, to_signed, unpack
+from golden.hwmodel.tile import MERGE_LATENCY, SIDE_PATH_LATENCY, tile_cycles_of_image
+from golden.hwmodel.tile import tile_accumulators, tile_outputs
 from hw.outlier_path import side_path_latency
 from hw.testing import run_tile as run_tile_component
 from hw.tile import GoboTile

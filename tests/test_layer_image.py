@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from golden.config import preset
-from golden.layer_image import (ImageError, balanced_row_order, build_layer_image, layer_word,
+from golden.hwmodel.layer_image import (ImageError, balanced_row_order, build_layer_image, layer_word,
                                 load_beats, load_image, logical_outputs, make_image,
                                 quantize_activations, save_image)
-from golden.packing import (LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
+from golden.hwmodel.packing import (LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
                             load_fields, outlier_record_fields, unpack)
 
 TINY = preset("tiny")
@@ -168,8 +168,8 @@ def test_file_validation(tmp_path):
 def test_real_layer_image_reconstructs_the_quantized_layer(minilm):
     """acc * 2**(e_a + e_x) equals the float layer on GOBO's dequantized weights, within the
     fixed-point rounding of centroids, residuals and bias."""
-    from golden.quantizer import quantize
-    from golden.tile_model import tile_accumulators
+    from golden.quant.quantizer import quantize
+    from golden.hwmodel.tile import tile_accumulators
     config = preset("minilm")
     name = "encoder.layer.0.attention.output.dense"
     w, b = minilm[f"{name}.weight"], minilm[f"{name}.bias"]
@@ -197,7 +197,7 @@ def test_balanced_row_order_spreads_heavy_rows():
 
 def test_balanced_image_keeps_the_layer(minilm):
     """Balancing changes only the order of rows: outputs in logical order are identical."""
-    from golden.tile_model import tile_outputs
+    from golden.hwmodel.tile import tile_outputs
     config = preset("minilm")
     w = minilm["encoder.layer.0.attention.self.query.weight"]
     xq, e_x = quantize_activations(config, np.random.default_rng(4).standard_normal((2, 384)))
@@ -213,7 +213,7 @@ def test_balanced_image_keeps_the_layer(minilm):
 def test_auto_row_order_takes_the_faster_schedule(minilm):
     """On layer 0's query the even spread wins; on layer 5's output.dense (one row of 492
     outliers) keeping the rows in place leaves light blocks the side path runs ahead on."""
-    from golden.tile_cycles import tile_cycles_of_image
+    from golden.hwmodel.tile import tile_cycles_of_image
     config = preset("minilm")
     for name, winner in (("encoder.layer.0.attention.self.query.weight", True),
                          ("encoder.layer.5.output.dense.weight", False)):

@@ -1,18 +1,18 @@
-"""golden.mac_tile_model: the MAC tile's layer checks, its load beats (address layout) and the
+"""golden.hwmodel.mac_tile: the MAC tile's layer checks, its load beats (address layout) and the
 memory-compression form on real weights."""
 
 import numpy as np
 import pytest
 
 from golden.config import mac_flavour
-from golden.layer_image import ImageError
-from golden.mac_model import decompress
-from golden.mac_tile_model import (MacLayer, compressed_layer_from_float, compressed_streams,
+from golden.hwmodel.layer_image import ImageError
+from golden.hwmodel.mac import decompress
+from golden.hwmodel.mac_tile import (MacLayer, compressed_layer_from_float, compressed_streams,
                                    mac_layer_from_float, mac_load_beats, mac_tile_outputs,
                                    make_compressed_layer)
-from golden.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_input_fields, mac_load_fields,
+from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_input_fields, mac_load_fields,
                             unpack, weight_load_addr)
-from golden.quantizer import quantize
+from golden.quant.quantizer import quantize
 
 CONFIG, W = mac_flavour("w8a8", pes=3, lanes=4, max_rows=12, max_dot_length=16, max_tokens=2)
 

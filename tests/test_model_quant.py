@@ -8,17 +8,17 @@ import zlib
 import numpy as np
 import pytest
 
-from golden.accuracy import proxies
-from golden.bert import BertEncoder, fc_names
+from golden.nlp.accuracy import proxies
+from golden.nlp.bert import BertEncoder, fc_names
 from golden.cli import main
-from golden.corpus import load_sentences
-from golden.model_quant import (ModelFormatError, QuantSpec, from_bytes, load, quantize_model,
+from golden.nlp.corpus import load_sentences
+from golden.nlp.quantized_model import (ModelFormatError, QuantSpec, from_bytes, load, quantize_model,
                                 save)
-from golden.model_report import size_report
-from golden.quantizer import GoboLayer
-from golden.tiny_bert import TINY, tiny_tensors, write_tiny_model
-from golden.tokenizer import Tokenizer
-from golden.weights import minilm_dir
+from golden.nlp.model_report import size_report
+from golden.quant.quantizer import GoboLayer
+from golden.nlp.tiny_bert import TINY, tiny_tensors, write_tiny_model
+from golden.nlp.tokenizer import Tokenizer
+from golden.nlp.weights import minilm_dir
 
 
 @pytest.fixture

@@ -5,8 +5,8 @@ import struct
 import numpy as np
 import pytest
 
-from golden.quantizer import quantize
-from golden.stored import (HEADER, StoredFormatError, from_bytes, pack_indexes, position_bytes,
+from golden.quant.quantizer import quantize
+from golden.quant.stored import (HEADER, StoredFormatError, from_bytes, pack_indexes, position_bytes,
                            stored_nbytes, to_bytes, unpack_indexes)
 
 

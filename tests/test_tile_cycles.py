@@ -1,10 +1,10 @@
-"""golden.tile_cycles on its own: the no-stall formula, the minilm headline case, stall causes
+"""golden.hwmodel.tile on its own: the no-stall formula, the minilm headline case, stall causes
 and argument checks (the RTL agreement is in tests/test_hw_tile.py)."""
 
 import pytest
 
 from golden.config import preset
-from golden.tile_cycles import fill_drain_cycles, tile_cycles
+from golden.hwmodel.tile import fill_drain_cycles, tile_cycles
 
 MINILM = preset("minilm")
 TINY = preset("tiny")

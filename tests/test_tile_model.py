@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from golden.config import preset
-from golden.tile_model import requantize, tile_accumulators, tile_outputs
+from golden.hwmodel.tile import requantize, tile_accumulators, tile_outputs
 from tests.test_layer_image import random_image
 
 TINY = preset("tiny")

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from golden.weights import WeightsError, load_tensors, read_safetensors
+from golden.nlp.weights import WeightsError, load_tensors, read_safetensors
 
 
 def _safetensors(path, header, data):
@@ -125,7 +125,7 @@ def test_pickled_npy_is_refused(tmp_path):
 def _fetch_in_subprocess(cache):
     import os
     os.environ["GOBO_CACHE"] = str(cache)
-    from golden.weights import load_tensors, minilm_dir
+    from golden.nlp.weights import load_tensors, minilm_dir
     return sorted(load_tensors(minilm_dir() / "model.safetensors"))[:3]
 
 

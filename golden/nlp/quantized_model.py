@@ -1,13 +1,13 @@
 """Whole-model weight quantization of a BERT encoder, and the packed model file (``.gobo``).
 
-A :class:`QuantSpec` says how: every encoder FC matrix (:func:`golden.bert.fc_names`) with one
+A :class:`QuantSpec` says how: every encoder FC matrix (:func:`golden.nlp.bert.fc_names`) with one
 scheme at ``bits``, the three embedding tables with the same scheme at ``embedding_bits`` (or kept
 FP32), and every other tensor the encoder reads (biases, LayerNorms) kept FP32. Schemes:
 
-- ``gobo``: :func:`golden.quantizer.quantize` (dictionary of ``2**bits`` centroids + outliers);
-- ``uniform``: symmetric per-channel (:func:`golden.baselines.quantize_uniform`);
+- ``gobo``: :func:`golden.quant.quantizer.quantize` (dictionary of ``2**bits`` centroids + outliers);
+- ``uniform``: symmetric per-channel (:func:`golden.quant.scaled.quantize_uniform`);
 - ``blockwise``: symmetric, ``block`` weights per float16 scale
-  (:func:`golden.baselines.quantize_blockwise`).
+  (:func:`golden.quant.scaled.quantize_blockwise`).
 
 The ``.gobo`` file, little-endian (docs/model.md)::
 
@@ -18,8 +18,8 @@ The ``.gobo`` file, little-endian (docs/model.md)::
     16  M  manifest: UTF-8 JSON {"config", "spec", "source", "tensors": [...]}
     16+M   tensor blobs, back to back in manifest order
 
-Each manifest tensor entry holds ``name``, ``kind`` (``gobo``: golden.stored form; ``scaled``:
-golden.baselines form; ``fp32``: raw little-endian float32), ``shape``, ``offset`` (from the
+Each manifest tensor entry holds ``name``, ``kind`` (``gobo``: golden.quant.stored form; ``scaled``:
+golden.quant.scaled form; ``fp32``: raw little-endian float32), ``shape``, ``offset`` (from the
 start of the blobs), ``length`` and ``crc32``. :func:`from_bytes` checks all of it and names the
 first problem. Its size *is* the model size on disk that the reports quote.
 """
@@ -34,9 +34,10 @@ import zlib
 
 import numpy as np
 
-from . import baselines, stored
-from .bert import BertConfig, BertEncoder, BertError, embedding_names, expected_shapes, fc_names
-from .quantizer import quantize
+from golden.quant import scaled
+from golden.quant import stored
+from golden.nlp.bert import BertConfig, BertEncoder, BertError, embedding_names, expected_shapes, fc_names
+from golden.quant.quantizer import quantize
 
 __all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",
            "to_bytes", "from_bytes", "save", "load", "MAGIC", "VERSION"]
@@ -109,8 +110,8 @@ def _quantize_matrix(array, bits, spec):
         return quantize(array, index_bits=bits, outlier_log_prob=spec.outlier_log_prob,
                         method=spec.method)
     if spec.scheme == "uniform":
-        return baselines.quantize_uniform(array, bits=bits)
-    return baselines.quantize_blockwise(array, bits=bits, block=min(spec.block, array.shape[1]))
+        return scaled.quantize_uniform(array, bits=bits)
+    return scaled.quantize_blockwise(array, bits=bits, block=min(spec.block, array.shape[1]))
 
 
 def _kind(layer):
@@ -118,7 +119,7 @@ def _kind(layer):
 
 
 def _layer_bytes(layer):
-    return stored.to_bytes(layer) if _kind(layer) == "gobo" else baselines.to_bytes(layer)
+    return stored.to_bytes(layer) if _kind(layer) == "gobo" else scaled.to_bytes(layer)
 
 
 class QuantizedModel:
@@ -180,7 +181,7 @@ def _source_info(path):
 
 
 def quantize_model(encoder, spec, *, source_path=None, progress=None):
-    """Quantize ``encoder``'s weights (a :class:`~golden.bert.BertEncoder`) as ``spec`` says.
+    """Quantize ``encoder``'s weights (a :class:`~golden.nlp.bert.BertEncoder`) as ``spec`` says.
 
     ``progress``, if given, is called as ``progress(name, seconds)`` after each matrix.
     """
@@ -237,7 +238,7 @@ def _parse_blob(entry, blob):
         if kind == "gobo":
             layer = stored.from_bytes(blob)
         elif kind == "scaled":
-            layer = baselines.from_bytes(blob)
+            layer = scaled.from_bytes(blob)
         else:
             if len(blob) != 4 * int(np.prod(shape)):
                 _fail(f"tensor {name!r}: {len(blob)} bytes do not hold float32 {shape}")
@@ -245,7 +246,7 @@ def _parse_blob(entry, blob):
             if not np.all(np.isfinite(array)):
                 _fail(f"tensor {name!r} holds NaN or Inf")
             return array
-    except (stored.StoredFormatError, baselines.ScaledFormatError) as e:
+    except (stored.StoredFormatError, scaled.ScaledFormatError) as e:
         _fail(f"tensor {name!r}: {e}")
     if tuple(layer.shape) != shape:
         _fail(f"tensor {name!r}: its blob has shape {tuple(layer.shape)}, the manifest says "

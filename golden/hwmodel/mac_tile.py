@@ -16,13 +16,13 @@ import dataclasses
 
 import numpy as np
 
-from .fixedpoint import check_signed, to_fixed
-from .layer_image import (ImageError, TiledLayer, act_beats, bias_beats, fixed_bias,
+from golden.hwmodel.fixedpoint import check_signed, to_fixed
+from golden.hwmodel.layer_image import (ImageError, TiledLayer, act_beats, bias_beats, fixed_bias,
                           gobo_quantized)
-from .mac_model import decompress, mac_dot
-from .packing import (LOAD_WEIGHT, decompressor_streams, mac_acc_bits, mac_input_fields,
+from golden.hwmodel.mac import decompress, mac_dot
+from golden.hwmodel.packing import (LOAD_WEIGHT, decompressor_streams, mac_acc_bits, mac_input_fields,
                       mac_layer_fields, mac_load_fields, pack, weight_load_addr)
-from .tile_model import requantize
+from golden.hwmodel.tile import requantize
 
 __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
            "mac_layer_from_float", "compressed_layer_from_float", "make_compressed_layer",
@@ -157,7 +157,7 @@ def mac_layer_word(layer, tokens):
 
 
 def _bias_and_shift(bias, rows, e_w, act_exponent, out_exponent):
-    """:func:`~golden.layer_image.fixed_bias` at the accumulator's exponent ``e_w + e_x``, and
+    """:func:`~golden.hwmodel.layer_image.fixed_bias` at the accumulator's exponent ``e_w + e_x``, and
     the layer's exponents."""
     e_acc = e_w + act_exponent
     bias_int, out_shift = fixed_bias(bias, rows, e_acc, out_exponent)
@@ -181,7 +181,7 @@ def mac_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=Non
 
 def compressed_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=None,
                                 out_exponent=None, gobo=None):
-    """GOBO-quantize float ``weights`` (or reuse ``gobo``, a :class:`~golden.quantizer.GoboLayer`)
+    """GOBO-quantize float ``weights`` (or reuse ``gobo``, a :class:`~golden.quant.quantizer.GoboLayer`)
     and express centroids and outliers as signed ``weight_bits`` integers at one exponent: the
     memory-compression tile's input. Its ``weights`` are the decompressed dense matrix."""
     weights, gobo = gobo_quantized(config, weights, gobo)
@@ -202,7 +202,7 @@ def make_compressed_layer(config, weight_bits, *, indexes, centroids, outliers=(
                           shift_dot=0, out_shift=0, exponents=None):
     """A memory-compression :class:`MacLayer` from its GOBO form: ``indexes`` (M, N), integer
     ``centroids`` (K,) and ``outliers`` ``[(m, n, value)]``; its weights are
-    :func:`~golden.mac_model.decompress` of every row."""
+    :func:`~golden.hwmodel.mac.decompress` of every row."""
     indexes = np.asarray(indexes, dtype=np.int64)
     if indexes.ndim != 2:
         raise ImageError(f"indexes must be a 2-D matrix, not shape {indexes.shape}")

@@ -9,7 +9,7 @@ weight memory only).
 
 import numpy as np
 
-from .fixedpoint import check_signed
+from golden.hwmodel.fixedpoint import check_signed
 
 __all__ = ["mac_out_bits", "mac_dot", "mac_cycles", "quantize_symmetric", "decompress",
            "layer_memory_bits"]

@@ -26,7 +26,7 @@ import struct
 
 import numpy as np
 
-from .quantizer import GoboLayer
+from golden.quant.layer import GoboLayer
 
 __all__ = ["StoredFormatError", "MAGIC", "VERSION", "HEADER", "pack_indexes", "unpack_indexes",
            "position_bytes", "stored_nbytes", "to_bytes", "from_bytes"]
@@ -91,7 +91,7 @@ def stored_nbytes(shape, index_bits, n_outliers):
 
 
 def to_bytes(layer):
-    """Serialize a :class:`~golden.quantizer.GoboLayer` (see the module docstring for the
+    """Serialize a :class:`~golden.quant.quantizer.GoboLayer` (see the module docstring for the
     layout)."""
     rows, cols = layer.shape
     pos_size = position_bytes(layer.numel)
@@ -112,7 +112,7 @@ def _fail(message):
 
 
 def from_bytes(data):
-    """Parse :func:`to_bytes` output back into a :class:`~golden.quantizer.GoboLayer`.
+    """Parse :func:`to_bytes` output back into a :class:`~golden.quant.quantizer.GoboLayer`.
 
     The fit metadata (mean, std, threshold, method, iterations, stats) is not stored and comes
     back as None.

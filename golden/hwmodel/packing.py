@@ -8,7 +8,7 @@ layouts from these lists, so the two cannot drift apart.
 
 import numpy as np
 
-from .fixedpoint import check_signed
+from golden.hwmodel.fixedpoint import check_signed
 
 __all__ = ["Field", "pe_input_fields", "mac_input_fields", "pack", "unpack", "pe_beats",
            "mac_beats", "index_beat_fields", "weight_beat_fields", "decompressor_outlier_fields",

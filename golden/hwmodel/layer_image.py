@@ -15,11 +15,12 @@ import zipfile
 
 import numpy as np
 
-from .config import GoboConfig
-from .fixedpoint import check_signed, to_fixed
-from .packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
+from golden.config import GoboConfig
+from golden.hwmodel.fixedpoint import check_signed, to_fixed
+from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
                       load_fields, memory_shapes, pack, pack_outlier_word, pe_input_fields)
-from .quantizer import quantize
+from golden.hwmodel.tile import tile_cycles_of_image
+from golden.quant.quantizer import quantize
 
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image", "load_beats",
            "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias", "save_image", "load_image", "quantize_activations",
@@ -259,7 +260,7 @@ def logical_outputs(image, y):
 
 
 def gobo_quantized(config, weights, layer=None):
-    """``(weights as float32, layer)``: ``layer`` (a :class:`~golden.quantizer.GoboLayer` of these
+    """``(weights as float32, layer)``: ``layer`` (a :class:`~golden.quant.quantizer.GoboLayer` of these
     weights) or, if None, the GOBO quantization of ``weights`` with ``config``'s index width and
     outlier threshold."""
     weights = np.asarray(weights, dtype=np.float32)
@@ -292,7 +293,7 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
 
     ``act_exponent`` is ``e_x`` of the activations the layer will see; ``out_exponent`` is the
     output's ``e_y`` (None: the accumulator's exponent, ``out_shift = 0``). ``layer`` reuses an
-    existing :class:`~golden.quantizer.GoboLayer` of these weights. ``balance_rows``: True
+    existing :class:`~golden.quant.quantizer.GoboLayer` of these weights. ``balance_rows``: True
     reorders the rows by :func:`balanced_row_order` (recorded in ``row_order``), False keeps them,
     ``"auto"`` (default) takes whichever of the two the cycle model predicts to be faster.
     """
@@ -328,7 +329,6 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
         raise ImageError(f"balance_rows must be True, False or 'auto', not {balance_rows!r}")
     # The side path can run a little ahead, so spreading the outliers evenly is not always best
     # (it can leave no light block next to a heavy one): let the cycle model choose.
-    from .tile_cycles import tile_cycles_of_image
     tokens = min(8, config.max_tokens)
     plain = _permuted_image(identity, **parts)
     return min((balanced, plain), key=lambda image: tile_cycles_of_image(image, tokens)["cycles"])
@@ -359,7 +359,7 @@ def output_exponent(config, y_float):
 
 def act_beats(config, acts, fields=None):
     """Load beats writing activations ``acts`` (T, N) into the activation memory; ``fields`` is
-    the load format (default the GOBO tile's :func:`~golden.packing.load_fields`)."""
+    the load format (default the GOBO tile's :func:`~golden.hwmodel.packing.load_fields`)."""
     acts = _int_array("activations", acts)
     if acts.ndim != 2:
         raise ImageError(f"activations must be 2-D (tokens, features), not {acts.shape}")

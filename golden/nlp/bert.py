@@ -14,7 +14,7 @@ import pathlib
 
 import numpy as np
 
-from .weights import WeightsError, load_tensors
+from golden.nlp.weights import WeightsError, load_tensors
 
 __all__ = ["BertConfig", "BertEncoder", "BertError", "ACTIVATIONS", "fc_names", "embedding_names",
            "used_names", "erf", "gelu"]

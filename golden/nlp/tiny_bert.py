@@ -6,7 +6,7 @@ import struct
 
 import numpy as np
 
-from .bert import BertConfig, expected_shapes
+from golden.nlp.bert import BertConfig, expected_shapes
 
 TINY = {"model_type": "bert", "vocab_size": 96, "hidden_size": 32, "num_hidden_layers": 2,
         "num_attention_heads": 4, "intermediate_size": 64, "max_position_embeddings": 40,

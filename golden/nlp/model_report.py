@@ -7,9 +7,10 @@ import time
 
 import numpy as np
 
-from . import baselines, stored
-from .accuracy import proxies
-from .bert import embedding_names
+from golden.quant import scaled
+from golden.quant import stored
+from golden.nlp.accuracy import proxies
+from golden.nlp.bert import embedding_names
 
 __all__ = ["layer_nbytes", "size_report", "model_report", "format_report"]
 
@@ -18,7 +19,7 @@ def layer_nbytes(layer):
     """Bytes of a quantized matrix's stored form, without serializing it."""
     if isinstance(layer, stored.GoboLayer):
         return stored.stored_nbytes(layer.shape, layer.index_bits, layer.n_outliers)
-    return baselines.stored_nbytes(layer.shape, layer.bits, layer.block, layer.scale_bytes)
+    return scaled.stored_nbytes(layer.shape, layer.bits, layer.block, layer.scale_bytes)
 
 
 def _rel_rmse(original, approx):

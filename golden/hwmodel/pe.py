@@ -7,8 +7,8 @@ A PE adds each activation into the bin its weight index selects, then reconstruc
 
 import numpy as np
 
-from .fixedpoint import check_signed
-from .packing import check_pe_inputs
+from golden.hwmodel.fixedpoint import check_signed
+from golden.hwmodel.packing import check_pe_inputs
 
 __all__ = ["pe_bins", "pe_dot", "pe_cycles"]
 
