@@ -192,9 +192,16 @@ _DEFAULT = GoboConfig()
 _MINILM = _DEFAULT.replace(max_rows=1536, max_dot_length=1536, max_tokens=8,
                            max_outlier_words=4096)
 
-#: Named presets. ``paper`` is the default; the others are small/fast points for tests and synthesis.
+#: Named presets, named for the layers they fit or for the one parameter they change
+#: (docs/architecture.md, "Presets", says where each value comes from). From the GOBO paper
+#: (Zadeh et al., MICRO 2020): 3-bit indexes (8 centroids) and the outlier threshold of -4. Every
+#: other value is this project's choice: 16 lanes and 16 PEs (the tile shape the sweep in
+#: docs/synthesis.md recommends), 16-bit activations and centroids (exact for the accuracy study),
+#: one reconstruction multiplier, 4 outlier lanes (10x the records 0.3 % outliers need).
 PRESETS = {
-    "paper": _DEFAULT,
+    # The default datapath with memories for BERT-large layers (FFN 4096 x 1024 and 1024 x 4096).
+    "bert_large": _DEFAULT,
+    # PE design points for synthesis: the default with one parameter changed.
     "lanes1": _DEFAULT.replace(lanes=1),
     "lanes4": _DEFAULT.replace(lanes=4),
     "lanes16_idx4": _DEFAULT.replace(lanes=16, index_bits=4),
@@ -207,7 +214,7 @@ PRESETS = {
 
 
 #: Presets that are PE design points (emitted by `make verilog`, synthesized by `make synth`).
-PE_PRESETS = ("paper", "lanes1", "lanes4", "lanes16_idx4")
+PE_PRESETS = ("bert_large", "lanes1", "lanes4", "lanes16_idx4")
 #: Presets whose memories are small enough to emit and simulate a whole tile.
 TILE_PRESETS = ("tiny", "minilm")
 
@@ -224,7 +231,7 @@ def preset(name):
 MAC_FLAVOURS = {"w16a16": (16, 16), "w8a8": (8, 8), "w4a4": (4, 4)}
 
 
-def mac_flavour(name, *, base="paper", **changes):
+def mac_flavour(name, *, base="bert_large", **changes):
     """``(config, weight_bits)`` of a MAC baseline: preset ``base`` with the flavour's
     ``act_bits`` (and any other ``changes``, e.g. ``lanes``), so a baseline and the GOBO PE it
     is compared with share every other parameter."""

@@ -31,7 +31,7 @@ __all__ = ["emit_pe", "emit_mac", "emit_decompressor", "pe_sidecar", "write_pe",
            "tile_sidecar", "write_tile", "TILE_PRESETS", "lint", "find_verilator", "LintError",
            "main"]
 
-#: Presets whose tile memories are small enough to emit by default (``paper`` holds 50 Mbit of
+#: Presets whose tile memories are small enough to emit by default (``bert_large`` holds 50 Mbit of
 #: index memory).
 
 #: Icarus needs a timescale; Verilator and Yosys accept it.

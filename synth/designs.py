@@ -98,7 +98,7 @@ def mac(flavour, lanes=16):
 
 
 def decompressor(weight_bits=16, **changes):
-    config = PRESETS["paper"].replace(**changes)
+    config = PRESETS["bert_large"].replace(**changes)
     return Design(f"gobo_decomp_w{weight_bits}_lanes{config.lanes}", "decompressor", config,
                   weight_bits)
 
@@ -144,7 +144,7 @@ def compressed_tile(flavour="w16a16", shape=None):
 
 
 #: GOBO PE at each baseline's activation width: ``flavour: GOBO design name``.
-PAIRS = {"w16a16": "gobo_pe_paper", "w8a8": "gobo_pe_paper_a8", "w4a4": "gobo_pe_paper_a4"}
+PAIRS = {"w16a16": "gobo_pe_bert_large", "w8a8": "gobo_pe_bert_large_a8", "w4a4": "gobo_pe_bert_large_a4"}
 
 
 def default_designs():
@@ -153,10 +153,10 @@ def default_designs():
     flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
     8, 4, the three MAC tiles and the W16A16 memory-compression tile. ``lanes16_idx4`` went to
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
-    paper = PRESETS["paper"]
+    large = PRESETS["bert_large"]
     return [
-        gobo("paper", paper), gobo("lanes4", PRESETS["lanes4"]), gobo("lanes1", PRESETS["lanes1"]),
-        gobo("paper_a8", paper.replace(act_bits=8)), gobo("paper_a4", paper.replace(act_bits=4)),
+        gobo("bert_large", large), gobo("lanes4", PRESETS["lanes4"]), gobo("lanes1", PRESETS["lanes1"]),
+        gobo("bert_large_a8", large.replace(act_bits=8)), gobo("bert_large_a4", large.replace(act_bits=4)),
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
         *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],
@@ -173,7 +173,7 @@ def sweep_designs():
     designs = []
     for lanes, idx, act in itertools.product(*SWEEP.values()):
         for mults in (1, 1 << idx):
-            config = PRESETS["paper"].replace(lanes=lanes, index_bits=idx, act_bits=act,
+            config = PRESETS["bert_large"].replace(lanes=lanes, index_bits=idx, act_bits=act,
                                               recon_multipliers=mults)
             designs.append(gobo(f"l{lanes}_i{idx}_a{act}_m{mults}", config))
     return designs

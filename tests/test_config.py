@@ -49,10 +49,10 @@ def test_tile_width_check_is_separate_from_the_pe():
 
 
 def test_presets_are_frozen_replacements():
-    assert preset("paper") == GoboConfig()
+    assert preset("bert_large") == GoboConfig()
     assert preset("minilm").replace(max_rows=4096, max_dot_length=4096, max_tokens=16,
                                     max_outlier_words=8192) == GoboConfig()
     with pytest.raises(dataclasses.FrozenInstanceError):
-        PRESETS["paper"].lanes = 2
-    with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of paper"):
+        PRESETS["bert_large"].lanes = 2
+    with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of bert_large"):
         preset("huge")

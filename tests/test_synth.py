@@ -275,8 +275,8 @@ def _fake(kind, lanes, act_bits, area, fmax, transistors, weight_bits=None, inde
 
 def test_comparison_pairs_gobo_with_the_baseline_of_its_activation_width(tmp_path):
     from synth.report import comparison, write_reports
-    designs = {"gobo_pe_paper": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
-               "gobo_pe_paper_a8": _fake("gobo", 16, 8, 800.0, 120.0, 1600),
+    designs = {"gobo_pe_bert_large": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
+               "gobo_pe_bert_large_a8": _fake("gobo", 16, 8, 800.0, 120.0, 1600),
                "mac_pe_w16a16_lanes16": _fake("mac", 16, 16, 3200.0, 50.0, 1600, 16),
                "mac_pe_w8a8_lanes16": _fake("mac", 16, 8, 400.0, 60.0, 800, 8),
                "gobo_decomp_w16_lanes16": _fake("decompressor", 16, 16, 160.0, 200.0, 99, 16)}
@@ -292,10 +292,10 @@ def test_comparison_pairs_gobo_with_the_baseline_of_its_activation_width(tmp_pat
     assert w16["gobo_figures"]["memory_bits_bert_base_layer"] == 7_460_356
     assert w16["mac_figures"]["memory_bits_bert_base_layer"] == 768 * 3072 * 16 + 768 * 32
     dec = comp["decompressor"][0]
-    assert dec["over_gobo_pe_paper_area"] == 0.1 and dec["memory_mode_area_um2"] == 3360.0
+    assert dec["over_gobo_pe_bert_large_area"] == 0.1 and dec["memory_mode_area_um2"] == 3360.0
     report = {"note": NOTE, "designs": designs, "comparison": comp, "errors": []}
     md = write_reports(report, tmp_path)
-    assert "gobo_pe_paper vs mac_pe_w16a16_lanes16 | 100 | 200 | 0.50 |" in md
+    assert "gobo_pe_bert_large vs mac_pe_w16a16_lanes16 | 100 | 200 | 0.50 |" in md
     assert (tmp_path / "synth.png").stat().st_size > 1000
 
 
@@ -362,14 +362,14 @@ def test_tile_memory_bits():
     assert memory_bits(mac)["memory_bits_bert_base_layer"]["total"] == 768 * 3072 * 16 + 768 * 32
     layer = memory_bits(comp)["memory_bits_bert_base_layer"]
     assert layer["total"] == 7_460_356 and "off-chip only" in layer["what"]
-    assert "memory_bits_on_chip" not in memory_bits(Design("x", "gobo", PRESETS["paper"]))
+    assert "memory_bits_on_chip" not in memory_bits(Design("x", "gobo", PRESETS["bert_large"]))
 
 
 def test_tile_comparison_per_op_ratios(tmp_path):
     from synth.report import comparison, write_reports
     skipped = "synth_ecp5 + nextpnr took too long"
     tile = {"pes": 4, "ecp5_skipped": skipped}
-    designs = {"gobo_pe_paper": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
+    designs = {"gobo_pe_bert_large": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
                "mac_pe_w16a16_lanes16": _fake("mac", 16, 16, 3200.0, 50.0, 1600, 16),
                "gobo_tile_p4_l4_a16": _fake("gobo_tile", 4, 16, 3200.0, 80.0, 6400, **tile),
                "gobo_tile_p4_l4_a8": _fake("gobo_tile", 4, 8, 2400.0, 90.0, 4800, **tile),
