@@ -11,6 +11,7 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
+GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
@@ -27,9 +28,7 @@ report: $(STAMP)
 	$(PY) scripts/bench_quantize.py --out build/reports
 
 verilog: $(STAMP)
-	$(PY) -m hw.cli --out build/verilog --lint
-	$(PY) -m hw.cli --out build/verilog --lint --tile
-	$(PY) -m hw.cli --out build/verilog --lint --mac-tile
+	$(GOBO) verilog --out build/verilog --lint
 
 test: $(STAMP)
 	$(PY) -m pytest -n $(JOBS) tests
@@ -39,7 +38,7 @@ test-full: $(STAMP)
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
 
 synth: $(STAMP)
-	$(PY) -m synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
+	$(GOBO) synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
 
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)

@@ -9,7 +9,8 @@ that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & rea
 just before that edge.
 """
 
-__all__ = ["produce", "consume", "run_stream", "run_tile"]
+__all__ = ["produce", "consume", "run_stream", "run_tile", "run_pe_job",
+           "run_decompressor_job", "run_tile_job"]
 
 
 def _raw(value):
@@ -155,3 +156,91 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     sim.add_testbench(bench)
     sim.run()
     return results
+
+
+# Harnesses of the design registry (hw.designs): one bench job in, what the design did out -------
+
+def _job_rng(job):
+    import numpy as np
+    return np.random.default_rng(job.get("seed", 1))
+
+
+def run_pe_job(dut, job, design=None):
+    """A PE-shaped job (:mod:`golden.hwmodel.pe_jobs`: ``beats``, ``centroids`` or None) on
+    ``dut``, with the job's gap and backpressure probabilities. Returns ``{"outputs": [signed
+    int per row], "cycles": first input to last output}``, the bench's own measures."""
+    from golden.hwmodel.packing import pack
+
+    beats = [int(b, 16) for b in job["beats"]]
+
+    def setup(ctx):
+        if job.get("centroids") is not None:
+            layout = dut.centroids.shape()
+            fields = _array_fields(len(job["centroids"]), layout.elem_shape.width)
+            ctx.set(dut.centroids.as_value(), pack(fields, {"c": job["centroids"]}))
+
+    received, in_cycles, out_cycles = run_stream(
+        dut, beats, len(job["expected"]), rng=_job_rng(job), gap_prob=job["gap_probability"],
+        stall_prob=job["backpressure_probability"], setup=setup)
+    return {"outputs": [int(v) for v in received], "cycles": out_cycles[-1] - in_cycles[0] + 1}
+
+
+def _array_fields(count, width):
+    from golden.hwmodel.packing import Field
+    return [Field("c", width, signed=True, count=count)]
+
+
+def run_decompressor_job(dut, job, design=None):
+    """A decompressor job (:func:`golden.hwmodel.pe_jobs.decompressor_job`: ``streams`` ``i``
+    and ``outliers``, the ``centroids`` word) on ``dut``. Returns ``{"outputs": [output
+    words]}``."""
+    from amaranth.sim import Simulator
+
+    rng = _job_rng(job)
+    gap, stall = job["gap_probability"], job["backpressure_probability"]
+    streams = {name: [int(w, 16) for w in words] for name, words in job["streams"].items()}
+    received = []
+
+    def producer(name):
+        async def bench(ctx):
+            if name == "i":
+                ctx.set(dut.centroids.as_value(), int(job["centroids"], 16))
+            await produce(ctx, getattr(dut, name), streams[name], rng=rng, gap_prob=gap)
+        return bench
+
+    async def consumer(ctx):
+        await consume(ctx, dut.o, len(job["expected"]), rng=rng, stall_prob=stall,
+                      received=received)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    for name in streams:
+        sim.add_testbench(producer(name))
+    sim.add_testbench(consumer)
+    sim.run()
+    return {"outputs": [format(int(w), "x") for w in received]}
+
+
+def run_tile_job(dut, job, design=None):
+    """A tile job (:mod:`golden.hwmodel.tile_jobs`) on ``dut``: its streams, load beats and
+    ``layer`` word, one run. Returns ``{"outputs": [[P values] per slot], "counters": {...}}``
+    in the job's form (``counters`` only for a job with ``expected_counters``)."""
+    from golden.hwmodel.packing import counters_fields, unpack
+
+    config = dut.config
+    tokens = job["tokens"]
+    blocks = len(job["expected"]) // tokens
+    ((y, word),) = run_tile(
+        dut, load=[int(b, 16) for b in job["load"]], layer=int(job["layer"], 16),
+        tokens=tokens, blocks=blocks, rng=_job_rng(job), gap_prob=job["gap_probability"],
+        stall_prob=job["backpressure_probability"],
+        streams={k: [int(w, 16) for w in v] for k, v in job.get("streams", {}).items()})
+    pes = config.pes
+    outputs = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
+               for b in range(blocks) for t in range(tokens)]
+    counters = unpack(counters_fields(config), word)
+    counters = {k: (list(v) if isinstance(v, list) else v) for k, v in counters.items()}
+    observed = {"outputs": outputs}
+    if job.get("expected_counters") is not None:
+        observed["counters"] = {k: counters[k] for k in job["expected_counters"]}
+    return observed

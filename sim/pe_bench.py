@@ -4,7 +4,7 @@ result per dot product): streams dot products in, compares every output bit for 
 
 A job that carries ``centroids`` loads them onto the design's static ``centroids`` port first;
 a MAC PE has no such port and its jobs none. It reads its jobs from the JSON file named by
-``$GOBO_VECTORS`` (made by :mod:`sim.pe_vectors`) and writes what it observed to
+``$GOBO_VECTORS`` (made by :mod:`golden.hwmodel.pe_jobs`) and writes what it observed to
 ``$GOBO_RESULTS``. One coroutine drives and monitors, sampling ``valid``/``ready`` right after
 each rising edge, so the cycle count is exact.
 """

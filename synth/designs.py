@@ -4,103 +4,98 @@ design-space sweep points. Every design is built from a :class:`~golden.config.G
 (plus ``weight_bits`` for the baselines)."""
 
 import dataclasses
-import hashlib
 import itertools
 
 from golden.config import MAC_FLAVOURS, PRESETS, mac_flavour
 from golden.hwmodel.mac import layer_memory_bits
+from hw.designs import KINDS, Design
 
-__all__ = ["Design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile", "compressed_tile",
-           "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
-           "TILE_ECP5_SKIPPED", "memory_bits", "tile_memory_specs"]
+__all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile",
+           "compressed_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS",
+           "TILE_SHAPE", "TILE_ECP5_SKIPPED", "memory_bits"]
 
 #: Kinds whose Verilog is a whole tile (``pes`` PEs, controller, memories as ports).
-TILE_KINDS = ("gobo_tile", "mac_tile", "compressed_tile")
+TILE_KINDS = tuple(name for name, entry in KINDS.items() if entry.tile)
 
 
 @dataclasses.dataclass(frozen=True)
-class Design:
-    name: str
-    kind: str             # "gobo", "mac", "decompressor" or one of TILE_KINDS
-    config: object
-    weight_bits: int = None
+class SynthDesign:
+    """A registered :class:`hw.designs.Design` as synthesis sees it: tiles are emitted with
+    their memories as ports (the logic alone), and a design may skip ECP5."""
+    design: Design
     #: Why this design gets OSU figures and transistors only (no synth_ecp5 / nextpnr); None:
     #: it gets ECP5 figures too.
     ecp5_skipped: str = None
 
     @property
+    def name(self):
+        return self.design.name
+
+    @property
     def top(self):
-        return self.name
+        return self.design.name
+
+    @property
+    def kind(self):
+        return self.design.kind
+
+    @property
+    def config(self):
+        return self.design.config
+
+    @property
+    def weight_bits(self):
+        return self.design.weight_bits
 
     @property
     def is_tile(self):
-        return self.kind in TILE_KINDS
+        return self.design.is_tile
 
     @property
     def lanes(self):
-        """Multiply-accumulates per cycle of one PE (a decompressor: weights per cycle)."""
-        return self.config.lanes
+        return self.design.config.lanes
 
     @property
     def pes(self):
-        return self.config.pes if self.is_tile else 1
+        return self.design.pes
 
     @property
     def ops_per_cycle(self):
-        """Throughput in MAC-equivalent operations per cycle: ``pes * lanes`` (a GOBO lane adds
-        one activation into a bin where a MAC lane multiplies and adds)."""
-        return self.pes * self.lanes
+        return self.design.ops_per_cycle
 
     def verilog(self):
-        from hw import cli
-        c, w, top = self.config, self.weight_bits, self.top
-        emit = {
-            "gobo": lambda: cli.emit_pe(c, top),
-            "mac": lambda: cli.emit_mac(c, w, top),
-            "decompressor": lambda: cli.emit_decompressor(c, w, top),
-            "gobo_tile": lambda: cli.emit_tile(c, top, memories="ports"),
-            "mac_tile": lambda: cli.emit_mac_tile(c, w, top, memories="ports"),
-            "compressed_tile": lambda: cli.emit_mac_tile(c, w, top, memories="ports",
-                                                         compressed=True),
-        }
-        return emit[self.kind]()
+        return self.design.verilog(memories="ports" if self.is_tile else "internal")
 
     def digest(self, text):
-        return hashlib.sha256(text.encode()).hexdigest()[:16]
+        return Design.digest(text)
 
     def describe(self):
-        return {"kind": self.kind, "config": self.config.to_dict(),
-                "weight_bits": self.weight_bits, "lanes": self.lanes, "pes": self.pes,
-                "ops_per_cycle": self.ops_per_cycle, "act_bits": self.config.act_bits,
-                "index_bits": None if self.kind in ("mac", "mac_tile")
-                else self.config.index_bits,
+        return {**self.design.describe(),
                 **({"ecp5_skipped": self.ecp5_skipped} if self.ecp5_skipped else {})}
 
     def size(self):
         """Rough cost, to start the largest designs first."""
-        c = self.config
-        if self.kind in ("gobo", "gobo_tile"):
-            per_op = c.n_centroids * c.act_bits
-        elif self.kind == "decompressor":
-            per_op = self.weight_bits
-        else:
-            per_op = self.weight_bits * c.act_bits
-        return self.ops_per_cycle * per_op
+        return self.design.cost()
+
+
+def synth_design(kind, name, config, weight_bits=None, **options):
+    """A :class:`SynthDesign` of registered ``kind`` with top module ``name``."""
+    return SynthDesign(Design(kind, config, weight_bits, name=name), **options)
 
 
 def gobo(name, config):
-    return Design(f"gobo_pe_{name}", "gobo", config)
+    return synth_design("gobo_pe", f"gobo_pe_{name}", config)
 
 
 def mac(flavour, lanes=16):
     config, weight_bits = mac_flavour(flavour, lanes=lanes)
-    return Design(f"mac_pe_{flavour}_lanes{lanes}", "mac", config, weight_bits)
+    return synth_design("mac_pe", f"mac_pe_{flavour}_lanes{lanes}", config, weight_bits)
 
 
 def decompressor(weight_bits=16, **changes):
     config = PRESETS["bert_large"].replace(**changes)
-    return Design(f"gobo_decomp_w{weight_bits}_lanes{config.lanes}", "decompressor", config,
-                  weight_bits)
+    return synth_design("decompressor", f"gobo_decomp_w{weight_bits}_lanes{config.lanes}", config,
+                   weight_bits)
 
 
 #: Tiles are 2 PEs x 16 lanes (32 MAC-equivalent ops per cycle) with one outlier lane: the PEs are
@@ -126,8 +121,8 @@ def gobo_tile(act_bits, shape=None):
     ``act_bits``."""
     shape = TILE_SHAPE if shape is None else shape
     config = PRESETS["minilm"].replace(act_bits=act_bits, **shape)
-    return Design(_tile_name("gobo_tile", shape, f"a{act_bits}"), "gobo_tile", config,
-                  ecp5_skipped=TILE_ECP5_SKIPPED)
+    return synth_design("gobo_tile", _tile_name("gobo_tile", shape, f"a{act_bits}"), config,
+                   ecp5_skipped=TILE_ECP5_SKIPPED)
 
 
 def mac_tile(flavour, shape=None, compressed=False):
@@ -135,8 +130,8 @@ def mac_tile(flavour, shape=None, compressed=False):
     shape = TILE_SHAPE if shape is None else shape
     config, weight_bits = mac_flavour(flavour, base="minilm", **shape)
     kind = "compressed_tile" if compressed else "mac_tile"
-    return Design(_tile_name(kind, shape, flavour), kind, config, weight_bits,
-                  ecp5_skipped=TILE_ECP5_SKIPPED)
+    return synth_design(kind, _tile_name(kind, shape, flavour), config, weight_bits,
+                   ecp5_skipped=TILE_ECP5_SKIPPED)
 
 
 def compressed_tile(flavour="w16a16", shape=None):
@@ -179,16 +174,6 @@ def sweep_designs():
     return designs
 
 
-def tile_memory_specs(design):
-    """``{name: hw.tile_memories.MemorySpec}`` of a tile design, as its class builds them (the
-    compressed tile's are its MAC tile's: the decompressor writes the dense weight memory)."""
-    from hw.mac_tile import mac_tile_memory_specs
-    from hw.tile import tile_memory_specs as gobo_tile_memory_specs
-    if design.kind == "gobo_tile":
-        return gobo_tile_memory_specs(design.config)
-    return mac_tile_memory_specs(design.config, design.weight_bits)
-
-
 def _holds(design, name):
     """What memory ``name`` of a tile holds, for the reports."""
     c, w = design.config, design.weight_bits
@@ -215,7 +200,7 @@ def memory_bits(design, layer=None):
     leaves out (they are ports), ``{memories: {name: {width, depth, bits, holds}},
     total_bits}``."""
     layer = layer or {}
-    if design.kind in ("mac", "mac_tile"):
+    if design.kind in ("mac_pe", "mac_tile"):
         bits = layer_memory_bits(dense_bits=(design.weight_bits,), **layer)
         bits = bits[f"w{design.weight_bits}"]
     else:
@@ -226,8 +211,9 @@ def memory_bits(design, layer=None):
                                                f"weight memory"}
     result = {"memory_bits_bert_base_layer": bits}
     if design.is_tile:
-        from hw.tile_memories import TileMemories
-        on_chip = TileMemories(tile_memory_specs(design), "ports").report()
+        tile = design.design.create(memories="ports")
+        tile._MustUse__silence = True      # built for its memory report only, never elaborated
+        on_chip = tile.memories.report()
         for name, memory in on_chip["memories"].items():
             memory["holds"] = _holds(design, name)
         result["memory_bits_on_chip"] = on_chip

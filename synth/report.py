@@ -46,7 +46,7 @@ def markdown(report):
         na = "skipped" if d.get("ecp5_skipped") else "n/a"
         lines.append("| " + " | ".join([
             name, _fmt(cfg.get("lanes")),
-            "-" if d.get("kind") in ("mac", "mac_tile") else _fmt(cfg.get("index_bits")),
+            "-" if d.get("kind") in ("mac_pe", "mac_tile") else _fmt(cfg.get("index_bits")),
             _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
             "n/a" if share is None else f"{100 * share:.1f}%",
             _fmt(_get(d, "asic_area", "cells"), ","),
@@ -371,7 +371,7 @@ def _annotate(ax, labels, gap=7):
 
 
 #: ``kind: (marker, colour)`` in :func:`plot`.
-PLOT_STYLE = {"gobo": ("o", "tab:blue"), "mac": ("s", "tab:orange"),
+PLOT_STYLE = {"gobo_pe": ("o", "tab:blue"), "mac_pe": ("s", "tab:orange"),
               "decompressor": ("^", "tab:green"), "gobo_tile": ("D", "tab:purple"),
               "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive")}
 
@@ -392,7 +392,7 @@ def plot(designs, path, title):
         area = _get(d, "asic_area", "area_um2")
         if area is None:
             continue
-        marker, color = PLOT_STYLE[d.get("kind", "gobo")]
+        marker, color = PLOT_STYLE[d.get("kind", "gobo_pe")]
         ax.scatter(_ops(d), area, marker=marker, color="tab:red" if d.get("pareto") else color,
                    zorder=3)
         # Tiles share the lanes-16 PEs' x: their labels go to the left.
@@ -406,7 +406,7 @@ def plot(designs, path, title):
     ax.set_ylabel("OSU 0.18 um area (um^2, Yosys/ABC estimate)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    kinds = {d.get("kind", "gobo") for d in designs.values()}
+    kinds = {d.get("kind", "gobo_pe") for d in designs.values()}
     for kind, (marker, color) in PLOT_STYLE.items():
         if kind in kinds:
             ax.scatter([], [], marker=marker, color=color,

@@ -8,7 +8,7 @@ import sys
 import numpy as np
 import pytest
 
-from golden.cli import main
+from gobo.cli import main
 from golden.quant.quantizer import quantize
 from golden.nlp.weights import MINILM_FC_NAMES
 
@@ -106,7 +106,7 @@ def test_bad_input_gives_one_line_error(argv, message, npz, tmp_path, capsys):
 
 
 def test_subprocess_json_and_error(npz, tmp_path):
-    cmd = [sys.executable, "-m", "golden.cli", "quantize"]
+    cmd = [sys.executable, "-m", "gobo", "quantize"]
     run = subprocess.run(cmd + [str(npz), "--json"], capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr
     assert [t["name"] for t in json.loads(run.stdout)["tensors"]] == ["fc1", "fc2"]

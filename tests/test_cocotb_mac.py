@@ -7,9 +7,9 @@ import json
 import pytest
 
 from golden.config import MAC_FLAVOURS, mac_flavour
-from hw.cli import emit_mac
+from hw.designs import Design
 from hw.mac_pe import mac_latency
-from sim.pe_vectors import mac_job, mac_vectors
+from golden.hwmodel.pe_jobs import mac_job, mac_vectors
 from sim.runner import BenchFailed, build_design, run_bench
 from tests.test_cocotb_pe import FFN_IN, QUERY, REPORTS
 
@@ -19,7 +19,8 @@ LANES = 4   # small and fast to build; the synthesis compares at lanes 16
 def built_mac(name):
     config, weight_bits = mac_flavour(name, lanes=LANES, max_dot_length=1536)
     toplevel = f"mac_pe_{name}_lanes{LANES}"
-    return (build_design(emit_mac(config, weight_bits, toplevel), toplevel), toplevel, config,
+    return (build_design(Design("mac_pe", config, weight_bits, name=toplevel).verilog(),
+                         toplevel), toplevel, config,
             weight_bits, mac_latency(config, weight_bits))
 
 

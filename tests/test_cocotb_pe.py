@@ -6,9 +6,9 @@ import json
 import pytest
 
 from golden.config import GoboConfig
-from hw.cli import emit_pe
+from hw.designs import Design
 from hw.pe import pe_latency
-from sim.pe_vectors import pe_job, pe_vectors
+from golden.hwmodel.pe_jobs import pe_job, pe_vectors
 from sim.runner import REPO, BenchFailed, build_design, run_bench
 
 CONFIGS = {
@@ -25,7 +25,8 @@ REPORTS = REPO / "build" / "reports" / "cocotb"
 
 def built_pe(config, tag):
     toplevel = f"gobo_pe_{tag}"
-    return build_design(emit_pe(config, toplevel), toplevel), toplevel, pe_latency(config)
+    design = Design("gobo_pe", config, name=toplevel)
+    return build_design(design.verilog(), toplevel), toplevel, pe_latency(config)
 
 
 @pytest.mark.parametrize("tag", CONFIGS)

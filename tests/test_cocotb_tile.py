@@ -11,7 +11,7 @@ from golden.hwmodel.layer_image import build_layer_image, make_image, quantize_a
 from golden.nlp.weights import MINILM_FC_NAMES
 from sim.runner import REPO, BenchFailed, run_bench
 from sim.simulate import build_tile, simulate_layer
-from sim.tile_vectors import tile_job, tile_vectors
+from golden.hwmodel.tile_jobs import tile_job, tile_vectors
 
 REPORTS = REPO / "build" / "reports" / "cocotb"
 TINY = preset("tiny")

@@ -107,10 +107,13 @@ def test_mac_rejects_bad_parameters():
 
 
 def test_mac_and_decompressor_verilog_lint_clean(tmp_path):
-    from hw.cli import emit_decompressor, emit_mac, lint
+    from hw.designs import Design
+    from hw.verilog import lint
     config, weight_bits = mac_flavour("w8a8", lanes=4)
-    for name, text in [("mac_w8a8", emit_mac(config, weight_bits, "mac_w8a8")),
-                       ("gobo_decomp", emit_decompressor(config, weight_bits, "gobo_decomp"))]:
+    for name, text in [
+            ("mac_w8a8", Design("mac_pe", config, weight_bits, name="mac_w8a8").verilog()),
+            ("gobo_decomp", Design("decompressor", config, weight_bits,
+                                   name="gobo_decomp").verilog())]:
         path = tmp_path / f"{name}.v"
         path.write_text(text)
         lint(path, name)

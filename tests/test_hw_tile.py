@@ -192,11 +192,11 @@ def test_tile_random_shapes_match_golden_and_cycle_model(name, seed):
 
 
 def test_tile_verilog_ports_and_lint(tmp_path):
-    from hw.cli import TILE_PORTS, lint, write_tile
-    path = write_tile(tmp_path, "tiny")
+    from gobo.commands.verilog import design_for, write
+    path = write(design_for("gobo_tile", "tiny"), tmp_path, lint_it=True)
     text = path.read_text()
     header = text[text.index("module gobo_tile_tiny("):]
     header = header[:header.index(");")]
     assert sorted(p.strip() for p in header[len("module gobo_tile_tiny("):].split(",")) == \
-        sorted(TILE_PORTS)
-    lint(path, "gobo_tile_tiny")
+        sorted(["clk", "rst", "load__valid", "load__ready", "load__payload", "layer", "start",
+                "busy", "o__valid", "o__ready", "o__payload", "counters"])

@@ -10,7 +10,7 @@ import pytest
 
 from golden.nlp.accuracy import proxies
 from golden.nlp.bert import BertEncoder, fc_names
-from golden.cli import main
+from gobo.cli import main
 from golden.nlp.corpus import load_sentences
 from golden.nlp.quantized_model import (ModelFormatError, QuantSpec, from_bytes, load, quantize_model,
                                 save)

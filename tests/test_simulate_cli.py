@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from sim.cli import main
+from gobo.cli import main
 
 
 @pytest.fixture

@@ -261,11 +261,11 @@ def test_run_design_without_liberty_on_stand_in(tmp_path):
 
 def _fake(kind, lanes, act_bits, area, fmax, transistors, weight_bits=None, index_bits=3,
           pes=1, **extra):
-    from synth.designs import Design, memory_bits
     from golden.config import PRESETS
-    d = Design("x", kind, PRESETS["minilm"].replace(lanes=lanes, act_bits=act_bits,
-                                                    index_bits=index_bits, pes=pes),
-               weight_bits, **extra)
+    from synth.designs import memory_bits, synth_design
+    d = synth_design(kind, "x", PRESETS["minilm"].replace(lanes=lanes, act_bits=act_bits,
+                                                          index_bits=index_bits, pes=pes),
+                     weight_bits, **extra)
     return {**d.describe(), "design": "x", "errors": [],
             "asic_area": {"area_um2": area, "sequential_share": 0.1, "cells": 1},
             "transistors": {"count": transistors}, "timing": {"fmax_mhz": fmax},
@@ -275,10 +275,10 @@ def _fake(kind, lanes, act_bits, area, fmax, transistors, weight_bits=None, inde
 
 def test_comparison_pairs_gobo_with_the_baseline_of_its_activation_width(tmp_path):
     from synth.report import comparison, write_reports
-    designs = {"gobo_pe_bert_large": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
-               "gobo_pe_bert_large_a8": _fake("gobo", 16, 8, 800.0, 120.0, 1600),
-               "mac_pe_w16a16_lanes16": _fake("mac", 16, 16, 3200.0, 50.0, 1600, 16),
-               "mac_pe_w8a8_lanes16": _fake("mac", 16, 8, 400.0, 60.0, 800, 8),
+    designs = {"gobo_pe_bert_large": _fake("gobo_pe", 16, 16, 1600.0, 100.0, 3200),
+               "gobo_pe_bert_large_a8": _fake("gobo_pe", 16, 8, 800.0, 120.0, 1600),
+               "mac_pe_w16a16_lanes16": _fake("mac_pe", 16, 16, 3200.0, 50.0, 1600, 16),
+               "mac_pe_w8a8_lanes16": _fake("mac_pe", 16, 8, 400.0, 60.0, 800, 8),
                "gobo_decomp_w16_lanes16": _fake("decompressor", 16, 16, 160.0, 200.0, 99, 16)}
     for name, d in designs.items():
         d["design"] = name
@@ -303,7 +303,7 @@ def test_tile_designs_have_memories_as_ports():
     """One tile of each kind (the default set's): memory ports at the top, no memory array
     inside (Yosys would build it from flip-flops), and 32 MAC-equivalent ops per cycle."""
     import re
-    from synth.designs import TILE_KINDS, default_designs, tile_memory_specs
+    from synth.designs import TILE_KINDS, default_designs
     designs = default_designs()
     assert len({d.name for d in designs}) == len(designs)
     tiles = [d for d in designs if d.is_tile]
@@ -320,7 +320,7 @@ def test_tile_designs_have_memories_as_ports():
         assert f"module {d.top}(" in text
         assert not re.search(r"^\s*reg\s*(\[[^\]]*\])?\s*\S+\s*\[", text, re.M), d.name
         header = text[:text.index(");")]
-        for name, spec in tile_memory_specs(d).items():
+        for name, spec in d.design.create(memories="ports").memories.specs.items():
             assert f"{name}_wr__data" in header and f"{name}_wr__en" in header
             for k in range(len(spec.reads)):
                 assert f"{name}_rd{k}__addr" in header and f"{name}_rd{k}__data" in header
@@ -337,8 +337,8 @@ def test_tile_memory_bits():
     from hw.compressed_mac_tile import CompressedMacTile
     from hw.mac_tile import MacTile
     from hw.tile import GoboTile
-    from synth.designs import (Design, compressed_tile, gobo_tile, mac_tile, memory_bits,
-                               tile_memory_specs)
+    from synth.designs import (compressed_tile, gobo_tile, mac_tile, memory_bits,
+                               synth_design)
     gobo, mac, comp = gobo_tile(16), mac_tile("w16a16"), compressed_tile("w16a16")
     classes = {gobo: GoboTile(config=gobo.config, memories="ports"),
                mac: MacTile(config=mac.config, weight_bits=16, memories="ports"),
@@ -347,7 +347,7 @@ def test_tile_memory_bits():
         on_chip = memory_bits(d)["memory_bits_on_chip"]
         report = tile.memories.report()
         assert on_chip["total_bits"] == report["total_bits"] == \
-            sum(s.bits for s in tile_memory_specs(d).values())
+            sum(s.bits for s in tile.memories.specs.values())
         assert {n: {k: m[k] for k in ("width", "depth", "bits")}
                 for n, m in on_chip["memories"].items()} == report["memories"]
         assert all(m["holds"] for m in on_chip["memories"].values())
@@ -362,15 +362,16 @@ def test_tile_memory_bits():
     assert memory_bits(mac)["memory_bits_bert_base_layer"]["total"] == 768 * 3072 * 16 + 768 * 32
     layer = memory_bits(comp)["memory_bits_bert_base_layer"]
     assert layer["total"] == 7_460_356 and "off-chip only" in layer["what"]
-    assert "memory_bits_on_chip" not in memory_bits(Design("x", "gobo", PRESETS["bert_large"]))
+    pe = synth_design("gobo_pe", "x", PRESETS["bert_large"])
+    assert "memory_bits_on_chip" not in memory_bits(pe)
 
 
 def test_tile_comparison_per_op_ratios(tmp_path):
     from synth.report import comparison, write_reports
     skipped = "synth_ecp5 + nextpnr took too long"
     tile = {"pes": 4, "ecp5_skipped": skipped}
-    designs = {"gobo_pe_bert_large": _fake("gobo", 16, 16, 1600.0, 100.0, 3200),
-               "mac_pe_w16a16_lanes16": _fake("mac", 16, 16, 3200.0, 50.0, 1600, 16),
+    designs = {"gobo_pe_bert_large": _fake("gobo_pe", 16, 16, 1600.0, 100.0, 3200),
+               "mac_pe_w16a16_lanes16": _fake("mac_pe", 16, 16, 3200.0, 50.0, 1600, 16),
                "gobo_tile_p4_l4_a16": _fake("gobo_tile", 4, 16, 3200.0, 80.0, 6400, **tile),
                "gobo_tile_p4_l4_a8": _fake("gobo_tile", 4, 8, 2400.0, 90.0, 4800, **tile),
                "mac_tile_w16a16_p4_l4": _fake("mac_tile", 4, 16, 6400.0, 40.0, 3200, 16, **tile),
@@ -415,11 +416,11 @@ def test_run_all_skips_ecp5_for_designs_without_it(tmp_path):
     """A design with ``ecp5_skipped`` runs no synth_ecp5/nextpnr even when the run has a seed,
     and its result says why."""
     from golden.config import GoboConfig
-    from synth.__main__ import _run_all
-    from synth.designs import Design
-    tiny = Design("tiny_decomp", "decompressor",
-                  GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3, ecp5_skipped="why")
-    result = _run_all([tiny], tmp_path, None, 1, seeds=(1,), cache=False)["tiny_decomp"]
+    from synth.designs import synth_design
+    from synth.run import run_all
+    tiny = synth_design("decompressor", "tiny_decomp",
+                        GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3, ecp5_skipped="why")
+    result = run_all([tiny], tmp_path, None, 1, seeds=(1,), cache=False)["tiny_decomp"]
     assert result["seeds"] == [] and "ecp5_synth" not in result and "ecp5" not in result
     assert result["transistors"]["count"] > 0 and result["ecp5_skipped"] == "why"
 
@@ -427,10 +428,10 @@ def test_run_all_skips_ecp5_for_designs_without_it(tmp_path):
 def test_pareto_fronts_and_sweep_points():
     from synth.designs import sweep_designs
     from synth.report import pareto
-    designs = {"small_slow": _fake("gobo", 1, 8, 100.0, 50.0, 1),
-               "big_fast": _fake("gobo", 1, 8, 200.0, 100.0, 1),
-               "dominated": _fake("gobo", 1, 8, 300.0, 60.0, 1),
-               "wide": _fake("gobo", 16, 8, 4000.0, 100.0, 1)}
+    designs = {"small_slow": _fake("gobo_pe", 1, 8, 100.0, 50.0, 1),
+               "big_fast": _fake("gobo_pe", 1, 8, 200.0, 100.0, 1),
+               "dominated": _fake("gobo_pe", 1, 8, 300.0, 60.0, 1),
+               "wide": _fake("gobo_pe", 16, 8, 4000.0, 100.0, 1)}
     fronts = pareto(designs)
     assert fronts["area_per_lane_vs_fmax"] == ["big_fast", "small_slow"]
     assert fronts["area_vs_macs_per_second"] == ["big_fast", "small_slow", "wide"]
@@ -444,17 +445,17 @@ def test_sweep_cache_skips_points_whose_verilog_is_unchanged(tmp_path, capsys):
     """The resumable runner: a point with a stored, error-free result of the same Verilog hash
     is not run again; the OSU steps are skipped here (no liberty), ECP5 by the sweep's choice."""
     from golden.config import GoboConfig
-    from synth.__main__ import _run_all
-    from synth.designs import Design
-    tiny = Design("tiny_decomp", "decompressor",
-                  GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3)
-    first = _run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
+    from synth.designs import synth_design
+    from synth.run import run_all
+    tiny = synth_design("decompressor", "tiny_decomp",
+                        GoboConfig(lanes=1, index_bits=2, max_dot_length=4), 3)
+    first = run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
     assert "ecp5" not in first and first["transistors"]["count"] > 0
     assert first["verilog_sha256"] == tiny.digest(tiny.verilog())
     assert "1/1 tiny_decomp" in capsys.readouterr().out        # the progress bar
     # Without a liberty the point has an error, so it is not trusted: clear it to cache.
     stored = json.loads((tmp_path / "tiny_decomp" / "result.json").read_text())
     (tmp_path / "tiny_decomp" / "result.json").write_text(json.dumps({**stored, "errors": []}))
-    again = _run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
+    again = run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
     assert again["cached"] and again["transistors"] == first["transistors"]
     assert "1 point(s) cached, 0 to run" in capsys.readouterr().out

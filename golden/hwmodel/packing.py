@@ -12,7 +12,7 @@ from golden.hwmodel.fixedpoint import check_signed
 
 __all__ = ["Field", "pe_input_fields", "mac_input_fields", "pack", "unpack", "pe_beats",
            "mac_beats", "index_beat_fields", "weight_beat_fields", "decompressor_outlier_fields",
-           "decompressor_streams", "to_unsigned", "to_signed",
+           "decompressor_streams", "weight_beats", "to_unsigned", "to_signed",
            "check_pe_inputs", "LOAD_TARGETS", "outlier_record_fields", "outlier_record_bits",
            "offset_bits", "memory_shapes", "load_fields", "layer_fields", "counters_fields",
            "COUNTER_BITS", "pack_outlier_word", "LOAD_WEIGHT", "mac_acc_bits",
@@ -173,6 +173,12 @@ def decompressor_streams(config, weight_bits, rows):
         records += [pack(out_fields, {"col": col, "value": value}) for col, value in outliers]
         records.append(pack(out_fields, {"col": config.max_dot_length, "value": 0}))
     return beats, records
+
+
+def weight_beats(config, weight_bits, weights):
+    """The decompressor's output beats for one row of dense ``weights`` (N,): ``lanes`` weights
+    a beat, zero-padded, ``last`` on the final one."""
+    return _row_beats(config, weight_beat_fields(config, weight_bits), {"weights": weights})
 
 
 def check_pe_inputs(config, indexes, acts, centroids):

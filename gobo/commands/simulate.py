@@ -1,29 +1,29 @@
-"""The installed ``gobo`` command: golden's subcommands plus ``gobo simulate``, which runs RTL.
+"""``gobo simulate``: one real FC layer through the tile RTL on Verilator, checked bit for bit."""
 
-``golden/`` stays free of hardware imports; this module adds the subcommands that need ``hw/``
-and Verilator.
-"""
-
+import argparse
 import json
-import sys
 
 import numpy as np
 
-from golden.cli import CliError, main as golden_main
 from golden.config import PRESETS, preset
 from golden.nlp.weights import load_tensors
+from gobo.common import CliError, example
 
-__all__ = ["main"]
+__all__ = ["add"]
 
 
-def _add_simulate(subparsers):
+def add(subparsers):
     p = subparsers.add_parser(
         "simulate", help="run one FC layer through the tile RTL (Verilator) and check it",
         description="Quantize one weight matrix with GOBO, build its layer image, run the tile "
                     "RTL on Verilator through cocotb with seeded (or given) activations, compare "
                     "every output with the golden tile model and every performance counter with "
                     "the cycle model, and report utilization, stalls and the error against the "
-                    "FP32 layer. Exit status 1 on any mismatch.")
+                    "FP32 layer. Exit status 1 on any mismatch.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=example("gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.attention.self.query.weight \\",
+                       "    --bias encoder.layer.0.attention.self.query.bias --tokens 4"))
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
     p.add_argument("--tensor", metavar="NAME", required=True,
                    help="the weight matrix ([out, in], e.g. "
@@ -55,7 +55,7 @@ def _tensor(tensors, name, path, ndim):
 
 
 def _run_simulate(args):
-    from .simulate import simulate_layer
+    from sim.simulate import simulate_layer
     config = preset(args.preset)
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
@@ -98,11 +98,3 @@ def _print_report(r):
         print(f"  simulation       {r['sim_cycles_per_s']:.0f} cycles/s, {r['wall_s']:.1f} s")
     if r["error"]:
         print(f"  FAILED: {r['error']}")
-
-
-def main(argv=None):
-    return golden_main(argv, extra=[_add_simulate])
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""hw.cli: emitted Verilog (ports, timescale), JSON sidecar, Verilator lint."""
+"""gobo verilog: emitted Verilog (ports, timescale), JSON sidecar, Verilator lint."""
 
 import json
 import re
@@ -8,11 +8,13 @@ import sys
 import pytest
 
 from golden.config import PRESETS
-from hw.cli import LintError, emit_pe, lint, main
+from gobo.cli import main
+from hw.designs import Design
 from hw.pe import pe_latency
+from hw.verilog import LintError, lint
 
-PORTS = {"clk": 1, "rst": 1, "i__valid": 1, "i__ready": 1, "i__payload": None, "centroids": None,
-         "o__valid": 1, "o__ready": 1, "o__payload": None}
+PORTS = {"clk": 1, "rst": 1, "i__payload": None, "i__valid": 1, "i__ready": 1, "centroids": None,
+         "o__payload": None, "o__valid": 1, "o__ready": 1}
 
 
 def top_ports(text, top):
@@ -28,7 +30,8 @@ def top_ports(text, top):
 def test_emit_lint_and_ports(tmp_path, capsys):
     name = "lanes1"
     config = PRESETS[name]
-    assert main(["--out", str(tmp_path), "--preset", name, "--lint"]) == 0
+    assert main(["verilog", "--out", str(tmp_path), "--kind", "gobo_pe", "--preset", name,
+                 "--lint"]) == 0
     assert "lint clean" in capsys.readouterr().out
     text = (tmp_path / f"gobo_pe_{name}.v").read_text()
     assert text.startswith("`timescale 1ns/1ps\n")
@@ -46,12 +49,12 @@ def test_emit_lint_and_ports(tmp_path, capsys):
     assert sidecar["config"] == config.to_dict()
     assert sidecar["latency"] == pe_latency(config) == 1 + config.recon_cycles
     assert sidecar["derived"]["out_bits"] == config.out_bits
-    assert sidecar["derived"]["input_payload_bits"] == widths["i__payload"]
     assert sidecar["ports"] == list(PORTS)
+    assert sidecar["port_bits"]["i__payload"] == widths["i__payload"]
 
 
-def test_emit_pe_names_the_top_module():
-    text = emit_pe(PRESETS["lanes4"], "my_pe")
+def test_emit_names_the_top_module():
+    text = Design("gobo_pe", PRESETS["lanes4"], name="my_pe").verilog()
     assert re.search(r"^module my_pe\(", text, re.M)
 
 
@@ -63,24 +66,35 @@ def test_lint_fails_on_a_warning(tmp_path):
         lint(bad, "bad")
 
 
-def test_help_and_unknown_preset():
-    run = [sys.executable, "-m", "hw.cli"]
+def test_help_and_unknown_names():
+    run = [sys.executable, "-m", "gobo", "verilog"]
     result = subprocess.run(run + ["--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "--preset" in result.stdout and "--lint" in result.stdout
-    result = subprocess.run(run + ["--out", "unused", "--preset", "nope"], capture_output=True,
-                            text=True)
-    assert result.returncode == 2 and "invalid choice: 'nope'" in result.stderr
+    assert "gobo verilog --out build/verilog --lint" in result.stdout       # a pasteable example
+    for args, message in [(["--kind", "gobo_pe", "--preset", "nope"], "unknown preset 'nope'"),
+                          (["--kind", "gpu", "--preset", "tiny"], "unknown design kind 'gpu'"),
+                          (["--kind", "gobo_pe"], "--kind needs --preset NAME")]:
+        result = subprocess.run(run + ["--out", "unused", *args], capture_output=True, text=True)
+        assert result.returncode == 2, args
+        assert result.stderr.startswith("gobo: error: ") and message in result.stderr, args
+        assert "Traceback" not in result.stderr
 
 
 def test_cli_emits_and_lints_the_mac_tiles(tmp_path, capsys):
-    from hw.cli import main
-    assert main(["--out", str(tmp_path), "--mac-tile", "--lint"]) == 0
+    assert main(["verilog", "--out", str(tmp_path), "--kind", "mac_tile", "--preset", "tiny",
+                 "--lint"]) == 0
+    assert main(["verilog", "--out", str(tmp_path), "--kind", "compressed_tile", "--preset",
+                 "tiny", "--lint"]) == 0
+    for flavour in ("w8a8", "w4a4"):
+        assert main(["verilog", "--out", str(tmp_path), "--kind", "mac_tile", "--preset", "tiny",
+                     "--flavour", flavour]) == 0
     out = capsys.readouterr().out
     names = ["mac_tile_w16a16_tiny", "mac_tile_w8a8_tiny", "mac_tile_w4a4_tiny",
              "compressed_tile_w16a16_tiny"]
     for name in names:
         text = (tmp_path / f"{name}.v").read_text()
         assert f"module {name}(" in text
-        assert f"{name}.v: size=" in out and "lint clean" in out
+        assert f"{name}.v: " in out
+    assert out.count("lint clean") == 2
     compressed = (tmp_path / "compressed_tile_w16a16_tiny.v").read_text()
     assert "packed__payload" in compressed and "outliers__payload" in compressed

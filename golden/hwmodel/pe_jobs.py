@@ -1,5 +1,5 @@
-"""Jobs for the PE bench (GOBO PE and MAC baseline PE): real quantized BERT rows, seeded
-activations, golden outputs and cycles.
+"""Bench jobs of the PE-shaped designs (GOBO PE and MAC baseline PE): real quantized BERT rows,
+seeded activations, golden outputs and cycles.
 
 Everything here comes from ``golden/``; the bench only drives and compares.
 """
@@ -7,12 +7,15 @@ Everything here comes from ``golden/``; the bench only drives and compares.
 import numpy as np
 
 from golden.hwmodel.fixedpoint import to_fixed
-from golden.hwmodel.mac import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
-from golden.hwmodel.packing import mac_beats, pe_beats
+from golden.hwmodel.mac import (decompress, mac_cycles, mac_dot, mac_out_bits,
+                                quantize_symmetric)
+from golden.hwmodel.packing import (Field, decompressor_streams, mac_beats, pack, pe_beats,
+                                    weight_beats)
 from golden.hwmodel.pe import pe_cycles, pe_dot
 from golden.quant.quantizer import quantize
 
-__all__ = ["seeded_activations", "pe_job", "mac_job", "pe_vectors", "mac_vectors"]
+__all__ = ["seeded_activations", "pe_job", "mac_job", "decompressor_job", "pe_vectors",
+           "mac_vectors"]
 
 
 def seeded_activations(config, n, seed):
@@ -86,3 +89,26 @@ def pe_vectors(config, jobs, *, seed=1, out_bits=None):
 def mac_vectors(config, weight_bits, jobs, *, seed=1):
     return {**pe_vectors(config, jobs, seed=seed, out_bits=mac_out_bits(config, weight_bits)),
             "weight_bits": weight_bits}
+
+
+def decompressor_job(config, weight_bits, centroids, rows, *, name, seed=1,
+                     gap_probability=0.0, backpressure_probability=0.0):
+    """One decompressor job: ``rows`` ``[(indexes (N,), [(col, value), ...])]`` and the integer
+    dictionary ``centroids`` (K,) as the packed streams ``i`` (index beats) and ``outliers``,
+    the ``centroids`` word, and the expected output words (dense weights, hex): every row's
+    :func:`~golden.hwmodel.mac.decompress`, padded to whole beats with index 0 (so padding lanes
+    carry centroid 0, as the hardware's do)."""
+    beats, records = decompressor_streams(config, weight_bits, rows)
+    expected = []
+    for indexes, outliers in rows:
+        padded = np.concatenate([indexes, np.zeros(-len(indexes) % config.lanes, dtype=np.int64)])
+        weights = decompress(config, weight_bits, padded, centroids, outliers)
+        expected += [format(word, "x") for word in weight_beats(config, weight_bits, weights)]
+    word = pack([Field("centroids", weight_bits, signed=True, count=config.n_centroids)],
+                {"centroids": centroids})
+    return {"name": name, "seed": seed, "centroids": format(word, "x"),
+            "streams": {"i": [format(b, "x") for b in beats],
+                        "outliers": [format(r, "x") for r in records]},
+            "expected": expected, "expected_cycles": None,
+            "gap_probability": gap_probability,
+            "backpressure_probability": backpressure_probability}

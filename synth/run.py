@@ -1,4 +1,4 @@
-"""``python -m synth --out build/reports``: area, transistors, timing and ECP5 figures of the GOBO
+"""The synthesis run behind ``gobo synth``: area, transistors, timing and ECP5 figures of the GOBO
 PEs, the MAC baselines, the memory-compression decompressor and the tiles built from them (their
 memories as ports, reported in bits), with the comparison computed in the same run, written to
 ``synth.json``, ``synth.md`` and ``synth.png``.
@@ -7,7 +7,6 @@ memories as ports, reported in bits), with the comparison computed in the same r
 the hash of its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``.
 """
 
-import argparse
 import dataclasses
 import json
 import os
@@ -16,7 +15,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
-from golden.config import PE_PRESETS, PRESETS
+from golden.config import PRESETS
 
 from .designs import default_designs, gobo, memory_bits, sweep_designs
 from .flow import ECP5_SEED, SWEEP_SEEDS, run_design
@@ -34,7 +33,7 @@ def _progress_bar(done, total, name, width=30):
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name}"
 
 
-def _run_all(designs, work, liberty, jobs, *, seeds, cache):
+def run_all(designs, work, liberty, jobs, *, seeds, cache):
     """Run every design (largest first, ``jobs`` in parallel; nextpnr once per seed in
     ``seeds``, not at all for a design with ``ecp5_skipped``); with ``cache`` a design whose
     Verilog hash has a stored result from the same seeds is not run again. Returns
@@ -79,38 +78,15 @@ def _run_all(designs, work, liberty, jobs, *, seeds, cache):
     return {d.name: results[d.name] for d in designs}
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m synth",
-        description="Synthesize the GOBO PEs, the MAC baselines (W16A16, W8A8, W4A4), the "
-                    "memory-compression decompressor and the GOBO, MAC and memory-compression "
-                    "tiles (memories as ports) with open tools: Yosys generic cells, CMOS "
-                    "transistor count, OSU 0.18 um area, OpenSTA timing, ECP5 LUT/FF/DSP/Fmax; "
-                    "or, with --sweep, the GOBO design space on the OSU flow.")
-    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
-                        help="where synth.json/.md/.png (or sweep.*) go")
-    parser.add_argument("--work", type=Path, metavar="DIR",
-                        help="per-design working folders, logs and netlists "
-                             "(default: DIR/../synth next to --out)")
-    parser.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
-                        help=f"run only these GOBO PE presets (repeatable; e.g. "
-                             f"{', '.join(PE_PRESETS)}) instead of the default comparison set")
-    parser.add_argument("--sweep", action="store_true",
-                        help="design-space sweep: lanes {1,4,8,16} x index_bits {3,4} x "
-                             "act_bits {8,16} x recon_multipliers {1, 2**index_bits}; ECP5 "
-                             "Fmax as min and median over seeds 1, 2, 3; resumable, Pareto "
-                             "points marked")
-    parser.add_argument("--tiles-ecp5", action="store_true",
-                        help="only the seven tiles of the default set, with ECP5 place and "
-                             "route (skipped for tiles in the default run: it takes about as "
-                             "long as all the rest)")
-    parser.add_argument("--jobs", type=int, default=None,
-                        help="designs run in parallel (default 2; with --sweep all cores)")
-    args = parser.parse_args(argv)
-
-    jobs = args.jobs or ((os.cpu_count() or 1) if args.sweep else 2)
-    base = (args.work or args.out.parent / "synth").resolve()
-    work = base / "sweep" if args.sweep else base
+def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, jobs=None):
+    """Run the default comparison set (or the GOBO PE ``presets``, the ``sweep``, or the tiles
+    with ECP5 for ``tiles_ecp5``) through every flow and write the reports into ``out``;
+    per-design folders go to ``work`` (default ``out/../synth``). Prints progress; returns the
+    exit status (1 if any step failed)."""
+    out = Path(out)
+    jobs = jobs or ((os.cpu_count() or 1) if sweep else 2)
+    base = ((work and Path(work)) or out.parent / "synth").resolve()
+    work = base / "sweep" if sweep else base
     work.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     flow_errors = []
@@ -122,19 +98,19 @@ def main(argv=None):
         flow_errors.append(str(e))
         liberty = None
 
-    if args.sweep:
+    if sweep:
         designs = sweep_designs()
-    elif args.preset:
-        designs = [gobo(name, PRESETS[name]) for name in args.preset]
-    elif args.tiles_ecp5:
+    elif presets:
+        designs = [gobo(name, PRESETS[name]) for name in presets]
+    elif tiles_ecp5:
         designs = [dataclasses.replace(d, ecp5_skipped=None) for d in default_designs()
                    if d.is_tile]
     else:
         designs = default_designs()
     print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {jobs} in "
           f"parallel; logs in {work}", flush=True)
-    seeds = SWEEP_SEEDS if args.sweep else (ECP5_SEED,)
-    results = _run_all(designs, work, liberty, jobs, seeds=seeds, cache=args.sweep)
+    seeds = SWEEP_SEEDS if sweep else (ECP5_SEED,)
+    results = run_all(designs, work, liberty, jobs, seeds=seeds, cache=sweep)
 
     report = {
         "note": NOTE,
@@ -146,17 +122,17 @@ def main(argv=None):
         "errors": flow_errors,
         "designs": {d.name: {**results[d.name], **memory_bits(d)} for d in designs},
     }
-    if args.sweep:
+    if sweep:
         report["pareto"] = pareto(report["designs"])
-        md = write_sweep_reports(report, args.out)
+        md = write_sweep_reports(report, out)
         written = "sweep.json, sweep.md and sweep.png"
     else:
         report["comparison"] = comparison(report["designs"])
-        md = write_reports(report, args.out)
+        md = write_reports(report, out)
         written = "synth.json, synth.md and synth.png"
     print()
     print(md)
-    print(f"synth: wrote {written} in {args.out}")
+    print(f"synth: wrote {written} in {out}")
     failed = flow_errors + [e for d in report["designs"].values() for e in d.get("errors", [])]
     if failed:
         print(f"synth: {len(failed)} step(s) failed:", file=sys.stderr)
@@ -164,7 +140,3 @@ def main(argv=None):
             print(f"  - {e.splitlines()[0]}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

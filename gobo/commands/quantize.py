@@ -1,0 +1,181 @@
+"""``gobo quantize``: GOBO-quantize weight matrices (or, with ``--all``, a whole BERT) and print
+statistics."""
+
+import argparse
+import difflib
+import json
+import math
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from golden.config import GoboConfig
+from golden.nlp.weights import load_tensors
+from golden.quant.quantizer import METHODS, aggregate_stats, quantize
+from gobo.common import CliError, example
+from gobo.commands.model import (add_model_options, find_config, load_encoder, progress_printer,
+                                 spec_from_args)
+
+__all__ = ["add"]
+
+_DEFAULTS = GoboConfig()
+
+def add(subparsers):
+    p = subparsers.add_parser(
+        "quantize", help="quantize weight matrices with GOBO and print statistics",
+        description="Quantize the 2-D weight matrices of a .safetensors, .npy or .npz file with "
+                    "GOBO (Gaussian outliers kept exact, the rest as indexes into a dictionary of "
+                    "2**BITS centroids) and print, per matrix, the outlier fraction, compression "
+                    "ratio of the stored form, relative RMSE and L1 error. Progress goes to "
+                    "stderr.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="aggregate line: outliers over all weights, compression = total FP32 bytes / total\n"
+               "stored bytes, rel RMSE = weight-count-weighted mean of the matrices' values.\n"
+               "See docs/quantizer.md.\n\n"
+               + example("gobo quantize ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --bits 3",
+                         "gobo quantize ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --all -o minilm.gobo"))
+    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
+    p.add_argument("--tensor", metavar="NAME", action="append", default=None,
+                   help="quantize this tensor (repeatable); default: every 2-D floating-point "
+                        "tensor in the file")
+    p.add_argument("--bits", metavar="N", type=int, default=_DEFAULTS.index_bits,
+                   help=f"index bits, 2..8 (default {_DEFAULTS.index_bits}: 8 centroids)")
+    p.add_argument("--method", choices=METHODS, default="gobo",
+                   help="centroid selection: gobo (stop when L1 stops decreasing, default) or "
+                        "kmeans (Lloyd until assignments are stable)")
+    p.add_argument("--threshold", metavar="X", type=float, default=_DEFAULTS.outlier_log_prob,
+                   help="outlier threshold on the natural-log Gaussian density "
+                        f"(default {_DEFAULTS.outlier_log_prob:g})")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON object on stdout instead of the table")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    whole = p.add_argument_group(
+        "whole model", "with --all, WEIGHTS is a BERT (.safetensors) and every encoder FC matrix "
+        "and embedding table is quantized; -o writes the packed model that `gobo model` reads "
+        "(docs/model.md)")
+    whole.add_argument("--all", action="store_true",
+                       help="quantize the whole BERT model described by --config")
+    whole.add_argument("-o", "--output", metavar="MODEL.gobo", default=None,
+                       help="write the packed model here (needs --all)")
+    add_model_options(whole)
+    p.set_defaults(handler=_run_quantize)
+
+
+def _select(tensors, names, path):
+    """The ``(name, array)`` pairs to quantize, in file order unless named explicitly."""
+    if names is None:
+        chosen = [(n, a) for n, a in tensors.items()
+                  if a.ndim == 2 and np.issubdtype(a.dtype, np.floating)]
+        if not chosen:
+            raise CliError(f"{path}: no 2-D floating-point tensors to quantize")
+        return chosen
+    chosen = []
+    for name in names:
+        if name not in tensors:
+            close = difflib.get_close_matches(name, list(tensors), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else f" ({len(tensors)} tensors)"
+            raise CliError(f"{path}: no tensor {name!r}{hint}")
+        array = tensors[name]
+        if array.ndim != 2:
+            raise CliError(f"tensor {name!r} has shape {tuple(array.shape)}; only 2-D "
+                           f"matrices can be quantized")
+        if not np.issubdtype(array.dtype, np.floating):
+            raise CliError(f"tensor {name!r} is {array.dtype}, not floating point")
+        chosen.append((name, array))
+    return chosen
+
+
+def _quantize_all(chosen, args, progress):
+    rows = []
+    for i, (name, array) in enumerate(chosen, 1):
+        start = time.perf_counter()
+        try:
+            layer = quantize(array, index_bits=args.bits, method=args.method,
+                             outlier_log_prob=args.threshold)
+        except ValueError as e:
+            raise CliError(f"tensor {name!r}: {e}") from None
+        if progress:
+            print(f"[{i}/{len(chosen)}] {name} {'x'.join(map(str, array.shape))} "
+                  f"{time.perf_counter() - start:.2f} s", file=sys.stderr, flush=True)
+        rows.append((name, layer))
+    return rows
+
+
+def _tensor_record(name, layer):
+    s = layer.stats
+    return {"name": name, "shape": list(layer.shape), "outlier_fraction": s.outlier_fraction,
+            "compression_ratio": s.compression_ratio, "rel_rmse": s.rel_rmse, "l1": s.l1,
+            "iterations": s.iterations}
+
+
+def _print_table(records, agg, out):
+    width = max(len("name"), *(len(r["name"]) for r in records))
+    line = "{:<{w}}  {:>11}  {:>9}  {:>8}  {:>8}  {:>11}  {:>5}"
+    print(line.format("name", "shape", "outlier%", "compress", "rel RMSE", "L1", "iters",
+                      w=width), file=out)
+    for r in records:
+        print(line.format(r["name"], "x".join(map(str, r["shape"])),
+                          f"{100 * r['outlier_fraction']:.3f}", f"{r['compression_ratio']:.2f}x",
+                          f"{r['rel_rmse']:.4f}", f"{r['l1']:.4g}", r["iterations"], w=width),
+              file=out)
+    print(line.format(f"all ({agg['matrices']} matrices)", f"{agg['numel']}",
+                      f"{100 * agg['outlier_fraction']:.3f}", f"{agg['compression_ratio']:.2f}x",
+                      f"{agg['rel_rmse']:.4f}", f"{agg['l1']:.4g}", agg["iterations"], w=width),
+          file=out)
+
+
+def _run_quantize(args):
+    if args.all:
+        return _run_quantize_all(args)
+    if args.output is not None:
+        raise CliError("-o/--output needs --all: a packed model holds a whole BERT")
+    for option in ("config", "scheme", "embedding_bits", "block"):
+        if getattr(args, option) is not None:
+            raise CliError(f"--{option.replace('_', '-')} applies only with --all")
+    if not 2 <= args.bits <= 8:
+        raise CliError(f"--bits must be between 2 and 8, not {args.bits}")
+    if not math.isfinite(args.threshold):
+        raise CliError(f"--threshold must be a finite number, not {args.threshold}")
+    tensors = load_tensors(args.weights)
+    chosen = _select(tensors, args.tensor, args.weights)
+    rows = _quantize_all(chosen, args, progress=not args.quiet)
+    records = [_tensor_record(name, layer) for name, layer in rows]
+    agg = aggregate_stats(layer.stats for _, layer in rows)
+    if args.json:
+        summary = {k: agg[k] for k in ("outlier_fraction", "compression_ratio", "rel_rmse")}
+        json.dump({"tensors": records, "aggregate": summary}, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        _print_table(records, agg, sys.stdout)
+    return 0
+
+
+def _run_quantize_all(args):
+    from golden.nlp.model_report import format_report, size_report
+    from golden.nlp.quantized_model import quantize_model, save
+
+    if args.tensor is not None:
+        raise CliError("--tensor and --all exclude each other")
+    if not math.isfinite(args.threshold):
+        raise CliError(f"--threshold must be a finite number, not {args.threshold}")
+    spec = spec_from_args(args, method=args.method, threshold=args.threshold)
+    weights = pathlib.Path(args.weights)
+    encoder = load_encoder(weights, find_config(args, weights.parent))
+    model = quantize_model(encoder, spec, source_path=weights, progress=progress_printer(args))
+    report = size_report(model, encoder.weights)
+    if args.output is not None:
+        report["output"] = str(args.output)
+        try:
+            save(model, args.output)
+        except OSError as e:
+            raise CliError(f"{args.output}: cannot write it ({e.strerror})") from None
+    if args.json:
+        json.dump(report, sys.stdout)
+        sys.stdout.write("\n")
+    else:
+        print(format_report(report))
+        if args.output is not None:
+            print(f"wrote {args.output}")
+    return 0

@@ -1,0 +1,51 @@
+"""``gobo synth``: area, transistors, timing and ECP5 figures of the registered designs beside
+the MAC baselines, or the GOBO design-space sweep."""
+
+import argparse
+
+from golden.config import PE_PRESETS, PRESETS
+from gobo.common import example
+
+__all__ = ["add"]
+
+
+def add(subparsers):
+    p = subparsers.add_parser(
+        "synth", help="synthesize the PEs, baselines and tiles with open tools and compare",
+        description="Synthesize the GOBO PEs, the MAC baselines (W16A16, W8A8, W4A4), the "
+                    "memory-compression decompressor and the GOBO, MAC and memory-compression "
+                    "tiles (memories as ports) with open tools: Yosys generic cells, CMOS "
+                    "transistor count, OSU 0.18 um area, OpenSTA timing, ECP5 LUT/FF/DSP/Fmax; "
+                    "or, with --sweep, the GOBO design space. Writes synth.json, synth.md and "
+                    "synth.png (sweep.* with --sweep). Figures are open-tool estimates, not "
+                    "sign-off (docs/synthesis.md).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=example("gobo synth --out build/reports",
+                       "gobo synth --out build/reports --preset lanes4",
+                       "gobo synth --out build/reports --sweep"))
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="where synth.json/.md/.png (or sweep.*) go")
+    p.add_argument("--work", metavar="DIR",
+                   help="per-design working folders, logs and netlists (default: DIR/../synth "
+                        "next to --out)")
+    p.add_argument("--preset", action="append", choices=list(PRESETS), metavar="NAME",
+                   help=f"run only these GOBO PE presets (repeatable; e.g. "
+                        f"{', '.join(PE_PRESETS)}) instead of the default comparison set")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--sweep", action="store_true",
+                      help="design-space sweep: lanes {1,4,8,16} x index_bits {3,4} x act_bits "
+                           "{8,16} x recon_multipliers {1, 2**index_bits}; ECP5 Fmax as min "
+                           "and median over seeds 1, 2, 3; resumable, Pareto points marked")
+    mode.add_argument("--tiles-ecp5", action="store_true",
+                      help="only the seven tiles of the default set, with ECP5 place and route "
+                           "(skipped for tiles in the default run: it takes about as long as all "
+                           "the rest)")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="designs run in parallel (default 2; with --sweep all cores)")
+    p.set_defaults(handler=_run)
+
+
+def _run(args):
+    from synth.run import synthesize
+    return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
+                      tiles_ecp5=args.tiles_ecp5, jobs=args.jobs)
