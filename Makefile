@@ -1,6 +1,6 @@
 # GOBO accelerator generator. Every target bootstraps its own pinned environment in .venv.
 #   make          main job: quantize the real MiniLM weights, emit the RTL, write build/reports/
-#   make test     all tests (golden, Amaranth simulator, cocotb on Verilator, lint)
+#   make test     ruff, then all tests (golden, Amaranth simulator, cocotb on Verilator, lint)
 #   make test-full  all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
@@ -31,6 +31,7 @@ verilog: $(STAMP)
 	$(GOBO) verilog --out build/verilog --lint
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -n $(JOBS) tests
 
 # Not in CI (about 25 minutes): all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
