@@ -8,7 +8,6 @@ import pytest
 
 from golden.config import MAC_FLAVOURS, mac_flavour
 from hw.cli import emit_mac
-from hw.mac_pe import mac_latency
 from sim.pe_vectors import mac_job, mac_vectors
 from sim.runner import BenchFailed, build_design, run_bench
 from tests.test_cocotb_pe import FFN_IN, QUERY, REPORTS
@@ -20,7 +19,7 @@ def built_mac(name):
     config, weight_bits = mac_flavour(name, lanes=LANES, max_dot_length=1536)
     toplevel = f"mac_pe_{name}_lanes{LANES}"
     return (build_design(emit_mac(config, weight_bits, toplevel), toplevel), toplevel, config,
-            weight_bits, mac_latency(config, weight_bits))
+            weight_bits, config.mac_pe_latency)
 
 
 @pytest.mark.parametrize("name", MAC_FLAVOURS)

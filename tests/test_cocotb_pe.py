@@ -7,7 +7,6 @@ import pytest
 
 from golden.config import GoboConfig
 from hw.cli import emit_pe
-from hw.pe import pe_latency
 from sim.pe_vectors import pe_job, pe_vectors
 from sim.runner import REPO, BenchFailed, build_design, run_bench
 
@@ -25,7 +24,7 @@ REPORTS = REPO / "build" / "reports" / "cocotb"
 
 def built_pe(config, tag):
     toplevel = f"gobo_pe_{tag}"
-    return build_design(emit_pe(config, toplevel), toplevel), toplevel, pe_latency(config)
+    return build_design(emit_pe(config, toplevel), toplevel), toplevel, config.pe_latency
 
 
 @pytest.mark.parametrize("tag", CONFIGS)
