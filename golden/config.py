@@ -6,6 +6,7 @@ can never disagree about how wide a bin or an output is.
 
 import dataclasses
 import math
+import types
 
 __all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "preset", "MAC_FLAVOURS",
            "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int", "check_field",
@@ -77,9 +78,9 @@ def check_config(config, name="config"):
 
 
 #: The range of every integer field of :class:`GoboConfig` (``recon_multipliers`` is further
-#: bounded by ``n_centroids``). 2-8 index bits: 4-256 centroids; the other bounds keep every derived
-#: width in the 64-bit datapath and the memories emittable. This project's choices.
-FIELD_RANGES = {
+#: bounded by ``n_centroids``): this project's choices, wide limits that refuse nonsense early
+#: (2-8 index bits: 4 to 256 centroids); the 64-bit limits on derived widths are checked after them.
+FIELD_RANGES = types.MappingProxyType({
     "lanes": (1, 256),
     "index_bits": (2, 8),
     "act_bits": (2, 32),
@@ -94,7 +95,7 @@ FIELD_RANGES = {
     "max_rows": (1, 1 << 20),
     "max_tokens": (1, 1 << 16),
     "max_outlier_words": (1, 1 << 24),
-}
+})
 
 
 def check_field(name, value):
