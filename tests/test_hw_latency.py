@@ -12,7 +12,6 @@ mutation test shows the measurement sees an extra register.
 
 import gc
 
-import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
