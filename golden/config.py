@@ -6,17 +6,115 @@ can never disagree about how wide a bin or an output is.
 
 import dataclasses
 import math
+import types
 
 __all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "preset", "MAC_FLAVOURS",
-           "mac_flavour"]
+           "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int", "check_field",
+           "check_config", "check_weight_bits", "check_choice"]
 
 
-def _check_int(name, value, low, high=None):
+# Parameter checks, amaranth-soc style: a TypeError for a wrong type, a ValueError for a wrong
+# value, each naming the parameter and what it must be. The configuration, the golden models and
+# every hardware component (hw/params.py) validate with these, so the messages read the same
+# everywhere.
+
+def _int_span(low, high):
+    if high is not None:
+        return f"an integer between {low} and {high}"
+    if low == 0:
+        return "a non-negative integer"
+    if low == 1:
+        return "a positive integer"
+    return f"an integer of at least {low}"
+
+
+def check_int(name, value, low, high=None):
+    """Return ``value`` if it is an ``int`` (not a ``bool``) in ``low .. high`` (``high`` None: no
+    upper bound).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not an integer: ``"{name} must be an integer between 2 and 8, not 3.0"``.
+    ValueError
+        If it is out of range: ``"{name} must be an integer between 2 and 8, not 9"``.
+    """
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
+        raise TypeError(f"{name} must be {_int_span(low, high)}, not {value!r}")
     if value < low or (high is not None and value > high):
-        span = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise ValueError(f"{name} must be {span}, not {value}")
+        raise ValueError(f"{name} must be {_int_span(low, high)}, not {value!r}")
+    return value
+
+
+def check_choice(name, value, choices):
+    """Return ``value`` if it is one of the strings ``choices``.
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a string.
+    ValueError
+        If it is not one of them: ``"memories must be one of 'internal', 'ports', not 'x'"``.
+    """
+    message = f"{name} must be one of {', '.join(map(repr, choices))}, not {value!r}"
+    if not isinstance(value, str):
+        raise TypeError(message)
+    if value not in choices:
+        raise ValueError(message)
+    return value
+
+
+def check_config(config, name="config"):
+    """Return ``config`` if it is a :class:`GoboConfig`.
+
+    Raises
+    ------
+    TypeError
+        Otherwise: ``"config must be a GoboConfig, not 3"``.
+    """
+    if not isinstance(config, GoboConfig):
+        raise TypeError(f"{name} must be a GoboConfig, not {config!r}")
+    return config
+
+
+#: The range of every integer field of :class:`GoboConfig` (``recon_multipliers`` is further
+#: bounded by ``n_centroids``): this project's choices, wide limits that refuse nonsense early
+#: (2-8 index bits: 4 to 256 centroids); the 64-bit limits on derived widths are checked after them.
+FIELD_RANGES = types.MappingProxyType({
+    "lanes": (1, 256),
+    "index_bits": (2, 8),
+    "act_bits": (2, 32),
+    "centroid_bits": (2, 32),
+    "max_dot_length": (1, 1 << 24),
+    "pes": (1, 1024),
+    "recon_multipliers": (1, 1 << 8),
+    "outlier_lanes": (1, 64),
+    "residual_bits": (2, 32),
+    "bias_bits": (2, 48),
+    "max_align_shift": (0, 32),
+    "max_rows": (1, 1 << 20),
+    "max_tokens": (1, 1 << 16),
+    "max_outlier_words": (1, 1 << 24),
+})
+
+
+def check_field(name, value):
+    """Check ``value`` against the range of the :class:`GoboConfig` field ``name``
+    (:data:`FIELD_RANGES`), for components that take a field alone (e.g. ``lanes``); returns
+    ``value``. Raises as :func:`check_int`."""
+    return check_int(name, value, *FIELD_RANGES[name])
+
+
+# Pipeline latencies, in cycles when nothing stalls, of the hardware blocks whose latency does not
+# depend on the configuration: this project's choices (the GOBO paper describes no RTL). Read them
+# through the GoboConfig properties below; hw/ components return those properties as their
+# ``latency`` and tests/test_hw_latency.py measures each one in the simulator.
+_ACCUMULATOR_LATENCY = 1   # the completed bins into the hand-over register
+_SIDE_PATH_LATENCY = 4     # outlier read, activation read, multiply, accumulate into the hand-over
+_MERGE_LATENCY = 2         # operand register (bias read alongside), output register
+_FETCH_LATENCY = 1         # the synchronous read of the first index and activation words
+_MAC_PE_LATENCY = 1        # the completed sum into the output register
+_DECOMPRESSOR_LATENCY = 1  # the dictionary look-up into the stage register
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +155,21 @@ class GoboConfig:
         The most tokens (T) one run may hold in the activation memory.
     max_outlier_words : int
         Depth of the outlier memory, in words of ``outlier_lanes`` records.
+
+    Raises
+    ------
+    TypeError
+        If an integer field is not an ``int``; the message names the field.
+    ValueError
+        If a field lies outside its :data:`FIELD_RANGES` range, ``recon_multipliers`` does not
+        divide ``n_centroids``, ``outlier_log_prob`` is not a finite number, or ``out_bits``
+        exceeds 64.
+
+    Notes
+    -----
+    Besides the widths, the configuration owns every pipeline latency of the hardware
+    (``pe_latency``, ``side_path_latency``, ``merge_latency``, ``tile_fill_drain``, ...): the golden
+    cycle models read them here and each hardware component returns them as its ``latency``.
     """
 
     lanes: int = 16
@@ -76,24 +189,14 @@ class GoboConfig:
     max_outlier_words: int = 8192
 
     def __post_init__(self):
-        _check_int("lanes", self.lanes, 1, 256)
-        _check_int("index_bits", self.index_bits, 2, 8)
-        _check_int("act_bits", self.act_bits, 2, 32)
-        _check_int("centroid_bits", self.centroid_bits, 2, 32)
-        _check_int("max_dot_length", self.max_dot_length, 1, 1 << 24)
-        _check_int("pes", self.pes, 1, 1024)
-        _check_int("recon_multipliers", self.recon_multipliers, 1, self.n_centroids)
+        for name, (low, high) in FIELD_RANGES.items():
+            if name == "recon_multipliers":
+                high = self.n_centroids      # index_bits is checked by now
+            check_int(name, getattr(self, name), low, high)
         if self.n_centroids % self.recon_multipliers:
             raise ValueError(
                 f"recon_multipliers must divide the {self.n_centroids} centroids of "
                 f"index_bits={self.index_bits}, not {self.recon_multipliers}")
-        _check_int("outlier_lanes", self.outlier_lanes, 1, 64)
-        _check_int("residual_bits", self.residual_bits, 2, 32)
-        _check_int("bias_bits", self.bias_bits, 2, 48)
-        _check_int("max_align_shift", self.max_align_shift, 0, 32)
-        _check_int("max_rows", self.max_rows, 1, 1 << 20)
-        _check_int("max_tokens", self.max_tokens, 1, 1 << 16)
-        _check_int("max_outlier_words", self.max_outlier_words, 1, 1 << 24)
         if not isinstance(self.outlier_log_prob, (int, float)) or not math.isfinite(
                 self.outlier_log_prob):
             raise ValueError(f"outlier_log_prob must be a finite number, not "
@@ -179,7 +282,68 @@ class GoboConfig:
 
     @property
     def recon_cycles(self):
+        """Cycles the reconstruction takes per dot product, which is also its latency:
+        ``n_centroids / recon_multipliers``."""
         return self.n_centroids // self.recon_multipliers
+
+    # Latencies, in cycles when nothing stalls (the one place they are written) ----------------
+
+    @property
+    def accumulator_latency(self):
+        """:class:`~hw.accumulators.CentroidAccumulators`: from the transfer of a ``last`` beat
+        to ``o.valid`` of its bins, 1 (the hand-over register)."""
+        return _ACCUMULATOR_LATENCY
+
+    @property
+    def pe_latency(self):
+        """:class:`~hw.pe.GoboPE`: from the transfer of a row's ``last`` beat to ``o.valid`` of its
+        result, ``accumulator_latency + recon_cycles`` (the index decoder is combinational)."""
+        return self.accumulator_latency + self.recon_cycles
+
+    @property
+    def side_path_latency(self):
+        """:class:`~hw.outlier_path.OutlierSidePath`: from the issue of a command's last record
+        word to ``o.valid`` of its corrections, 4 (outlier read, activation read, multiply,
+        accumulate into the hand-over register)."""
+        return _SIDE_PATH_LATENCY
+
+    @property
+    def merge_latency(self):
+        """The merge of :class:`~hw.tile_controller.TileController`: from taking a slot's dot
+        products and corrections to ``o.valid`` of its outputs, 2 (operand register with the bias
+        read alongside, output register)."""
+        return _MERGE_LATENCY
+
+    @property
+    def fetch_latency(self):
+        """The broadcast of :class:`~hw.tile_controller.TileController`: from the first cycle of
+        a run (``busy`` high) to its first beat on offer, 1 (the synchronous read of the first
+        index and activation words)."""
+        return _FETCH_LATENCY
+
+    @property
+    def tile_fill_drain(self):
+        """Cycles a :class:`~hw.tile.GoboTile` run takes beyond its ``T*B*C`` beats when nothing
+        stalls: ``fetch_latency + pe_latency + merge_latency`` (``recon_cycles + 4``)."""
+        return self.fetch_latency + self.pe_latency + self.merge_latency
+
+    @property
+    def mac_pe_latency(self):
+        """:class:`~hw.mac_pe.MacPE` (any ``weight_bits``): from the transfer of a row's ``last``
+        beat to ``o.valid`` of its result, 1 (the output register)."""
+        return _MAC_PE_LATENCY
+
+    @property
+    def mac_tile_fill_drain(self):
+        """Cycles a :class:`~hw.mac_tile.MacTile` run takes beyond its ``T*B*C`` beats (it never
+        stalls with ``o`` ready): ``fetch_latency + mac_pe_latency + merge_latency`` (4)."""
+        return self.fetch_latency + self.mac_pe_latency + self.merge_latency
+
+    @property
+    def decompressor_latency(self):
+        """:class:`~hw.decompressor.Decompressor`: from the transfer of a beat without outliers
+        to ``o.valid`` of its weights, 1 (the dictionary look-up into the stage register)."""
+        return _DECOMPRESSOR_LATENCY
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -229,6 +393,16 @@ def preset(name):
 #: The conventional multiply-accumulate baselines: ``name: (weight_bits, act_bits)``. W16A16 is
 #: plain 16-bit fixed point, W8A8 as in Q8BERT, W4A4 as in MKQ-BERT.
 MAC_FLAVOURS = {"w16a16": (16, 16), "w8a8": (8, 8), "w4a4": (4, 4)}
+
+#: The widths a dense MAC baseline weight may have (this project's choice: as ``act_bits``).
+WEIGHT_BITS_RANGE = (2, 32)
+
+
+def check_weight_bits(weight_bits):
+    """Return ``weight_bits`` if it is a valid width of a dense signed weight
+    (:data:`WEIGHT_BITS_RANGE`). Raises as :func:`check_int`:
+    ``"weight_bits must be an integer between 2 and 32, not 40"``."""
+    return check_int("weight_bits", weight_bits, *WEIGHT_BITS_RANGE)
 
 
 def mac_flavour(name, *, base="bert_large", **changes):

@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .arith import adder_tree
+from .params import ConfigParams
 
 __all__ = ["CentroidAccumulators", "accumulator_input_layout", "bins_layout"]
 
@@ -24,7 +25,7 @@ def bins_layout(config):
     return data.ArrayLayout(signed(config.bin_bits), config.n_centroids)
 
 
-class CentroidAccumulators(wiring.Component):
+class CentroidAccumulators(ConfigParams, wiring.Component):
     """Adds each lane's activation into the bin its weight index selects.
 
     Every accepted beat adds, for every centroid ``k``, the sum of the activations of the lanes
@@ -46,6 +47,11 @@ class CentroidAccumulators(wiring.Component):
     config : :class:`~golden.config.GoboConfig`
         Uses ``lanes``, ``index_bits``, ``act_bits`` and ``bin_bits``.
 
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig`.
+
     Members
     -------
     i : ``In(stream.Signature(accumulator_input_layout(config)))``
@@ -55,20 +61,17 @@ class CentroidAccumulators(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = config
+        self._init_config(config)
         super().__init__({
             "i": In(stream.Signature(accumulator_input_layout(config))),
             "o": Out(stream.Signature(bins_layout(config))),
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
     def latency(self):
-        """Cycles from the transfer of a ``last`` beat to ``o.valid`` of its bins: 1."""
-        return 1
+        """Cycles from the transfer of a ``last`` beat to ``o.valid`` of its bins:
+        :attr:`~golden.config.GoboConfig.accumulator_latency` (1, the hand-over register)."""
+        return self._config.accumulator_latency
 
     def elaborate(self, platform):
         m = Module()

@@ -12,11 +12,12 @@ from golden.hwmodel.packing import (LOAD_WEIGHT, decompressor_outlier_fields, in
 from .decompressor import Decompressor
 from .layouts import struct_layout
 from .mac_tile import MacTile
+from .params import MacParams
 
 __all__ = ["CompressedMacTile"]
 
 
-class CompressedMacTile(wiring.Component):
+class CompressedMacTile(MacParams, wiring.Component):
     """A :class:`~hw.mac_tile.MacTile` whose weights arrive compressed, bit-exactly the dense
     tile on :func:`golden.hwmodel.mac.decompress` of them.
 
@@ -32,9 +33,17 @@ class CompressedMacTile(wiring.Component):
     A ``start`` while the decompressor still holds a beat is kept until that beat is written,
     so a run never starts on a half-filled weight memory; ``busy`` covers the wait.
 
+    Once started, a run is the dense tile's: it declares the same :attr:`fill_drain` and, as the
+    tiles, no latency.
+
     Parameters
     ----------
     config, weight_bits, memories
+        As :class:`~hw.mac_tile.MacTile`.
+
+    Raises
+    ------
+    TypeError, ValueError
         As :class:`~hw.mac_tile.MacTile`.
 
     Members
@@ -46,9 +55,8 @@ class CompressedMacTile(wiring.Component):
     """
 
     def __init__(self, *, config, weight_bits, memories="internal"):
+        self._init_mac(config, weight_bits)
         self._tile = MacTile(config=config, weight_bits=weight_bits, memories=memories)
-        self._config = config
-        self._weight_bits = weight_bits
         members = dict(self._tile.signature.members)
         members["packed"] = In(stream.Signature(struct_layout(index_beat_fields(config))))
         members["outliers"] = In(stream.Signature(
@@ -56,16 +64,16 @@ class CompressedMacTile(wiring.Component):
         super().__init__(members)
 
     @property
-    def config(self):
-        return self._config
-
-    @property
-    def weight_bits(self):
-        return self._weight_bits
-
-    @property
     def memories(self):
+        """The dense tile's :class:`~hw.tile_memories.TileMemories` (``memories.place``);
+        read-only."""
         return self._tile.memories
+
+    @property
+    def fill_drain(self):
+        """Cycles of a run beyond its ``T*B*C`` beats: the dense tile's,
+        :attr:`~golden.config.GoboConfig.mac_tile_fill_drain`."""
+        return self._tile.fill_drain
 
     def elaborate(self, platform):
         m = Module()

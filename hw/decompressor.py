@@ -5,15 +5,15 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import GoboConfig
 from golden.hwmodel.packing import decompressor_outlier_fields, index_beat_fields, weight_beat_fields
 
 from .layouts import centroids_layout, struct_layout
+from .params import MacParams
 
 __all__ = ["Decompressor"]
 
 
-class Decompressor(wiring.Component):
+class Decompressor(MacParams, wiring.Component):
     """Turns beats of ``lanes`` indexes into beats of ``lanes`` dense weights, bit-exactly
     :func:`golden.hwmodel.mac.decompress`.
 
@@ -25,14 +25,22 @@ class Decompressor(wiring.Component):
     leaves on ``o`` once the head record lies beyond it. Each row's records end with a marker
     record (``col == max_dot_length``), consumed with the row's ``last`` beat, so the
     decompressor never has to guess whether more outliers are coming. With no outlier in a
-    beat, one beat per cycle flows through with latency 1.
+    beat, one beat per cycle flows through with :attr:`latency` 1.
 
     Parameters
     ----------
     config : :class:`~golden.config.GoboConfig`
         Uses ``lanes``, ``index_bits`` and ``max_dot_length``.
     weight_bits : int
-        Width of a dense signed weight (and of a centroid and an outlier value).
+        Width of a dense signed weight (and of a centroid and an outlier value), 2 to 32 bits.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig` or ``weight_bits`` not an
+        integer.
+    ValueError
+        If ``weight_bits`` is outside 2 to 32.
 
     Members
     -------
@@ -49,10 +57,7 @@ class Decompressor(wiring.Component):
     """
 
     def __init__(self, *, config, weight_bits):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
-        self._config = config
-        self._weight_bits = weight_bits
+        self._init_mac(config, weight_bits)
         super().__init__({
             "i": In(stream.Signature(struct_layout(index_beat_fields(config)))),
             "outliers": In(stream.Signature(
@@ -63,17 +68,11 @@ class Decompressor(wiring.Component):
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
-    def weight_bits(self):
-        return self._weight_bits
-
-    @property
     def latency(self):
-        """Cycles from the transfer of a beat without outliers to ``o.valid`` of it: 1."""
-        return 1
+        """Cycles from the transfer of a beat without outliers to ``o.valid`` of it:
+        :attr:`~golden.config.GoboConfig.decompressor_latency` (1, the stage register); each
+        outlier in the beat adds a cycle."""
+        return self._config.decompressor_latency
 
     def elaborate(self, platform):
         m = Module()

@@ -240,11 +240,7 @@ def _rows(design, seed, rows, cols):
 
 
 def _pe_latency(design):
-    from .mac_pe import mac_latency
-    from .pe import pe_latency
-    if design.kind == "gobo_pe":
-        return pe_latency(design.config)
-    return mac_latency(design.config, design.weight_bits)
+    return design.config.pe_latency if design.kind == "gobo_pe" else design.config.mac_pe_latency
 
 
 def _pe_example(design, seed):

@@ -4,6 +4,8 @@ from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.config import check_field
+
 __all__ = ["IndexDecoder"]
 
 
@@ -17,9 +19,16 @@ class IndexDecoder(wiring.Component):
     Parameters
     ----------
     lanes : int
-        Indexes per word.
+        Indexes per word, 1 to 256 (the range of :attr:`golden.config.GoboConfig.lanes`).
     index_bits : int
-        Width of one index; there are ``2**index_bits`` masks.
+        Width of one index, 2 to 8 bits; there are ``2**index_bits`` masks.
+
+    Raises
+    ------
+    TypeError
+        If ``lanes`` or ``index_bits`` is not an integer.
+    ValueError
+        If either is outside its :data:`golden.config.FIELD_RANGES` range.
 
     Members
     -------
@@ -30,11 +39,8 @@ class IndexDecoder(wiring.Component):
     """
 
     def __init__(self, *, lanes, index_bits):
-        for name, value in (("lanes", lanes), ("index_bits", index_bits)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, not {value!r}")
-        self._lanes = lanes
-        self._index_bits = index_bits
+        self._lanes = check_field("lanes", lanes)
+        self._index_bits = check_field("index_bits", index_bits)
         super().__init__({
             "indexes": In(data.ArrayLayout(unsigned(index_bits), lanes)),
             "masks": Out(data.ArrayLayout(unsigned(lanes), 1 << index_bits)),
@@ -42,19 +48,23 @@ class IndexDecoder(wiring.Component):
 
     @property
     def lanes(self):
+        """Indexes per word (read-only)."""
         return self._lanes
 
     @property
     def index_bits(self):
+        """Width of one index (read-only)."""
         return self._index_bits
 
     @property
     def n_centroids(self):
+        """Masks: ``2**index_bits``."""
         return 1 << self._index_bits
 
     @property
     def latency(self):
-        """Cycles from ``indexes`` to ``masks``: 0 (combinational)."""
+        """Cycles from ``indexes`` to ``masks``: 0, by construction (no register, so no
+        configuration value: :attr:`golden.config.GoboConfig.pe_latency` counts it as 0)."""
         return 0
 
     def elaborate(self, platform):

@@ -4,22 +4,16 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import GoboConfig
 from golden.hwmodel.mac import mac_out_bits
-from golden.hwmodel.packing import mac_input_fields
 
 from .arith import adder_tree
 from .layouts import mac_input_layout
+from .params import MacParams
 
-__all__ = ["MacPE", "mac_latency"]
-
-
-def mac_latency(config, weight_bits):
-    """Cycles from the transfer of a row's ``last`` beat to ``o.valid`` of its result: 1."""
-    return 1
+__all__ = ["MacPE"]
 
 
-class MacPE(wiring.Component):
+class MacPE(MacParams, wiring.Component):
     """A conventional MAC PE: ``lanes`` multipliers, a balanced adder tree and an accumulator,
     bit-exactly :func:`golden.hwmodel.mac.mac_dot`.
 
@@ -39,7 +33,15 @@ class MacPE(wiring.Component):
     config : :class:`~golden.config.GoboConfig`
         Uses ``lanes``, ``act_bits`` and ``max_dot_length``.
     weight_bits : int
-        Width of a signed integer weight.
+        Width of a signed integer weight, 2 to 32 bits.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig` or ``weight_bits`` not an
+        integer.
+    ValueError
+        If ``weight_bits`` is outside 2 to 32.
 
     Members
     -------
@@ -51,32 +53,23 @@ class MacPE(wiring.Component):
     """
 
     def __init__(self, *, config, weight_bits):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
-        mac_input_fields(config, weight_bits)  # validates weight_bits with its message
-        self._config = config
-        self._weight_bits = weight_bits
+        self._init_mac(config, weight_bits)
         super().__init__({
             "i": In(stream.Signature(mac_input_layout(config, weight_bits))),
             "o": Out(stream.Signature(signed(mac_out_bits(config, weight_bits)))),
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
-    def weight_bits(self):
-        return self._weight_bits
-
-    @property
     def out_bits(self):
+        """Width of a result: :func:`golden.hwmodel.mac.mac_out_bits`."""
         return mac_out_bits(self._config, self._weight_bits)
 
     @property
     def latency(self):
-        """Cycles from the transfer of a ``last`` beat to ``o.valid`` of its result: 1."""
-        return mac_latency(self._config, self._weight_bits)
+        """Cycles from the transfer of a ``last`` beat to ``o.valid`` of its result:
+        :attr:`~golden.config.GoboConfig.mac_pe_latency` (1, the output register), whatever
+        ``weight_bits``."""
+        return self._config.mac_pe_latency
 
     def elaborate(self, platform):
         m = Module()

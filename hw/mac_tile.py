@@ -5,16 +5,15 @@ from amaranth.hdl import Cat, Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
-from golden.config import GoboConfig
 from golden.hwmodel.mac import mac_out_bits
-from golden.hwmodel.mac_tile import MAC_TILE_FILL_DRAIN
 from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_acc_bits, mac_layer_fields,
                             mac_load_fields, mac_memory_shapes)
 
 from .layouts import struct_layout
-from .mac_pe import MacPE, mac_latency
+from .mac_pe import MacPE
+from .params import MacParams, check_memories
 from .tile import bias_bank_specs, broadcast_to_pes, run_members, write_bias_banks
-from .tile_controller import MERGE_LATENCY, TileController
+from .tile_controller import TileController
 from .tile_memories import MemorySpec, TileMemories
 
 __all__ = ["MacTile", "mac_tile_memory_specs", "mac_load_layout", "mac_layer_layout"]
@@ -37,7 +36,7 @@ def mac_tile_memory_specs(config, weight_bits):
             **bias_bank_specs(config)}
 
 
-class MacTile(wiring.Component):
+class MacTile(MacParams, wiring.Component):
     """``Y = X W^T + b`` over ``T`` tokens on ``pes`` MAC PEs, bit-exactly
     :func:`golden.hwmodel.mac_tile.mac_tile_outputs`.
 
@@ -46,13 +45,26 @@ class MacTile(wiring.Component):
     slot order, output beats, counters and load protocol. Equal ``pes`` and ``lanes`` mean equal
     multiply-accumulates per cycle as the GOBO tile.
 
+    As the GOBO tile, it declares :attr:`fill_drain` rather than a latency (a run's length
+    depends on the layer's size).
+
     Parameters
     ----------
     config : :class:`~golden.config.GoboConfig`
     weight_bits : int
-        Width of a dense signed weight.
+        Width of a dense signed weight, 2 to 32 bits.
     memories : ``"internal"`` or ``"ports"``
         As :class:`~hw.tile.GoboTile`.
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig`, ``weight_bits`` not an
+        integer or ``memories`` not a string.
+    ValueError
+        If ``weight_bits`` is outside 2 to 32, its accumulator exceeds 64 bits or the
+        controller's ``out_shift`` field, or ``memories`` is not one of ``"internal"``,
+        ``"ports"``.
 
     Members
     -------
@@ -65,9 +77,8 @@ class MacTile(wiring.Component):
     """
 
     def __init__(self, *, config, weight_bits, memories="internal"):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
-        load = mac_load_layout(config, weight_bits)       # validates weight_bits
+        self._init_mac(config, weight_bits)
+        check_memories(memories)
         acc_bits = mac_acc_bits(config, weight_bits)
         if acc_bits > 64:
             raise ValueError(f"the MAC tile accumulator would need {acc_bits} bits; the "
@@ -76,34 +87,25 @@ class MacTile(wiring.Component):
             raise ValueError(f"weight_bits={weight_bits} needs a {acc_bits}-bit accumulator, "
                              f"whose out_shift does not fit the controller's layer field "
                              f"(sized for {config.acc_bits} bits): raise centroid_bits")
-        self._config = config
-        self._weight_bits = weight_bits
         self._memories = TileMemories(mac_tile_memory_specs(config, weight_bits), memories)
         super().__init__({
             **self._memories.members(),
-            "load": In(stream.Signature(load)),
+            "load": In(stream.Signature(mac_load_layout(config, weight_bits))),
             "layer": In(mac_layer_layout(config, weight_bits)),
             **run_members(config),
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
-    def weight_bits(self):
-        return self._weight_bits
-
-    @property
     def memories(self):
+        """The :class:`~hw.tile_memories.TileMemories` built from the ``memories`` parameter
+        (``memories.place``); read-only."""
         return self._memories
 
     @property
     def fill_drain(self):
-        """Cycles of a run beyond its ``T*B*C`` beats (nothing stalls)."""
-        fill = mac_latency(self._config, self._weight_bits) + 1 + MERGE_LATENCY
-        assert fill == MAC_TILE_FILL_DRAIN
-        return fill
+        """Cycles of a run beyond its ``T*B*C`` beats (nothing stalls):
+        :attr:`~golden.config.GoboConfig.mac_tile_fill_drain` (4)."""
+        return self._config.mac_tile_fill_drain
 
     def elaborate(self, platform):
         m = Module()

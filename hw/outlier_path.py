@@ -6,23 +6,12 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.config import GoboConfig
 from golden.hwmodel.packing import memory_shapes, offset_bits, outlier_record_fields
 
 from .layouts import struct_layout
+from .params import ConfigParams
 
-__all__ = ["OutlierSidePath", "side_command_layout", "outlier_record_layout",
-           "side_path_latency", "SIDE_PATH_LATENCY"]
-
-#: Cycles from the issue of a command's last word (stage 0) to ``o.valid`` when nothing stalls:
-#: outlier read (1), activation read (1), multiply into the product register (1), accumulate
-#: into the hand-over register (1).
-SIDE_PATH_LATENCY = 4
-
-
-def side_path_latency(config):
-    """:attr:`OutlierSidePath.latency` without building one (it does not depend on ``config``)."""
-    return SIDE_PATH_LATENCY
+__all__ = ["OutlierSidePath", "side_command_layout", "outlier_record_layout"]
 
 
 def outlier_record_layout(config):
@@ -46,7 +35,7 @@ def side_command_layout(config):
     })
 
 
-class OutlierSidePath(wiring.Component):
+class OutlierSidePath(ConfigParams, wiring.Component):
     """Walks one block's outlier record words per command and accumulates, per row of the block,
     ``corr[p] = sum R * X[t, col]`` over the valid records of row ``p``, exactly.
 
@@ -77,6 +66,11 @@ class OutlierSidePath(wiring.Component):
         Uses ``pes``, ``lanes``, ``act_bits``, ``outlier_lanes``, ``residual_bits``, ``corr_bits``
         and the memory shapes.
 
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig`.
+
     Members
     -------
     i : ``In(stream.Signature(side_command_layout(config)))``
@@ -92,9 +86,7 @@ class OutlierSidePath(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
-        self._config = config
+        self._init_config(config)
         shapes = memory_shapes(config)
         out_width, out_depth = shapes["outlier"]
         act_width, act_depth = shapes["activation"]
@@ -109,15 +101,12 @@ class OutlierSidePath(wiring.Component):
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
     def latency(self):
         """Cycles from the issue of a command's last word (stage 0) to ``o.valid`` when nothing
-        stalls: 4. A command of ``W`` words transferred in cycle ``c`` (which issues its first
-        word) is valid on ``o`` in cycle ``c + max(W, 1) - 1 + latency``."""
-        return SIDE_PATH_LATENCY
+        stalls: :attr:`~golden.config.GoboConfig.side_path_latency` (4, stages 1 to 3 and the
+        hand-over register). A command of ``W`` words transferred in cycle ``c`` (which issues
+        its first word) is valid on ``o`` in cycle ``c + max(W, 1) - 1 + latency``."""
+        return self._config.side_path_latency
 
     def elaborate(self, platform):
         m = Module()

@@ -4,24 +4,16 @@ from amaranth.hdl import Module, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import GoboConfig
-
 from .accumulators import CentroidAccumulators
 from .index_decoder import IndexDecoder
 from .layouts import centroids_layout, pe_input_layout
+from .params import ConfigParams, check_latency
 from .reconstruction import ReconstructionMultiplier
 
-__all__ = ["GoboPE", "pe_latency"]
+__all__ = ["GoboPE"]
 
 
-def pe_latency(config):
-    """Latency of :class:`GoboPE` for ``config`` without building one: cycles from the transfer
-    of a row's ``last`` beat to ``o.valid`` for that row when nothing stalls, ``1 +
-    recon_cycles`` (one cycle into the hand-over register, then the reconstruction steps)."""
-    return 1 + config.recon_cycles
-
-
-class GoboPE(wiring.Component):
+class GoboPE(ConfigParams, wiring.Component):
     """One GOBO PE: computes ``sum_k centroid[k] * sum_{n: index[n]=k} act[n]`` per dot product,
     bit-exactly as :func:`golden.hwmodel.pe.pe_dot`.
 
@@ -41,6 +33,11 @@ class GoboPE(wiring.Component):
     config : :class:`~golden.config.GoboConfig`
         The PE's parameters.
 
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig`.
+
     Members
     -------
     i : ``In(stream.Signature(pe_input_layout(config)))``
@@ -54,9 +51,7 @@ class GoboPE(wiring.Component):
     """
 
     def __init__(self, *, config):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
-        self._config = config
+        self._init_config(config)
         super().__init__({
             "i": In(stream.Signature(pe_input_layout(config))),
             "centroids": In(centroids_layout(config)),
@@ -64,14 +59,11 @@ class GoboPE(wiring.Component):
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
     def latency(self):
         """Cycles from the transfer of a row's ``last`` beat to ``o.valid`` for that row when
-        nothing stalls: 1 (accumulators to hand-over register) + ``recon_cycles``."""
-        return pe_latency(self._config)
+        nothing stalls: :attr:`~golden.config.GoboConfig.pe_latency`, 1 (accumulators to
+        hand-over register) + ``recon_cycles``."""
+        return self._config.pe_latency
 
     def elaborate(self, platform):
         m = Module()
@@ -80,7 +72,7 @@ class GoboPE(wiring.Component):
                                                       index_bits=config.index_bits)
         m.submodules.accumulators = accumulators = CentroidAccumulators(config=config)
         m.submodules.reconstruction = reconstruction = ReconstructionMultiplier(config=config)
-        assert self.latency == (decoder.latency + accumulators.latency + reconstruction.latency)
+        check_latency(self, decoder.latency + accumulators.latency + reconstruction.latency)
 
         m.d.comb += [
             decoder.indexes.eq(self.i.payload.indexes),

@@ -6,11 +6,12 @@ from amaranth.lib.wiring import In, Out
 
 from .accumulators import bins_layout
 from .layouts import centroids_layout
+from .params import ConfigParams
 
 __all__ = ["ReconstructionMultiplier"]
 
 
-class ReconstructionMultiplier(wiring.Component):
+class ReconstructionMultiplier(ConfigParams, wiring.Component):
     """Multiplies every bin by its centroid and sums the products, exactly.
 
     ``config.recon_multipliers`` multipliers work for ``config.recon_cycles`` cycles per dot
@@ -31,6 +32,11 @@ class ReconstructionMultiplier(wiring.Component):
         Uses ``index_bits``, ``centroid_bits``, ``bin_bits``, ``out_bits`` and
         ``recon_multipliers``.
 
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig`.
+
     Members
     -------
     i : ``In(stream.Signature(ArrayLayout(signed(bin_bits), n_centroids)))``
@@ -42,7 +48,7 @@ class ReconstructionMultiplier(wiring.Component):
     """
 
     def __init__(self, *, config):
-        self._config = config
+        self._init_config(config)
         super().__init__({
             "i": In(stream.Signature(bins_layout(config))),
             "centroids": In(centroids_layout(config)),
@@ -50,13 +56,10 @@ class ReconstructionMultiplier(wiring.Component):
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
     def latency(self):
         """Cycles from ``i.valid`` rising (stage idle, ``o`` free) to ``o.valid`` of the result:
-        ``recon_cycles`` (the steps; the last one writes the output register)."""
+        :attr:`~golden.config.GoboConfig.recon_cycles` (the steps; the last one writes the output
+        register). ``i`` transfers in the last step, ``latency - 1`` cycles after it rose."""
         return self._config.recon_cycles
 
     def elaborate(self, platform):

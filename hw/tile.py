@@ -5,17 +5,17 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.config import GoboConfig
 from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER,
                             load_fields, memory_shapes)
 
 from .layouts import struct_layout
-from .outlier_path import OutlierSidePath, side_path_latency
-from .pe import GoboPE, pe_latency
+from .outlier_path import OutlierSidePath
+from .params import ConfigParams, check_memories
+from .pe import GoboPE
 from .tile_memories import MemorySpec, TileMemories
-from .tile_controller import MERGE_LATENCY, TileController, counters_layout, layer_layout
+from .tile_controller import TileController, counters_layout, layer_layout
 
-__all__ = ["GoboTile", "load_layout", "tile_fill_drain", "tile_memory_specs",
+__all__ = ["GoboTile", "load_layout", "tile_memory_specs",
            "bias_bank_specs", "write_bias_banks", "broadcast_to_pes", "run_members"]
 
 
@@ -69,14 +69,7 @@ def load_layout(config):
     return struct_layout(load_fields(config))
 
 
-def tile_fill_drain(config):
-    """Cycles a run takes beyond its broadcast beats and stalls, for ``config``: 1 (addressing the
-    first words) + 1 (the last beat into the hand-over bins) + ``recon_cycles`` + ``MERGE_LATENCY``
-    (see :mod:`golden.hwmodel.tile`)."""
-    return pe_latency(config) + 1 + MERGE_LATENCY
-
-
-class GoboTile(wiring.Component):
+class GoboTile(ConfigParams, wiring.Component):
     """One fully-connected layer ``Y = X W^T + b`` over ``T`` tokens on ``pes`` GOBO PEs.
 
     The memories are loaded through ``load`` while idle (docs/tile.md section 2); a ``start``
@@ -86,12 +79,25 @@ class GoboTile(wiring.Component):
     (:class:`~hw.outlier_path.OutlierSidePath`) computes the outlier corrections in parallel; the
     merge adds dot products, corrections and biases and requantizes.
 
+    A tile has no fixed latency: a run's length depends on the layer (its outliers per block can
+    stall the broadcast). It declares :attr:`fill_drain` instead, the cycles a run takes beyond its
+    ``T*B*C`` beats when nothing stalls; :func:`golden.hwmodel.tile.tile_cycles` predicts the rest.
+
     Parameters
     ----------
     config : :class:`~golden.config.GoboConfig`
+        Must also pass :meth:`~golden.config.GoboConfig.check_tile`.
     memories : ``"internal"`` or ``"ports"``
         Where the memories are (:class:`~hw.tile_memories.TileMemories`); with ``"ports"`` each
         memory port is a top-level port group instead (synthesis of the logic alone).
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig` or ``memories`` not a string.
+    ValueError
+        If the tile accumulator of ``config`` exceeds 64 bits, or ``memories`` is not one of
+        ``"internal"``, ``"ports"``.
 
     Members
     -------
@@ -112,11 +118,9 @@ class GoboTile(wiring.Component):
     """
 
     def __init__(self, *, config, memories="internal"):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
+        self._init_config(config)
         config.check_tile()
-        self._config = config
-        self._memories = TileMemories(tile_memory_specs(config), memories)
+        self._memories = TileMemories(tile_memory_specs(config), check_memories(memories))
         super().__init__({
             **self._memories.members(),
             "load": In(stream.Signature(load_layout(config))),
@@ -125,18 +129,16 @@ class GoboTile(wiring.Component):
         })
 
     @property
-    def config(self):
-        return self._config
-
-    @property
     def memories(self):
-        """The :class:`~hw.tile_memories.TileMemories` (their bits: ``memories.report()``)."""
+        """The :class:`~hw.tile_memories.TileMemories` built from the ``memories`` parameter
+        (``memories.place``; their bits: ``memories.report()``); read-only."""
         return self._memories
 
     @property
     def fill_drain(self):
-        """Cycles of a run beyond ``T*B*C`` beats when nothing stalls (:func:`tile_fill_drain`)."""
-        return tile_fill_drain(self._config)
+        """Cycles of a run beyond its ``T*B*C`` beats when nothing stalls:
+        :attr:`~golden.config.GoboConfig.tile_fill_drain` (``recon_cycles + 4``)."""
+        return self._config.tile_fill_drain
 
     def elaborate(self, platform):
         m = Module()
@@ -145,7 +147,6 @@ class GoboTile(wiring.Component):
 
         m.submodules.controller = ctrl = TileController(config=config)
         m.submodules.side_path = side = OutlierSidePath(config=config)
-        assert side.latency == side_path_latency(config)
         pe = []
         for p in range(pes):
             m.submodules[f"pe{p}"] = unit = GoboPE(config=config)

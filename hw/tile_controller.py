@@ -1,24 +1,20 @@
 """The tile controller: slot walker, activation broadcast, side-path commands, merge and
 requantization, and the performance counters (docs/tile.md sections 3 and 4)."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.config import GoboConfig
+from golden.config import check_int
 from golden.hwmodel.packing import counters_fields, layer_fields, memory_shapes
 
 from .layouts import struct_layout
 from .outlier_path import side_command_layout
+from .params import ConfigParams, check_shape
 
-__all__ = ["TileController", "broadcast_layout", "layer_layout", "counters_layout",
-           "MERGE_LATENCY"]
-
-#: Cycles from the merge taking a slot's dot products and corrections to ``o.valid``: one into
-#: the operand register (the bias read happens alongside), one into the output register.
-MERGE_LATENCY = 2
+__all__ = ["TileController", "broadcast_layout", "layer_layout", "counters_layout"]
 
 
 def layer_layout(config):
@@ -46,7 +42,7 @@ def _read_port(shape_name, config, width=None):
                               shape=unsigned(natural if width is None else width))
 
 
-class TileController(wiring.Component):
+class TileController(ConfigParams, wiring.Component):
     """Schedules the slots ``(b, t)`` (``b`` major) of a run over the PEs and the side path.
 
     Three independent walkers share the slot order:
@@ -63,7 +59,7 @@ class TileController(wiring.Component):
     - the **merge** takes a slot's ``P`` dot products (``dots``) and ``P`` corrections (``corr``)
       when both are there, reads the block's ``P`` biases (one bank per PE), and computes
       ``Y = clamp((acc + 2**(out_shift-1)) >> out_shift)`` with ``acc = (dot << shift_dot) +
-      (corr << shift_corr) + bias`` (:data:`MERGE_LATENCY` cycles to ``o``).
+      (corr << shift_corr) + bias`` (:attr:`latency` cycles to ``o``).
 
     Counters (docs/tile.md section 3): ``cycles`` counts the cycles ``busy`` is high; ``busy[p]``
     the beats PE ``p`` accepted for rows ``b*P + p < rows``; ``outliers`` the valid records the
@@ -82,8 +78,16 @@ class TileController(wiring.Component):
     element : shape
         One lane of a PE's broadcast word (default ``unsigned(index_bits)``).
     dot_bits, acc_bits : int
-        Widths of a dot product and of the merge's accumulator (default ``config.out_bits``
-        and ``config.acc_bits``).
+        Widths in bits, 2 to 64, of a dot product and of the merge's accumulator (default
+        ``config.out_bits`` and ``config.acc_bits``).
+
+    Raises
+    ------
+    TypeError
+        If ``config`` is not a :class:`~golden.config.GoboConfig`, ``element`` not a shape, or
+        ``dot_bits`` or ``acc_bits`` not an integer.
+    ValueError
+        If ``dot_bits`` or ``acc_bits`` is outside 2 to 64.
 
     Members
     -------
@@ -106,15 +110,16 @@ class TileController(wiring.Component):
     """
 
     def __init__(self, *, config, element=None, dot_bits=None, acc_bits=None):
-        if not isinstance(config, GoboConfig):
-            raise TypeError(f"config must be a GoboConfig, not {config!r}")
-        self._config = config
-        self._element = unsigned(config.index_bits) if element is None else element
-        self._dot_bits = config.out_bits if dot_bits is None else dot_bits
-        self._acc_bits = config.acc_bits if acc_bits is None else acc_bits
+        self._init_config(config)
+        self._element = check_shape(
+            "element", unsigned(config.index_bits) if element is None else element)
+        self._dot_bits = check_int("dot_bits", config.out_bits if dot_bits is None else dot_bits,
+                                   2, 64)
+        self._acc_bits = check_int("acc_bits", config.acc_bits if acc_bits is None else acc_bits,
+                                   2, 64)
         pes = config.pes
         bias_width, _ = memory_shapes(config)["bias"]
-        word_bits = pes * config.lanes * self._element.width
+        word_bits = pes * config.lanes * Shape.cast(self._element).width
         super().__init__({
             "layer": In(layer_layout(config)),
             "start": In(1),
@@ -135,8 +140,33 @@ class TileController(wiring.Component):
         })
 
     @property
-    def config(self):
-        return self._config
+    def element(self):
+        """One lane of a PE's broadcast word (read-only)."""
+        return self._element
+
+    @property
+    def dot_bits(self):
+        """Width of a dot product on ``dots`` (read-only)."""
+        return self._dot_bits
+
+    @property
+    def acc_bits(self):
+        """Width of the merge's accumulator (read-only)."""
+        return self._acc_bits
+
+    @property
+    def latency(self):
+        """Cycles from the merge taking a slot (``dots`` and ``corr`` transfer) to ``o.valid`` of
+        its outputs: :attr:`~golden.config.GoboConfig.merge_latency` (2, the operand register
+        with the bias read alongside, then the output register)."""
+        return self._config.merge_latency
+
+    @property
+    def fetch_latency(self):
+        """Cycles from the first cycle of a run (``busy`` high) to its first beat on ``bc``:
+        :attr:`~golden.config.GoboConfig.fetch_latency` (1, the synchronous read of the first
+        index and activation words)."""
+        return self._config.fetch_latency
 
     def elaborate(self, platform):
         m = Module()

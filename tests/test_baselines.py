@@ -54,10 +54,12 @@ def test_zero_rows_and_blocks():
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda w: quantize_uniform(w, bits=1), "bits must be between 2 and 8, not 1"),
-    (lambda w: quantize_uniform(w, bits=9), "bits must be between 2 and 8, not 9"),
-    (lambda w: quantize_blockwise(w, bits=3, block=101), "block must be between 1 and 100"),
-    (lambda w: quantize_blockwise(w, bits=3, block=0), "block must be between 1 and 100"),
+    (lambda w: quantize_uniform(w, bits=1), "bits must be an integer between 2 and 8, not 1"),
+    (lambda w: quantize_uniform(w, bits=9), "bits must be an integer between 2 and 8, not 9"),
+    (lambda w: quantize_blockwise(w, bits=3, block=101),
+     "block must be an integer between 1 and 100"),
+    (lambda w: quantize_blockwise(w, bits=3, block=0),
+     "block must be an integer between 1 and 100"),
     (lambda w: quantize_blockwise(w, bits=3, scale_dtype=np.int16), "float16 or float32"),
     (lambda w: quantize_uniform(w[0], bits=3), "must be a 2-D matrix"),
     (lambda w: quantize_uniform(np.where(w > 0.1, np.nan, w), bits=3), "NaN"),

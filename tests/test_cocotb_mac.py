@@ -8,7 +8,6 @@ import pytest
 
 from golden.config import MAC_FLAVOURS, mac_flavour
 from hw.designs import Design
-from hw.mac_pe import mac_latency
 from golden.hwmodel.pe_jobs import mac_job, mac_vectors
 from sim.runner import BenchFailed, build_design, run_bench
 from tests.test_cocotb_pe import FFN_IN, QUERY, REPORTS
@@ -21,7 +20,7 @@ def built_mac(name):
     toplevel = f"mac_pe_{name}_lanes{LANES}"
     return (build_design(Design("mac_pe", config, weight_bits, name=toplevel).verilog(),
                          toplevel), toplevel, config,
-            weight_bits, mac_latency(config, weight_bits))
+            weight_bits, config.mac_pe_latency)
 
 
 @pytest.mark.parametrize("name", MAC_FLAVOURS)

@@ -7,7 +7,6 @@ import pytest
 
 from golden.config import GoboConfig
 from hw.designs import Design
-from hw.pe import pe_latency
 from golden.hwmodel.pe_jobs import pe_job, pe_vectors
 from sim.runner import REPO, BenchFailed, build_design, run_bench
 
@@ -26,7 +25,7 @@ REPORTS = REPO / "build" / "reports" / "cocotb"
 def built_pe(config, tag):
     toplevel = f"gobo_pe_{tag}"
     design = Design("gobo_pe", config, name=toplevel)
-    return build_design(design.verilog(), toplevel), toplevel, pe_latency(config)
+    return build_design(design.verilog(), toplevel), toplevel, config.pe_latency
 
 
 @pytest.mark.parametrize("tag", CONFIGS)

@@ -28,9 +28,9 @@ def test_widths_hold_the_extreme_dot_product():
 
 
 @pytest.mark.parametrize("change, error, message", [
-    (dict(lanes=0), ValueError, "lanes must be between 1 and 256, not 0"),
-    (dict(index_bits=9), ValueError, "index_bits must be between 2 and 8, not 9"),
-    (dict(index_bits=3.0), TypeError, "index_bits must be an integer, not 3.0"),
+    (dict(lanes=0), ValueError, "lanes must be an integer between 1 and 256, not 0"),
+    (dict(index_bits=9), ValueError, "index_bits must be an integer between 2 and 8, not 9"),
+    (dict(index_bits=3.0), TypeError, "index_bits must be an integer between 2 and 8, not 3.0"),
     (dict(recon_multipliers=3), ValueError, "recon_multipliers must divide the 8 centroids"),
     (dict(act_bits=32, centroid_bits=32), ValueError, "the datapath is limited to 64 bits"),
     (dict(outlier_log_prob=float("nan")), ValueError, "outlier_log_prob must be a finite"),

@@ -38,11 +38,15 @@ def test_masks_are_the_one_hot_decode(lanes, index_bits):
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
-@pytest.mark.parametrize("kwargs,message", [
-    ({"lanes": 0, "index_bits": 3}, "lanes must be a positive integer, not 0"),
-    ({"lanes": 4, "index_bits": True}, "index_bits must be a positive integer, not True"),
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"lanes": 0, "index_bits": 3}, ValueError, "lanes must be an integer between 1 and 256, "
+                                                "not 0"),
+    ({"lanes": 4, "index_bits": 9}, ValueError, "index_bits must be an integer between 2 and 8, "
+                                                "not 9"),
+    ({"lanes": 4, "index_bits": True}, TypeError, "index_bits must be an integer between 2 and "
+                                                  "8, not True"),
 ])
-def test_rejects_bad_parameters(kwargs, message):
-    with pytest.raises(ValueError, match=message):
+def test_rejects_bad_parameters(kwargs, error, message):
+    with pytest.raises(error, match=message):
         IndexDecoder(**kwargs)
     gc.collect()  # report the half-built component while the warning filter is active

@@ -9,7 +9,7 @@ import pytest
 from golden.config import MAC_FLAVOURS, GoboConfig, mac_flavour
 from golden.hwmodel.mac import mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
 from golden.hwmodel.packing import mac_beats
-from hw.mac_pe import MacPE, mac_latency
+from hw.mac_pe import MacPE
 from hw.testing import run_stream
 from tests.test_hw_pe import check_outputs
 
@@ -79,8 +79,7 @@ def test_mac_cycles_match_the_cycle_model(lanes, beats):
             for _ in range(4)]
     got, in_cycles, out_cycles = run_mac(config, weight_bits, rows)
     check_outputs(expected(config, weight_bits, rows), got)
-    latency = mac_latency(config, weight_bits)
-    assert out_cycles[-1] - in_cycles[0] + 1 == mac_cycles(config, n, 4, latency)
+    assert out_cycles[-1] - in_cycles[0] + 1 == mac_cycles(config, n, 4)
     assert in_cycles == list(range(in_cycles[0], in_cycles[0] + 4 * beats))  # no bubbles
 
 

@@ -150,6 +150,24 @@ def test_mac_tile_golden_model_against_python_integers():
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("compressed", [False, True], ids=["dense", "compressed"])
+def test_fill_and_drain_is_the_declared_one(compressed):
+    """A run of one slot takes its ``C`` beats plus the tile's declared ``fill_drain`` (the
+    configuration's), measured by the ``cycles`` counter."""
+    config, weight_bits = CONFIGS["w8a8_p3_l3"]
+    make = random_compressed if compressed else random_dense
+    layer, acts = make(config, weight_bits, np.random.default_rng(50 + compressed),
+                       rows=config.pes, cols=3 * 4 + 2, tokens=1)
+    (y, counters), = run(layer, acts, compressed=compressed)
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    cls = CompressedMacTile if compressed else MacTile
+    tile = cls(config=config, weight_bits=weight_bits)
+    assert counters["cycles"] - layer.chunks == tile.fill_drain
+    del tile
+    gc.collect()
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_mac_tile_rejects_bad_parameters():
     config, _ = CONFIGS["w16a16_p4_l4"]
     with pytest.raises(TypeError, match="config must be a GoboConfig, not 3"):
@@ -159,6 +177,6 @@ def test_mac_tile_rejects_bad_parameters():
     with pytest.raises(ValueError, match="raise centroid_bits"):
         MacTile(config=GoboConfig(centroid_bits=2, act_bits=2, bias_bits=2, max_align_shift=0,
                                   max_dot_length=2), weight_bits=32)
-    with pytest.raises(ValueError, match="memories must be one of internal, ports"):
+    with pytest.raises(ValueError, match="memories must be one of 'internal', 'ports', not 'sram'"):
         MacTile(config=config, weight_bits=8, memories="sram")
     gc.collect()

@@ -12,8 +12,7 @@ from amaranth.lib.memory import Memory
 from golden.config import preset
 from golden.hwmodel.packing import (Field, memory_shapes, pack, pack_outlier_word, to_signed,
                             outlier_record_fields, unpack)
-from hw.outlier_path import (OutlierSidePath, outlier_record_layout, side_command_layout,
-                             side_path_latency)
+from hw.outlier_path import OutlierSidePath, outlier_record_layout, side_command_layout
 from hw.testing import run_stream
 
 TINY = preset("tiny")
@@ -145,7 +144,7 @@ def test_side_path_latency_and_throughput():
     got, in_cycles, out_cycles, _ = run_side_path(TINY, words, act_words, commands)
     check_corrections(want, got)
     sizes = [max(w, 1) for w in sizes]  # an empty block still sends one (invalid) word
-    latency = side_path_latency(TINY)
+    latency = TINY.side_path_latency
     expect_in = [in_cycles[0] + sum(sizes[:i]) for i in range(len(sizes))]
     assert in_cycles == expect_in
     assert out_cycles == [c + w - 1 + latency for c, w in zip(in_cycles, sizes)]

@@ -9,7 +9,7 @@ import pytest
 from golden.config import GoboConfig
 from golden.hwmodel.packing import Field, pack, pe_beats, pe_input_fields
 from golden.hwmodel.pe import pe_cycles, pe_dot
-from hw.pe import GoboPE, pe_latency
+from hw.pe import GoboPE
 from hw.testing import run_stream
 
 
@@ -145,11 +145,11 @@ def test_pe_cycles_match_the_cycle_model(lanes, index_bits, mults, beats):
     got, in_cycles, out_cycles = run_pe(config, rows, centroids)
     check_outputs(expected(config, rows, centroids), got)
     measured = out_cycles[-1] - in_cycles[0] + 1
-    assert measured == pe_cycles(config, n, n_rows, pe_latency(config)), (
+    assert measured == pe_cycles(config, n, n_rows), (
         f"beats={beats} recon_cycles={config.recon_cycles}: {measured} cycles")
     # Each row's output is valid exactly `latency` cycles after its last beat's transfer.
     last_beats = [in_cycles[(r + 1) * beats - 1] for r in range(n_rows)]
-    assert [o - t for o, t in zip(out_cycles, last_beats)] == [pe_latency(config)] * n_rows
+    assert [o - t for o, t in zip(out_cycles, last_beats)] == [config.pe_latency] * n_rows
     if beats >= config.recon_cycles:  # full throughput: no input bubbles at all
         assert in_cycles == list(range(in_cycles[0], in_cycles[0] + n_rows * beats))
 
@@ -158,7 +158,7 @@ def test_pe_cycles_match_the_cycle_model(lanes, index_bits, mults, beats):
 def test_latency_property():
     for mults, latency in ((1, 9), (2, 5), (8, 2)):
         pe = GoboPE(config=GoboConfig(recon_multipliers=mults))
-        assert pe.latency == pe_latency(pe.config) == latency
+        assert pe.latency == pe.config.pe_latency == latency
     del pe
     gc.collect()  # report the unelaborated components while the warning filter is active
 

@@ -11,12 +11,9 @@ import pytest
 from golden.config import preset
 from golden.hwmodel.layer_image import layer_word, load_beats, make_image
 from golden.hwmodel.packing import counters_fields, to_signed, unpack
-from golden.hwmodel.tile import MERGE_LATENCY, SIDE_PATH_LATENCY, tile_cycles_of_image
-from golden.hwmodel.tile import tile_accumulators, tile_outputs
-from hw.outlier_path import side_path_latency
+from golden.hwmodel.tile import tile_accumulators, tile_cycles_of_image, tile_outputs
 from hw.testing import run_tile as run_tile_component
 from hw.tile import GoboTile
-from hw.tile_controller import MERGE_LATENCY as HW_MERGE_LATENCY
 
 TINY = preset("tiny")
 
@@ -152,9 +149,19 @@ def test_checker_fails_on_a_corrupted_output():
             check_outputs(want, corrupted)
 
 
-def test_latencies_agree_with_the_cycle_model():
-    assert side_path_latency(TINY) == SIDE_PATH_LATENCY
-    assert HW_MERGE_LATENCY == MERGE_LATENCY
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+@pytest.mark.parametrize("mults", [1, 4])
+def test_fill_and_drain_is_the_declared_one(mults):
+    """One slot (one block, one token) cannot stall: the run takes its ``C`` beats plus the
+    tile's declared ``fill_drain`` (the configuration's), measured by the ``cycles`` counter."""
+    config = TINY.replace(recon_multipliers=mults)
+    image, acts = random_layer(config, np.random.default_rng(21 + mults), rows=config.pes,
+                               cols=4 * 5 + 1, pattern="first_last", tokens=1)
+    (y, counters), = run_tile(image, acts)
+    check_outputs(tile_outputs(image, acts), y)
+    assert counters["stall_outlier"] == counters["stall_recon"] == 0
+    assert counters["cycles"] - image.chunks == GoboTile(config=config).fill_drain
+    gc.collect()
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

@@ -203,10 +203,10 @@ def test_aggregate_pools_over_weights():
 # Errors -----------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("bits, error, message", [
-    (1, ValueError, "index_bits must be between 2 and 8, not 1"),
-    (9, ValueError, "index_bits must be between 2 and 8, not 9"),
-    (3.0, TypeError, "index_bits must be an integer, not 3.0"),
-    (True, TypeError, "index_bits must be an integer, not True"),
+    (1, ValueError, "index_bits must be an integer between 2 and 8, not 1"),
+    (9, ValueError, "index_bits must be an integer between 2 and 8, not 9"),
+    (3.0, TypeError, "index_bits must be an integer between 2 and 8, not 3.0"),
+    (True, TypeError, "index_bits must be an integer between 2 and 8, not True"),
 ])
 def test_index_bits_out_of_range(bits, error, message):
     with pytest.raises(error, match=message):
@@ -231,7 +231,7 @@ def test_matrix_must_be_2d(shape):
 @pytest.mark.parametrize("kwargs, message", [
     ({"method": "lloyd"}, "method must be one of gobo, kmeans, not 'lloyd'"),
     ({"outlier_log_prob": float("nan")}, "outlier_log_prob must be a finite number, not nan"),
-    ({"max_iterations": 0}, "max_iterations must be at least 1, not 0"),
+    ({"max_iterations": 0}, "max_iterations must be a positive integer, not 0"),
 ])
 def test_parameter_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -4,7 +4,7 @@ and argument checks (the RTL agreement is in tests/test_hw_tile.py)."""
 import pytest
 
 from golden.config import preset
-from golden.hwmodel.tile import fill_drain_cycles, tile_cycles
+from golden.hwmodel.tile import tile_cycles
 
 MINILM = preset("minilm")
 TINY = preset("tiny")
@@ -18,7 +18,7 @@ def test_no_stall_runs_take_beats_plus_fill_and_drain(chunks, words):
                          words_per_block=[words] * blocks)
     ideal = blocks * chunks * tokens
     assert result["ideal_cycles"] == ideal
-    assert result["cycles"] == ideal + fill_drain_cycles(MINILM) == ideal + MINILM.recon_cycles + 4
+    assert result["cycles"] == ideal + MINILM.tile_fill_drain == ideal + MINILM.recon_cycles + 4
     assert result["stall_outlier"] == result["stall_recon"] == result["stall_output"] == 0
 
 

@@ -10,7 +10,6 @@ import pytest
 from golden.config import PRESETS
 from gobo.cli import main
 from hw.designs import Design
-from hw.pe import pe_latency
 from hw.verilog import LintError, lint
 
 PORTS = {"clk": 1, "rst": 1, "i__payload": None, "i__valid": 1, "i__ready": 1, "centroids": None,
@@ -47,7 +46,7 @@ def test_emit_lint_and_ports(tmp_path, capsys):
     sidecar = json.loads((tmp_path / f"gobo_pe_{name}.json").read_text())
     assert sidecar["module"] == f"gobo_pe_{name}"
     assert sidecar["config"] == config.to_dict()
-    assert sidecar["latency"] == pe_latency(config) == 1 + config.recon_cycles
+    assert sidecar["latency"] == config.pe_latency == 1 + config.recon_cycles
     assert sidecar["derived"]["out_bits"] == config.out_bits
     assert sidecar["ports"] == list(PORTS)
     assert sidecar["port_bits"]["i__payload"] == widths["i__payload"]

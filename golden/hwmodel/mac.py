@@ -38,9 +38,11 @@ def mac_dot(config, weight_bits, weights, acts):
     return out
 
 
-def mac_cycles(config, n_inputs, rows, latency):
+def mac_cycles(config, n_inputs, rows, latency=None):
     """Cycles from the first input beat to the last output of ``rows`` back-to-back dot
-    products: the MAC PE takes one beat per cycle with no per-row interval."""
+    products: the MAC PE takes one beat per cycle with no per-row interval, and the final output
+    appears ``latency`` (default ``config.mac_pe_latency``) cycles after the final beat."""
+    latency = config.mac_pe_latency if latency is None else latency
     beats = -(-n_inputs // config.lanes)
     return rows * beats + latency
 

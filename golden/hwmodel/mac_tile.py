@@ -26,13 +26,7 @@ from golden.hwmodel.tile import requantize
 
 __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
            "mac_layer_from_float", "compressed_layer_from_float", "make_compressed_layer",
-           "compressed_streams",
-           "MAC_TILE_FILL_DRAIN"]
-
-#: Cycles of a run beyond its ``T*B*C`` beats: addressing the first words, the MAC PE's one cycle
-#: of latency, and the merge's two (:data:`hw.tile_controller.MERGE_LATENCY`). The MAC PE never
-#: refuses a beat while the merge takes every result at once, so nothing stalls.
-MAC_TILE_FILL_DRAIN = 4
+           "compressed_streams"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -102,11 +96,14 @@ def mac_tile_outputs(layer, acts):
 
 
 def mac_tile_cycles(layer, tokens):
-    """The tile's counters after a run of ``tokens`` tokens with ``o`` always ready."""
+    """The tile's counters after a run of ``tokens`` tokens with ``o`` always ready: ``T*B*C``
+    beats plus ``config.mac_tile_fill_drain`` (addressing the first words, the MAC PE's latency,
+    the merge's). The MAC PE never refuses a beat while the merge takes every result at once, so
+    nothing stalls."""
     config = layer.config
     beats = tokens * layer.chunks
     return {
-        "cycles": tokens * layer.blocks * layer.chunks + MAC_TILE_FILL_DRAIN,
+        "cycles": tokens * layer.blocks * layer.chunks + config.mac_tile_fill_drain,
         "busy": [beats * sum(b * config.pes + p < layer.rows for b in range(layer.blocks))
                  for p in range(config.pes)],
         "stall_outlier": 0, "stall_recon": 0, "stall_output": 0, "outliers": 0,

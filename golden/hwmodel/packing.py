@@ -8,6 +8,7 @@ layouts from these lists, so the two cannot drift apart.
 
 import numpy as np
 
+from golden.config import check_weight_bits
 from golden.hwmodel.fixedpoint import check_signed
 
 __all__ = ["Field", "pe_input_fields", "mac_input_fields", "pack", "unpack", "pe_beats",
@@ -48,9 +49,7 @@ def mac_input_fields(config, weight_bits):
     """One beat into a MAC baseline PE (or out of the GOBO decompressor): ``lanes`` signed
     integer weights of ``weight_bits``, ``lanes`` activations as in :func:`pe_input_fields`, and
     ``last``."""
-    if isinstance(weight_bits, bool) or not isinstance(weight_bits, int) or not (
-            2 <= weight_bits <= 32):
-        raise ValueError(f"weight_bits must be an integer between 2 and 32, not {weight_bits!r}")
+    check_weight_bits(weight_bits)
     return [
         Field("weights", weight_bits, signed=True, count=config.lanes),
         Field("acts", config.act_bits, signed=True, count=config.lanes),

@@ -41,15 +41,16 @@ def pe_dot(config, indexes, acts, centroids):
     return out
 
 
-def pe_cycles(config, n_inputs, rows, latency):
+def pe_cycles(config, n_inputs, rows, latency=None):
     """Cycles from the first input beat to the last output of ``rows`` back-to-back dot products
     of ``n_inputs`` each, with no input gaps and no output backpressure.
 
     A dot product takes ``ceil(n_inputs / lanes)`` beats; the double-buffered bins let the next
     one accumulate while the last is reconstructed, so a row issues every
-    ``max(beats, recon_cycles)`` cycles, and the final output appears ``latency`` cycles after the
-    final beat of its row.
+    ``max(beats, recon_cycles)`` cycles, and the final output appears ``latency`` (default
+    ``config.pe_latency``) cycles after the final beat of its row.
     """
+    latency = config.pe_latency if latency is None else latency
     beats = -(-n_inputs // config.lanes)
     interval = max(beats, config.recon_cycles)
     return (rows - 1) * interval + beats + latency

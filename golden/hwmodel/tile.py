@@ -12,16 +12,17 @@ merge (docs/tile.md section 4):
   recon_cycles`` cycles into their output register, which the merge frees;
 - the side path takes one command per slot and spends ``max(W_b, 1)`` cycles issuing its record
   words (one per cycle, commands back to back); a slot's corrections reach the hand-over register
-  ``latency = 4`` cycles after its last word's issue, and the pipeline holds while that register
-  is still full;
+  ``config.side_path_latency`` (4) cycles after its last word's issue, and the pipeline holds
+  while that register is still full;
 - the merge takes a slot when both its dot products and its corrections are there, and emits it
-  ``MERGE_LATENCY = 2`` cycles later.
+  ``config.merge_latency`` (2) cycles later.
 
-Without stalls a run takes ``T*B*C + R + 4`` cycles (``1`` to address the first words, ``1`` into
-the hand-over bins, ``R`` of reconstruction, ``2`` of merge). The broadcast stalls only on a
-``last`` beat: when the side path falls behind (``max(W_b, 1) + 4`` beyond about ``C + R``
-cycles per slot, or blocks of many outliers in a row) the stall is ``stall_outlier``; when
-``C < R`` the PEs cannot take a row every ``C`` cycles and it is ``stall_recon``.
+Without stalls a run takes ``T*B*C + config.tile_fill_drain`` cycles, ``R + 4``: ``1`` to address
+the first words (``fetch_latency``), ``1`` into the hand-over bins and ``R`` of reconstruction
+(``pe_latency``), ``2`` of merge (``merge_latency``). The broadcast stalls only on a ``last`` beat:
+when the side path falls behind (``max(W_b, 1) + 4`` beyond about ``C + R`` cycles per slot, or
+blocks of many outliers in a row) the stall is ``stall_outlier``; when ``C < R`` the PEs cannot
+take a row every ``C`` cycles and it is ``stall_recon``.
 
 Rather than a closed formula with many cases, :func:`tile_cycles` steps the tile's control state
 (valid bits, counters, the reconstruction step) cycle by cycle exactly as the RTL does, without
@@ -30,11 +31,11 @@ any data; it is pure Python and takes about a microsecond per cycle.
 
 import numpy as np
 
-from golden.config import GoboConfig
+from golden.config import check_config
 from golden.hwmodel.fixedpoint import check_signed
 from golden.hwmodel.pe import pe_dot
 
-__all__ = ["tile_outputs", "tile_accumulators", "requantize", "tile_cycles", "tile_cycles_of_image", "SIDE_PATH_LATENCY", "MERGE_LATENCY", "fill_drain_cycles"]
+__all__ = ["tile_outputs", "tile_accumulators", "requantize", "tile_cycles", "tile_cycles_of_image"]
 
 
 def tile_accumulators(image, acts):
@@ -77,16 +78,6 @@ def tile_outputs(image, acts):
 
 
 # The cycle model --------------------------------------------------------------------------------
-#: Must equal ``hw.outlier_path.SIDE_PATH_LATENCY`` and ``hw.tile_controller.MERGE_LATENCY``
-#: (tests/test_hw_tile.py checks both).
-SIDE_PATH_LATENCY = 4
-MERGE_LATENCY = 2
-
-
-def fill_drain_cycles(config):
-    """Cycles of a run beyond its ``T*B*C`` beats when nothing stalls: ``recon_cycles + 4``."""
-    return config.recon_cycles + 2 + MERGE_LATENCY
-
 
 def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
                 outliers_per_block=None, max_cycles=None):
@@ -111,8 +102,7 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
         ``stall_outlier``, ``stall_recon``, ``stall_output`` (0), ``outliers`` and
         ``utilization`` (ideal / cycles).
     """
-    if not isinstance(config, GoboConfig):
-        raise TypeError(f"config must be a GoboConfig, not {config!r}")
+    check_config(config)
     for name, value in (("blocks", blocks), ("chunks", chunks), ("tokens", tokens)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, not {value!r}")
@@ -135,12 +125,13 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
     issued, s1_valid, s1_last = 0, False, False
     # PE (all in lockstep): hand-over bins, reconstruction step, output register.
     ho_valid, step, rec_o = False, 0, False
-    # Side path: command walker, stage 0 (words still to issue), stages 1-3, hand-over.
+    # Side path: command walker, stage 0 (words still to issue), the stages after it (each None
+    # when empty, else whether it holds a command's last word), hand-over.
     cmd_next, rem = 0, 0
-    s1v = s1l = s2v = s2l = s3v = s3l = False
+    sp_stages = [None] * (config.side_path_latency - 1)
     sp_o = False
-    # Merge.
-    merged, m1_valid, m1_last, o_valid, o_last = 0, False, False, False, False
+    # Merge: with o.ready high it never holds, so it is a delay line (None, or the slot's last).
+    merged, merge = 0, [None] * config.merge_latency
 
     cycles = stall_outlier = stall_recon = 0
     while True:
@@ -148,22 +139,20 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
         if cycles > max_cycles:
             raise RuntimeError(f"the cycle model did not finish within {max_cycles} cycles")
         # Combinational view of this cycle.
-        m1_free = True  # ~o_valid | o.ready, with o.ready always 1
-        take = rec_o and sp_o and (not m1_valid or m1_free)
+        take = rec_o and sp_o
         rec_accept = ho_valid and step == R - 1 and (not rec_o or take)
         pe_ready = (not s1_last) or (not ho_valid) or rec_accept
         bc_xfer = s1_valid and pe_ready
         s0_go = issued < ideal and (not s1_valid or bc_xfer)
         sp_free = (not sp_o) or take
-        advance = not (s3v and s3l and not sp_free)
+        advance = not (sp_stages[-1] and not sp_free)
         cmd_xfer = advance and rem == 0 and cmd_next < slots
         if s1_valid and not pe_ready:
             if rec_o and not sp_o:
                 stall_outlier += 1
             else:
                 stall_recon += 1
-        o_xfer = o_valid
-        if o_xfer and o_last:
+        if merge[-1]:       # the last slot's outputs transfer
             break
 
         # Registers (every right-hand side reads this cycle's values).
@@ -184,29 +173,22 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
         ho_valid = (ho_valid and not rec_accept) or ho_set
         rec_o = new_rec_o
 
-        new_o_valid = (o_valid and not o_xfer) or (m1_valid and m1_free)
-        if m1_valid and m1_free:
-            o_last = m1_last
-        o_valid = new_o_valid
-        m1_valid = (m1_valid and not m1_free) or take
-        if take:
-            m1_last = merged == slots - 1
-            merged += 1
+        merge = [(merged == slots - 1) if take else None] + merge[:-1]
+        merged += take
 
-        sp_o = (sp_o and not take) or (s3v and s3l and advance)
+        sp_o = (sp_o and not take) or bool(sp_stages[-1] and advance)
         if advance:
-            s3v, s3l = s2v, s2l
-            s2v, s2l = s1v, s1l
             if rem:
-                s1v, s1l = True, rem == 1
+                issue = rem == 1
                 rem -= 1
             elif cmd_xfer:
                 w = words[cmd_next // tokens]
-                s1v, s1l = True, w <= 1
+                issue = w <= 1
                 rem = max(w - 1, 0)
                 cmd_next += 1
             else:
-                s1v = False
+                issue = None
+            sp_stages = [issue] + sp_stages[:-1]
 
     busy = [chunks * tokens * sum(1 for b in range(blocks) if b * pes + p < rows)
             for p in range(pes)]

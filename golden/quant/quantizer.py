@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from golden.config import GoboConfig, _check_int
+from golden.config import GoboConfig, check_int
 from golden.quant.layer import GoboLayer, LayerStats, _readonly
 from golden.quant.stored import stored_nbytes
 
@@ -151,13 +151,13 @@ def _check_weights(weights):
 
 
 def _check_params(index_bits, outlier_log_prob, method, max_iterations):
-    _check_int("index_bits", index_bits, 2, 8)
+    check_int("index_bits", index_bits, 2, 8)
     if (isinstance(outlier_log_prob, bool) or not isinstance(outlier_log_prob, (int, float))
             or not math.isfinite(outlier_log_prob)):
         raise ValueError(f"outlier_log_prob must be a finite number, not {outlier_log_prob!r}")
     if method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
-    _check_int("max_iterations", max_iterations, 1)
+    check_int("max_iterations", max_iterations, 1)
 
 
 # Public entry points ------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import struct
 
 import numpy as np
 
-from golden.config import _check_int
+from golden.config import check_int
 from golden.quant.quantizer import _check_weights
 from golden.quant.stored import pack_indexes, unpack_indexes
 
@@ -83,10 +83,10 @@ def _qmax(bits):
 
 
 def _quantize(weights, bits, block, scale_dtype):
-    _check_int("bits", bits, 2, 8)
+    check_int("bits", bits, 2, 8)
     w = _check_weights(weights)
     rows, cols = w.shape
-    _check_int("block", block, 1, cols)
+    check_int("block", block, 1, cols)
     n_blocks = -(-cols // block)
     padded = np.zeros((rows, n_blocks * block))
     padded[:, :cols] = w
