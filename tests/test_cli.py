@@ -128,3 +128,25 @@ def test_minilm_json(minilm_path, minilm, capsys):
         assert entry["name"] == name
         assert entry["outlier_fraction"] == quantize(minilm[name]).stats.outlier_fraction
     assert report["aggregate"]["compression_ratio"] > 9.5
+
+
+def test_version_and_every_subcommand_help_has_a_pasteable_example(capsys):
+    from gobo import __version__
+    from gobo.cli import COMMANDS
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"gobo {__version__}"
+    assert __version__ != "unknown"
+    for command in COMMANDS:
+        assert main([command, "--help"]) == 0
+        text = capsys.readouterr().out
+        assert "example:\n" in text, command
+        examples = text.split("example:\n", 1)[1].splitlines()
+        assert examples[0].strip().startswith(f"gobo {command} "), (command, examples[0])
+
+
+def test_unknown_subcommand_is_one_line():
+    result = subprocess.run([sys.executable, "-m", "gobo", "frobnicate"], capture_output=True,
+                            text=True)
+    assert result.returncode == 2
+    assert result.stderr.startswith("gobo: error: argument COMMAND: invalid choice: 'frobnicate'")
+    assert len(result.stderr.strip().splitlines()) == 1
