@@ -4,8 +4,7 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .accumulators import bins_layout
-from .layouts import centroids_layout
+from .layouts import bins_layout, centroids_layout
 
 __all__ = ["ReconstructionMultiplier"]
 

@@ -112,9 +112,10 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
     import numpy as np
     from amaranth.sim import Simulator
-    from golden.hwmodel.packing import to_signed
+    from golden.hwmodel.packing import tile_output_fields, unpack
 
     config = dut.config
+    out_fields = tile_output_fields(config)
     pending = dict(streams or {})
     results = []
 
@@ -143,9 +144,7 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
             y = np.zeros((blocks * config.pes, tokens), dtype=np.int64)
             for s, word in enumerate(received):
                 b, t = divmod(s, tokens)
-                for p in range(config.pes):
-                    y[b * config.pes + p, t] = to_signed(word >> (p * config.act_bits),
-                                                         config.act_bits)
+                y[b * config.pes:(b + 1) * config.pes, t] = unpack(out_fields, word)["outputs"]
             results.append((y, ctx.get(dut.counters.as_value())))
 
     sim = Simulator(dut)

@@ -1,15 +1,15 @@
 """The GOBO tile: ``pes`` PEs sharing an activation broadcast, the outlier side path, the tile
 controller and the on-chip memories (docs/tile.md)."""
 
-from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.config import GoboConfig
 from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER,
                             load_fields, memory_shapes)
 
-from .layouts import struct_layout
+from .layouts import struct_layout, tile_output_layout
 from .outlier_path import OutlierSidePath, side_path_latency
 from .pe import GoboPE, pe_latency
 from .tile_memories import MemorySpec, TileMemories
@@ -25,7 +25,7 @@ def run_members(config):
     return {
         "start": In(1),
         "busy": Out(1),
-        "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), config.pes))),
+        "o": Out(stream.Signature(tile_output_layout(config))),
         "counters": Out(counters_layout(config)),
     }
 
