@@ -523,11 +523,6 @@ class LoadTarget(enum.IntEnum):
     WEIGHT = 0
 
 
-# TEMPORARY: the old names, until hw/ compares against LoadTarget.
-LOAD_INDEX, LOAD_ACT, LOAD_OUTLIER, LOAD_OFFSET, LOAD_BIAS = LoadTarget
-LOAD_WEIGHT = LoadTarget.WEIGHT
-
-
 def index_word_fields(config):
     """One word of the index memory: PE ``p``'s ``lanes`` indexes at ``indexes[p]`` (PE 0 in
     the low bits), so PE ``p``'s slice is its :func:`pe_input_fields` ``indexes``."""
