@@ -4,7 +4,8 @@ from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .layouts import bins_layout, centroids_layout
+from .accumulators import bins_layout
+from .layouts import centroids_layout
 
 __all__ = ["ReconstructionMultiplier"]
 
