@@ -1,10 +1,13 @@
 """The per-centroid accumulators ("bins") of a GOBO PE, double-buffered."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Mux, Signal, signed
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.hwmodel.packing import accumulator_input_fields
+
 from .arith import adder_tree
+from .layouts import bins_layout, struct_layout
 from .params import ConfigParams
 
 __all__ = ["CentroidAccumulators", "accumulator_input_layout", "bins_layout"]
@@ -12,17 +15,9 @@ __all__ = ["CentroidAccumulators", "accumulator_input_layout", "bins_layout"]
 
 def accumulator_input_layout(config):
     """One beat into the accumulators: per-centroid lane ``masks`` (from
-    :class:`~hw.index_decoder.IndexDecoder`), the ``acts`` of the lanes, and ``last``."""
-    return data.StructLayout({
-        "masks": data.ArrayLayout(unsigned(config.lanes), config.n_centroids),
-        "acts": data.ArrayLayout(signed(config.act_bits), config.lanes),
-        "last": unsigned(1),
-    })
-
-
-def bins_layout(config):
-    """The completed bins of one dot product: ``n_centroids`` signed ``bin_bits`` integers."""
-    return data.ArrayLayout(signed(config.bin_bits), config.n_centroids)
+    :class:`~hw.index_decoder.IndexDecoder`), the ``acts`` of the lanes, and ``last``
+    (:func:`golden.hwmodel.packing.accumulator_input_fields`)."""
+    return struct_layout(accumulator_input_fields(config))
 
 
 class CentroidAccumulators(ConfigParams, wiring.Component):

@@ -6,8 +6,8 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
-from golden.hwmodel.packing import (LOAD_WEIGHT, decompressor_outlier_fields, index_beat_fields,
-                            mac_input_fields, weight_word_bits)
+from golden.hwmodel.packing import (LoadTarget, decompressor_outlier_fields, index_beat_fields,
+                                    weight_slice_fields, weight_word_bits)
 
 from .decompressor import Decompressor
 from .layouts import struct_layout
@@ -95,13 +95,13 @@ class CompressedMacTile(MacParams, wiring.Component):
         p = Signal(range(config.pes), name="row_pe")
         base = Signal(word_bits, name="row_base")
         j = Signal(range(config.chunks_max), name="row_beat")
-        slice_fields = mac_input_fields(config, w)[:1]
+        slice_fields = weight_slice_fields(config, w)
         weights = Value.cast(dec.o.payload.weights)
         assert sum(f.bits for f in slice_fields) == len(weights)
 
         weight_beat = Signal.like(tile.load.payload, name="weight_beat")
         m.d.comb += [
-            weight_beat.target.eq(LOAD_WEIGHT),
+            weight_beat.target.eq(LoadTarget.WEIGHT),
             weight_beat.addr.eq((p << word_bits) | (base + j)),
             weight_beat.data.eq(weights),
         ]

@@ -101,8 +101,6 @@ class Decompressor(MacParams, wiring.Component):
             m.d.sync += w_valid.eq(0)
 
         weights, indexes = self.o.payload.weights, self.i.payload.indexes
-        if lanes == 1:  # a one-element field is a plain value, not an array
-            weights, indexes = [weights], [indexes]
 
         offset = Signal(col_shape)
         m.d.comb += offset.eq(head.col - w_col)

@@ -28,6 +28,7 @@ from golden.hwmodel.layer_image import build_layer_image, output_exponent, quant
 from golden.hwmodel.mac_tile import compressed_layer_from_float, mac_layer_from_float
 
 from . import testing
+from .tile_memories import TileMemories
 from .verilog import emit
 
 __all__ = ["DesignKind", "Design", "KINDS", "register", "kind", "DesignError"]
@@ -64,6 +65,8 @@ class DesignKind:
         Whether it has on-chip memories (synthesized as ports, counted in bits).
     cost : callable ``(design) -> int``
         Rough size, to start the largest synthesis jobs first.
+    memory_specs : callable ``(design) -> {name: MemorySpec}`` or None
+        A tile's memories (:mod:`hw.tile_memories`), without building the tile.
     """
 
     name: str
@@ -76,6 +79,7 @@ class DesignKind:
     weight_bits: bool = False
     tile: bool = False
     cost: Callable = None
+    memory_specs: Callable = None
 
 
 #: ``{name: DesignKind}``, in registration order.
@@ -197,6 +201,13 @@ class Design:
         if self.entry.bench is None:
             raise DesignError(f"design kind {self.kind!r} has no RTL bench")
         return self.entry.vectors(self, jobs)
+
+    def memory_report(self):
+        """``{memories: {name: {width, depth, bits}}, total_bits}`` of a tile's on-chip memories
+        (None for a design without any)."""
+        if self.entry.memory_specs is None:
+            return None
+        return TileMemories(self.entry.memory_specs(self), "ports").report()
 
     def describe(self):
         """JSON-ready parameters (reports and sidecars)."""
@@ -332,6 +343,17 @@ def _tile_vectors(design, jobs):
     return tile_jobs.tile_vectors(design.config, jobs)
 
 
+def _gobo_tile_memories(design):
+    from .tile import tile_memory_specs
+    return tile_memory_specs(design.config)
+
+
+def _mac_tile_memories(design):
+    # The compressed tile's memories are its MAC tile's: the decompressor writes the weights.
+    from .mac_tile import mac_tile_memory_specs
+    return mac_tile_memory_specs(design.config, design.weight_bits)
+
+
 def _cost_gobo(design):
     return design.ops_per_cycle * design.config.n_centroids * design.config.act_bits
 
@@ -355,15 +377,18 @@ register(DesignKind(
 register(DesignKind(
     "gobo_tile", "GOBO tile: PEs, outlier side path, controller, memories",
     create=_gobo_tile, example=_gobo_tile_example, run=testing.run_tile_job,
-    bench="sim.tile_bench", vectors=_tile_vectors, tile=True, cost=_cost_gobo))
+    bench="sim.tile_bench", vectors=_tile_vectors, tile=True, cost=_cost_gobo,
+    memory_specs=_gobo_tile_memories))
 register(DesignKind(
     "mac_tile", "MAC baseline tile: MAC PEs on the GOBO tile's schedule, dense weight memory",
     create=_mac_tile, example=_mac_tile_example, run=testing.run_tile_job,
-    bench="sim.tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True, cost=_cost_mac))
+    bench="sim.tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True, cost=_cost_mac,
+    memory_specs=_mac_tile_memories))
 register(DesignKind(
     "compressed_tile", "memory-compression tile: the decompressor writing a MAC tile's weights",
     create=_mac_tile, example=_mac_tile_example, run=testing.run_tile_job,
-    bench="sim.tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True, cost=_cost_mac))
+    bench="sim.tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True, cost=_cost_mac,
+    memory_specs=_mac_tile_memories))
 
 
 #: A small example design of every kind (the ``tiny`` preset; W8A8 for the baselines).

@@ -77,8 +77,6 @@ class MacPE(MacParams, wiring.Component):
 
         acc = Signal(signed(self.out_bits), name="acc")
         weights, acts = self.i.payload.weights, self.i.payload.acts
-        if config.lanes == 1:  # a one-element field is a plain signed value, not an array
-            weights, acts = [weights], [acts]
         products = []
         for lane in range(config.lanes):
             product = Signal(signed(self._weight_bits + config.act_bits), name=f"product{lane}")

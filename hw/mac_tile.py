@@ -6,8 +6,8 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
 from golden.hwmodel.mac import mac_out_bits
-from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_acc_bits, mac_layer_fields,
-                            mac_load_fields, mac_memory_shapes)
+from golden.hwmodel.packing import (LoadTarget, mac_acc_bits, mac_layer_fields, mac_load_fields,
+                                    mac_memory_shapes)
 
 from .layouts import struct_layout
 from .mac_pe import MacPE
@@ -132,14 +132,14 @@ class MacTile(MacParams, wiring.Component):
         slice_bits = config.lanes * w
         pe_sel = load.addr[word_bits:]
         for p in range(pes):
-            m.d.comb += weight_wr.en[p].eq(load_xfer & (load.target == LOAD_WEIGHT)
+            m.d.comb += weight_wr.en[p].eq(load_xfer & (load.target == LoadTarget.WEIGHT)
                                            & (pe_sel == p))
         m.d.comb += [weight_wr.addr.eq(load.addr[:word_bits]),
                      weight_wr.data.eq(Cat(*[load.data[:slice_bits]] * pes))]
         act_wr = mems.write("activation")
-        m.d.comb += [act_wr.en.eq(load_xfer & (load.target == LOAD_ACT)),
+        m.d.comb += [act_wr.en.eq(load_xfer & (load.target == LoadTarget.ACTIVATION)),
                      act_wr.addr.eq(load.addr), act_wr.data.eq(load.data)]
-        write_bias_banks(m, mems, pes, load_xfer & (load.target == LOAD_BIAS), load.addr,
+        write_bias_banks(m, mems, pes, load_xfer & (load.target == LoadTarget.BIAS), load.addr,
                          load.data)
 
         wiring.connect(m, mems.read("weight"), ctrl.index_rd)

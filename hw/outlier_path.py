@@ -6,9 +6,10 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.hwmodel.packing import memory_shapes, offset_bits, outlier_record_fields
+from golden.hwmodel.packing import (memory_shapes, outlier_record_fields,
+                                    side_command_fields)
 
-from .layouts import struct_layout
+from .layouts import act_word_layout, corrections_layout, outlier_word_layout, struct_layout
 from .params import ConfigParams
 
 __all__ = ["OutlierSidePath", "side_command_layout", "outlier_record_layout"]
@@ -20,19 +21,11 @@ def outlier_record_layout(config):
     return struct_layout(outlier_record_fields(config))
 
 
-def _act_addr_bits(config):
-    return ceil_log2(config.act_depth)
-
-
 def side_command_layout(config):
     """One command of the side path: block ``b``'s record words ``start .. stop-1``
     (``off[b]``, ``off[b+1]``) for token ``t``, whose activations start at word ``act_base =
-    t*C`` of the activation memory."""
-    return data.StructLayout({
-        "start": unsigned(offset_bits(config)),
-        "stop": unsigned(offset_bits(config)),
-        "act_base": unsigned(_act_addr_bits(config)),
-    })
+    t*C`` of the activation memory (:func:`golden.hwmodel.packing.side_command_fields`)."""
+    return struct_layout(side_command_fields(config))
 
 
 class OutlierSidePath(ConfigParams, wiring.Component):
@@ -96,7 +89,7 @@ class OutlierSidePath(ConfigParams, wiring.Component):
                                                 shape=unsigned(out_width))),
             "act_rd": In(ReadPort.Signature(addr_width=ceil_log2(act_depth),
                                             shape=unsigned(act_width))).array(config.outlier_lanes),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(config.corr_bits), config.pes))),
+            "o": Out(stream.Signature(corrections_layout(config))),
             "processed": Out(range(config.outlier_lanes + 1)),
         })
 
@@ -112,9 +105,8 @@ class OutlierSidePath(ConfigParams, wiring.Component):
         m = Module()
         config = self._config
         q_lanes, pes, lanes = config.outlier_lanes, config.pes, config.lanes
-        record = outlier_record_layout(config)
-        word_layout = data.ArrayLayout(record, q_lanes)
-        acts_layout = data.ArrayLayout(signed(config.act_bits), lanes)
+        word_layout = outlier_word_layout(config)
+        acts_layout = act_word_layout(config)
         prod_bits = config.residual_bits + config.act_bits
 
         # Stage 3 holds the command's last word and the hand-over register is occupied: hold.

@@ -113,9 +113,10 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
     import numpy as np
     from amaranth.sim import Simulator
-    from golden.hwmodel.packing import to_signed
+    from golden.hwmodel.packing import tile_output_fields, unpack
 
     config = dut.config
+    out_fields = tile_output_fields(config)
     pending = dict(streams or {})
     results = []
 
@@ -144,9 +145,7 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
             y = np.zeros((blocks * config.pes, tokens), dtype=np.int64)
             for s, word in enumerate(received):
                 b, t = divmod(s, tokens)
-                for p in range(config.pes):
-                    y[b * config.pes + p, t] = to_signed(word >> (p * config.act_bits),
-                                                         config.act_bits)
+                y[b * config.pes:(b + 1) * config.pes, t] = unpack(out_fields, word)["outputs"]
             results.append((y, ctx.get(dut.counters.as_value())))
 
     sim = Simulator(dut)
@@ -169,25 +168,19 @@ def run_pe_job(dut, job, design=None):
     """A PE-shaped job (:mod:`golden.hwmodel.pe_jobs`: ``beats``, ``centroids`` or None) on
     ``dut``, with the job's gap and backpressure probabilities. Returns ``{"outputs": [signed
     int per row], "cycles": first input to last output}``, the bench's own measures."""
-    from golden.hwmodel.packing import pack
+    from golden.hwmodel.packing import centroids_fields, pack
 
     beats = [int(b, 16) for b in job["beats"]]
 
     def setup(ctx):
         if job.get("centroids") is not None:
-            layout = dut.centroids.shape()
-            fields = _array_fields(len(job["centroids"]), layout.elem_shape.width)
-            ctx.set(dut.centroids.as_value(), pack(fields, {"c": job["centroids"]}))
+            word = pack(centroids_fields(dut.config), {"centroids": job["centroids"]})
+            ctx.set(dut.centroids.as_value(), word)
 
     received, in_cycles, out_cycles = run_stream(
         dut, beats, len(job["expected"]), rng=_job_rng(job), gap_prob=job["gap_probability"],
         stall_prob=job["backpressure_probability"], setup=setup)
     return {"outputs": [int(v) for v in received], "cycles": out_cycles[-1] - in_cycles[0] + 1}
-
-
-def _array_fields(count, width):
-    from golden.hwmodel.packing import Field
-    return [Field("c", width, signed=True, count=count)]
 
 
 def run_decompressor_job(dut, job, design=None):
@@ -239,7 +232,6 @@ def run_tile_job(dut, job, design=None):
     outputs = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
                for b in range(blocks) for t in range(tokens)]
     counters = unpack(counters_fields(config), word)
-    counters = {k: (list(v) if isinstance(v, list) else v) for k, v in counters.items()}
     observed = {"outputs": outputs}
     if job.get("expected_counters") is not None:
         observed["counters"] = {k: counters[k] for k in job["expected_counters"]}

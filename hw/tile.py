@@ -1,14 +1,13 @@
 """The GOBO tile: ``pes`` PEs sharing an activation broadcast, the outlier side path, the tile
 controller and the on-chip memories (docs/tile.md)."""
 
-from amaranth.hdl import Module, Signal, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.hdl import Module, Signal
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER,
-                            load_fields, memory_shapes)
+from golden.hwmodel.packing import LoadTarget, load_fields, memory_shapes
 
-from .layouts import struct_layout
+from .layouts import struct_layout, tile_output_layout
 from .outlier_path import OutlierSidePath
 from .params import ConfigParams, check_memories
 from .pe import GoboPE
@@ -25,7 +24,7 @@ def run_members(config):
     return {
         "start": In(1),
         "busy": Out(1),
-        "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), config.pes))),
+        "o": Out(stream.Signature(tile_output_layout(config))),
         "counters": Out(counters_layout(config)),
     }
 
@@ -102,8 +101,8 @@ class GoboTile(ConfigParams, wiring.Component):
     Members
     -------
     load : ``In(stream.Signature(load_layout(config)))``
-        Memory writes ``{target, addr, data}`` (:func:`golden.hwmodel.packing.load_fields`); ``ready`` is
-        low while busy.
+        Memory writes ``{target, addr, data}`` (:func:`golden.hwmodel.packing.load_fields`;
+        ``target`` a :class:`~golden.hwmodel.packing.LoadTarget`); ``ready`` is low while busy.
     layer : ``In(layer_layout(config))``
         The loaded layer's dictionary, sizes, shifts and rows; static during a run.
     start : ``In(1)``
@@ -162,11 +161,11 @@ class GoboTile(ConfigParams, wiring.Component):
         m.d.comb += self.load.ready.eq(~ctrl.busy)
         load = self.load.payload
         load_xfer = self.load.valid & self.load.ready
-        for wr, target in ((index_wr, LOAD_INDEX), (act_wr, LOAD_ACT),
-                           (outlier_wr, LOAD_OUTLIER), (offset_wr, LOAD_OFFSET)):
+        for wr, target in ((index_wr, LoadTarget.INDEX), (act_wr, LoadTarget.ACTIVATION),
+                           (outlier_wr, LoadTarget.OUTLIER), (offset_wr, LoadTarget.OFFSET)):
             m.d.comb += [wr.en.eq(load_xfer & (load.target == target)),
                          wr.addr.eq(load.addr), wr.data.eq(load.data)]
-        write_bias_banks(m, mems, pes, load_xfer & (load.target == LOAD_BIAS), load.addr,
+        write_bias_banks(m, mems, pes, load_xfer & (load.target == LoadTarget.BIAS), load.addr,
                          load.data)
 
         # Read ports ----------------------------------------------------------------------------

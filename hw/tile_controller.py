@@ -2,15 +2,15 @@
 requantization, and the performance counters (docs/tile.md sections 3 and 4)."""
 
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from golden.config import check_int
-from golden.hwmodel.packing import counters_fields, layer_fields, memory_shapes
+from golden.hwmodel.packing import broadcast_fields, counters_fields, layer_fields, memory_shapes
 
-from .layouts import struct_layout
+from .layouts import corrections_layout, dots_layout, struct_layout, tile_output_layout
 from .outlier_path import side_command_layout
 from .params import ConfigParams, check_shape
 
@@ -27,13 +27,10 @@ def counters_layout(config):
 
 def broadcast_layout(config, element=None):
     """One broadcast beat: every PE's word of ``lanes`` elements (GOBO: indexes, the default;
-    the MAC tile: signed weights), the shared activation word, and ``last``."""
+    the MAC tile: signed weights), the shared activation word, and ``last``
+    (:func:`golden.hwmodel.packing.broadcast_fields`)."""
     element = unsigned(config.index_bits) if element is None else element
-    return data.StructLayout({
-        "indexes": data.ArrayLayout(data.ArrayLayout(element, config.lanes), config.pes),
-        "acts": data.ArrayLayout(signed(config.act_bits), config.lanes),
-        "last": unsigned(1),
-    })
+    return struct_layout(broadcast_fields(config, element.width, signed=element.signed))
 
 
 def _read_port(shape_name, config, width=None):
@@ -131,11 +128,11 @@ class TileController(ConfigParams, wiring.Component):
             "bias_rd": In(ReadPort.Signature(addr_width=ceil_log2(config.blocks_max),
                                              shape=unsigned(bias_width))).array(pes),
             "bc": Out(stream.Signature(broadcast_layout(config, self._element))),
-            "dots": In(stream.Signature(data.ArrayLayout(signed(self._dot_bits), pes))),
+            "dots": In(stream.Signature(dots_layout(config, self._dot_bits))),
             "side": Out(stream.Signature(side_command_layout(config))),
-            "corr": In(stream.Signature(data.ArrayLayout(signed(config.corr_bits), pes))),
+            "corr": In(stream.Signature(corrections_layout(config))),
             "processed": In(range(config.outlier_lanes + 1)),
-            "o": Out(stream.Signature(data.ArrayLayout(signed(config.act_bits), pes))),
+            "o": Out(stream.Signature(tile_output_layout(config))),
             "counters": Out(counters_layout(config)),
         })
 

@@ -15,7 +15,8 @@ import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
-from golden.hwmodel.packing import to_signed
+from golden.config import GoboConfig
+from golden.hwmodel.packing import centroids_fields, pack, to_signed
 from sim.bench_io import BenchReport, read_vectors
 
 
@@ -26,6 +27,7 @@ class PETestbench:
         self.dut = dut
         self.vectors = vectors
         self.out_bits = vectors["out_bits"]
+        self.config = GoboConfig(**vectors["config"])
         self.cycles_simulated = 0
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
 
@@ -39,11 +41,7 @@ class PETestbench:
         await RisingEdge(self.dut.clk)
 
     def load_centroids(self, centroids):
-        width = self.vectors["centroid_bits"]
-        word = 0
-        for k, c in enumerate(centroids):
-            word |= (c & ((1 << width) - 1)) << (k * width)
-        self.dut.centroids.value = word
+        self.dut.centroids.value = pack(centroids_fields(self.config), {"centroids": centroids})
 
     async def run_job(self, job):
         """Stream one job's beats in and collect its outputs; return (outputs, cycles)."""
@@ -97,8 +95,7 @@ async def pe_matches_golden(dut):
         corrupt = job.get("corrupt")
         if corrupt is not None:  # mutation check: prove that this checker can fail
             row, bit = corrupt
-            outputs[row] = to_signed((outputs[row] ^ (1 << bit)) & ((1 << tb.out_bits) - 1),
-                                   tb.out_bits)
+            outputs[row] = to_signed(outputs[row] ^ (1 << bit), tb.out_bits)
         mismatches = [(r, got, exp) for r, (got, exp) in enumerate(zip(outputs, job["expected"]))
                       if got != exp]
         report.append({"name": job["name"], "rows": len(outputs), "mismatches": len(mismatches),

@@ -12,7 +12,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from golden.config import GoboConfig
-from golden.hwmodel.packing import counters_fields, to_signed, unpack
+from golden.hwmodel.packing import counters_fields, tile_output_fields, to_signed, unpack
 from sim.bench_io import BenchReport, read_vectors
 
 
@@ -78,7 +78,7 @@ class TileTestbench:
     async def run(self, job, rng):
         """Pulse ``start`` and collect the output beats; return (beats, counters)."""
         dut, config = self.dut, self.config
-        width, pes = config.act_bits, config.pes
+        out_fields = tile_output_fields(config)
         n_beats = len(job["expected"])
         dut.start.value = 1
         await self.tick()
@@ -92,8 +92,7 @@ class TileTestbench:
             await self.tick()
             cycles += 1
             if ready and dut.o__valid.value:
-                word = int(dut.o__payload.value)
-                outputs.append([to_signed(word >> (p * width), width) for p in range(pes)])
+                outputs.append(unpack(out_fields, int(dut.o__payload.value))["outputs"])
             if cycles > budget:
                 raise AssertionError(f"{job['name']}: timed out after {cycles} cycles with "
                                      f"{len(outputs)} of {n_beats} output beats")
@@ -119,9 +118,8 @@ async def tile_matches_golden(dut):
         outputs, counters = await tb.run(job, rng)
         if job.get("corrupt") is not None:  # mutation check: prove that this checker can fail
             beat, element, bit = job["corrupt"]
-            outputs[beat][element] = to_signed(
-                (outputs[beat][element] ^ (1 << bit)) & ((1 << config.act_bits) - 1),
-                config.act_bits)
+            outputs[beat][element] = to_signed(outputs[beat][element] ^ (1 << bit),
+                                               config.act_bits)
         mismatches = [(s, p, got, exp)
                       for s, (got_beat, exp_beat) in enumerate(zip(outputs, job["expected"]))
                       for p, (got, exp) in enumerate(zip(got_beat, exp_beat)) if got != exp]

@@ -211,9 +211,7 @@ def memory_bits(design, layer=None):
                                                f"weight memory"}
     result = {"memory_bits_bert_base_layer": bits}
     if design.is_tile:
-        tile = design.design.create(memories="ports")
-        tile._MustUse__silence = True      # built for its memory report only, never elaborated
-        on_chip = tile.memories.report()
+        on_chip = design.design.memory_report()
         for name, memory in on_chip["memories"].items():
             memory["holds"] = _holds(design, name)
         result["memory_bits_on_chip"] = on_chip

@@ -6,9 +6,9 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
-from golden.hwmodel.packing import Field, pack, to_signed
+from golden.hwmodel.packing import accumulator_input_fields, bins_fields, pack, unpack
 from golden.hwmodel.pe import pe_bins
-from hw.accumulators import CentroidAccumulators, accumulator_input_layout
+from hw.accumulators import CentroidAccumulators
 from hw.testing import run_stream
 
 
@@ -19,23 +19,17 @@ def accumulator_words(config, indexes, acts):
     pad = beats * config.lanes - n
     idx = np.concatenate([indexes, np.zeros(pad, int)]).reshape(beats, config.lanes)
     act = np.concatenate([acts, np.zeros(pad, int)]).reshape(beats, config.lanes)
-    fields = [Field("masks", config.lanes, count=config.n_centroids),
-              Field("acts", config.act_bits, signed=True, count=config.lanes),
-              Field("last", 1)]
-    assert sum(f.bits for f in fields) == accumulator_input_layout(config).size
+    fields = accumulator_input_fields(config)
     words = []
     for b in range(beats):
         masks = [sum(1 << lane for lane in range(config.lanes) if idx[b, lane] == k)
                  for k in range(config.n_centroids)]
-        acts_b = act[b] if config.lanes > 1 else int(act[b, 0])
-        words.append(pack(fields, {"masks": masks, "acts": acts_b, "last": int(b == beats - 1)}))
+        words.append(pack(fields, {"masks": masks, "acts": act[b], "last": int(b == beats - 1)}))
     return words
 
 
 def unpack_bins(config, word):
-    mask = (1 << config.bin_bits) - 1
-    return [to_signed((word >> (k * config.bin_bits)) & mask, config.bin_bits)
-            for k in range(config.n_centroids)]
+    return unpack(bins_fields(config), word)["bins"]
 
 
 @pytest.mark.parametrize("lanes,index_bits,max_len", [(1, 3, 5), (4, 3, 13), (16, 4, 40)])

@@ -8,8 +8,8 @@ from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
 from golden.hwmodel.mac import decompress, mac_dot
-from golden.hwmodel.packing import (Field, decompressor_streams, mac_input_fields, pack, unpack,
-                            weight_beat_fields)
+from golden.hwmodel.packing import (act_word_fields, centroids_fields, decompressor_streams, pack,
+                                    unpack, weight_beat_fields)
 from hw.decompressor import Decompressor
 from hw.mac_pe import MacPE
 from hw.testing import consume, produce
@@ -49,8 +49,8 @@ def golden_beats(config, weight_bits, centroids, rows):
     return words
 
 
-def centroid_word(weight_bits, centroids):
-    return pack([Field("c", weight_bits, signed=True, count=len(centroids))], {"c": centroids})
+def centroid_word(config, weight_bits, centroids):
+    return pack(centroids_fields(config, weight_bits), {"centroids": centroids})
 
 
 CASES = {
@@ -74,7 +74,7 @@ def test_decompressor_matches_golden_with_gaps_and_backpressure(name):
     received = []
 
     async def beat_producer(ctx):
-        ctx.set(dut.centroids.as_value(), centroid_word(weight_bits, centroids))
+        ctx.set(dut.centroids.as_value(), centroid_word(config, weight_bits, centroids))
         await produce(ctx, dut.i, beats, rng=rng, gap_prob=0.3)
 
     async def outlier_producer(ctx):
@@ -102,7 +102,7 @@ def test_memory_mode_decompressor_feeds_the_mac_pe():
                         decompress(config, weight_bits, idx, centroids, outl), a)[0])
             for (idx, outl), a in zip(rows, acts)]
     beats, records = decompressor_streams(config, weight_bits, rows)
-    act_fields = mac_input_fields(config, weight_bits)[1:2]
+    act_fields = act_word_fields(config)
     act_words = []
     for a in acts:
         padded = np.concatenate([a, np.zeros(-len(a) % config.lanes, dtype=np.int64)])
@@ -131,7 +131,7 @@ def test_memory_mode_decompressor_feeds_the_mac_pe():
     rng = np.random.default_rng(10)
 
     async def beat_producer(ctx):
-        ctx.set(dec.centroids.as_value(), centroid_word(weight_bits, centroids))
+        ctx.set(dec.centroids.as_value(), centroid_word(config, weight_bits, centroids))
         await produce(ctx, dec.i, beats, rng=rng, gap_prob=0.2)
 
     async def outlier_producer(ctx):

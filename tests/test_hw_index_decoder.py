@@ -15,14 +15,13 @@ def test_masks_are_the_one_hot_decode(lanes, index_bits):
     dut = IndexDecoder(lanes=lanes, index_bits=index_bits)
     assert dut.latency == 0 and dut.n_centroids == 1 << index_bits
     rng = np.random.default_rng(lanes * 10 + index_bits)
-    field = [Field("i", index_bits, count=lanes)]
+    field = [Field("i", index_bits, count=lanes, array=True)]
 
     async def testbench(ctx):
         cases = [np.zeros(lanes, int), np.full(lanes, (1 << index_bits) - 1)]
         cases += [rng.integers(0, 1 << index_bits, size=lanes) for _ in range(30)]
         for indexes in cases:
-            ctx.set(dut.indexes.as_value(),
-                    pack(field, {"i": indexes if lanes > 1 else int(indexes[0])}))
+            ctx.set(dut.indexes.as_value(), pack(field, {"i": indexes}))
             union = 0
             for k in range(1 << index_bits):
                 want = sum(1 << lane for lane in range(lanes) if indexes[lane] == k)

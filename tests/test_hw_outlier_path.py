@@ -10,9 +10,10 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from golden.config import preset
-from golden.hwmodel.packing import (Field, memory_shapes, pack, pack_outlier_word, to_signed,
-                            outlier_record_fields, unpack)
-from hw.outlier_path import OutlierSidePath, outlier_record_layout, side_command_layout
+from golden.hwmodel.packing import (act_word_fields, correction_fields, memory_shapes, pack,
+                                    pack_outlier_word, outlier_record_fields, outlier_word_fields,
+                                    side_command_fields, to_signed, unpack)
+from hw.outlier_path import OutlierSidePath, outlier_record_layout
 from hw.testing import run_stream
 
 TINY = preset("tiny")
@@ -49,7 +50,7 @@ class Harness(wiring.Component):
 
 
 def act_word(config, values):
-    return pack([Field("a", config.act_bits, signed=True, count=config.lanes)], {"a": values})
+    return pack(act_word_fields(config), {"acts": values})
 
 
 def random_problem(config, rng, *, n_cmds, cols, tokens):
@@ -93,8 +94,7 @@ def random_problem(config, rng, *, n_cmds, cols, tokens):
 
 
 def pack_command(config, start, stop, act_base):
-    layout = side_command_layout(config)
-    return start | (stop << layout["stop"].offset) | (act_base << layout["act_base"].offset)
+    return pack(side_command_fields(config), {"start": start, "stop": stop, "act_base": act_base})
 
 
 def run_side_path(config, words, act_words, commands, *, seed=0, gap_prob=0.0, stall_prob=0.0):
@@ -109,8 +109,8 @@ def run_side_path(config, words, act_words, commands, *, seed=0, gap_prob=0.0, s
     received, in_cycles, out_cycles = run_stream(
         dut, commands, len(commands), rng=rng, gap_prob=gap_prob, stall_prob=stall_prob,
         i=dut.side.i, o=dut.side.o, finish=finish)
-    got = np.array([[to_signed(w >> (p * config.corr_bits), config.corr_bits)
-                     for p in range(config.pes)] for w in received], dtype=np.int64)
+    got = np.array([unpack(correction_fields(config), w)["corr"] for w in received],
+                   dtype=np.int64)
     return got, in_cycles, out_cycles, processed[0]
 
 
@@ -165,8 +165,11 @@ def test_checker_fails_on_a_corrupted_correction():
 
 def test_record_layout_matches_golden_packing():
     layout = outlier_record_layout(TINY)
-    word = pack(outlier_record_fields(TINY), {"valid": 1, "row": 3, "col": 63, "residual": -5})
-    assert layout.size == sum(f.bits for f in outlier_record_fields(TINY))
-    fields = unpack(outlier_record_fields(TINY), word)
-    assert (fields["row"], fields["col"], fields["residual"]) == (3, 63, -5)
-    assert (word >> layout["col"].offset) & 63 == 63
+    record = {"valid": 1, "row": 3, "col": 63, "residual": -5}
+    word = pack(outlier_record_fields(TINY), record)
+    view = layout.from_bits(word)
+    assert {name: getattr(view, name) for name in record} == record
+    assert unpack(outlier_record_fields(TINY), word) == record
+    # A word of records, as the side path reads it: record 1 in the second slot.
+    words = pack_outlier_word(TINY, [(0, 1, 2), (3, 63, -5)])
+    assert unpack(outlier_word_fields(TINY), words)["records"][1] == record

@@ -7,32 +7,21 @@ import numpy as np
 import pytest
 
 from golden.config import GoboConfig
-from golden.hwmodel.packing import Field, pack, pe_beats, pe_input_fields
+from golden.hwmodel.packing import centroids_fields, pack, pe_beats
 from golden.hwmodel.pe import pe_cycles, pe_dot
 from hw.pe import GoboPE
 from hw.testing import run_stream
 
 
 def centroid_word(config, centroids):
-    return pack([Field("c", config.centroid_bits, signed=True, count=config.n_centroids)],
-                {"c": centroids})
-
-
-def beats_of(config, indexes, acts):
-    """golden.hwmodel.packing.pe_beats, except that with lanes=1 (where pe_beats hands 1-element arrays
-    to pack's scalar fields, which NumPy 2 refuses to convert) the same beats are packed here."""
-    if config.lanes > 1:
-        return pe_beats(config, indexes, acts)
-    fields = pe_input_fields(config)
-    return [pack(fields, {"indexes": int(i), "acts": int(a), "last": int(n == len(acts) - 1)})
-            for n, (i, a) in enumerate(zip(indexes, acts))]
+    return pack(centroids_fields(config), {"centroids": centroids})
 
 
 def run_pe(config, rows, centroids, *, seed=0, gap_prob=0.0, stall_prob=0.0):
     """Simulate ``rows`` (a list of ``(indexes, acts)``) through a GoboPE; returns the outputs,
     the input transfer cycles and the output transfer cycles."""
     dut = GoboPE(config=config)
-    words = [w for indexes, acts in rows for w in beats_of(config, indexes, acts)]
+    words = [w for indexes, acts in rows for w in pe_beats(config, indexes, acts)]
     received, in_cycles, out_cycles = run_stream(
         dut, words, len(rows), rng=np.random.default_rng(seed), gap_prob=gap_prob,
         stall_prob=stall_prob,

@@ -4,13 +4,11 @@ import numpy as np
 import pytest
 
 from golden.config import GoboConfig
-from golden.hwmodel.packing import Field, pack
+from golden.hwmodel.packing import bins_fields, centroids_fields, pack
 from hw.reconstruction import ReconstructionMultiplier
 from hw.testing import run_stream
 
 
-def words(config, name, values, bits):
-    return pack([Field(name, bits, signed=True, count=config.n_centroids)], {name: values})
 
 
 def make_case(config, rng, count):
@@ -38,10 +36,10 @@ def make_case(config, rng, count):
 def run(config, bins, centroids, *, rng, gap_prob=0.0, stall_prob=0.0):
     dut = ReconstructionMultiplier(config=config)
     received, in_cycles, out_cycles = run_stream(
-        dut, [words(config, "b", row, config.bin_bits) for row in bins], len(bins), rng=rng,
+        dut, [pack(bins_fields(config), {"bins": row}) for row in bins], len(bins), rng=rng,
         gap_prob=gap_prob, stall_prob=stall_prob,
         setup=lambda ctx: ctx.set(dut.centroids.as_value(),
-                                  words(config, "c", centroids, config.centroid_bits)))
+                                  pack(centroids_fields(config), {"centroids": centroids})))
     return dut, np.array(received, dtype=object), in_cycles, out_cycles
 
 

@@ -172,9 +172,11 @@ def test_tile_rejects_a_non_config():
 
 
 # Odd shapes of the tile: P and L not powers of two (bias banks and side-path lane split by
-# division), one or three record lanes, reconstruction in 1 or 4 cycles.
+# division), one or three record lanes, reconstruction in 1 or 4 cycles, and one PE of one lane
+# (its per-PE and per-lane words are arrays of one: the busy counter once counted in bit 0).
 SWEEP_CONFIGS = {
     "tiny": TINY,
+    "p1_l1_q1": TINY.replace(pes=1, lanes=1, outlier_lanes=1, max_rows=8, max_dot_length=16),
     "p3_l3_q3_r4": TINY.replace(pes=3, lanes=3, outlier_lanes=3, recon_multipliers=2,
                                 max_rows=30, max_dot_length=40),
     "p2_l4_q1_r1": TINY.replace(pes=2, outlier_lanes=1, recon_multipliers=8, act_bits=8,

@@ -11,8 +11,9 @@ from golden.config import preset
 from golden.hwmodel.layer_image import (ImageError, balanced_row_order, build_layer_image, layer_word,
                                 load_beats, load_image, logical_outputs, make_image,
                                 quantize_activations, save_image)
-from golden.hwmodel.packing import (LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
-                            load_fields, outlier_record_fields, unpack)
+from golden.hwmodel.packing import (LoadTarget, bias_word_fields, index_word_fields,
+                                    layer_fields, load_fields, offset_word_fields,
+                                    outlier_word_fields, unpack)
 
 TINY = preset("tiny")
 
@@ -33,25 +34,21 @@ def test_index_words_hold_each_pe_row_chunk():
     words = image.index_words()
     assert len(words) == image.blocks * image.chunks
     padded = image.padded_indexes()
-    lanes, ib = TINY.lanes, TINY.index_bits
+    lanes = TINY.lanes
     for b in range(image.blocks):
         for j in range(image.chunks):
+            indexes = unpack(index_word_fields(TINY), words[b * image.chunks + j])["indexes"]
             for p in range(TINY.pes):
-                for lane in range(lanes):
-                    field = (words[b * image.chunks + j] >> ((p * lanes + lane) * ib)) & 7
-                    assert field == padded[b * TINY.pes + p, j * lanes + lane]
+                assert indexes[p] == padded[b * TINY.pes + p, j * lanes:(j + 1) * lanes].tolist()
 
 
 def test_outlier_words_group_records_by_block_in_position_order():
     image = random_image(n_outliers=30)
     words, offsets = image.outlier_words()
-    fields = outlier_record_fields(TINY)
-    width = sum(f.bits for f in fields)
     seen = []
     for b in range(image.blocks):
         for word in words[offsets[b]:offsets[b + 1]]:
-            for slot in range(TINY.outlier_lanes):
-                rec = unpack(fields, (word >> (slot * width)) & ((1 << width) - 1))
+            for rec in unpack(outlier_word_fields(TINY), word)["records"]:
                 if rec["valid"]:
                     seen.append((b * TINY.pes + rec["row"], rec["col"], rec["residual"]))
     expected = list(zip(image.outlier_rows.tolist(), image.outlier_cols.tolist(),
@@ -65,12 +62,15 @@ def test_load_beats_cover_every_memory():
     beats = [unpack(load_fields(TINY), b) for b in load_beats(image)]
     targets = [b["target"] for b in beats]
     words, offsets = image.outlier_words()
-    assert targets.count(LOAD_INDEX) == image.blocks * image.chunks
-    assert targets.count(LOAD_OUTLIER) == len(words)
-    assert targets.count(LOAD_OFFSET) == image.blocks + 1
-    assert targets.count(LOAD_BIAS) == image.blocks * TINY.pes   # padded rows get bias 0
-    bias = [b["data"] for b in beats if b["target"] == LOAD_BIAS]
-    assert [v - (1 << 32) if v >> 31 else v for v in bias] == image.bias.tolist() + [0, 0]
+    assert targets.count(LoadTarget.INDEX) == image.blocks * image.chunks
+    assert targets.count(LoadTarget.OUTLIER) == len(words)
+    assert targets.count(LoadTarget.OFFSET) == image.blocks + 1
+    assert targets.count(LoadTarget.BIAS) == image.blocks * TINY.pes   # padded rows get bias 0
+    bias = [unpack(bias_word_fields(TINY), b["data"])["bias"] for b in beats
+            if b["target"] == LoadTarget.BIAS]
+    assert bias == image.bias.tolist() + [0, 0]
+    assert [unpack(offset_word_fields(TINY), b["data"])["offset"] for b in beats
+            if b["target"] == LoadTarget.OFFSET] == offsets
 
 
 def test_layer_word_round_trips():

@@ -10,8 +10,8 @@ from golden.hwmodel.mac import decompress
 from golden.hwmodel.mac_tile import (MacLayer, compressed_layer_from_float, compressed_streams,
                                    mac_layer_from_float, mac_load_beats, mac_tile_outputs,
                                    make_compressed_layer)
-from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_WEIGHT, mac_input_fields, mac_load_fields,
-                            unpack, weight_load_addr)
+from golden.hwmodel.packing import (LoadTarget, mac_load_fields, unpack, weight_load_addr,
+                                    weight_slice_fields)
 from golden.quant.quantizer import quantize
 
 CONFIG, W = mac_flavour("w8a8", pes=3, lanes=4, max_rows=12, max_dot_length=16, max_tokens=2)
@@ -47,19 +47,21 @@ def test_load_beats_place_every_weight_once():
     rng = np.random.default_rng(1)
     layer = MacLayer(CONFIG, W, rng.integers(-128, 128, (7, 10)), rng.integers(-99, 99, 7))
     fields = mac_load_fields(CONFIG, W)
-    slice_field = mac_input_fields(CONFIG, W)[:1]
-    word_bits = (CONFIG.index_depth - 1).bit_length()
+    slice_field = weight_slice_fields(CONFIG, W)
+    # The load address of every slice, inverted: no shifts or masks here.
+    slices = {weight_load_addr(CONFIG, p, word): (p, word)
+              for p in range(CONFIG.pes) for word in range(CONFIG.index_depth)}
     image = {}
     targets = []
     for beat in mac_load_beats(layer, np.ones((2, 10), dtype=np.int64)):
         b = unpack(fields, beat)
         targets.append(b["target"])
-        if b["target"] == LOAD_WEIGHT:
-            key = (b["addr"] >> word_bits, b["addr"] & ((1 << word_bits) - 1))
+        if b["target"] == LoadTarget.WEIGHT:
+            key = slices[b["addr"]]
             assert key not in image
             image[key] = unpack(slice_field, b["data"])["weights"]
-    assert targets.count(LOAD_BIAS) == layer.blocks * CONFIG.pes
-    assert targets.count(LOAD_ACT) == 2 * layer.chunks
+    assert targets.count(LoadTarget.BIAS) == layer.blocks * CONFIG.pes
+    assert targets.count(LoadTarget.ACTIVATION) == 2 * layer.chunks
     assert len(image) == layer.blocks * CONFIG.pes * layer.chunks
     rebuilt = np.zeros((layer.blocks * CONFIG.pes, layer.chunks * CONFIG.lanes), dtype=np.int64)
     for (p, word), values in image.items():

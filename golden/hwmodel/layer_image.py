@@ -17,8 +17,9 @@ import numpy as np
 
 from golden.config import GoboConfig
 from golden.hwmodel.fixedpoint import check_signed, to_fixed
-from golden.hwmodel.packing import (LOAD_ACT, LOAD_BIAS, LOAD_INDEX, LOAD_OFFSET, LOAD_OUTLIER, layer_fields,
-                      load_fields, memory_shapes, pack, pack_outlier_word, pe_input_fields)
+from golden.hwmodel.packing import (LoadTarget, act_word_fields, bias_word_fields,
+                                    index_word_fields, layer_fields, load_fields,
+                                    offset_word_fields, pack, pack_outlier_word)
 from golden.hwmodel.tile import tile_cycles_of_image
 from golden.quant.quantizer import quantize
 
@@ -161,21 +162,14 @@ class LayerImage(TiledLayer):
         return out
 
     def index_words(self):
-        """``blocks * chunks`` words; word ``b*C + j`` holds PE ``p``'s ``L`` indexes of row
-        ``b*P + p``, chunk ``j``, PE 0 in the low bits."""
+        """``blocks * chunks`` words (:func:`~golden.hwmodel.packing.index_word_fields`); word
+        ``b*C + j`` holds PE ``p``'s ``L`` indexes of row ``b*P + p``, chunk ``j``, PE 0 in the
+        low bits."""
         config = self.config
-        lanes, ib, pes = config.lanes, config.index_bits, config.pes
-        # Lane weights 2**(l*ib) and PE weights 2**(p*L*ib) as Python ints (words exceed 64 bits).
-        padded = self.padded_indexes().reshape(self.blocks, pes, self.chunks, lanes)
-        words = []
-        for b in range(self.blocks):
-            for j in range(self.chunks):
-                word = 0
-                for p in range(pes):
-                    for lane, index in enumerate(padded[b, p, j]):
-                        word |= int(index) << ((p * lanes + lane) * ib)
-                words.append(word)
-        return words
+        fields = index_word_fields(config)
+        padded = self.padded_indexes().reshape(self.blocks, config.pes, self.chunks, config.lanes)
+        return [pack(fields, {"indexes": padded[b, :, j]})
+                for b in range(self.blocks) for j in range(self.chunks)]
 
     def _records_by_block(self):
         block = self.outlier_rows // self.config.pes
@@ -371,12 +365,12 @@ def act_beats(config, acts, fields=None):
     except ValueError as e:
         raise ImageError(str(e)) from None
     lanes, chunks = config.lanes, -(-cols // config.lanes)
-    padded = np.zeros((tokens, chunks * lanes), dtype=np.int64)
-    padded[:, :cols] = acts
-    act_field = [f for f in pe_input_fields(config) if f.name == "acts"]
+    padded = np.zeros((tokens, chunks, lanes), dtype=np.int64)
+    padded.reshape(tokens, chunks * lanes)[:, :cols] = acts
+    word_fields = act_word_fields(config)
     fields = load_fields(config) if fields is None else fields
-    return [pack(fields, {"target": LOAD_ACT, "addr": t * chunks + j,
-                          "data": pack(act_field, {"acts": padded[t, j * lanes:(j + 1) * lanes]})})
+    return [pack(fields, {"target": LoadTarget.ACTIVATION, "addr": t * chunks + j,
+                          "data": pack(word_fields, {"acts": padded[t, j]})})
             for t in range(tokens) for j in range(chunks)]
 
 
@@ -384,11 +378,12 @@ def bias_beats(layer, fields):
     """Load beats of the biases of ``layer`` (a :class:`TiledLayer`) in the load format
     ``fields``, one per row of its padded blocks."""
     config = layer.config
-    bias_bits = memory_shapes(config)["bias"][0]
+    word_fields = bias_word_fields(config)
     # Padded rows of the last block get bias 0 too: never whatever an earlier layer left there.
     bias = np.zeros(layer.blocks * config.pes, dtype=np.int64)
     bias[:layer.rows] = layer.bias
-    return [pack(fields, {"target": LOAD_BIAS, "addr": m, "data": int(v) & ((1 << bias_bits) - 1)})
+    return [pack(fields, {"target": LoadTarget.BIAS, "addr": m,
+                          "data": pack(word_fields, {"bias": v})})
             for m, v in enumerate(bias)]
 
 
@@ -397,12 +392,14 @@ def load_beats(image, acts=None):
     activation beats if ``acts`` (T, N) is given."""
     config = image.config
     fields = load_fields(config)
-    beats = [pack(fields, {"target": LOAD_INDEX, "addr": a, "data": w})
+    beats = [pack(fields, {"target": LoadTarget.INDEX, "addr": a, "data": w})
              for a, w in enumerate(image.index_words())]
     words, offsets = image.outlier_words()
-    beats += [pack(fields, {"target": LOAD_OUTLIER, "addr": a, "data": w})
+    beats += [pack(fields, {"target": LoadTarget.OUTLIER, "addr": a, "data": w})
               for a, w in enumerate(words)]
-    beats += [pack(fields, {"target": LOAD_OFFSET, "addr": b, "data": o})
+    offset_fields = offset_word_fields(config)
+    beats += [pack(fields, {"target": LoadTarget.OFFSET, "addr": b,
+                            "data": pack(offset_fields, {"offset": o})})
               for b, o in enumerate(offsets)]
     beats += bias_beats(image, fields)
     if acts is not None:

@@ -20,8 +20,9 @@ from golden.hwmodel.fixedpoint import check_signed, to_fixed
 from golden.hwmodel.layer_image import (ImageError, TiledLayer, act_beats, bias_beats, fixed_bias,
                           gobo_quantized)
 from golden.hwmodel.mac import decompress, mac_dot
-from golden.hwmodel.packing import (LOAD_WEIGHT, decompressor_streams, mac_acc_bits, mac_input_fields,
-                      mac_layer_fields, mac_load_fields, pack, weight_load_addr)
+from golden.hwmodel.packing import (LoadTarget, decompressor_streams, mac_acc_bits,
+                                    mac_input_fields, mac_layer_fields, mac_load_fields, pack,
+                                    weight_load_addr, weight_slice_fields)
 from golden.hwmodel.tile import requantize
 
 __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
@@ -128,10 +129,11 @@ def mac_load_beats(layer, acts=None, *, weights=True):
     activations ``acts`` (T, N) if given."""
     config = layer.config
     fields = mac_load_fields(config, layer.weight_bits)
-    slice_field = mac_input_fields(config, layer.weight_bits)[:1]
+    slice_field = weight_slice_fields(config, layer.weight_bits)
     beats = []
     if weights:
-        beats += [pack(fields, {"target": LOAD_WEIGHT, "addr": weight_load_addr(config, p, word),
+        beats += [pack(fields, {"target": LoadTarget.WEIGHT,
+                                "addr": weight_load_addr(config, p, word),
                                 "data": pack(slice_field, {"weights": values})})
                   for p, word, values in _weight_slices(layer)]
     beats += bias_beats(layer, fields)

@@ -9,7 +9,7 @@ import numpy as np
 from golden.hwmodel.fixedpoint import to_fixed
 from golden.hwmodel.mac import (decompress, mac_cycles, mac_dot, mac_out_bits,
                                 quantize_symmetric)
-from golden.hwmodel.packing import (Field, decompressor_streams, mac_beats, pack, pe_beats,
+from golden.hwmodel.packing import (centroids_fields, decompressor_streams, mac_beats, pack, pe_beats,
                                     weight_beats)
 from golden.hwmodel.pe import pe_cycles, pe_dot
 from golden.quant.quantizer import quantize
@@ -104,8 +104,7 @@ def decompressor_job(config, weight_bits, centroids, rows, *, name, seed=1,
         padded = np.concatenate([indexes, np.zeros(-len(indexes) % config.lanes, dtype=np.int64)])
         weights = decompress(config, weight_bits, padded, centroids, outliers)
         expected += [format(word, "x") for word in weight_beats(config, weight_bits, weights)]
-    word = pack([Field("centroids", weight_bits, signed=True, count=config.n_centroids)],
-                {"centroids": centroids})
+    word = pack(centroids_fields(config, weight_bits), {"centroids": centroids})
     return {"name": name, "seed": seed, "centroids": format(word, "x"),
             "streams": {"i": [format(b, "x") for b in beats],
                         "outliers": [format(r, "x") for r in records]},
