@@ -11,9 +11,9 @@ import importlib
 import os
 import sys
 
-from golden.nlp.weights import WeightsError
 from gobo import __version__
 from gobo.common import EXIT_USAGE, CliError
+from golden.nlp.weights import WeightsError
 
 __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
 

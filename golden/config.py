@@ -242,8 +242,8 @@ class GoboConfig:
         """Exact width of ``sum_k centroid[k] * bin[k]``.
 
         Every activation lands in exactly one bin, so ``sum_k |bin[k]| <= L * 2**(act_bits-1)``
-        and the whole sum (and every partial sum) is bounded by ``L * 2**(act_bits+centroid_bits-2)``:
-        no extra ``index_bits`` of growth are needed.
+        and the whole sum (and every partial sum) is bounded by
+        ``L * 2**(act_bits+centroid_bits-2)``: no extra ``index_bits`` of growth are needed.
         """
         return self.act_bits + self.centroid_bits + self.dot_bits
 
@@ -369,7 +369,8 @@ PRESETS = {
     "lanes1": _DEFAULT.replace(lanes=1),
     "lanes4": _DEFAULT.replace(lanes=4),
     "lanes16_idx4": _DEFAULT.replace(lanes=16, index_bits=4),
-    # Tile-sized for all-MiniLM-L6-v2 (hidden 384, FFN 1536): the default datapath, smaller memories.
+    # Tile-sized for all-MiniLM-L6-v2 (hidden 384, FFN 1536): the default datapath, smaller
+    # memories.
     "minilm": _MINILM,
     # A small tile for fast tests with gaps, backpressure and pathological outlier patterns.
     "tiny": _DEFAULT.replace(lanes=4, pes=4, max_rows=64, max_dot_length=64, max_tokens=4,

@@ -6,8 +6,13 @@ from amaranth.hdl import Module, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
-from golden.hwmodel.packing import (LoadTarget, decompressor_outlier_fields, index_beat_fields,
-                                    weight_slice_fields, weight_word_bits)
+from golden.hwmodel.packing import (
+    LoadTarget,
+    decompressor_outlier_fields,
+    index_beat_fields,
+    weight_slice_fields,
+    weight_word_bits,
+)
 
 from .decompressor import Decompressor
 from .layouts import struct_layout
@@ -22,12 +27,13 @@ class CompressedMacTile(MacParams, wiring.Component):
     tile on :func:`golden.hwmodel.mac.decompress` of them.
 
     Rows come on ``packed`` (``lanes`` indexes a beat, ``last`` on a row's final beat) with their
-    outliers on ``outliers`` (:func:`golden.hwmodel.packing.decompressor_streams`), in row order over
-    the padded blocks. The :class:`~hw.decompressor.Decompressor` expands them with
-    ``layer.centroids`` (so ``layer`` must hold the layer while its weights stream in); a row counter turns row ``m = b*P + p``, beat ``j`` into a write of PE
-    ``p``'s slice of weight word ``b*C + j`` (``C`` counted from the row's own beats), which goes
-    into the tile's load stream ahead of any ``load`` beat. Activations and biases come on
-    ``load`` as for the dense tile; a weight beat there would still be written, so the weights
+    outliers on ``outliers`` (:func:`golden.hwmodel.packing.decompressor_streams`), in row order
+    over the padded blocks. The :class:`~hw.decompressor.Decompressor` expands them with
+    ``layer.centroids`` (so ``layer`` must hold the layer while its weights stream in); a row
+    counter turns row ``m = b*P + p``, beat ``j`` into a write of PE ``p``'s slice of weight word
+    ``b*C + j`` (``C`` counted from the row's own beats), which goes into the tile's load stream
+    ahead of any ``load`` beat. Activations and biases come on ``load`` as for the dense tile; a
+    weight beat there would still be written, so the weights
     must come only through the decompressor.
 
     A ``start`` while the decompressor still holds a beat is kept until that beat is written,

@@ -5,7 +5,11 @@ from amaranth.hdl import Module, Signal, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.hwmodel.packing import decompressor_outlier_fields, index_beat_fields, weight_beat_fields
+from golden.hwmodel.packing import (
+    decompressor_outlier_fields,
+    index_beat_fields,
+    weight_beat_fields,
+)
 
 from .layouts import centroids_layout, struct_layout
 from .params import MacParams

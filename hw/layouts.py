@@ -19,9 +19,17 @@ array's own layout (:func:`field_layout`), so the hardware indexes it directly
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
-from golden.hwmodel.packing import (act_word_fields, bins_fields, centroids_fields,
-                                    correction_fields, dots_fields, mac_input_fields,
-                                    outlier_word_fields, pe_input_fields, tile_output_fields)
+from golden.hwmodel.packing import (
+    act_word_fields,
+    bins_fields,
+    centroids_fields,
+    correction_fields,
+    dots_fields,
+    mac_input_fields,
+    outlier_word_fields,
+    pe_input_fields,
+    tile_output_fields,
+)
 
 __all__ = ["field_shape", "struct_layout", "field_layout", "pe_input_layout", "mac_input_layout",
            "centroids_layout", "bins_layout", "act_word_layout", "outlier_word_layout",

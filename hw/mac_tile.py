@@ -6,8 +6,13 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In
 
 from golden.hwmodel.mac import mac_out_bits
-from golden.hwmodel.packing import (LoadTarget, mac_acc_bits, mac_layer_fields, mac_load_fields,
-                                    mac_memory_shapes)
+from golden.hwmodel.packing import (
+    LoadTarget,
+    mac_acc_bits,
+    mac_layer_fields,
+    mac_load_fields,
+    mac_memory_shapes,
+)
 
 from .layouts import struct_layout
 from .mac_pe import MacPE
@@ -70,7 +75,8 @@ class MacTile(MacParams, wiring.Component):
     -------
     load : ``In(stream.Signature(mac_load_layout(config, weight_bits)))``
         Writes ``{target, addr, data}`` (:func:`golden.hwmodel.packing.mac_load_fields`); a weight
-        beat's ``addr`` is :func:`golden.hwmodel.packing.weight_load_addr`. ``ready`` is low while busy.
+        beat's ``addr`` is :func:`golden.hwmodel.packing.weight_load_addr`. ``ready`` is low
+        while busy.
     layer : ``In(mac_layer_layout(config, weight_bits))``
     start, busy, o, counters
         As :class:`~hw.tile.GoboTile`.

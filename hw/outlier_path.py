@@ -6,8 +6,7 @@ from amaranth.lib.memory import ReadPort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.hwmodel.packing import (memory_shapes, outlier_record_fields,
-                                    side_command_fields)
+from golden.hwmodel.packing import memory_shapes, outlier_record_fields, side_command_fields
 
 from .layouts import act_word_layout, corrections_layout, outlier_word_layout, struct_layout
 from .params import ConfigParams

@@ -17,10 +17,11 @@ class GoboPE(ConfigParams, wiring.Component):
     """One GOBO PE: computes ``sum_k centroid[k] * sum_{n: index[n]=k} act[n]`` per dot product,
     bit-exactly as :func:`golden.hwmodel.pe.pe_dot`.
 
-    A dot product arrives as ``ceil(N / lanes)`` beats (see :func:`golden.hwmodel.packing.pe_beats`), the
-    final one flagged ``last``. The beats are decoded (:class:`~hw.index_decoder.IndexDecoder`),
-    accumulated into ``2**index_bits`` bins (:class:`~hw.accumulators.CentroidAccumulators`,
-    double-buffered) and reconstructed (:class:`~hw.reconstruction.ReconstructionMultiplier`).
+    A dot product arrives as ``ceil(N / lanes)`` beats (see
+    :func:`golden.hwmodel.packing.pe_beats`), the final one flagged ``last``. The beats are decoded
+    (:class:`~hw.index_decoder.IndexDecoder`), accumulated into ``2**index_bits`` bins
+    (:class:`~hw.accumulators.CentroidAccumulators`, double-buffered) and reconstructed
+    (:class:`~hw.reconstruction.ReconstructionMultiplier`).
 
     Timing, with ``R = config.recon_cycles``: one beat per cycle; a row's result is valid
     :attr:`latency` ``= 1 + R`` cycles after its ``last`` beat transfers; a ``last`` beat is held

@@ -109,10 +109,11 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     """Simulate a tile (:class:`~hw.tile.GoboTile` or alike): offer the ``streams`` ``{member
     name: words}`` (all at once, e.g. the compressed weights of
     :class:`~hw.compressed_mac_tile.CompressedMacTile`), then the ``load`` beats, with ``layer``
-    set from the start, and ``runs`` times pulse ``start`` and take the ``blocks * tokens`` output beats. Returns
-    ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
+    set from the start, and ``runs`` times pulse ``start`` and take the ``blocks * tokens``
+    output beats. Returns ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
     import numpy as np
     from amaranth.sim import Simulator
+
     from golden.hwmodel.packing import tile_output_fields, unpack
 
     config = dut.config

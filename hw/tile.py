@@ -11,8 +11,8 @@ from .layouts import struct_layout, tile_output_layout
 from .outlier_path import OutlierSidePath
 from .params import ConfigParams, check_memories
 from .pe import GoboPE
-from .tile_memories import MemorySpec, TileMemories
 from .tile_controller import TileController, counters_layout, layer_layout
+from .tile_memories import MemorySpec, TileMemories
 
 __all__ = ["GoboTile", "load_layout", "tile_memory_specs",
            "bias_bank_specs", "write_bias_banks", "broadcast_to_pes", "run_members"]

@@ -18,8 +18,8 @@ matplotlib.use("Agg")  # headless: CI and build machines have no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from golden.config import GoboConfig  # noqa: E402
-from golden.quant.quantizer import METHODS, aggregate_stats, quantize  # noqa: E402
 from golden.nlp.weights import MINILM_FC_NAMES, load_tensors, minilm_safetensors  # noqa: E402
+from golden.quant.quantizer import METHODS, aggregate_stats, quantize  # noqa: E402
 
 _DEFAULTS = GoboConfig()
 

@@ -16,7 +16,8 @@ BOXES = {
     # name: (x, y, w, h, label, colour)
     "load": (0.2, 8.6, 2.2, 0.9, "load stream\n(target, addr, data)", "#eeeeee"),
     "idx": (3.2, 8.4, 2.6, 1.2, "index memory\nP x L x 3 bit / word", "#cfe2f3"),
-    "act": (3.2, 6.4, 2.6, 1.2, "activation memory\nL x 16 bit / word\n1 + Q read ports", "#cfe2f3"),
+    "act": (3.2, 6.4, 2.6, 1.2, "activation memory\nL x 16 bit / word\n1 + Q read ports",
+            "#cfe2f3"),
     "out": (3.2, 3.9, 2.6, 1.2, "outlier memory\nQ records / word\n+ block offsets", "#cfe2f3"),
     "bias": (3.2, 1.6, 2.6, 1.0, "bias memory\nP banks", "#cfe2f3"),
     "ctrl": (0.2, 5.4, 2.2, 1.6, "tile controller\nFSM: slots (b, t)\ncounters", "#fce5cd"),
@@ -50,7 +51,7 @@ def _anchor(box, toward):
 
 def draw(path):
     fig, ax = plt.subplots(figsize=(12, 7))
-    for name, (x, y, w, h, label, colour) in BOXES.items():
+    for x, y, w, h, label, colour in BOXES.values():
         ax.add_patch(FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.05", fc=colour,
                                     ec="#333333", lw=1.2))
         ax.text(x + w / 2, y + h / 2, label, ha="center", va="center", fontsize=8.5)

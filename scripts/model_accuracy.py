@@ -17,8 +17,8 @@ import numpy as np
 
 from golden.nlp.bert import BertEncoder
 from golden.nlp.corpus import load_sentences
-from golden.nlp.quantized_model import QuantSpec, quantize_model
 from golden.nlp.model_report import model_report
+from golden.nlp.quantized_model import QuantSpec, quantize_model
 from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
 from golden.nlp.weights import minilm_dir
 

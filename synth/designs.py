@@ -139,7 +139,8 @@ def compressed_tile(flavour="w16a16", shape=None):
 
 
 #: GOBO PE at each baseline's activation width: ``flavour: GOBO design name``.
-PAIRS = {"w16a16": "gobo_pe_bert_large", "w8a8": "gobo_pe_bert_large_a8", "w4a4": "gobo_pe_bert_large_a4"}
+PAIRS = {"w16a16": "gobo_pe_bert_large", "w8a8": "gobo_pe_bert_large_a8",
+         "w4a4": "gobo_pe_bert_large_a4"}
 
 
 def default_designs():
@@ -150,8 +151,10 @@ def default_designs():
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     large = PRESETS["bert_large"]
     return [
-        gobo("bert_large", large), gobo("lanes4", PRESETS["lanes4"]), gobo("lanes1", PRESETS["lanes1"]),
-        gobo("bert_large_a8", large.replace(act_bits=8)), gobo("bert_large_a4", large.replace(act_bits=4)),
+        gobo("bert_large", large), gobo("lanes4", PRESETS["lanes4"]),
+        gobo("lanes1", PRESETS["lanes1"]),
+        gobo("bert_large_a8", large.replace(act_bits=8)),
+        gobo("bert_large_a4", large.replace(act_bits=4)),
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
         *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],

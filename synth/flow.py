@@ -11,8 +11,15 @@ import statistics
 import time
 from pathlib import Path
 
-from .parse import (ToolOutputError, parse_nextpnr_log_fmax, parse_nextpnr_report,
-                    parse_sta_checks, parse_yosys_stat, transistor_count, yosys_version)
+from .parse import (
+    ToolOutputError,
+    parse_nextpnr_log_fmax,
+    parse_nextpnr_report,
+    parse_sta_checks,
+    parse_yosys_stat,
+    transistor_count,
+    yosys_version,
+)
 from .tools import LIBERTY_NAME, ToolError, find_tool, run_tool
 
 __all__ = ["ASIC_CLOCK_NS", "ECP5_FREQ_MHZ", "ECP5_SEED", "SWEEP_SEEDS", "ECP5_DEVICES",

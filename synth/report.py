@@ -238,7 +238,8 @@ def comparison(designs):
                       "transistors": _get(d, "transistors", "count"),
                       "osu_fmax_mhz": _get(d, "timing", "fmax_mhz"),
                       "ecp5_fmax_mhz": _get(d, "ecp5", "fmax_mhz"),
-                      "over_gobo_pe_bert_large_area": _ratio(area, _get(gobo, "asic_area", "area_um2")),
+                      "over_gobo_pe_bert_large_area": _ratio(area, _get(gobo, "asic_area",
+                                                                         "area_um2")),
                       "memory_mode_area_um2": None if area is None or mac is None or
                       _get(mac, "asic_area", "area_um2") is None else
                       area + _get(mac, "asic_area", "area_um2"),
@@ -276,7 +277,8 @@ def _comparison_md(comp):
                   f"{_fmt(x['osu_area_um2'], ',.0f')} um^2 OSU ({_fmt(x['transistors'], ',')} "
                   f"transistors, OSU Fmax {_fmt(x['osu_fmax_mhz'], '.1f')} MHz, ECP5 "
                   f"{_fmt(x['ecp5_fmax_mhz'], '.1f')} MHz), "
-                  f"{_fmt(x['over_gobo_pe_bert_large_area'], '.2f')} x the GOBO PE `gobo_pe_bert_large`; "
+                  f"{_fmt(x['over_gobo_pe_bert_large_area'], '.2f')} x the GOBO PE "
+                  f"`gobo_pe_bert_large`; "
                   f"with the MAC it feeds ({x['memory_mode_is']}) "
                   f"{_fmt(x['memory_mode_area_um2'], ',.0f')} um^2."]
     lines += ["", "Memory bits hold one BERT-base 768 x 3072 layer: GOBO = 3-bit indexes + 8 x "

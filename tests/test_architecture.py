@@ -140,6 +140,7 @@ def test_checkers_fail_on_a_planted_violation(tmp_path):
     names = _imports(planted, "golden.hwmodel.planted")
     assert {"golden.nlp.bert", "amaranth.hdl", "golden.quant.stored"} <= names
     assert violations({"golden.hwmodel.planted": names}, "golden.nlp") == [
-        "golden.hwmodel.planted imports golden.nlp", "golden.hwmodel.planted imports golden.nlp.bert"]
+        "golden.hwmodel.planted imports golden.nlp",
+        "golden.hwmodel.planted imports golden.nlp.bert"]
     assert violations({"golden.hwmodel.planted": names}, "amaranth") == [
         "golden.hwmodel.planted imports amaranth.hdl"]

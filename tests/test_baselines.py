@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from golden.quant.scaled import (ScaledFormatError, from_bytes, quantize_blockwise, quantize_uniform,
-                              stored_nbytes, to_bytes)
+from golden.quant.scaled import (
+    ScaledFormatError,
+    from_bytes,
+    quantize_blockwise,
+    quantize_uniform,
+    stored_nbytes,
+    to_bytes,
+)
 
 
 @pytest.fixture

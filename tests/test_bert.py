@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from golden.nlp.tiny_bert import TINY, tiny_tensors, write_tiny_model
 from golden.nlp.bert import BertConfig, BertEncoder, BertError, erf, fc_names, gelu
+from golden.nlp.tiny_bert import TINY, tiny_tensors, write_tiny_model
 from golden.nlp.tokenizer import Tokenizer, TokenizerError
 from golden.nlp.weights import minilm_dir
 

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gobo.cli import main
-from golden.quant.quantizer import quantize
 from golden.nlp.weights import MINILM_FC_NAMES
+from golden.quant.quantizer import quantize
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from golden.config import MAC_FLAVOURS, mac_flavour
-from hw.designs import Design
 from golden.hwmodel.pe_jobs import mac_job, mac_vectors
+from hw.designs import Design
 from sim.runner import BenchFailed, build_design, run_bench
 from tests.test_cocotb_pe import FFN_IN, QUERY, REPORTS
 

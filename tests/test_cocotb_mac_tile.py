@@ -11,10 +11,10 @@ import pytest
 from golden.config import MAC_FLAVOURS, mac_flavour
 from golden.hwmodel.layer_image import output_exponent, quantize_activations
 from golden.hwmodel.mac_tile import compressed_layer_from_float, mac_layer_from_float
+from golden.hwmodel.tile_jobs import mac_tile_job, tile_vectors
 from golden.quant.quantizer import GoboLayer, quantize
 from sim.runner import REPO, BenchFailed, run_bench
 from sim.simulate import build_tile
-from golden.hwmodel.tile_jobs import mac_tile_job, tile_vectors
 
 REPORTS = REPO / "build" / "reports" / "cocotb"
 SMALL = dict(pes=4, lanes=4, max_rows=64, max_dot_length=64, max_tokens=4)

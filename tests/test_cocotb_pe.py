@@ -6,8 +6,8 @@ import json
 import pytest
 
 from golden.config import GoboConfig
-from hw.designs import Design
 from golden.hwmodel.pe_jobs import pe_job, pe_vectors
+from hw.designs import Design
 from sim.runner import REPO, BenchFailed, build_design, run_bench
 
 CONFIGS = {

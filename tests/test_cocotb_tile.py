@@ -8,10 +8,10 @@ import pytest
 
 from golden.config import preset
 from golden.hwmodel.layer_image import build_layer_image, make_image, quantize_activations
+from golden.hwmodel.tile_jobs import tile_job, tile_vectors
 from golden.nlp.weights import MINILM_FC_NAMES
 from sim.runner import REPO, BenchFailed, run_bench
 from sim.simulate import build_tile, simulate_layer
-from golden.hwmodel.tile_jobs import tile_job, tile_vectors
 
 REPORTS = REPO / "build" / "reports" / "cocotb"
 TINY = preset("tiny")

@@ -8,8 +8,14 @@ from amaranth.sim import Simulator
 
 from golden.config import GoboConfig
 from golden.hwmodel.mac import decompress, mac_dot
-from golden.hwmodel.packing import (act_word_fields, centroids_fields, decompressor_streams, pack,
-                                    unpack, weight_beat_fields)
+from golden.hwmodel.packing import (
+    act_word_fields,
+    centroids_fields,
+    decompressor_streams,
+    pack,
+    unpack,
+    weight_beat_fields,
+)
 from hw.decompressor import Decompressor
 from hw.mac_pe import MacPE
 from hw.testing import consume, produce

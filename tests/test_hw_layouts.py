@@ -12,15 +12,36 @@ from amaranth.lib import data
 from amaranth.sim import Simulator
 
 from golden.config import GoboConfig, preset
-from golden.hwmodel.packing import (Field, broadcast_fields, counters_fields, format_bits,
-                                    layer_fields, load_fields, mac_layer_fields,
-                                    mac_load_fields, pack, packed_formats, pe_input_fields,
-                                    side_command_fields, unpack)
+from golden.hwmodel.packing import (
+    Field,
+    broadcast_fields,
+    counters_fields,
+    format_bits,
+    layer_fields,
+    load_fields,
+    mac_layer_fields,
+    mac_load_fields,
+    pack,
+    packed_formats,
+    pe_input_fields,
+    side_command_fields,
+    unpack,
+)
 from hw.index_decoder import IndexDecoder
-from hw.layouts import (act_word_layout, bins_layout, centroids_layout, corrections_layout,
-                        dots_layout, field_layout, field_shape, mac_input_layout,
-                        outlier_word_layout, pe_input_layout, struct_layout,
-                        tile_output_layout)
+from hw.layouts import (
+    act_word_layout,
+    bins_layout,
+    centroids_layout,
+    corrections_layout,
+    dots_layout,
+    field_layout,
+    field_shape,
+    mac_input_layout,
+    outlier_word_layout,
+    pe_input_layout,
+    struct_layout,
+    tile_output_layout,
+)
 
 TINY = preset("tiny")
 

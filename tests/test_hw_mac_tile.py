@@ -10,8 +10,15 @@ import numpy as np
 import pytest
 
 from golden.config import GoboConfig, mac_flavour
-from golden.hwmodel.mac_tile import (MacLayer, compressed_streams, mac_layer_word, mac_load_beats,
-                                   mac_tile_cycles, mac_tile_outputs, make_compressed_layer)
+from golden.hwmodel.mac_tile import (
+    MacLayer,
+    compressed_streams,
+    mac_layer_word,
+    mac_load_beats,
+    mac_tile_cycles,
+    mac_tile_outputs,
+    make_compressed_layer,
+)
 from golden.hwmodel.packing import counters_fields, unpack
 from hw.compressed_mac_tile import CompressedMacTile
 from hw.mac_tile import MacTile

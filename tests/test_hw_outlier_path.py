@@ -10,9 +10,18 @@ from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from golden.config import preset
-from golden.hwmodel.packing import (act_word_fields, correction_fields, memory_shapes, pack,
-                                    pack_outlier_word, outlier_record_fields, outlier_word_fields,
-                                    side_command_fields, to_signed, unpack)
+from golden.hwmodel.packing import (
+    act_word_fields,
+    correction_fields,
+    memory_shapes,
+    outlier_record_fields,
+    outlier_word_fields,
+    pack,
+    pack_outlier_word,
+    side_command_fields,
+    to_signed,
+    unpack,
+)
 from hw.outlier_path import OutlierSidePath, outlier_record_layout
 from hw.testing import run_stream
 

@@ -9,8 +9,6 @@ from hw.reconstruction import ReconstructionMultiplier
 from hw.testing import run_stream
 
 
-
-
 def make_case(config, rng, count):
     b_lo, b_hi = -(1 << (config.bin_bits - 1)), (1 << (config.bin_bits - 1)) - 1
     c_lo, c_hi = -(1 << (config.centroid_bits - 1)), (1 << (config.centroid_bits - 1)) - 1

@@ -145,7 +145,8 @@ def test_checker_fails_on_a_corrupted_output():
     for row, token, bit in ((0, 0, 0), (7, 1, TINY.act_bits - 1), (4, 1, 5)):
         corrupted = y.copy()
         corrupted[row, token] = to_signed(int(corrupted[row, token]) ^ (1 << bit), TINY.act_bits)
-        with pytest.raises(AssertionError, match=f"first at \\(row, token\\) \\({row}, {token}\\):"):
+        where = f"first at \\(row, token\\) \\({row}, {token}\\):"
+        with pytest.raises(AssertionError, match=where):
             check_outputs(want, corrupted)
 
 

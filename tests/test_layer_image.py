@@ -8,12 +8,28 @@ import numpy as np
 import pytest
 
 from golden.config import preset
-from golden.hwmodel.layer_image import (ImageError, balanced_row_order, build_layer_image, layer_word,
-                                load_beats, load_image, logical_outputs, make_image,
-                                quantize_activations, save_image)
-from golden.hwmodel.packing import (LoadTarget, bias_word_fields, index_word_fields,
-                                    layer_fields, load_fields, offset_word_fields,
-                                    outlier_word_fields, unpack)
+from golden.hwmodel.layer_image import (
+    ImageError,
+    balanced_row_order,
+    build_layer_image,
+    layer_word,
+    load_beats,
+    load_image,
+    logical_outputs,
+    make_image,
+    quantize_activations,
+    save_image,
+)
+from golden.hwmodel.packing import (
+    LoadTarget,
+    bias_word_fields,
+    index_word_fields,
+    layer_fields,
+    load_fields,
+    offset_word_fields,
+    outlier_word_fields,
+    unpack,
+)
 
 TINY = preset("tiny")
 
@@ -168,8 +184,8 @@ def test_file_validation(tmp_path):
 def test_real_layer_image_reconstructs_the_quantized_layer(minilm):
     """acc * 2**(e_a + e_x) equals the float layer on GOBO's dequantized weights, within the
     fixed-point rounding of centroids, residuals and bias."""
-    from golden.quant.quantizer import quantize
     from golden.hwmodel.tile import tile_accumulators
+    from golden.quant.quantizer import quantize
     config = preset("minilm")
     name = "encoder.layer.0.attention.output.dense"
     w, b = minilm[f"{name}.weight"], minilm[f"{name}.bias"]

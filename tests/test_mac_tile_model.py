@@ -7,11 +7,22 @@ import pytest
 from golden.config import mac_flavour
 from golden.hwmodel.layer_image import ImageError
 from golden.hwmodel.mac import decompress
-from golden.hwmodel.mac_tile import (MacLayer, compressed_layer_from_float, compressed_streams,
-                                   mac_layer_from_float, mac_load_beats, mac_tile_outputs,
-                                   make_compressed_layer)
-from golden.hwmodel.packing import (LoadTarget, mac_load_fields, unpack, weight_load_addr,
-                                    weight_slice_fields)
+from golden.hwmodel.mac_tile import (
+    MacLayer,
+    compressed_layer_from_float,
+    compressed_streams,
+    mac_layer_from_float,
+    mac_load_beats,
+    mac_tile_outputs,
+    make_compressed_layer,
+)
+from golden.hwmodel.packing import (
+    LoadTarget,
+    mac_load_fields,
+    unpack,
+    weight_load_addr,
+    weight_slice_fields,
+)
 from golden.quant.quantizer import quantize
 
 CONFIG, W = mac_flavour("w8a8", pes=3, lanes=4, max_rows=12, max_dot_length=16, max_tokens=2)

@@ -8,17 +8,23 @@ import zlib
 import numpy as np
 import pytest
 
+from gobo.cli import main
 from golden.nlp.accuracy import proxies
 from golden.nlp.bert import BertEncoder, fc_names
-from gobo.cli import main
 from golden.nlp.corpus import load_sentences
-from golden.nlp.quantized_model import (ModelFormatError, QuantSpec, from_bytes, load, quantize_model,
-                                save)
 from golden.nlp.model_report import size_report
-from golden.quant.quantizer import GoboLayer
+from golden.nlp.quantized_model import (
+    ModelFormatError,
+    QuantSpec,
+    from_bytes,
+    load,
+    quantize_model,
+    save,
+)
 from golden.nlp.tiny_bert import TINY, tiny_tensors, write_tiny_model
 from golden.nlp.tokenizer import Tokenizer
 from golden.nlp.weights import minilm_dir
+from golden.quant.quantizer import GoboLayer
 
 
 @pytest.fixture

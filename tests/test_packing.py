@@ -9,11 +9,23 @@ import pytest
 from golden.config import GoboConfig, preset
 from golden.hwmodel import packing
 from golden.hwmodel.layer_image import make_image
-from golden.hwmodel.packing import (Field, LoadTarget, counters_fields, format_bits,
-                                    layer_fields, load_fields, mac_load_fields,
-                                    memory_word_fields, outlier_word_fields, pack,
-                                    pack_outlier_word, packed_formats, pe_beats,
-                                    pe_input_fields, unpack)
+from golden.hwmodel.packing import (
+    Field,
+    LoadTarget,
+    counters_fields,
+    format_bits,
+    layer_fields,
+    load_fields,
+    mac_load_fields,
+    memory_word_fields,
+    outlier_word_fields,
+    pack,
+    pack_outlier_word,
+    packed_formats,
+    pe_beats,
+    pe_input_fields,
+    unpack,
+)
 
 TINY = preset("tiny")
 ONE = TINY.replace(lanes=1, pes=1, outlier_lanes=1)

@@ -8,9 +8,9 @@ import time
 import numpy as np
 import pytest
 
+from golden.nlp.weights import MINILM_FC_NAMES
 from golden.quant.quantizer import METHODS, _SortedFit, aggregate_stats, log_density, quantize
 from golden.quant.stored import to_bytes
-from golden.nlp.weights import MINILM_FC_NAMES
 
 
 def _heavy_tailed(shape, *, seed=0, scale=0.05):

@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from golden.quant.quantizer import quantize
-from golden.quant.stored import (HEADER, StoredFormatError, from_bytes, pack_indexes, position_bytes,
-                           stored_nbytes, to_bytes, unpack_indexes)
+from golden.quant.stored import (
+    HEADER,
+    StoredFormatError,
+    from_bytes,
+    pack_indexes,
+    position_bytes,
+    stored_nbytes,
+    to_bytes,
+    unpack_indexes,
+)
 
 
 def _layer(shape=(24, 40), bits=3, seed=0):

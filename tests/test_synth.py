@@ -12,11 +12,23 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from synth.flow import (ECP5_DEVICES, choose_ecp5_device, run_design, run_yosys_asic,
-                        yosys_asic_script)
-from synth.parse import (CMOS_TRANSISTORS, ToolOutputError, parse_nextpnr_log_fmax,
-                         parse_nextpnr_report, parse_sta_checks, parse_yosys_stat,
-                         transistor_count, yosys_version)
+from synth.flow import (
+    ECP5_DEVICES,
+    choose_ecp5_device,
+    run_design,
+    run_yosys_asic,
+    yosys_asic_script,
+)
+from synth.parse import (
+    CMOS_TRANSISTORS,
+    ToolOutputError,
+    parse_nextpnr_log_fmax,
+    parse_nextpnr_report,
+    parse_sta_checks,
+    parse_yosys_stat,
+    transistor_count,
+    yosys_version,
+)
 from synth.report import NOTE, markdown
 from synth.tools import ToolError, find_tool
 
@@ -303,6 +315,7 @@ def test_tile_designs_have_memories_as_ports():
     """One tile of each kind (the default set's): memory ports at the top, no memory array
     inside (Yosys would build it from flip-flops), and 32 MAC-equivalent ops per cycle."""
     import re
+
     from synth.designs import TILE_KINDS, default_designs
     designs = default_designs()
     assert len({d.name for d in designs}) == len(designs)
@@ -333,12 +346,12 @@ def test_tile_memory_bits():
     memory saying what it holds; the BERT-base layer figure is dense for the MAC tile and GOBO
     form for the compressed one."""
     import gc
+
     from golden.config import PRESETS
     from hw.compressed_mac_tile import CompressedMacTile
     from hw.mac_tile import MacTile
     from hw.tile import GoboTile
-    from synth.designs import (compressed_tile, gobo_tile, mac_tile, memory_bits,
-                               synth_design)
+    from synth.designs import compressed_tile, gobo_tile, mac_tile, memory_bits, synth_design
     gobo, mac, comp = gobo_tile(16), mac_tile("w16a16"), compressed_tile("w16a16")
     classes = {gobo: GoboTile(config=gobo.config, memories="ports"),
                mac: MacTile(config=mac.config, weight_bits=16, memories="ports"),

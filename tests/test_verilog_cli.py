@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from golden.config import PRESETS
 from gobo.cli import main
+from golden.config import PRESETS
 from hw.designs import Design
 from hw.verilog import LintError, lint
 

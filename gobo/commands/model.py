@@ -8,12 +8,12 @@ import pathlib
 import sys
 import time
 
+from gobo.common import CliError, example
 from golden.nlp.bert import BertConfig, BertEncoder
 from golden.nlp.corpus import CorpusError, load_sentences
 from golden.nlp.model_report import format_report, model_report
 from golden.nlp.quantized_model import SCHEMES, QuantSpec, load, quantize_model
 from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
-from gobo.common import CliError, example
 
 __all__ = ["add", "add_model_options", "spec_from_args", "find_config", "load_encoder",
            "progress_printer"]
@@ -95,7 +95,9 @@ def add(subparsers):
                     "of sentence embeddings to the FP32 model, nearest-neighbour agreement) on "
                     "real English sentences.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="See docs/model.md.\n\n" + example("gobo model ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --bits 3 --sentences 100"))
+        epilog="See docs/model.md.\n\n" + example(
+            "gobo model ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --bits 3 "
+            "--sentences 100"))
     p.add_argument("weights", metavar="WEIGHTS",
                    help="a BERT .safetensors (quantized now) or a packed .gobo model")
     p.add_argument("--bits", metavar="N", type=int, default=None,

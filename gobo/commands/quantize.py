@@ -11,16 +11,22 @@ import time
 
 import numpy as np
 
+from gobo.commands.model import (
+    add_model_options,
+    find_config,
+    load_encoder,
+    progress_printer,
+    spec_from_args,
+)
+from gobo.common import CliError, example
 from golden.config import GoboConfig
 from golden.nlp.weights import load_tensors
 from golden.quant.quantizer import METHODS, aggregate_stats, quantize
-from gobo.common import CliError, example
-from gobo.commands.model import (add_model_options, find_config, load_encoder, progress_printer,
-                                 spec_from_args)
 
 __all__ = ["add"]
 
 _DEFAULTS = GoboConfig()
+_MINILM = "~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors"
 
 def add(subparsers):
     p = subparsers.add_parser(
@@ -34,8 +40,8 @@ def add(subparsers):
         epilog="aggregate line: outliers over all weights, compression = total FP32 bytes / total\n"
                "stored bytes, rel RMSE = weight-count-weighted mean of the matrices' values.\n"
                "See docs/quantizer.md.\n\n"
-               + example("gobo quantize ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --bits 3",
-                         "gobo quantize ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --all -o minilm.gobo"))
+               + example(f"gobo quantize {_MINILM} --bits 3",
+                         f"gobo quantize {_MINILM} --all -o minilm.gobo"))
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
     p.add_argument("--tensor", metavar="NAME", action="append", default=None,
                    help="quantize this tensor (repeatable); default: every 2-D floating-point "

@@ -5,9 +5,9 @@ import json
 
 import numpy as np
 
+from gobo.common import CliError, example
 from golden.config import PRESETS, preset
 from golden.nlp.weights import load_tensors
-from gobo.common import CliError, example
 
 __all__ = ["add"]
 

@@ -3,8 +3,8 @@ the MAC baselines, or the GOBO design-space sweep."""
 
 import argparse
 
-from golden.config import PE_PRESETS, PRESETS
 from gobo.common import example
+from golden.config import PE_PRESETS, PRESETS
 
 __all__ = ["add"]
 

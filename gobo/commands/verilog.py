@@ -6,8 +6,8 @@ import json
 import pathlib
 import sys
 
-from golden.config import MAC_FLAVOURS, PE_PRESETS, PRESETS, TILE_PRESETS, mac_flavour, preset
 from gobo.common import CliError, example
+from golden.config import MAC_FLAVOURS, PE_PRESETS, PRESETS, TILE_PRESETS, mac_flavour, preset
 from hw.designs import KINDS, Design, kind
 from hw.verilog import LintError, emit, lint
 

@@ -17,14 +17,23 @@ import numpy as np
 
 from golden.config import GoboConfig
 from golden.hwmodel.fixedpoint import check_signed, to_fixed
-from golden.hwmodel.packing import (LoadTarget, act_word_fields, bias_word_fields,
-                                    index_word_fields, layer_fields, load_fields,
-                                    offset_word_fields, pack, pack_outlier_word)
+from golden.hwmodel.packing import (
+    LoadTarget,
+    act_word_fields,
+    bias_word_fields,
+    index_word_fields,
+    layer_fields,
+    load_fields,
+    offset_word_fields,
+    pack,
+    pack_outlier_word,
+)
 from golden.hwmodel.tile import tile_cycles_of_image
 from golden.quant.quantizer import quantize
 
-__all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image", "load_beats",
-           "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias", "save_image", "load_image", "quantize_activations",
+__all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image",
+           "load_beats", "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias",
+           "save_image", "load_image", "quantize_activations",
            "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
 
@@ -254,9 +263,9 @@ def logical_outputs(image, y):
 
 
 def gobo_quantized(config, weights, layer=None):
-    """``(weights as float32, layer)``: ``layer`` (a :class:`~golden.quant.quantizer.GoboLayer` of these
-    weights) or, if None, the GOBO quantization of ``weights`` with ``config``'s index width and
-    outlier threshold."""
+    """``(weights as float32, layer)``: ``layer`` (a :class:`~golden.quant.quantizer.GoboLayer` of
+    these weights) or, if None, the GOBO quantization of ``weights`` with ``config``'s index width
+    and outlier threshold."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
         raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
@@ -467,7 +476,8 @@ def load_image(path, config=None):
         diff = {k: (v, getattr(config, k)) for k, v in file_config.to_dict().items()
                 if getattr(config, k) != v}
         raise ImageError(f"{path}: made for another configuration: "
-                         + ", ".join(f"{k}={a} in the file, {b} here" for k, (a, b) in diff.items()))
+                         + ", ".join(f"{k}={a} in the file, {b} here"
+                                     for k, (a, b) in diff.items()))
     try:
         return LayerImage(config=file_config,
                           **{name: _int_array(name, arrays[name]) for name in _ARRAYS},

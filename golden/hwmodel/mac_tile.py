@@ -17,12 +17,26 @@ import dataclasses
 import numpy as np
 
 from golden.hwmodel.fixedpoint import check_signed, to_fixed
-from golden.hwmodel.layer_image import (ImageError, TiledLayer, act_beats, bias_beats, fixed_bias,
-                          gobo_quantized)
+from golden.hwmodel.layer_image import (
+    ImageError,
+    TiledLayer,
+    act_beats,
+    bias_beats,
+    fixed_bias,
+    gobo_quantized,
+)
 from golden.hwmodel.mac import decompress, mac_dot
-from golden.hwmodel.packing import (LoadTarget, decompressor_streams, mac_acc_bits,
-                                    mac_input_fields, mac_layer_fields, mac_load_fields, pack,
-                                    weight_load_addr, weight_slice_fields)
+from golden.hwmodel.packing import (
+    LoadTarget,
+    decompressor_streams,
+    mac_acc_bits,
+    mac_input_fields,
+    mac_layer_fields,
+    mac_load_fields,
+    pack,
+    weight_load_addr,
+    weight_slice_fields,
+)
 from golden.hwmodel.tile import requantize
 
 __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
@@ -156,8 +170,8 @@ def mac_layer_word(layer, tokens):
 
 
 def _bias_and_shift(bias, rows, e_w, act_exponent, out_exponent):
-    """:func:`~golden.hwmodel.layer_image.fixed_bias` at the accumulator's exponent ``e_w + e_x``, and
-    the layer's exponents."""
+    """:func:`~golden.hwmodel.layer_image.fixed_bias` at the accumulator's exponent
+    ``e_w + e_x``, and the layer's exponents."""
     e_acc = e_w + act_exponent
     bias_int, out_shift = fixed_bias(bias, rows, e_acc, out_exponent)
     return bias_int, out_shift, {"weights": e_w, "activations": act_exponent,
@@ -180,9 +194,10 @@ def mac_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=Non
 
 def compressed_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=None,
                                 out_exponent=None, gobo=None):
-    """GOBO-quantize float ``weights`` (or reuse ``gobo``, a :class:`~golden.quant.quantizer.GoboLayer`)
-    and express centroids and outliers as signed ``weight_bits`` integers at one exponent: the
-    memory-compression tile's input. Its ``weights`` are the decompressed dense matrix."""
+    """GOBO-quantize float ``weights`` (or reuse ``gobo``, a
+    :class:`~golden.quant.quantizer.GoboLayer`) and express centroids and outliers as signed
+    ``weight_bits`` integers at one exponent: the memory-compression tile's input. Its ``weights``
+    are the decompressed dense matrix."""
     weights, gobo = gobo_quantized(config, weights, gobo)
     values = np.concatenate([gobo.centroids, gobo.outlier_values]).astype(np.float64)
     ints, e_w = to_fixed(values, weight_bits)

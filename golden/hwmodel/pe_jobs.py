@@ -7,10 +7,15 @@ Everything here comes from ``golden/``; the bench only drives and compares.
 import numpy as np
 
 from golden.hwmodel.fixedpoint import to_fixed
-from golden.hwmodel.mac import (decompress, mac_cycles, mac_dot, mac_out_bits,
-                                quantize_symmetric)
-from golden.hwmodel.packing import (centroids_fields, decompressor_streams, mac_beats, pack, pe_beats,
-                                    weight_beats)
+from golden.hwmodel.mac import decompress, mac_cycles, mac_dot, mac_out_bits, quantize_symmetric
+from golden.hwmodel.packing import (
+    centroids_fields,
+    decompressor_streams,
+    mac_beats,
+    pack,
+    pe_beats,
+    weight_beats,
+)
 from golden.hwmodel.pe import pe_cycles, pe_dot
 from golden.quant.quantizer import quantize
 

@@ -205,7 +205,8 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
 
 
 def tile_cycles_of_image(image, tokens):
-    """:func:`tile_cycles` for a :class:`~golden.hwmodel.layer_image.LayerImage` run over ``tokens``."""
+    """:func:`tile_cycles` for a :class:`~golden.hwmodel.layer_image.LayerImage` run over
+    ``tokens``."""
     config = image.config
     block_of = np.asarray(image.outlier_rows, dtype=np.int64) // config.pes
     records = np.bincount(block_of, minlength=image.blocks)[:image.blocks]

@@ -4,10 +4,14 @@ the golden outputs and counters."""
 import numpy as np
 
 from golden.hwmodel.layer_image import layer_word, load_beats
-from golden.hwmodel.mac_tile import (compressed_streams, mac_layer_word, mac_load_beats,
-                                   mac_tile_cycles, mac_tile_outputs)
-from golden.hwmodel.tile import tile_cycles_of_image
-from golden.hwmodel.tile import tile_outputs
+from golden.hwmodel.mac_tile import (
+    compressed_streams,
+    mac_layer_word,
+    mac_load_beats,
+    mac_tile_cycles,
+    mac_tile_outputs,
+)
+from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 
 __all__ = ["tile_job", "mac_tile_job", "tile_vectors"]
 

@@ -7,10 +7,9 @@ import time
 
 import numpy as np
 
-from golden.quant import scaled
-from golden.quant import stored
 from golden.nlp.accuracy import proxies
 from golden.nlp.bert import embedding_names
+from golden.quant import scaled, stored
 
 __all__ = ["layer_nbytes", "size_report", "model_report", "format_report"]
 

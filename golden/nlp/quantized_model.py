@@ -4,7 +4,8 @@ A :class:`QuantSpec` says how: every encoder FC matrix (:func:`golden.nlp.bert.f
 scheme at ``bits``, the three embedding tables with the same scheme at ``embedding_bits`` (or kept
 FP32), and every other tensor the encoder reads (biases, LayerNorms) kept FP32. Schemes:
 
-- ``gobo``: :func:`golden.quant.quantizer.quantize` (dictionary of ``2**bits`` centroids + outliers);
+- ``gobo``: :func:`golden.quant.quantizer.quantize` (dictionary of ``2**bits`` centroids +
+  outliers);
 - ``uniform``: symmetric per-channel (:func:`golden.quant.scaled.quantize_uniform`);
 - ``blockwise``: symmetric, ``block`` weights per float16 scale
   (:func:`golden.quant.scaled.quantize_blockwise`).
@@ -34,9 +35,15 @@ import zlib
 
 import numpy as np
 
-from golden.quant import scaled
-from golden.quant import stored
-from golden.nlp.bert import BertConfig, BertEncoder, BertError, embedding_names, expected_shapes, fc_names
+from golden.nlp.bert import (
+    BertConfig,
+    BertEncoder,
+    BertError,
+    embedding_names,
+    expected_shapes,
+    fc_names,
+)
+from golden.quant import scaled, stored
 from golden.quant.quantizer import quantize
 
 __all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",

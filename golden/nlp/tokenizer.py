@@ -2,9 +2,9 @@
 pyproject.toml): BERT tokenization is not written by hand here.
 
 :class:`Tokenizer` turns sentences into padded ``input_ids`` / ``attention_mask`` /
-``token_type_ids`` arrays for :class:`golden.nlp.bert.BertEncoder`. It reads a ``tokenizer.json`` (the
-model's own, with its normalizer and special tokens) or, failing that, a ``vocab.txt`` (built as an
-uncased BERT WordPiece tokenizer).
+``token_type_ids`` arrays for :class:`golden.nlp.bert.BertEncoder`. It reads a ``tokenizer.json``
+(the model's own, with its normalizer and special tokens) or, failing that, a ``vocab.txt`` (built
+as an uncased BERT WordPiece tokenizer).
 """
 
 import pathlib

@@ -49,7 +49,8 @@ def cache_dir():
 
 
 def read_safetensors(path):
-    """Return ``{name: array}`` for every tensor of a .safetensors file (memory-mapped, read-only)."""
+    """Return ``{name: array}`` for every tensor of a .safetensors file (memory-mapped,
+    read-only)."""
     path = pathlib.Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:

@@ -114,7 +114,8 @@ class GoboLayer:
         return len(self.outlier_positions)
 
     def dequantize(self):
-        """The reconstruction, float32: ``centroids[indexes]`` with the outliers restored exactly."""
+        """The reconstruction, float32: ``centroids[indexes]`` with the outliers restored
+        exactly."""
         out = self.centroids[self.indexes]
         out.reshape(-1)[self.outlier_positions] = self.outlier_values
         return out

@@ -15,7 +15,7 @@ The stored form of either is :func:`to_bytes` (little-endian)::
     4   1  format version (1)   12  4  cols (uint32)
     5   1  bits (2..8)          16  4  block (weights per scale, uint32, <= cols)
     6   1  scale bytes (2 or 4) 20  .. scales (float16/32), row-major by (row, block)
-    7   1  reserved, 0          ..  .. packed codes ``q + 2**(bits-1)`` (golden.quant.stored.pack_indexes)
+    7   1  reserved, 0          ..  .. packed codes ``q + 2**(bits-1)`` (stored.pack_indexes)
 
 so its bits per weight are ``bits + 8 * scale_bytes / block`` plus a 20-byte header.
 """
