@@ -242,12 +242,23 @@ def check(job, observed):
 
 # The kinds ---------------------------------------------------------------------------------------
 
-def _rows(design, seed, rows, cols):
+def _rows(seed, rows, cols):
     """Seeded Gaussian float weights with a few heavy-tailed ones (so there are outliers)."""
     rng = np.random.default_rng(seed)
     weights = rng.standard_normal((rows, cols)) * 0.05
     weights[rng.random(weights.shape) < 0.01] *= 12
     return weights
+
+
+def _tile_layer(design, seed):
+    """A seeded layer a little over two row blocks by three beats, two tokens, for a tile
+    example: ``(float weights, integer activations, e_x, e_y)``."""
+    c = design.config
+    rows, cols = min(c.max_rows, 2 * c.pes + 1), min(c.max_dot_length, 3 * c.lanes + 1)
+    weights = _rows(seed, rows, cols)
+    acts = np.random.default_rng(seed + 1).standard_normal((min(c.max_tokens, 2), cols))
+    x_int, e_x = quantize_activations(c, acts)
+    return weights, x_int, e_x, output_exponent(c, acts @ weights.T)
 
 
 def _pe_latency(design):
@@ -256,7 +267,7 @@ def _pe_latency(design):
 
 def _pe_example(design, seed):
     c = design.config
-    matrix = _rows(design, seed, 6, min(c.max_dot_length, 3 * c.lanes + 1))
+    matrix = _rows(seed, 6, min(c.max_dot_length, 3 * c.lanes + 1))
     make = pe_jobs.pe_job if design.kind == "gobo_pe" else (
         lambda config, *a, **k: pe_jobs.mac_job(config, design.weight_bits, *a, **k))
     return make(c, f"{design.name}_example", matrix, rows=6, seed=seed,
@@ -299,23 +310,14 @@ def _decompressor_example(design, seed):
                                     seed=seed)
 
 
-def _tile_acts(design, seed, cols, tokens):
-    return np.random.default_rng(seed + 1).standard_normal((tokens, cols))
-
-
 def _gobo_tile(design, memories):
     from .tile import GoboTile
     return GoboTile(config=design.config, memories=memories)
 
 
 def _gobo_tile_example(design, seed):
-    c = design.config
-    rows, cols, tokens = min(c.max_rows, 2 * c.pes + 1), min(c.max_dot_length, 3 * c.lanes + 1), \
-        min(c.max_tokens, 2)
-    weights, acts = _rows(design, seed, rows, cols), _tile_acts(design, seed, cols, tokens)
-    x_int, e_x = quantize_activations(c, acts)
-    image = build_layer_image(c, weights, act_exponent=e_x,
-                              out_exponent=output_exponent(c, acts @ weights.T))
+    weights, x_int, e_x, e_y = _tile_layer(design, seed)
+    image = build_layer_image(design.config, weights, act_exponent=e_x, out_exponent=e_y)
     return tile_jobs.tile_job(image, x_int, name=f"{design.name}_example", seed=seed)
 
 
@@ -327,15 +329,10 @@ def _mac_tile(design, memories):
 
 
 def _mac_tile_example(design, seed):
-    c = design.config
-    rows, cols, tokens = min(c.max_rows, 2 * c.pes + 1), min(c.max_dot_length, 3 * c.lanes + 1), \
-        min(c.max_tokens, 2)
-    weights, acts = _rows(design, seed, rows, cols), _tile_acts(design, seed, cols, tokens)
-    x_int, e_x = quantize_activations(c, acts)
+    weights, x_int, e_x, e_y = _tile_layer(design, seed)
     make = (compressed_layer_from_float if design.kind == "compressed_tile"
             else mac_layer_from_float)
-    layer = make(c, design.weight_bits, weights, act_exponent=e_x,
-                 out_exponent=output_exponent(c, acts @ weights.T))
+    layer = make(design.config, design.weight_bits, weights, act_exponent=e_x, out_exponent=e_y)
     return tile_jobs.mac_tile_job(layer, x_int, name=f"{design.name}_example", seed=seed)
 
 

@@ -164,3 +164,15 @@ def test_decompress_rejects_unordered_outliers():
     assert unpack(weight_beat_fields(config, 8),
                   pack(weight_beat_fields(config, 8), {"weights": [1, -2, 3, -4], "last": 1})
                   ) == {"weights": [1, -2, 3, -4], "last": 1}
+
+
+def test_the_registry_job_expects_what_this_test_expects():
+    """hw.designs' decompressor job (golden.hwmodel.pe_jobs.decompressor_job) and this file's
+    own golden beats agree word for word, padding lanes included."""
+    from golden.hwmodel.pe_jobs import decompressor_job
+    config, weight_bits = CASES["lanes3_idx3_w8"]
+    centroids, rows = random_case(config, weight_bits, np.random.default_rng(2), 8, 9, 0.2)
+    job = decompressor_job(config, weight_bits, centroids, rows, name="cross-check")
+    assert [int(w, 16) for w in job["expected"]] == golden_beats(config, weight_bits, centroids,
+                                                                 rows)
+    assert [int(w, 16) for w in job["streams"]["i"]], "the job carries its index beats"

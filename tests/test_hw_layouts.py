@@ -42,6 +42,7 @@ from hw.layouts import (
     struct_layout,
     tile_output_layout,
 )
+from tests.test_packing import random_value
 
 TINY = preset("tiny")
 
@@ -53,20 +54,6 @@ CONFIGS = {
     "lanes3_pes3_q3": TINY.replace(lanes=3, pes=3, outlier_lanes=3),
     "idx4_lanes16": GoboConfig(lanes=16, index_bits=4, max_dot_length=256, max_rows=64),
 }
-
-
-def random_value(field, rng):
-    """A random value of ``field`` in the shape :func:`pack` takes, extremes included."""
-    def element():
-        if field.record is not None:
-            return {f.name: random_value(f, rng) for f in field.record}
-        low = -(1 << (field.width - 1)) if field.signed else 0
-        high = low + (1 << field.width) - 1
-        return rng.choice([low, high, low + rng.getrandbits(field.width)])
-
-    def nest(shape):
-        return [nest(shape[1:]) for _ in range(shape[0])] if shape else element()
-    return nest(field.shape)
 
 
 def const_value(value, shape):
