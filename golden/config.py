@@ -254,10 +254,10 @@ class GoboConfig:
 
     @property
     def acc_bits(self):
-        """Exact width of ``(dot << sd) + (corr << sc) + bias`` with shifts <= max_align_shift:
-        the widest of the three terms plus two bits for the two additions."""
-        return max(self.out_bits + self.max_align_shift, self.corr_bits + self.max_align_shift,
-                   self.bias_bits) + 2
+        """Exact width of ``(dot << sd) + (corr << sc) + (bias << sb)`` with every shift <=
+        max_align_shift: the widest of the three terms plus two bits for the two additions
+        (docs/numerics.md, "Bias")."""
+        return max(self.out_bits, self.corr_bits, self.bias_bits) + self.max_align_shift + 2
 
     @property
     def chunks_max(self):

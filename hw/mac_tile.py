@@ -157,7 +157,8 @@ class MacTile(MacParams, wiring.Component):
         m.d.comb += [
             ctrl.layer.blocks.eq(layer.blocks), ctrl.layer.chunks.eq(layer.chunks),
             ctrl.layer.tokens.eq(layer.tokens), ctrl.layer.rows.eq(layer.rows),
-            ctrl.layer.shift_dot.eq(layer.shift_dot), ctrl.layer.out_shift.eq(layer.out_shift),
+            ctrl.layer.shift_dot.eq(layer.shift_dot), ctrl.layer.shift_bias.eq(layer.shift_bias),
+            ctrl.layer.out_shift.eq(layer.out_shift),
             ctrl.start.eq(self.start), self.busy.eq(ctrl.busy), self.counters.eq(ctrl.counters),
             # No outliers: every slot's corrections are zero and always there.
             ctrl.side.ready.eq(1), ctrl.corr.valid.eq(1),

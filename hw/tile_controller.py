@@ -56,7 +56,7 @@ class TileController(ConfigParams, wiring.Component):
     - the **merge** takes a slot's ``P`` dot products (``dots``) and ``P`` corrections (``corr``)
       when both are there, reads the block's ``P`` biases (one bank per PE), and computes
       ``Y = clamp((acc + 2**(out_shift-1)) >> out_shift)`` with ``acc = (dot << shift_dot) +
-      (corr << shift_corr) + bias`` (:attr:`latency` cycles to ``o``).
+      (corr << shift_corr) + (bias << shift_bias)`` (:attr:`latency` cycles to ``o``).
 
     Counters (docs/tile.md section 3): ``cycles`` counts the cycles ``busy`` is high; ``busy[p]``
     the beats PE ``p`` accepted for rows ``b*P + p < rows``; ``outliers`` the valid records the
@@ -294,6 +294,7 @@ class TileController(ConfigParams, wiring.Component):
         for p in range(pes):
             dot_sh = Signal(signed(acc_bits), name=f"dot_sh{p}")
             corr_sh = Signal(signed(acc_bits), name=f"corr_sh{p}")
+            bias_sh = Signal(signed(acc_bits), name=f"bias_sh{p}")
             acc = Signal(signed(acc_bits), name=f"acc{p}")
             rounded = Signal(signed(acc_bits + 2), name=f"rounded{p}")
             shifted = Signal(signed(acc_bits + 2), name=f"shifted{p}")
@@ -301,7 +302,8 @@ class TileController(ConfigParams, wiring.Component):
                 # The shifts are at most max_align_shift, so the truncation to acc_bits is exact.
                 dot_sh.eq(m1_dot[p] << layer.shift_dot),
                 corr_sh.eq(m1_corr[p] << layer.shift_corr),
-                acc.eq(dot_sh + corr_sh + self.bias_rd[p].data[:bias_bits].as_signed()),
+                bias_sh.eq(self.bias_rd[p].data[:bias_bits].as_signed() << layer.shift_bias),
+                acc.eq(dot_sh + corr_sh + bias_sh),
                 rounded.eq(acc + half),
                 shifted.eq(rounded >> s_eff),
             ]

@@ -35,7 +35,8 @@ CONFIGS = {
 
 def _out_shift(layer, acts, rng):
     """An ``out_shift`` that leaves most outputs unsaturated (some saturate)."""
-    acc = (layer.padded_weights() @ acts.T << layer.shift_dot)[:layer.rows] + layer.bias[:, None]
+    acc = ((layer.padded_weights() @ acts.T << layer.shift_dot)[:layer.rows]
+           + (layer.bias[:, None] << layer.shift_bias))
     span = int(np.abs(acc).max() or 1).bit_length()
     return max(0, span - layer.config.act_bits + int(rng.integers(-1, 3)))
 
@@ -46,9 +47,9 @@ def random_dense(config, weight_bits, rng, *, rows, cols, tokens):
     weights[0, 0] = -w_half
     acts = rng.integers(-a_half, a_half, size=(tokens, cols))
     bias = rng.integers(-(1 << 12), 1 << 12, size=rows)
-    shift_dot = int(rng.integers(0, 4))
-    layer = MacLayer(config, weight_bits, weights, bias, shift_dot=shift_dot)
-    return MacLayer(config, weight_bits, weights, bias, shift_dot=shift_dot,
+    shifts = dict(shift_dot=int(rng.integers(0, 4)), shift_bias=int(rng.integers(0, 4)))
+    layer = MacLayer(config, weight_bits, weights, bias, **shifts)
+    return MacLayer(config, weight_bits, weights, bias, **shifts,
                     out_shift=_out_shift(layer, acts, rng)), acts
 
 
@@ -63,7 +64,8 @@ def random_compressed(config, weight_bits, rng, *, rows, cols, tokens):
     outliers = [(m, n, int(rng.integers(-w_half, w_half))) for m, n in sorted(positions)]
     acts = rng.integers(-a_half, a_half, size=(tokens, cols))
     bias = rng.integers(-(1 << 12), 1 << 12, size=rows)
-    parts = dict(indexes=indexes, centroids=centroids, outliers=outliers, bias=bias)
+    parts = dict(indexes=indexes, centroids=centroids, outliers=outliers, bias=bias,
+                 shift_bias=int(rng.integers(0, 4)))
     layer = make_compressed_layer(config, weight_bits, **parts)
     return make_compressed_layer(config, weight_bits, **parts,
                                  out_shift=_out_shift(layer, acts, rng)), acts
@@ -150,7 +152,7 @@ def test_mac_tile_golden_model_against_python_integers():
     for m in range(layer.rows):
         for t in range(2):
             acc = (sum(int(a) * int(b) for a, b in zip(layer.weights[m], acts[t]))
-                   << layer.shift_dot) + int(layer.bias[m])
+                   << layer.shift_dot) + (int(layer.bias[m]) << layer.shift_bias)
             if layer.out_shift:
                 acc = (acc + (1 << (layer.out_shift - 1))) >> layer.out_shift
             assert y[m, t] == min(hi, max(-hi - 1, acc))

@@ -86,7 +86,8 @@ def random_layer(config, rng, *, rows, cols, pattern, tokens):
                              (int(rng.integers(0, config.max_align_shift + 1)), 0)][
         int(rng.integers(0, 2))]
     kwargs = dict(indexes=indexes, centroids=centroids, outliers=outliers, bias=bias,
-                  shift_dot=shift_dot, shift_corr=shift_corr)
+                  shift_dot=shift_dot, shift_corr=shift_corr,
+                  shift_bias=int(rng.integers(0, config.max_align_shift + 1)))
     acc = tile_accumulators(make_image(config, **kwargs), acts)
     span = int(np.abs(acc).max()).bit_length()
     out_shift = max(0, span - config.act_bits + int(rng.integers(-1, 3)))

@@ -188,8 +188,8 @@ def test_words_keep_their_bit_placement():
     assert pack_outlier_word(ONE, [(0, 9, -2)]) == 0xfffe25
     assert pack(layer_fields(TINY), {"centroids": list(range(-4, 4)), "blocks": 3, "chunks": 4,
                                      "tokens": 2, "shift_dot": 1, "shift_corr": 2,
-                                     "out_shift": 5, "rows": 10}) \
-        == 0x1428828830003000200010000fffffffefffdfffc
+                                     "shift_bias": 3, "out_shift": 5, "rows": 10}) \
+        == 0x28518828830003000200010000fffffffefffdfffc   # shift_bias (5 bits) above shift_corr
     assert pack(counters_fields(TINY), {"cycles": 1, "busy": [2, 3, 4, 5], "stall_outlier": 6,
                                         "stall_recon": 7, "stall_output": 8, "outliers": 9}) \
         == 0x90000000800000007000000060000000500000004000000030000000200000001

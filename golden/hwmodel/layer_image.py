@@ -11,12 +11,13 @@ import heapq
 import json
 import math
 import pathlib
+import typing
 import zipfile
 
 import numpy as np
 
 from golden.config import GoboConfig
-from golden.hwmodel.fixedpoint import check_signed, to_fixed
+from golden.hwmodel.fixedpoint import check_signed, signed_range, to_fixed
 from golden.hwmodel.packing import (
     LoadTarget,
     act_word_fields,
@@ -33,12 +34,13 @@ from golden.quant.quantizer import quantize
 
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image",
            "load_beats", "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias",
-           "save_image", "load_image", "quantize_activations",
+           "FixedBias", "save_image", "load_image", "quantize_activations",
            "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
 
 IMAGE_FORMAT = "gobo-layer-image"
-IMAGE_FORMAT_VERSION = 1
+#: Version 2 added the bias shift (``shift_bias``); version 1 files load with it 0.
+IMAGE_FORMAT_VERSION = 2
 
 
 class ImageError(ValueError):
@@ -83,7 +85,9 @@ class LayerImage(TiledLayer):
     """A validated integer layer image (docs/tile.md section 1 for the meaning of each field).
 
     Exponents are informative (they map the integers back to floats); the hardware only uses the
-    integers and the three shifts.
+    integers and the four shifts. ``bias_saturated`` counts the biases that did not fit
+    ``bias_bits`` even at the coarsest bias exponent and were saturated (docs/numerics.md,
+    "Bias"; 0 for every real layer measured).
     """
 
     config: GoboConfig
@@ -95,9 +99,11 @@ class LayerImage(TiledLayer):
     bias: np.ndarray               # (M,) signed bias_bits
     shift_dot: int = 0
     shift_corr: int = 0
+    shift_bias: int = 0
     out_shift: int = 0
-    exponents: dict = dataclasses.field(default_factory=dict)  # e_c, e_r, e_x, e_y (floats' map)
+    exponents: dict = dataclasses.field(default_factory=dict)  # e_c, e_r, e_b, e_x, e_y
     row_order: np.ndarray = None   # (M,) logical row of each physical row; None: identity
+    bias_saturated: int = 0
 
     def __post_init__(self):
         config = self.config
@@ -139,7 +145,7 @@ class LayerImage(TiledLayer):
             check_signed("bias", self.bias, config.bias_bits)
         except ValueError as e:
             raise ImageError(str(e)) from None
-        for name in ("shift_dot", "shift_corr"):
+        for name in ("shift_dot", "shift_corr", "shift_bias"):
             value = getattr(self, name)
             if not 0 <= value <= config.max_align_shift:
                 raise ImageError(f"{name}={value} is outside 0..max_align_shift="
@@ -204,7 +210,7 @@ class LayerImage(TiledLayer):
 
 
 def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=0, shift_corr=0,
-               out_shift=0, exponents=None, row_order=None):
+               shift_bias=0, out_shift=0, exponents=None, row_order=None):
     """A layer image from integers: ``outliers`` is a sequence of ``(m, n, residual)``."""
     indexes = _int_array("indexes", indexes)
     # (m, n) order is flat-position order for in-range columns (the image checks the range).
@@ -217,7 +223,8 @@ def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=
                       centroids=_int_array("centroids", centroids), outlier_rows=rows,
                       outlier_cols=cols, outlier_residuals=residuals, bias=bias,
                       shift_dot=int(shift_dot), shift_corr=int(shift_corr),
-                      out_shift=int(out_shift), exponents=dict(exponents or {}),
+                      shift_bias=int(shift_bias), out_shift=int(out_shift),
+                      exponents=dict(exponents or {}),
                       row_order=None if row_order is None else _int_array("row_order", row_order))
 
 
@@ -275,19 +282,50 @@ def gobo_quantized(config, weights, layer=None):
     return weights, layer
 
 
-def fixed_bias(bias, rows, e_acc, out_exponent=None):
-    """``(bias (rows,) int64 at exponent e_acc, out_shift)`` for a layer whose accumulator has
-    exponent ``e_acc``: the bias rounded to it (zeros if None), and the shift down to the output
-    exponent ``out_exponent`` (0 if None)."""
-    if bias is None:
-        bias_int = np.zeros(rows, dtype=np.int64)
-    else:
-        bias = np.asarray(bias, dtype=np.float64)
-        if bias.shape != (rows,):
-            raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
-        bias_int = np.round(bias / 2.0 ** e_acc).astype(np.int64)
+class FixedBias(typing.NamedTuple):
+    """A layer's bias as the tile adds it: ``values`` (rows,) int64 at exponent ``e_acc +
+    shift``, the merge's left ``shift`` (``shift_bias``), the output shift ``out_shift``, and
+    how many biases ``saturated``."""
+    values: np.ndarray
+    shift: int
+    out_shift: int
+    saturated: int
+
+
+def fixed_bias(config, bias, rows, e_acc, out_exponent=None):
+    """The bias (M,) of a layer whose accumulator has exponent ``e_acc`` (docs/numerics.md,
+    "Bias").
+
+    The bias is stored at ``e_b = e_acc + shift``, the finest exponent at or above ``e_acc`` at
+    which every bias fits signed ``bias_bits``, and the merge adds ``bias << shift``. So a real
+    bias is never refused, however fine ``e_acc`` (small activations, small weights). The shift
+    is capped at ``max_align_shift``: a bias still too large there, more than
+    ``2**(bias_bits - 1 + max_align_shift)`` accumulator steps (2**47 by default, while the
+    largest dot product is 2**(out_bits - 1) steps), saturates to the ``bias_bits`` range, and
+    ``saturated`` counts it. ``out_shift`` is the shift from ``e_acc`` down to ``out_exponent``
+    (0 if None). ``bias`` None means zeros.
+
+    Raises
+    ------
+    ImageError
+        If ``bias`` is not (rows,) or not finite.
+    """
     out_shift = 0 if out_exponent is None else max(0, out_exponent - e_acc)
-    return bias_int, out_shift
+    if bias is None:
+        return FixedBias(np.zeros(rows, dtype=np.int64), 0, out_shift, 0)
+    bias = np.asarray(bias, dtype=np.float64)
+    if bias.shape != (rows,):
+        raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
+    if not np.all(np.isfinite(bias)):
+        raise ImageError("bias contains NaN or Inf")
+    shift = 0
+    if np.any(bias != 0):
+        _, e_fit = to_fixed(bias, config.bias_bits)
+        shift = min(max(e_fit - e_acc, 0), config.max_align_shift)
+    values = np.round(bias / 2.0 ** (e_acc + shift))
+    low, high = signed_range(config.bias_bits)
+    saturated = int(np.count_nonzero((values < low) | (values > high)))
+    return FixedBias(np.clip(values, low, high).astype(np.int64), shift, out_shift, saturated)
 
 
 def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=None,
@@ -315,12 +353,15 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
         centroids = np.round(layer.centroids.astype(np.float64) / 2.0 ** e_c).astype(np.int64)
     res_int = np.round(residuals / 2.0 ** e_r).astype(np.int64)
     e_a = min(e_c, e_r)
-    bias_int, out_shift = fixed_bias(bias, weights.shape[0], e_a + act_exponent, out_exponent)
+    e_acc = e_a + act_exponent
+    fixed = fixed_bias(config, bias, weights.shape[0], e_acc, out_exponent)
     rows, cols = weights.shape
     parts = dict(config=config, layer=layer, centroids=centroids, residuals=res_int,
-                 bias=bias_int, shift_dot=e_c - e_a, shift_corr=e_r - e_a, out_shift=out_shift,
+                 bias=fixed.values, shift_dot=e_c - e_a, shift_corr=e_r - e_a,
+                 shift_bias=fixed.shift, out_shift=fixed.out_shift,
+                 bias_saturated=fixed.saturated,
                  exponents={"centroids": e_c, "residuals": e_r, "activations": act_exponent,
-                            "outputs": e_a + act_exponent + out_shift})
+                            "bias": e_acc + fixed.shift, "outputs": e_acc + fixed.out_shift})
     identity = np.arange(rows, dtype=np.int64)
     if balance_rows is False:
         return _permuted_image(identity, **parts)
@@ -427,7 +468,7 @@ def layer_word(image, tokens):
     return pack(layer_fields(config), {
         "centroids": image.centroids, "blocks": image.blocks, "chunks": image.chunks,
         "tokens": tokens, "shift_dot": image.shift_dot, "shift_corr": image.shift_corr,
-        "out_shift": image.out_shift, "rows": image.rows})
+        "shift_bias": image.shift_bias, "out_shift": image.out_shift, "rows": image.rows})
 
 
 # The file format (docs/layer_image.md) ----------------------------------------------------------
@@ -437,11 +478,13 @@ _ARRAYS = ("indexes", "centroids", "outlier_rows", "outlier_cols", "outlier_resi
 
 
 def save_image(image, path):
-    """Write ``image`` to one ``.npz`` file (format ``gobo-layer-image`` version 1)."""
+    """Write ``image`` to one ``.npz`` file (format ``gobo-layer-image``, version
+    :data:`IMAGE_FORMAT_VERSION`)."""
     meta = {"format": IMAGE_FORMAT, "version": IMAGE_FORMAT_VERSION,
             "config": image.config.to_dict(), "shift_dot": image.shift_dot,
-            "shift_corr": image.shift_corr, "out_shift": image.out_shift,
-            "exponents": image.exponents}
+            "shift_corr": image.shift_corr, "shift_bias": image.shift_bias,
+            "out_shift": image.out_shift, "exponents": image.exponents,
+            "bias_saturated": image.bias_saturated}
     # Indexes are stored one per byte (index_bits <= 8); the packed words are derived on load.
     arrays = {name: getattr(image, name) for name in _ARRAYS}
     arrays["indexes"] = arrays["indexes"].astype(np.uint8)
@@ -465,9 +508,11 @@ def load_image(path, config=None):
         raise ImageError(f"{path}: truncated or corrupted layer image ({e})") from None
     if meta.get("format") != IMAGE_FORMAT:
         raise ImageError(f"{path}: not a layer image (format {meta.get('format')!r})")
-    if meta.get("version") != IMAGE_FORMAT_VERSION:
+    if meta.get("version") not in (1, IMAGE_FORMAT_VERSION):
         raise ImageError(f"{path}: layer image version {meta.get('version')!r} is not supported "
-                         f"(this reader knows version {IMAGE_FORMAT_VERSION})")
+                         f"(this reader knows versions 1 and {IMAGE_FORMAT_VERSION})")
+    # Version 1 had no bias shift: its biases sit at the accumulator's exponent.
+    meta.setdefault("shift_bias", 0)
     try:
         file_config = GoboConfig(**meta["config"])
     except (TypeError, ValueError) as e:
@@ -482,7 +527,9 @@ def load_image(path, config=None):
         return LayerImage(config=file_config,
                           **{name: _int_array(name, arrays[name]) for name in _ARRAYS},
                           shift_dot=int(meta["shift_dot"]), shift_corr=int(meta["shift_corr"]),
-                          out_shift=int(meta["out_shift"]), exponents=meta.get("exponents", {}))
+                          shift_bias=int(meta["shift_bias"]), out_shift=int(meta["out_shift"]),
+                          exponents=meta.get("exponents", {}),
+                          bias_saturated=int(meta.get("bias_saturated", 0)))
     except KeyError as e:
         raise ImageError(f"{path}: layer image metadata lacks {e}") from None
     except ImageError as e:

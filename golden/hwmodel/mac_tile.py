@@ -47,9 +47,10 @@ __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", 
 @dataclasses.dataclass(frozen=True, eq=False)
 class MacLayer(TiledLayer):
     """One layer for the MAC tile: integer ``weights`` (M, N), ``bias`` (M,) at the
-    accumulator's exponent, ``shift_dot`` and ``out_shift``. ``compressed`` holds the GOBO form
-    ``{"indexes" (M, N), "centroids" (K,), "outliers" [(m, n, value)]}`` the weights came from, in
-    memory-compression mode (None for a dense layer)."""
+    accumulator's exponent plus ``shift_bias``, ``shift_dot`` and ``out_shift``;
+    ``bias_saturated`` as in :class:`~golden.hwmodel.layer_image.LayerImage`. ``compressed``
+    holds the GOBO form ``{"indexes" (M, N), "centroids" (K,), "outliers" [(m, n, value)]}`` the
+    weights came from, in memory-compression mode (None for a dense layer)."""
     config: object
     weight_bits: int
     weights: np.ndarray
@@ -58,6 +59,8 @@ class MacLayer(TiledLayer):
     out_shift: int = 0
     compressed: dict = None
     exponents: dict = dataclasses.field(default_factory=dict)
+    shift_bias: int = 0
+    bias_saturated: int = 0
     _matrix = "weights"
 
     def __post_init__(self):
@@ -73,9 +76,10 @@ class MacLayer(TiledLayer):
                              f"max_dot_length={config.max_dot_length}")
         if bias.shape != (rows,):
             raise ImageError(f"bias must have shape ({rows},), not {bias.shape}")
-        if not 0 <= self.shift_dot <= config.max_align_shift:
-            raise ImageError(f"shift_dot={self.shift_dot} is outside 0..max_align_shift="
-                             f"{config.max_align_shift}")
+        for name in ("shift_dot", "shift_bias"):
+            if not 0 <= getattr(self, name) <= config.max_align_shift:
+                raise ImageError(f"{name}={getattr(self, name)} is outside 0..max_align_shift="
+                                 f"{config.max_align_shift}")
         if self.out_shift < 0:
             raise ImageError(f"out_shift must not be negative, not {self.out_shift}")
         try:
@@ -105,7 +109,7 @@ def mac_tile_outputs(layer, acts):
     bias = np.zeros(len(padded), dtype=np.int64)
     bias[:layer.rows] = layer.bias
     dot = np.stack([mac_dot(config, layer.weight_bits, padded, x) for x in acts], axis=1)
-    acc = (dot << layer.shift_dot) + bias[:, None]
+    acc = (dot << layer.shift_dot) + (bias[:, None] << layer.shift_bias)
     check_signed("accumulators", acc, mac_acc_bits(config, layer.weight_bits))
     return requantize(config, acc, layer.out_shift)
 
@@ -165,17 +169,19 @@ def mac_layer_word(layer, tokens):
                  else np.zeros(config.n_centroids, dtype=np.int64))
     return pack(mac_layer_fields(config, layer.weight_bits), {
         "centroids": centroids, "blocks": layer.blocks, "chunks": layer.chunks,
-        "tokens": tokens, "shift_dot": layer.shift_dot, "out_shift": layer.out_shift,
-        "rows": layer.rows})
+        "tokens": tokens, "shift_dot": layer.shift_dot, "shift_bias": layer.shift_bias,
+        "out_shift": layer.out_shift, "rows": layer.rows})
 
 
-def _bias_and_shift(bias, rows, e_w, act_exponent, out_exponent):
-    """:func:`~golden.hwmodel.layer_image.fixed_bias` at the accumulator's exponent
-    ``e_w + e_x``, and the layer's exponents."""
+def _bias_and_shift(config, bias, rows, e_w, act_exponent, out_exponent):
+    """The :class:`MacLayer` fields of :func:`~golden.hwmodel.layer_image.fixed_bias` at the
+    accumulator's exponent ``e_w + e_x``, with the layer's exponents."""
     e_acc = e_w + act_exponent
-    bias_int, out_shift = fixed_bias(bias, rows, e_acc, out_exponent)
-    return bias_int, out_shift, {"weights": e_w, "activations": act_exponent,
-                                 "outputs": e_acc + out_shift}
+    fixed = fixed_bias(config, bias, rows, e_acc, out_exponent)
+    return {"bias": fixed.values, "shift_bias": fixed.shift, "out_shift": fixed.out_shift,
+            "bias_saturated": fixed.saturated,
+            "exponents": {"weights": e_w, "activations": act_exponent, "bias": e_acc + fixed.shift,
+                          "outputs": e_acc + fixed.out_shift}}
 
 
 def mac_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=None,
@@ -186,10 +192,8 @@ def mac_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=Non
     if weights.ndim != 2:
         raise ImageError(f"weights must be a 2-D matrix, not shape {weights.shape}")
     w_int, e_w = to_fixed(weights, weight_bits)
-    bias_int, out_shift, exponents = _bias_and_shift(bias, weights.shape[0], e_w, act_exponent,
-                                                     out_exponent)
-    return MacLayer(config, weight_bits, w_int, bias_int, out_shift=out_shift,
-                    exponents=exponents)
+    fields = _bias_and_shift(config, bias, weights.shape[0], e_w, act_exponent, out_exponent)
+    return MacLayer(config, weight_bits, w_int, **fields)
 
 
 def compressed_layer_from_float(config, weight_bits, weights, *, act_exponent, bias=None,
@@ -205,15 +209,14 @@ def compressed_layer_from_float(config, weight_bits, weights, *, act_exponent, b
     rows, cols = weights.shape
     positions = [divmod(int(p), cols) for p in gobo.outlier_positions]
     outliers = [(m, n, int(v)) for (m, n), v in zip(positions, ints[config.n_centroids:])]
-    bias_int, out_shift, exponents = _bias_and_shift(bias, rows, e_w, act_exponent,
-                                                     out_exponent)
+    fields = _bias_and_shift(config, bias, rows, e_w, act_exponent, out_exponent)
     return make_compressed_layer(config, weight_bits, indexes=gobo.indexes, centroids=centroids,
-                                 outliers=outliers, bias=bias_int, out_shift=out_shift,
-                                 exponents=exponents)
+                                 outliers=outliers, **fields)
 
 
 def make_compressed_layer(config, weight_bits, *, indexes, centroids, outliers=(), bias=None,
-                          shift_dot=0, out_shift=0, exponents=None):
+                          shift_dot=0, shift_bias=0, out_shift=0, exponents=None,
+                          bias_saturated=0):
     """A memory-compression :class:`MacLayer` from its GOBO form: ``indexes`` (M, N), integer
     ``centroids`` (K,) and ``outliers`` ``[(m, n, value)]``; its weights are
     :func:`~golden.hwmodel.mac.decompress` of every row."""
@@ -238,7 +241,8 @@ def make_compressed_layer(config, weight_bits, *, indexes, centroids, outliers=(
     bias = np.zeros(rows, dtype=np.int64) if bias is None else bias
     return MacLayer(config, weight_bits, dense, bias, shift_dot=shift_dot, out_shift=out_shift,
                     compressed={"indexes": indexes, "centroids": centroids, "outliers": outliers},
-                    exponents=exponents or {})
+                    exponents=exponents or {}, shift_bias=shift_bias,
+                    bias_saturated=bias_saturated)
 
 
 def compressed_streams(layer):

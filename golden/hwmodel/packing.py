@@ -623,6 +623,7 @@ def layer_fields(config):
         Field("tokens", _bits_for(config.max_tokens)),
         Field("shift_dot", _bits_for(config.max_align_shift)),
         Field("shift_corr", _bits_for(config.max_align_shift)),
+        Field("shift_bias", _bits_for(config.max_align_shift)),
         Field("out_shift", _bits_for(config.acc_bits)),
         # M: PE p's beats of block b count as busy only for real rows b*P + p < M.
         Field("rows", _bits_for(config.max_rows)),
@@ -685,9 +686,10 @@ def tile_output_fields(config):
 # The MAC baseline tile's formats (docs/tile.md section 6) ----------------------------------------
 
 def mac_acc_bits(config, weight_bits):
-    """Exact width of the MAC tile's ``(dot << shift_dot) + bias``: the wider term plus one."""
+    """Exact width of the MAC tile's ``(dot << shift_dot) + (bias << shift_bias)``, both shifts
+    <= max_align_shift: the wider term plus one."""
     dot_bits = weight_bits + config.act_bits + config.dot_bits
-    return max(dot_bits + config.max_align_shift, config.bias_bits) + 1
+    return max(dot_bits, config.bias_bits) + config.max_align_shift + 1
 
 
 def mac_weight_word_fields(config, weight_bits):
@@ -757,6 +759,7 @@ def mac_layer_fields(config, weight_bits):
         Field("chunks", _bits_for(config.chunks_max)),
         Field("tokens", _bits_for(config.max_tokens)),
         Field("shift_dot", _bits_for(config.max_align_shift)),
+        Field("shift_bias", _bits_for(config.max_align_shift)),
         Field("out_shift", _bits_for(mac_acc_bits(config, weight_bits))),
         Field("rows", _bits_for(config.max_rows)),
     ]

@@ -58,7 +58,8 @@ def tile_accumulators(image, acts):
     bias = np.zeros(rows, dtype=np.int64)
     bias[:image.rows] = image.bias
     # Exact in int64: acc_bits <= 64 is enforced by GoboConfig.
-    acc = (dot << image.shift_dot) + (corr << image.shift_corr) + bias[:, None]
+    acc = ((dot << image.shift_dot) + (corr << image.shift_corr)
+           + (bias[:, None] << image.shift_bias))
     check_signed("accumulators", acc, config.acc_bits)
     return acc
 

@@ -283,8 +283,14 @@ class BertEncoder:
 
     # Forward ------------------------------------------------------------------------------------
 
-    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None):
-        """The last layer's token states, ``[batch, tokens, hidden]``."""
+    def hidden_states(self, input_ids, attention_mask=None, token_type_ids=None, *, fc=None):
+        """The last layer's token states, ``[batch, tokens, hidden]``.
+
+        ``fc``, if given, computes every encoder FC layer instead of float ``h @ W.T + b``:
+        ``fc(name, h)`` gets the layer's name (``encoder.layer.{i}.attention.self.query``, ...,
+        as :func:`fc_names` without ``.weight``) and its input ``h`` ``[batch, tokens, in]`` and
+        returns its output ``[batch, tokens, out]`` (e.g. from an accelerator model, or the
+        float result after recording ``h``); :meth:`dense` is the float layer."""
         cfg, w = self._config, self._w
         ids = np.asarray(input_ids)
         if ids.ndim != 2:
@@ -313,7 +319,7 @@ class BertEncoder:
         scale = self._dtype.type(1.0 / math.sqrt(dim))
 
         def dense(h, name):
-            return h @ w[f"{name}.weight"].T + w[f"{name}.bias"]
+            return self.dense(name, h) if fc is None else fc(name, h)
 
         def split(h):
             return h.reshape(batch, tokens, heads, dim).transpose(0, 2, 1, 3)
@@ -336,6 +342,10 @@ class BertEncoder:
                             w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"],
                             cfg.layer_norm_eps)
         return x
+
+    def dense(self, name, h):
+        """The float FC layer ``name``: ``h @ W.T + b``, ``h`` ``[..., in]``."""
+        return h @ self._w[f"{name}.weight"].T + self._w[f"{name}.bias"]
 
     def embed(self, input_ids, attention_mask=None, token_type_ids=None, *, normalize=False):
         """Mean-pooled sentence embeddings ``[batch, hidden]`` (padding excluded)."""
