@@ -1,7 +1,8 @@
 # GOBO accelerator generator. Every target bootstraps its own pinned environment in .venv.
 #   make          main job: quantize the real MiniLM weights, emit the RTL, write build/reports/
 #   make test     ruff, then all tests (golden, Amaranth simulator, cocotb on Verilator, lint)
-#   make test-full  all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
+#   make test-full  300 real sentences through every MiniLM FC layer on the bit-exact model, and
+#                   all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
@@ -34,8 +35,10 @@ test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m pytest -n $(JOBS) tests
 
-# Not in CI (about 25 minutes): all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
+# Not in CI (about 30 minutes): real text through every FC layer on the bit-exact tile model,
+# then all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
 test-full: $(STAMP)
+	$(PY) scripts/numerics_scan.py --out build/reports --sentences 300
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
 
 synth: $(STAMP)

@@ -9,12 +9,8 @@ import time
 
 import numpy as np
 
-from golden.hwmodel.layer_image import (
-    build_layer_image,
-    logical_outputs,
-    output_exponent,
-    quantize_activations,
-)
+from golden.hwmodel.layer_image import calibrated_image, logical_outputs
+from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import tile_job, tile_vectors
 from hw.designs import Design
 
@@ -69,14 +65,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
-    x_int, e_x = quantize_activations(config, activations)
-    fp32 = activations @ weights.astype(np.float64).T
-    if bias is not None:
-        fp32 = fp32 + np.asarray(bias, dtype=np.float64)
-    # The output exponent is calibrated on the FP32 result of these activations (a software
-    # choice, like the activation scale).
-    image = build_layer_image(config, weights, bias=bias, act_exponent=e_x,
-                              out_exponent=output_exponent(config, fp32))
+    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias)
     job = tile_job(image, x_int, name=name, seed=seed, gap_probability=gap_probability,
                    backpressure_probability=backpressure_probability)
     build_dir, toplevel = build_tile(config, tag)
@@ -103,6 +92,11 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         "stall_cycles": {k: counters.get(f"stall_{k}") for k in ("outlier", "recon", "output")},
         "busy_per_pe": counters.get("busy"),
         "outliers": image.n_outliers, "outliers_processed": counters.get("outliers"),
+        # The numeric contract's saturation counts (docs/numerics.md): outputs clamped to
+        # act_bits, biases clamped to bias_bits (0 unless beyond the bias shift's reach).
+        "outputs_saturated": saturated_outputs(config, tile_accumulators(image, x_int),
+                                               image.out_shift),
+        "bias_saturated": image.bias_saturated, "shift_bias": image.shift_bias,
         "counters_match_model": failure is None or "counter" not in failure,
         "expected_counters": job["expected_counters"],
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),

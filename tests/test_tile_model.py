@@ -12,11 +12,12 @@ TINY = preset("tiny")
 
 def dense_reference(image, acts):
     """The same function written another way: one dense integer weight matrix at the
-    accumulator's exponent (centroids shifted by sd, residuals by sr), then a plain matmul."""
+    accumulator's exponent (centroids shifted by sd, residuals by sr, biases by sb), then a plain
+    matmul."""
     weights = image.centroids[image.indexes] << image.shift_dot
     for m, n, r in zip(image.outlier_rows, image.outlier_cols, image.outlier_residuals):
         weights[m, n] += int(r) << image.shift_corr
-    return [[int(sum(int(w) * int(x) for w, x in zip(row, token))) + int(bias)
+    return [[int(sum(int(w) * int(x) for w, x in zip(row, token))) + (int(bias) << image.shift_bias)
              for token in acts] for row, bias in zip(weights, image.bias)]
 
 
@@ -24,7 +25,7 @@ def dense_reference(image, acts):
 def test_accumulators_equal_the_dense_reference(seed):
     rng = np.random.default_rng(seed)
     image = random_image(rows=11, cols=21, n_outliers=15, seed=seed, shift_dot=seed,
-                         shift_corr=3 - seed)
+                         shift_corr=3 - seed, shift_bias=5 * seed)
     acts = rng.integers(-(1 << 15), 1 << 15, (3, 21))
     acc = tile_accumulators(image, acts)
     assert acc.shape == (12, 3)  # padded to 3 blocks of 4 PEs

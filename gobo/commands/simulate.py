@@ -92,6 +92,8 @@ def _print_report(r):
     print(f"  stalls           {stalls}")
     print(f"  outliers         {r['outliers']} (processed per token x block: "
           f"{r['outliers_processed']})")
+    print(f"  saturated        {r['outputs_saturated']} outputs, {r['bias_saturated']} biases "
+          f"(bias shift {r['shift_bias']})")
     if r.get("rel_rmse_vs_fp32") is not None:
         print(f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
     if r["sim_cycles_per_s"]:

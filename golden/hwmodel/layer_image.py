@@ -34,7 +34,7 @@ from golden.quant.quantizer import quantize
 
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image",
            "load_beats", "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias",
-           "FixedBias", "save_image", "load_image", "quantize_activations",
+           "FixedBias", "calibrated_image", "save_image", "load_image", "quantize_activations",
            "output_exponent", "balanced_row_order", "logical_outputs",
            "IMAGE_FORMAT_VERSION"]
 
@@ -390,6 +390,38 @@ def _permuted_image(order, *, config, layer, centroids, residuals, bias, **scala
         config=config, indexes=np.asarray(layer.indexes, dtype=np.int64)[order],
         centroids=centroids, outlier_rows=out_rows[sort], outlier_cols=out_cols[sort],
         outlier_residuals=residuals[sort], bias=bias[order], row_order=order, **scalars)
+
+
+def calibrated_image(config, weights, acts, *, bias=None, layer=None, balance_rows="auto"):
+    """The image of float ``weights`` (M, N) for float activations ``acts`` (T, N), as ``gobo
+    simulate`` builds it: the activations quantized to ``act_bits`` at their own exponent
+    (:func:`quantize_activations`), the output exponent calibrated on the FP32 result
+    (:func:`output_exponent`; both are software choices, like a per-tensor scale).
+
+    Returns
+    -------
+    (LayerImage, numpy.ndarray, numpy.ndarray)
+        The image, the integer activations (T, N) and the FP32 result ``acts @ weights.T +
+        bias`` (T, M).
+
+    Raises
+    ------
+    ImageError
+        If the shapes disagree or a value is not finite.
+    """
+    weights = np.asarray(weights, dtype=np.float32)
+    acts = np.asarray(acts, dtype=np.float64)
+    if weights.ndim != 2 or acts.ndim != 2 or acts.shape[1] != weights.shape[1]:
+        raise ImageError(f"activations {acts.shape} do not fit weights {weights.shape}: need "
+                         f"(T, {weights.shape[1] if weights.ndim == 2 else 'N'})")
+    x_int, e_x = quantize_activations(config, acts)
+    fp32 = acts @ weights.astype(np.float64).T
+    if bias is not None:
+        fp32 = fp32 + np.asarray(bias, dtype=np.float64)
+    image = build_layer_image(config, weights, bias=bias, act_exponent=e_x,
+                              out_exponent=output_exponent(config, fp32), layer=layer,
+                              balance_rows=balance_rows)
+    return image, x_int, fp32
 
 
 def output_exponent(config, y_float):

@@ -35,7 +35,8 @@ from golden.config import check_config
 from golden.hwmodel.fixedpoint import check_signed
 from golden.hwmodel.pe import pe_dot
 
-__all__ = ["tile_outputs", "tile_accumulators", "requantize", "tile_cycles", "tile_cycles_of_image"]
+__all__ = ["tile_outputs", "tile_accumulators", "requantize", "saturated_outputs", "tile_cycles",
+           "tile_cycles_of_image"]
 
 
 def tile_accumulators(image, acts):
@@ -50,7 +51,7 @@ def tile_accumulators(image, acts):
     cols = padded.shape[1]
     x = np.zeros((acts.shape[0], cols), dtype=np.int64)
     x[:, :image.cols] = acts
-    dot = np.stack([pe_dot(config, padded, x[t], image.centroids) for t in range(len(x))], axis=1)
+    dot = pe_dot(config, padded, x, image.centroids)
     corr = np.zeros((rows, len(x)), dtype=np.int64)
     np.add.at(corr, image.outlier_rows,
               image.outlier_residuals[:, None] * x[:, image.outlier_cols].T)
@@ -71,6 +72,15 @@ def requantize(config, acc, out_shift):
         acc = (acc + (1 << (out_shift - 1))) >> out_shift
     low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
     return np.clip(acc, low, high)
+
+
+def saturated_outputs(config, acc, out_shift):
+    """How many of the accumulators ``acc`` :func:`requantize` clamps to the ``act_bits``
+    range (the output saturation the reports count)."""
+    acc = np.asarray(acc, dtype=np.int64)
+    rounded = (acc + (1 << (out_shift - 1))) >> out_shift if out_shift > 0 else acc
+    low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
+    return int(np.count_nonzero((rounded < low) | (rounded > high)))
 
 
 def tile_outputs(image, acts):
