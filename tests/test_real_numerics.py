@@ -114,7 +114,7 @@ def test_fixed_bias_rule():
     assert fixed.values.tolist() == [3 << 29, 1 << 29]
     fixed = fixed_bias(MINILM, np.array([3.0, 1e-12]), 2, e_acc=-60)
     assert fixed.shift == MINILM.max_align_shift and fixed.saturated == 1
-    assert fixed.values.tolist() == [(1 << 31) - 1, 0]
+    assert fixed.values.tolist() == [(1 << 31) - 1, round(1e-12 * 2.0 ** 44)]   # 18
     assert fixed_bias(MINILM, None, 2, e_acc=-60).shift == 0
     with pytest.raises(ImageError, match="bias contains NaN or Inf"):
         fixed_bias(MINILM, np.array([np.nan, 1.0]), 2, e_acc=0)
