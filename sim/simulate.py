@@ -16,6 +16,7 @@ from golden.hwmodel.layer_image import (
     quantize_activations,
 )
 from golden.hwmodel.tile_jobs import tile_job, tile_vectors
+from golden.quant.quantizer import quantize
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
@@ -57,8 +58,11 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
-                   gap_probability=0.0):
-    """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``)."""
+                   gap_probability=0.0, outlier_fit="gaussian"):
+    """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
+
+    ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
+    and outlier threshold are ``config``'s."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
         raise ValueError(f"{name}: the weights must be a 2-D matrix, not shape {weights.shape}")
@@ -75,8 +79,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         fp32 = fp32 + np.asarray(bias, dtype=np.float64)
     # The output exponent is calibrated on the FP32 result of these activations (a software
     # choice, like the activation scale).
+    layer = quantize(weights, index_bits=config.index_bits,
+                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
     image = build_layer_image(config, weights, bias=bias, act_exponent=e_x,
-                              out_exponent=output_exponent(config, fp32))
+                              out_exponent=output_exponent(config, fp32), layer=layer)
     job = tile_job(image, x_int, name=name, seed=seed, gap_probability=gap_probability,
                    backpressure_probability=backpressure_probability)
     build_dir, toplevel = build_tile(config, tag)
