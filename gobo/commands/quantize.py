@@ -102,7 +102,8 @@ def _quantize_all(chosen, args, progress):
     try:
         fits = scope_fits(dict(chosen), outlier_fit, args.outlier_scope or "matrix")
     except ValueError as e:
-        raise CliError(f"--outlier-scope {args.outlier_scope}: {e}") from None
+        raise CliError(f"--outlier-scope {args.outlier_scope}: {e} (pick encoder matrices with "
+                       f"--tensor, or a whole BERT with --all)") from None
     rows = []
     for i, (name, array) in enumerate(chosen, 1):
         start = time.perf_counter()
