@@ -301,6 +301,8 @@ def test_each_likely_cause(minilm, query):
     w[spikes] = np.sign(rng.standard_normal(spikes.sum())) * 0.03 * rng.uniform(6.8, 7.5,
                                                                                  spikes.sum())
     assert "tails are far heavier than a Gaussian's" in cause(quantize(w))
+    constant = quantize(np.ones((20, 20)), fit=(0.0, 0.01))  # a fit made for other weights
+    assert constant.n_outliers == 400 and "not centred on them" in cause(constant)
 
 
 # The full outlier memory -------------------------------------------------------------------------

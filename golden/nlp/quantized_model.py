@@ -45,7 +45,7 @@ from golden.nlp.bert import (
     fc_names,
 )
 from golden.quant import scaled, stored
-from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES, scope_fits
+from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES, check_choice, scope_fits
 from golden.quant.quantizer import quantize
 
 __all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",
@@ -103,9 +103,7 @@ class QuantSpec:
     def __post_init__(self):
         for name, allowed in (("scheme", SCHEMES), ("outlier_fit", OUTLIER_FITS),
                               ("outlier_scope", OUTLIER_SCOPES)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {', '.join(allowed)}, not "
-                                 f"{getattr(self, name)!r}")
+            check_choice(name, getattr(self, name), allowed)
         for name in ("bits", "embedding_bits"):
             value = getattr(self, name)
             if value is None and name == "embedding_bits":

@@ -23,8 +23,8 @@ from golden.config import GoboConfig
 from golden.quant.stored import stored_nbytes
 
 __all__ = ["OUTLIER_FITS", "OUTLIER_SCOPES", "MAD_TO_STD", "MAX_OUTLIER_FRACTION",
-           "MIN_COMPRESSION_RATIO", "fit_gaussian", "layer_index", "scope_fits", "cut_in_scales",
-           "check_layer", "outlier_share_note"]
+           "MIN_COMPRESSION_RATIO", "check_choice", "fit_gaussian", "layer_index", "scope_fits",
+           "cut_in_scales", "check_layer", "outlier_share_note"]
 
 #: How the outlier Gaussian is fitted: GOBO's mean and std, or the median and scaled MAD.
 OUTLIER_FITS = ("gaussian", "robust")
@@ -58,6 +58,12 @@ _NAME_LAYER = re.compile(r"(?:^|\.)encoder\.layer\.(\d+)\.")
 _DEFAULT_THRESHOLD = GoboConfig().outlier_log_prob
 
 
+def check_choice(name, value, allowed):
+    """Raise ``ValueError("{name} must be one of a, b, not 'x'")`` unless ``value in allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+
+
 def fit_gaussian(weights, outlier_fit="gaussian"):
     """Location and scale of the Gaussian the outlier rule uses.
 
@@ -80,9 +86,7 @@ def fit_gaussian(weights, outlier_fit="gaussian"):
     ValueError
         For an unknown ``outlier_fit`` or no weights.
     """
-    if outlier_fit not in OUTLIER_FITS:
-        raise ValueError(f"outlier_fit must be one of {', '.join(OUTLIER_FITS)}, not "
-                         f"{outlier_fit!r}")
+    check_choice("outlier_fit", outlier_fit, OUTLIER_FITS)
     if isinstance(weights, (list, tuple)) and weights and np.ndim(weights[0]) > 0:
         flat = np.concatenate([np.asarray(w, dtype=np.float64).reshape(-1) for w in weights])
     else:
@@ -127,12 +131,8 @@ def scope_fits(matrices, outlier_fit="gaussian", outlier_scope="matrix"):
     ValueError
         For an unknown scope or fit, or, with ``"layer"``, a name without an encoder layer index.
     """
-    if outlier_scope not in OUTLIER_SCOPES:
-        raise ValueError(f"outlier_scope must be one of {', '.join(OUTLIER_SCOPES)}, not "
-                         f"{outlier_scope!r}")
-    if outlier_fit not in OUTLIER_FITS:
-        raise ValueError(f"outlier_fit must be one of {', '.join(OUTLIER_FITS)}, not "
-                         f"{outlier_fit!r}")
+    check_choice("outlier_scope", outlier_scope, OUTLIER_SCOPES)
+    check_choice("outlier_fit", outlier_fit, OUTLIER_FITS)
     if outlier_scope == "matrix":
         return {}
     groups = {}
@@ -169,6 +169,8 @@ def _likely_cause(layer, weights):
     threshold = (_DEFAULT_THRESHOLD if layer.outlier_log_prob is None
                  else layer.outlier_log_prob)
     _, robust = fit_gaussian(values, "robust")
+    if robust == 0:  # all weights equal, yet outliers: a given fit centred elsewhere
+        return "the weights are all equal but the fit is not centred on them; try a fit of its own"
     if fitted > _INFLATED * robust:
         return (f"the fitted scale {fitted:.3g} is {fitted / robust:.3g}x this matrix's robust "
                 f"scale {robust:.3g}: a few extreme weights inflate it; try --outlier-fit robust")

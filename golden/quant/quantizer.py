@@ -20,7 +20,7 @@ import numpy as np
 
 from golden.config import GoboConfig, check_int
 from golden.quant.layer import GoboLayer, LayerStats, _readonly
-from golden.quant.outliers import OUTLIER_FITS, check_layer, fit_gaussian
+from golden.quant.outliers import OUTLIER_FITS, check_choice, check_layer, fit_gaussian
 from golden.quant.stored import stored_nbytes
 
 __all__ = ["GoboLayer", "LayerStats", "METHODS", "OUTLIER_FITS", "quantize", "log_density",
@@ -160,12 +160,9 @@ def _check_params(index_bits, outlier_log_prob, method, max_iterations, outlier_
     check_int("index_bits", index_bits, 2, 8)
     if not _is_finite_number(outlier_log_prob):
         raise ValueError(f"outlier_log_prob must be a finite number, not {outlier_log_prob!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    check_choice("method", method, METHODS)
     check_int("max_iterations", max_iterations, 1)
-    if outlier_fit not in OUTLIER_FITS:
-        raise ValueError(f"outlier_fit must be one of {', '.join(OUTLIER_FITS)}, not "
-                         f"{outlier_fit!r}")
+    check_choice("outlier_fit", outlier_fit, OUTLIER_FITS)
     if fit is not None and not (isinstance(fit, (tuple, list)) and len(fit) == 2
                                 and all(_is_finite_number(v) for v in fit) and fit[1] >= 0):
         raise ValueError(f"fit must be a (location, scale) pair of finite numbers with scale >= "
