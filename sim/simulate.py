@@ -12,6 +12,7 @@ import numpy as np
 from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import tile_job, tile_vectors
+from golden.quant.quantizer import quantize
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
@@ -53,8 +54,11 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
-                   gap_probability=0.0):
-    """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``)."""
+                   gap_probability=0.0, outlier_fit="gaussian"):
+    """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
+
+    ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
+    and outlier threshold are ``config``'s."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
         raise ValueError(f"{name}: the weights must be a 2-D matrix, not shape {weights.shape}")
@@ -65,7 +69,9 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias)
+    layer = quantize(weights, index_bits=config.index_bits,
+                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
+    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer)
     job = tile_job(image, x_int, name=name, seed=seed, gap_probability=gap_probability,
                    backpressure_probability=backpressure_probability)
     build_dir, toplevel = build_tile(config, tag)

@@ -49,13 +49,14 @@ def test_json_schema_and_values(npz, capsys):
     assert set(report) == {"tensors", "aggregate"}
     (entry,) = report["tensors"]
     assert set(entry) == {"name", "shape", "outlier_fraction", "compression_ratio", "rel_rmse",
-                          "l1", "iterations"}
+                          "l1", "iterations", "warnings"}
     assert set(report["aggregate"]) == {"outlier_fraction", "compression_ratio", "rel_rmse"}
     stats = quantize(np.load(npz)["fc2"], index_bits=4, method="kmeans",
                      outlier_log_prob=-3).stats
     assert entry["name"] == "fc2" and entry["shape"] == [16, 32]
     assert entry["outlier_fraction"] == stats.outlier_fraction
     assert entry["l1"] == stats.l1 and entry["iterations"] == stats.iterations
+    assert entry["warnings"] == [] == list(stats.warnings)
     assert report["aggregate"]["compression_ratio"] == stats.compression_ratio
 
 

@@ -8,7 +8,7 @@ import pathlib
 import sys
 import time
 
-from gobo.common import CliError, example
+from gobo.common import CliError, add_outlier_options, example, print_warnings
 from golden.nlp.bert import BertConfig, BertEncoder
 from golden.nlp.corpus import CorpusError, load_sentences
 from golden.nlp.model_report import format_report, model_report
@@ -60,9 +60,16 @@ def spec_from_args(args, *, method="gobo", threshold=None):
         raise CliError(f"--embedding-bits must be between 2 and 8 or 'none', not {emb}")
     if block < 1:
         raise CliError(f"--block must be a positive integer, not {block}")
-    return QuantSpec(scheme=args.scheme or d.scheme, bits=bits,
+    scheme = args.scheme or d.scheme
+    outlier = [f"--{o.replace('_', '-')}" for o in ("outlier_fit", "outlier_scope")
+               if getattr(args, o) is not None]
+    if outlier and scheme != "gobo":
+        raise CliError(f"{', '.join(outlier)} applies to --scheme gobo, not {scheme}")
+    return QuantSpec(scheme=scheme, bits=bits,
                      embedding_bits=None if emb == "none" else emb, block=block, method=method,
-                     outlier_log_prob=d.outlier_log_prob if threshold is None else threshold)
+                     outlier_log_prob=d.outlier_log_prob if threshold is None else threshold,
+                     outlier_fit=args.outlier_fit or d.outlier_fit,
+                     outlier_scope=args.outlier_scope or d.outlier_scope)
 
 
 def find_config(args, *folders):
@@ -103,6 +110,7 @@ def add(subparsers):
     p.add_argument("--bits", metavar="N", type=int, default=None,
                    help="FC matrix bits, 2..8 (default 3)")
     add_model_options(p)
+    add_outlier_options(p)
     p.add_argument("--reference", metavar="FP32.safetensors", default=None,
                    help="for a .gobo WEIGHTS: the FP32 weights to measure against (default: the "
                         "file it was made from, if unchanged)")
@@ -159,7 +167,8 @@ def _run_model(args):
     except CorpusError as e:
         raise CliError(str(e)) from None
     if weights.suffix == ".gobo":
-        given = [f"--{o.replace('_', '-')}" for o in ("scheme", "bits", "embedding_bits", "block")
+        given = [f"--{o.replace('_', '-')}" for o in ("scheme", "bits", "embedding_bits", "block",
+                                                       "outlier_fit", "outlier_scope")
                  if getattr(args, o) is not None]
         if given:
             raise CliError(f"{', '.join(given)} cannot change a packed model; they apply when "
@@ -189,6 +198,7 @@ def _run_model(args):
         print(f"embedding {len(sentences)} sentences with the FP32 and quantized models",
               file=sys.stderr, flush=True)
     report = model_report(model, reference, tokenizer, sentences)
+    print_warnings(report["layers"])
     report["seconds"] = {"quantize": t_quantize, **report["seconds"],
                          "total": time.perf_counter() - start}
     report["input"] = str(weights)

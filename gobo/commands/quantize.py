@@ -18,9 +18,10 @@ from gobo.commands.model import (
     progress_printer,
     spec_from_args,
 )
-from gobo.common import CliError, example
+from gobo.common import CliError, add_outlier_options, example, print_warnings
 from golden.config import GoboConfig
 from golden.nlp.weights import load_tensors
+from golden.quant.outliers import scope_fits
 from golden.quant.quantizer import METHODS, aggregate_stats, quantize
 
 __all__ = ["add"]
@@ -39,6 +40,8 @@ def add(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="aggregate line: outliers over all weights, compression = total FP32 bytes / total\n"
                "stored bytes, rel RMSE = weight-count-weighted mean of the matrices' values.\n"
+               "A matrix with more than 5 % outliers, or compressed less than 4x because of\n"
+               "them, gets a line `gobo: warning: NAME: ...` on stderr naming the likely cause.\n"
                "See docs/quantizer.md.\n\n"
                + example(f"gobo quantize {_MINILM} --bits 3",
                          f"gobo quantize {_MINILM} --all -o minilm.gobo"))
@@ -54,6 +57,7 @@ def add(subparsers):
     p.add_argument("--threshold", metavar="X", type=float, default=_DEFAULTS.outlier_log_prob,
                    help="outlier threshold on the natural-log Gaussian density "
                         f"(default {_DEFAULTS.outlier_log_prob:g})")
+    add_outlier_options(p)
     p.add_argument("--json", action="store_true",
                    help="print one JSON object on stdout instead of the table")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
@@ -94,12 +98,19 @@ def _select(tensors, names, path):
 
 
 def _quantize_all(chosen, args, progress):
+    outlier_fit = args.outlier_fit or "gaussian"
+    try:
+        fits = scope_fits(dict(chosen), outlier_fit, args.outlier_scope or "matrix")
+    except ValueError as e:
+        raise CliError(f"--outlier-scope {args.outlier_scope}: {e} (pick encoder matrices with "
+                       f"--tensor, or a whole BERT with --all)") from None
     rows = []
     for i, (name, array) in enumerate(chosen, 1):
         start = time.perf_counter()
         try:
             layer = quantize(array, index_bits=args.bits, method=args.method,
-                             outlier_log_prob=args.threshold)
+                             outlier_log_prob=args.threshold, outlier_fit=outlier_fit,
+                             fit=fits.get(name))
         except ValueError as e:
             raise CliError(f"tensor {name!r}: {e}") from None
         if progress:
@@ -113,7 +124,7 @@ def _tensor_record(name, layer):
     s = layer.stats
     return {"name": name, "shape": list(layer.shape), "outlier_fraction": s.outlier_fraction,
             "compression_ratio": s.compression_ratio, "rel_rmse": s.rel_rmse, "l1": s.l1,
-            "iterations": s.iterations}
+            "iterations": s.iterations, "warnings": list(s.warnings)}
 
 
 def _print_table(records, agg, out):
@@ -148,6 +159,7 @@ def _run_quantize(args):
     chosen = _select(tensors, args.tensor, args.weights)
     rows = _quantize_all(chosen, args, progress=not args.quiet)
     records = [_tensor_record(name, layer) for name, layer in rows]
+    print_warnings(records)
     agg = aggregate_stats(layer.stats for _, layer in rows)
     if args.json:
         summary = {k: agg[k] for k in ("outlier_fraction", "compression_ratio", "rel_rmse")}
@@ -171,6 +183,7 @@ def _run_quantize_all(args):
     encoder = load_encoder(weights, find_config(args, weights.parent))
     model = quantize_model(encoder, spec, source_path=weights, progress=progress_printer(args))
     report = size_report(model, encoder.weights)
+    print_warnings(report["layers"])
     if args.output is not None:
         report["output"] = str(args.output)
         try:

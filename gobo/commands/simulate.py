@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 
-from gobo.common import CliError, example
+from gobo.common import CliError, add_outlier_options, example
 from golden.config import PRESETS, preset
 from golden.nlp.weights import load_tensors
 
@@ -39,6 +39,7 @@ def add(subparsers):
                         "indexes, 16-bit activations)")
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
                    help="override the outlier side path's multipliers")
+    add_outlier_options(p, scope=False)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_run_simulate)
 
@@ -75,7 +76,8 @@ def _run_simulate(args):
         raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
-                            activations=activations, seed=args.seed, name=args.tensor, tag=tag)
+                            activations=activations, seed=args.seed, name=args.tensor, tag=tag,
+                            outlier_fit=args.outlier_fit or "gaussian")
     if args.json:
         print(json.dumps(report))
     else:

@@ -30,6 +30,7 @@ from golden.hwmodel.packing import (
     pack_outlier_word,
 )
 from golden.hwmodel.tile import tile_cycles_of_image
+from golden.quant.outliers import outlier_share_note
 from golden.quant.quantizer import quantize
 
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image",
@@ -154,7 +155,8 @@ class LayerImage(TiledLayer):
             raise ImageError(f"out_shift={self.out_shift} is outside 0..{config.acc_bits - 1}")
         if sum(self.words_per_block()) > config.max_outlier_words:
             raise ImageError(f"{n} outliers need {sum(self.words_per_block())} outlier words; the "
-                             f"outlier memory holds max_outlier_words={config.max_outlier_words}")
+                             f"outlier memory holds max_outlier_words={config.max_outlier_words}; "
+                             f"{outlier_share_note(n, rows * cols)}")
         if self.row_order is None:
             object.__setattr__(self, "row_order", np.arange(rows, dtype=np.int64))
         if not np.array_equal(np.sort(self.row_order), np.arange(rows)):

@@ -10,6 +10,7 @@ import numpy as np
 from golden.nlp.accuracy import proxies
 from golden.nlp.bert import embedding_names
 from golden.quant import scaled, stored
+from golden.quant.outliers import check_layer
 
 __all__ = ["layer_nbytes", "size_report", "model_report", "format_report"]
 
@@ -29,9 +30,20 @@ def _rel_rmse(original, approx):
     return rmse / std if std > 0 else (0.0 if rmse == 0 else float("inf"))
 
 
+def _warnings(layer, original):
+    """The quantizer's warnings about a GOBO matrix; for one read back from a ``.gobo`` file
+    (no ``stats``), :func:`~golden.quant.outliers.check_layer` against ``original`` if known."""
+    if layer.stats is not None:
+        return list(layer.stats.warnings)
+    return list(check_layer(layer, original))
+
+
 def size_report(model, reference_weights=None):
     """Sizes and, given the FP32 ``reference_weights`` (``{name: array}``), per-matrix relative
-    RMSE. Sizes are those of the packed ``.gobo`` file (header and manifest included)."""
+    RMSE. Sizes are those of the packed ``.gobo`` file (header and manifest included). Each GOBO
+    matrix's record carries ``outlier_fraction`` and ``warnings`` (a list of messages about an
+    outlier share or compression ratio far from expected, :func:`~golden.quant.outliers.
+    check_layer`)."""
     emb = set(embedding_names())
     layers, groups = [], {"fc": [0, 0], "embeddings": [0, 0]}
     for name, layer in model.layers.items():
@@ -40,6 +52,8 @@ def size_report(model, reference_weights=None):
                   "bits_per_weight": 8 * nbytes / layer.numel}
         if isinstance(layer, stored.GoboLayer):
             record["outlier_fraction"] = layer.n_outliers / layer.numel
+            record["warnings"] = _warnings(
+                layer, None if reference_weights is None else reference_weights[name])
         if reference_weights is not None:
             record["rel_rmse"] = _rel_rmse(reference_weights[name], layer.dequantize())
         layers.append(record)

@@ -5,7 +5,8 @@ scheme at ``bits``, the three embedding tables with the same scheme at ``embeddi
 FP32), and every other tensor the encoder reads (biases, LayerNorms) kept FP32. Schemes:
 
 - ``gobo``: :func:`golden.quant.quantizer.quantize` (dictionary of ``2**bits`` centroids +
-  outliers);
+  outliers; the outlier Gaussian fitted per matrix, or with ``outlier_scope="layer"`` pooled over
+  each encoder layer's FC matrices, :func:`golden.quant.outliers.scope_fits`);
 - ``uniform``: symmetric per-channel (:func:`golden.quant.scaled.quantize_uniform`);
 - ``blockwise``: symmetric, ``block`` weights per float16 scale
   (:func:`golden.quant.scaled.quantize_blockwise`).
@@ -44,6 +45,7 @@ from golden.nlp.bert import (
     fc_names,
 )
 from golden.quant import scaled, stored
+from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES, check_choice, scope_fits
 from golden.quant.quantizer import quantize
 
 __all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",
@@ -77,6 +79,16 @@ class QuantSpec:
         GOBO's outlier threshold.
     method : {"gobo", "kmeans"}
         GOBO's centroid selection.
+    outlier_fit : {"gaussian", "robust"}
+        GOBO's outlier Gaussian: mean and std (the paper), or median and 1.4826 x MAD
+        (:func:`golden.quant.outliers.fit_gaussian`).
+    outlier_scope : {"matrix", "layer"}
+        One outlier fit per matrix (the paper), or one per encoder layer pooled over its six FC
+        matrices and applied to each (the embedding tables keep their own fit); the centroids
+        stay per matrix.
+
+    A manifest written before ``outlier_fit`` and ``outlier_scope`` existed lacks them; the
+    defaults are what such files were made with.
     """
 
     scheme: str = "gobo"
@@ -85,10 +97,13 @@ class QuantSpec:
     block: int = 64
     outlier_log_prob: float = -4.0
     method: str = "gobo"
+    outlier_fit: str = "gaussian"
+    outlier_scope: str = "matrix"
 
     def __post_init__(self):
-        if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, not {self.scheme!r}")
+        for name, allowed in (("scheme", SCHEMES), ("outlier_fit", OUTLIER_FITS),
+                              ("outlier_scope", OUTLIER_SCOPES)):
+            check_choice(name, getattr(self, name), allowed)
         for name in ("bits", "embedding_bits"):
             value = getattr(self, name)
             if value is None and name == "embedding_bits":
@@ -106,16 +121,20 @@ class QuantSpec:
     def label(self):
         emb = "fp32" if self.embedding_bits is None else f"{self.embedding_bits}b"
         extra = f" B={self.block}" if self.scheme == "blockwise" else ""
+        if self.scheme == "gobo":
+            extra += "".join(f" {value} {what}" for value, what, default in (
+                (self.outlier_fit, "fit", "gaussian"), (self.outlier_scope, "scope", "matrix"))
+                if value != default)
         return f"{self.scheme} {self.bits}b{extra} / emb {emb}"
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
 
-def _quantize_matrix(array, bits, spec):
+def _quantize_matrix(array, bits, spec, fit=None):
     if spec.scheme == "gobo":
         return quantize(array, index_bits=bits, outlier_log_prob=spec.outlier_log_prob,
-                        method=spec.method)
+                        method=spec.method, outlier_fit=spec.outlier_fit, fit=fit)
     if spec.scheme == "uniform":
         return scaled.quantize_uniform(array, bits=bits)
     return scaled.quantize_blockwise(array, bits=bits, block=min(spec.block, array.shape[1]))
@@ -198,13 +217,17 @@ def quantize_model(encoder, spec, *, source_path=None, progress=None):
         raise TypeError(f"spec must be a QuantSpec, not {type(spec).__name__}")
     config, weights = encoder.config, encoder.weights
     plan = {name: spec.bits for name in fc_names(config)}
+    fits = {}
+    if spec.scheme == "gobo":
+        fits = scope_fits({name: weights[name] for name in plan}, spec.outlier_fit,
+                          spec.outlier_scope)
     if spec.embedding_bits is not None:
         plan.update({name: spec.embedding_bits for name in embedding_names()})
     layers = {}
     for name, bits in plan.items():
         start = time.perf_counter()
         try:
-            layers[name] = _quantize_matrix(weights[name], bits, spec)
+            layers[name] = _quantize_matrix(weights[name], bits, spec, fits.get(name))
         except ValueError as e:
             raise ValueError(f"tensor {name!r}: {e}") from None
         if progress:

@@ -38,6 +38,9 @@ class LayerStats:
         ``4 * numel / stored_bytes``: FP32 bytes over stored bytes.
     iterations : int
         Centroid updates kept by the fit (see :func:`quantize`).
+    warnings : tuple of str
+        What is far from expected (outlier share, compression ratio) and its likely cause, from
+        :func:`golden.quant.outliers.check_layer`; empty when nothing is.
     """
 
     numel: int
@@ -49,6 +52,7 @@ class LayerStats:
     stored_bytes: int
     compression_ratio: float
     iterations: int
+    warnings: tuple = ()
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -77,9 +81,14 @@ class GoboLayer:
     outlier_values : numpy.ndarray
         ``float32`` original values of the outliers.
     mean, std : float or None
-        The fitted Gaussian (float64); None when the layer was parsed from its stored form.
+        Location and scale of the Gaussian the outlier rule used (float64): mean and std for
+        ``outlier_fit="gaussian"``, median and 1.4826 x MAD for ``"robust"``, possibly pooled over
+        several matrices (:func:`golden.quant.outliers.scope_fits`). None when the layer was
+        parsed from its stored form.
     outlier_log_prob : float or None
         The outlier log-density threshold used.
+    outlier_fit : str or None
+        ``"gaussian"`` or ``"robust"``: how ``mean`` and ``std`` were computed.
     method : str or None
         ``"gobo"`` or ``"kmeans"``.
     iterations : int or None
@@ -100,6 +109,7 @@ class GoboLayer:
     mean: float = None
     std: float = None
     outlier_log_prob: float = None
+    outlier_fit: str = None
     method: str = None
     iterations: int = None
     l1_history: tuple = ()

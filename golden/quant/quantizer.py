@@ -20,10 +20,11 @@ import numpy as np
 
 from golden.config import GoboConfig, check_int
 from golden.quant.layer import GoboLayer, LayerStats, _readonly
+from golden.quant.outliers import OUTLIER_FITS, check_choice, check_layer, fit_gaussian
 from golden.quant.stored import stored_nbytes
 
-__all__ = ["GoboLayer", "LayerStats", "METHODS", "quantize", "log_density", "outlier_mask",
-           "layer_stats", "aggregate_stats"]
+__all__ = ["GoboLayer", "LayerStats", "METHODS", "OUTLIER_FITS", "quantize", "log_density",
+           "outlier_mask", "layer_stats", "aggregate_stats"]
 
 #: Centroid-selection methods: GOBO's L1 stop rule, and Lloyd's k-means for comparison.
 METHODS = ("gobo", "kmeans")
@@ -150,21 +151,29 @@ def _check_weights(weights):
     return w
 
 
-def _check_params(index_bits, outlier_log_prob, method, max_iterations):
+def _is_finite_number(value):
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.floating))
+            and math.isfinite(value))
+
+
+def _check_params(index_bits, outlier_log_prob, method, max_iterations, outlier_fit, fit):
     check_int("index_bits", index_bits, 2, 8)
-    if (isinstance(outlier_log_prob, bool) or not isinstance(outlier_log_prob, (int, float))
-            or not math.isfinite(outlier_log_prob)):
+    if not _is_finite_number(outlier_log_prob):
         raise ValueError(f"outlier_log_prob must be a finite number, not {outlier_log_prob!r}")
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {', '.join(METHODS)}, not {method!r}")
+    check_choice("method", method, METHODS)
     check_int("max_iterations", max_iterations, 1)
+    check_choice("outlier_fit", outlier_fit, OUTLIER_FITS)
+    if fit is not None and not (isinstance(fit, (tuple, list)) and len(fit) == 2
+                                and all(_is_finite_number(v) for v in fit) and fit[1] >= 0):
+        raise ValueError(f"fit must be a (location, scale) pair of finite numbers with scale >= "
+                         f"0, not {fit!r}")
 
 
 # Public entry points ------------------------------------------------------------------------------
 
 def quantize(weights, *, index_bits=_DEFAULTS.index_bits,
              outlier_log_prob=_DEFAULTS.outlier_log_prob, method="gobo",
-             max_iterations=DEFAULT_MAX_ITERATIONS):
+             max_iterations=DEFAULT_MAX_ITERATIONS, outlier_fit="gaussian", fit=None):
     """Quantize one weight matrix with GOBO (or k-means).
 
     Parameters
@@ -182,21 +191,31 @@ def quantize(weights, *, index_bits=_DEFAULTS.index_bits,
         equal-population start) repeats until the assignment no longer changes.
     max_iterations : int
         Cap on centroid updates for either method.
+    outlier_fit : {"gaussian", "robust"}
+        How the outlier Gaussian is fitted to ``weights`` (:func:`golden.quant.outliers.
+        fit_gaussian`): GOBO's mean and std (default), or the median and 1.4826 x MAD, which a
+        few extreme weights cannot inflate.
+    fit : tuple of float, optional
+        A precomputed ``(location, scale)`` to use instead of fitting ``weights`` (e.g. one pooled
+        over an encoder layer, :func:`golden.quant.outliers.scope_fits`); ``outlier_fit`` then
+        only records how it was computed.
 
     Returns
     -------
     GoboLayer
-        With ``stats`` measured against ``weights``.
+        With ``stats`` measured against ``weights``; ``stats.warnings`` says when the outlier
+        share or the compression ratio is far from expected
+        (:func:`golden.quant.outliers.check_layer`).
 
     Raises
     ------
     ValueError
         For a matrix that is not 2-D, is empty or holds NaN/Inf, or for parameters out of range.
     """
-    _check_params(index_bits, outlier_log_prob, method, max_iterations)
+    _check_params(index_bits, outlier_log_prob, method, max_iterations, outlier_fit, fit)
     w = _check_weights(weights)
     flat = w.reshape(-1)
-    mean, std = float(flat.mean()), float(flat.std())
+    mean, std = fit_gaussian(flat, outlier_fit) if fit is None else map(float, fit)
     mask = outlier_mask(flat, mean, std, outlier_log_prob)
     positions = np.flatnonzero(mask)
     inliers = flat[~mask] if len(positions) < len(flat) else flat  # all outliers: fit them all
@@ -211,13 +230,14 @@ def quantize(weights, *, index_bits=_DEFAULTS.index_bits,
         outlier_positions=_readonly(positions.astype(np.int64)),
         outlier_values=_readonly(flat[positions].astype(np.float32)),
         mean=mean, std=std, outlier_log_prob=float(outlier_log_prob),
-        method=method, iterations=iterations,
+        outlier_fit=outlier_fit, method=method, iterations=iterations,
         l1_history=history)
     return dataclasses.replace(layer, stats=layer_stats(layer, w))
 
 
 def layer_stats(layer, weights):
-    """Measure ``layer`` against the original ``weights`` (see :class:`LayerStats`)."""
+    """Measure ``layer`` against the original ``weights`` (see :class:`LayerStats`) and check it
+    (:func:`golden.quant.outliers.check_layer`)."""
     w = np.asarray(weights, dtype=np.float64)
     error = w - layer.dequantize().astype(np.float64)
     std = float(w.std())
@@ -229,7 +249,8 @@ def layer_stats(layer, weights):
         outlier_fraction=layer.n_outliers / layer.numel,
         rel_rmse=rmse / std if std > 0 else (0.0 if rmse == 0 else math.inf),
         l1=l1, l1_mean=l1 / layer.numel, stored_bytes=nbytes,
-        compression_ratio=4 * layer.numel / nbytes, iterations=layer.iterations or 0)
+        compression_ratio=4 * layer.numel / nbytes, iterations=layer.iterations or 0,
+        warnings=check_layer(layer, w))
 
 
 def aggregate_stats(stats):
