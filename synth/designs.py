@@ -106,7 +106,7 @@ TILE_SHAPE = {"pes": 2, "lanes": 16, "outlier_lanes": 1}
 
 #: Why tiles get no ECP5 figures in the default run (measured; it goes into the JSON and synth.md).
 TILE_ECP5_SKIPPED = (
-    "`python -m synth --tiles-ecp5` (the seven tiles alone, with ECP5) took 566 s on 2026-11-25 "
+    "`gobo synth --tiles-ecp5` (the seven tiles alone, with ECP5) took 566 s on 2026-11-25 "
     "(the GOBO A16 tile: 70 s of synth_ecp5 and 135 s of nextpnr against 29 s for its OSU "
     "figures), which would take `make synth` past its 10-minute budget; its figures are in "
     "build/reports/tiles_ecp5 and docs/synthesis.md")
