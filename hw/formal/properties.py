@@ -1,0 +1,36 @@
+"""Property helpers shared by the formal wrappers: the stream rules as assertions (on a
+component's outputs) or assumptions (on what its environment offers it)."""
+
+from amaranth.hdl import Assert, Assume, ResetSignal, Signal
+from amaranth.lib import wiring
+
+__all__ = ["FormalWrapper", "stream_rules", "raw"]
+
+
+def raw(value):
+    """The bits of a payload (a view or a value)."""
+    return value.as_value() if hasattr(value, "as_value") else value
+
+
+def stream_rules(m, stream, *, name, check=Assert):
+    """Once ``valid`` is high without ``ready``, ``valid`` and the payload hold in the next
+    cycle: no valid dropped, no payload changed before its transfer. ``check`` is
+    :class:`~amaranth.hdl.Assert` for a stream the component drives, ``Assume`` for one its
+    environment drives."""
+    stalled = Signal(name=f"{name}_stalled")
+    held = Signal.like(raw(stream.payload), name=f"{name}_held")
+    m.d.sync += [stalled.eq(stream.valid & ~stream.ready), held.eq(raw(stream.payload))]
+    with m.If(stalled):
+        m.d.comb += [check(stream.valid, f"{name}: valid dropped before ready"),
+                     check(raw(stream.payload) == held, f"{name}: payload changed while stalled")]
+
+
+class FormalWrapper(wiring.Component):
+    """A formal top: ``signature`` holds the free inputs (sby leaves top-level inputs
+    unconstrained every cycle); subclasses build the component in :meth:`elaborate` and call
+    :meth:`no_reset` (the properties are about the running design, from the reset state that
+    the flip-flops' initial values give)."""
+
+    @staticmethod
+    def no_reset(m):
+        m.d.comb += Assume(~ResetSignal())
