@@ -1,6 +1,8 @@
 # GOBO accelerator generator. Every target bootstraps its own pinned environment in .venv.
 #   make          main job: quantize the real MiniLM weights, emit the RTL, write build/reports/
-#   make test     ruff, then all tests (golden, Amaranth simulator, cocotb on Verilator, lint)
+#   make test     ruff, the formal proofs, then all tests (golden, Amaranth simulator, cocotb on
+#                 Verilator, lint)
+#   make formal   SymbiYosys proofs of the components' properties (docs/verification.md, ~30 s)
 #   make test-full  300 real sentences through every MiniLM FC layer on the bit-exact model, and
 #                   all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
@@ -16,7 +18,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog test test-full synth accuracy reference clean distclean
+.PHONY: all report verilog formal test test-full synth accuracy reference clean distclean
 
 all: report verilog
 
@@ -31,8 +33,13 @@ report: $(STAMP)
 verilog: $(STAMP)
 	$(GOBO) verilog --out build/verilog --lint
 
+# Properties proved by k-induction or bounded model checking; PASS/FAIL per property.
+formal: $(STAMP)
+	$(PY) -m hw.formal.runner --out build/formal --jobs $(JOBS)
+
 test: $(STAMP)
 	$(PY) -m ruff check .
+	$(MAKE) --no-print-directory formal
 	$(PY) -m pytest -n $(JOBS) tests
 
 # Not in CI (about 30 minutes): real text through every FC layer on the bit-exact tile model,
@@ -62,7 +69,7 @@ reference: $(REFVENV)/.installed
 	$(REFVENV)/bin/python scripts/torch_reference.py --out build/reports
 
 clean:
-	rm -rf build/reports build/verilog build/sim build/synth sim_build .pytest_cache
+	rm -rf build/reports build/verilog build/sim build/synth build/formal sim_build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) build

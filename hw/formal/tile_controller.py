@@ -1,0 +1,98 @@
+"""Formal wrapper of :class:`hw.tile_controller.TileController` under the environment contract
+of docs/tile.md section 6."""
+
+from amaranth.hdl import Array, Assume, Module, Signal, unsigned
+from amaranth.lib import stream
+from amaranth.lib.wiring import In
+
+from ..tile_controller import TileController, layer_layout
+from .outlier_path import SMALL
+from .properties import FormalWrapper, raw, stream_rules
+from .runner import Proof
+
+__all__ = ["TileControllerFormal", "PROOFS", "SMALL"]
+
+
+class TileControllerFormal(FormalWrapper):
+    """The controller's three output streams ``bc``, ``side`` and ``o`` obey the stream rules,
+    for any run, under the environment contract (docs/tile.md section 6): ``layer`` holds still
+    while ``busy``; the PEs' ``dots`` and the side path's ``corr`` obey the stream rules and
+    offer a result only for work they took (a ``last`` beat on ``bc``, a command on ``side``); the
+    index, activation and bias read ports are synchronous and hold their data while ``en`` is
+    low (any data otherwise: ``*_data`` are free inputs); the offsets memory, read
+    asynchronously, holds any fixed content (``offsets``); ``start``, ``processed`` and every
+    ``ready`` are free. Bounded: the first 18 cycles from reset, which hold a whole run of the
+    small configuration's largest layer (2 blocks, 2 chunks, 2 tokens: 8 beats, 14 cycles
+    without stalls) and the start of the next."""
+
+    def __init__(self, *, config=SMALL, dut_class=TileController):
+        self._config = config
+        self._dut = dut = dut_class(config=config)
+        self._offset_words = 1 << len(dut.offset_lo.addr)
+        sync_ports = {"index_data": dut.index_rd, "act_data": dut.act_rd}
+        sync_ports.update({f"bias{p}_data": port for p, port in enumerate(dut.bias_rd)})
+        self._sync_ports = sync_ports
+        super().__init__({
+            "layer": In(layer_layout(config)),
+            "start": In(1),
+            "processed": In(len(dut.processed)),
+            **{name: In(len(port.data)) for name, port in sync_ports.items()},
+            "offsets": In(unsigned(len(dut.offset_lo.data) * self._offset_words)),
+            "dots": In(stream.Signature(dut.dots.payload.shape())),
+            "corr": In(stream.Signature(dut.corr.payload.shape())),
+            "bc_ready": In(1),
+            "side_ready": In(1),
+            "o_ready": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        self.no_reset(m)
+        m.submodules.dut = dut = self._dut
+        m.d.comb += [
+            dut.layer.eq(self.layer), dut.start.eq(self.start), dut.processed.eq(self.processed),
+            dut.bc.ready.eq(self.bc_ready), dut.side.ready.eq(self.side_ready),
+            dut.o.ready.eq(self.o_ready),
+        ]
+        for name in ("dots", "corr"):
+            ours, theirs = getattr(self, name), getattr(dut, name)
+            m.d.comb += [theirs.valid.eq(ours.valid), raw(theirs.payload).eq(raw(ours.payload)),
+                         ours.ready.eq(theirs.ready)]
+            stream_rules(m, theirs, name=name, check=Assume)
+        # Results only answer work: a slot's dot products follow its last beat on bc, its
+        # corrections its command on side (the PEs and the side path invent nothing).
+        for name, work in (("dots", dut.bc.valid & dut.bc.ready & dut.bc.payload.last),
+                           ("corr", dut.side.valid & dut.side.ready)):
+            result = getattr(dut, name)
+            owed = Signal(4, name=f"{name}_owed")
+            m.d.sync += owed.eq(owed + work - (result.valid & result.ready))
+            m.d.comb += Assume(~result.valid | (owed != 0))
+
+        # layer static during a run; fixed offsets; synchronous read ports that hold.
+        started = Signal(name="started")
+        layer_held = Signal.like(raw(self.layer), name="layer_held")
+        offsets_held = Signal.like(self.offsets, name="offsets_held")
+        m.d.sync += [started.eq(1), layer_held.eq(raw(self.layer)),
+                     offsets_held.eq(self.offsets)]
+        with m.If(started):
+            m.d.comb += Assume(self.offsets == offsets_held)
+        with m.If(dut.busy):
+            m.d.comb += Assume(raw(self.layer) == layer_held)
+        for name, port in self._sync_ports.items():
+            data = Signal.like(port.data, name=f"{name}_reg")
+            with m.If(port.en):
+                m.d.sync += data.eq(getattr(self, name))
+            m.d.comb += port.data.eq(data)
+        width = len(dut.offset_lo.data)
+        words = Array(self.offsets[w * width:(w + 1) * width] for w in range(self._offset_words))
+        m.d.comb += [dut.offset_lo.data.eq(words[dut.offset_lo.addr]),
+                     dut.offset_hi.data.eq(words[dut.offset_hi.addr])]
+
+        for name in ("bc", "side", "o"):
+            stream_rules(m, getattr(dut, name), name=name)
+        return m
+
+
+PROOFS = [
+    Proof("tile_controller_stream_rules", TileControllerFormal, "bmc", 18),
+]
