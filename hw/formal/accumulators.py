@@ -73,6 +73,6 @@ class AccumulatorsFormal(FormalWrapper):
 
 
 PROOFS = [
-    Proof("accumulators_stream_rules", lambda: AccumulatorsFormal(data=False), "prove", 2),
+    Proof("accumulators_stream_rules", lambda: AccumulatorsFormal(data=False), "prove", 4),
     Proof("accumulators_bins", lambda: AccumulatorsFormal(data=True), "bmc", 12),
 ]

@@ -110,6 +110,6 @@ class OutlierPathFormal(FormalWrapper):
 
 
 PROOFS = [
-    Proof("outlier_path_stream_rules", lambda: OutlierPathFormal(count=False), "prove", 2),
+    Proof("outlier_path_stream_rules", lambda: OutlierPathFormal(count=False), "prove", 8),
     Proof("outlier_path_records", lambda: OutlierPathFormal(count=True), "bmc", 12),
 ]

@@ -20,6 +20,6 @@ def pe_formal(dut_class=GoboPE, count=True):
 
 
 PROOFS = [
-    Proof("pe_stream_rules", lambda: pe_formal(count=False), "prove", 4),
+    Proof("pe_stream_rules", lambda: pe_formal(count=False), "prove", 6),
     Proof("pe_row_count", pe_formal, "bmc", 12),
 ]

@@ -1,0 +1,137 @@
+"""Every formal property fails on a planted bug. ``make formal`` proves the real components
+(hw/formal/runner.py); here each proof runs on a mutant (the component subclassed, one
+statement added after its own logic, so the bug wins) and must end in ``FAIL``: a real
+counterexample from reset, not merely an induction that could not close."""
+
+import pytest
+
+from hw.accumulators import CentroidAccumulators
+from hw.formal import accumulators, index_decoder, outlier_path, pe, reconstruction, tile_controller
+from hw.formal.runner import all_proofs, run_proof
+from hw.index_decoder import IndexDecoder
+from hw.outlier_path import OutlierSidePath
+from hw.pe import GoboPE
+from hw.reconstruction import ReconstructionMultiplier
+from hw.tile_controller import TileController
+
+
+def mutant(base, bug):
+    """``base`` with ``bug(self, m)`` added after its own logic."""
+    class Mutant(base):
+        def elaborate(self, platform):
+            m = base.elaborate(self, platform)
+            bug(self, m)
+            return m
+    Mutant.__name__ = f"{base.__name__}Mutant"
+    return Mutant
+
+
+def _drop_valid_on_stall(stream_name):
+    def bug(self, m):
+        o = getattr(self, stream_name)
+        with m.If(o.valid & ~o.ready):
+            m.d.sync += o.valid.eq(0)
+    return bug
+
+
+def _lane1_also_mask0(self, m):
+    m.d.comb += self.masks[0][1].eq(1)
+
+
+def _always_ready(self, m):
+    m.d.comb += self.i.ready.eq(1)
+
+
+def _lose_last_beat_bin0(self, m):
+    with m.If(self.i.valid & self.i.ready & self.i.payload.last):
+        m.d.sync += self.o.payload[0].eq(0)
+
+
+def _payload_moves_on_stall(self, m):
+    with m.If(self.o.valid & ~self.o.ready):
+        m.d.sync += self.o.payload.eq(self.o.payload + 1)
+
+
+def _ready_every_step(self, m):
+    m.d.comb += self.i.ready.eq(self.i.valid)
+
+
+def _pe_result_zero_on_stall(self, m):
+    with m.If(~self.o.ready):
+        m.d.comb += self.o.payload.eq(0)
+
+
+def _read_port_never_holds(self, m):
+    m.d.comb += self.outlier_rd.en.eq(1)
+
+
+def _result_repeated(self, m):
+    with m.If(self.o.valid & self.o.ready):
+        m.d.sync += self.o.valid.eq(1)
+
+
+def _side_base_zero_on_stall(self, m):
+    with m.If(~self.side.ready):
+        m.d.comb += self.side.payload.act_base.eq(0)
+
+
+def _index_read_never_holds(self, m):
+    m.d.comb += self.index_rd.en.eq(1)
+
+
+PROOFS = {proof.name: proof for proof in all_proofs()}
+
+# (proof, wrapper with the mutant, what the bug does)
+MUTANTS = {
+    "decoder_two_masks": ("index_decoder_l3_i2", lambda: index_decoder.IndexDecoderFormal(
+        lanes=3, index_bits=2, dut_class=mutant(IndexDecoder, _lane1_also_mask0))),
+    "accumulators_drop_valid": ("accumulators_stream_rules", lambda: accumulators
+                                .AccumulatorsFormal(data=False, dut_class=mutant(
+                                    CentroidAccumulators, _drop_valid_on_stall("o")))),
+    "accumulators_overwrite_handover": ("accumulators_bins", lambda: accumulators
+                                        .AccumulatorsFormal(dut_class=mutant(
+                                            CentroidAccumulators, _always_ready))),
+    "accumulators_last_beat_lost": ("accumulators_bins", lambda: accumulators.AccumulatorsFormal(
+        dut_class=mutant(CentroidAccumulators, _lose_last_beat_bin0))),
+    "reconstruction_payload_moves": ("reconstruction_stream_rules", lambda: reconstruction
+                                     .ResultStreamFormal(count=False, dut_class=mutant(
+                                         ReconstructionMultiplier, _payload_moves_on_stall))),
+    "reconstruction_early_accept": ("reconstruction_result", lambda: reconstruction
+                                    .ResultStreamFormal(data=True, dut_class=mutant(
+                                        ReconstructionMultiplier, _ready_every_step))),
+    "pe_payload_moves": ("pe_stream_rules", lambda: pe.pe_formal(
+        dut_class=mutant(GoboPE, _pe_result_zero_on_stall), count=False)),
+    "pe_rows_lost": ("pe_row_count", lambda: pe.pe_formal(dut_class=mutant(GoboPE,
+                                                                          _always_ready))),
+    "outlier_drop_valid": ("outlier_path_stream_rules", lambda: outlier_path.OutlierPathFormal(
+        count=False, dut_class=mutant(OutlierSidePath, _drop_valid_on_stall("o")))),
+    "outlier_word_lost_in_hold": ("outlier_path_records", lambda: outlier_path
+                                  .OutlierPathFormal(dut_class=mutant(
+                                      OutlierSidePath, _read_port_never_holds))),
+    "outlier_command_dropped": ("outlier_path_records", lambda: outlier_path.OutlierPathFormal(
+        dut_class=mutant(OutlierSidePath, _always_ready))),
+    "outlier_result_duplicated": ("outlier_path_records", lambda: outlier_path
+                                  .OutlierPathFormal(dut_class=mutant(
+                                      OutlierSidePath, _result_repeated))),
+    "controller_bc_payload_moves": ("tile_controller_stream_rules", lambda: tile_controller
+                                 .TileControllerFormal(dut_class=mutant(
+                                     TileController, _index_read_never_holds))),
+    "controller_side_payload_moves": ("tile_controller_stream_rules", lambda: tile_controller
+                                      .TileControllerFormal(dut_class=mutant(
+                                          TileController, _side_base_zero_on_stall))),
+    "controller_o_drop_valid": ("tile_controller_stream_rules", lambda: tile_controller
+                                .TileControllerFormal(dut_class=mutant(
+                                    TileController, _drop_valid_on_stall("o")))),
+}
+
+
+def test_every_proof_has_a_mutant():
+    assert {proof for proof, _ in MUTANTS.values()} >= set(PROOFS) - {"index_decoder_l4_i3"}
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_mutant_fails_its_proof(name, tmp_path):
+    proof_name, make = MUTANTS[name]
+    passed, _, log = run_proof(PROOFS[proof_name], tmp_path, wrapper=make())
+    assert not passed, f"{name}: {proof_name} still passes"
+    assert "DONE (FAIL" in log, f"{name}: no counterexample from reset\n{log[-2000:]}"
