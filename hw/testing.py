@@ -9,8 +9,8 @@ that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & rea
 just before that edge.
 """
 
-__all__ = ["produce", "consume", "run_stream", "run_tile", "run_pe_job",
-           "run_decompressor_job", "run_tile_job"]
+__all__ = ["produce", "consume", "StreamMonitor", "internal_streams", "run_stream", "run_tile",
+           "run_pe_job", "run_decompressor_job", "run_tile_job"]
 
 
 def _raw(value):
@@ -72,6 +72,73 @@ async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None
     ctx.set(stream.ready, 0)
 
 
+def internal_streams(fragment):
+    """``{path: stream}`` for every stream member of every component below the elaborated
+    ``fragment`` (the top's own members excluded: its benches drive them), ``path`` like
+    ``"pe0.accumulators.o"``."""
+    from amaranth.lib import stream as lib_stream
+    from amaranth.lib import wiring
+
+    found = {}
+
+    def walk(frag, prefix):
+        for sub, name, *_ in frag.subfragments:
+            path = f"{prefix}{name}"
+            for origin in getattr(sub, "origins", ()):
+                if isinstance(origin, wiring.Component):
+                    for member_name, member in origin.signature.members.items():
+                        if (member.is_port or not isinstance(member.signature,
+                                                             lib_stream.Signature)):
+                            continue
+                        found[f"{path}.{member_name}"] = getattr(origin, member_name)
+            walk(sub, f"{path}.")
+
+    walk(fragment, "")
+    return found
+
+
+class StreamMonitor:
+    """Checks the stream rules on many streams at once, from background testbenches: once
+    ``valid`` is high without ``ready``, ``valid`` and the payload hold until the transfer.
+    Raises ``AssertionError`` naming the stream and the cycle at the first violation.
+
+    :meth:`attach` watches every internal stream of an elaborated design
+    (:func:`internal_streams`); :attr:`transfers` counts the transfers checked per stream.
+    """
+
+    def __init__(self):
+        self.transfers = {}
+
+    @property
+    def total(self):
+        """Transfers checked on all streams."""
+        return sum(self.transfers.values())
+
+    def attach(self, sim, fragment):
+        """Add one background testbench per internal stream of ``fragment`` to ``sim``."""
+        for name, stream in internal_streams(fragment).items():
+            sim.add_testbench(self.watch(name, stream), background=True)
+
+    def watch(self, name, stream):
+        """A testbench that checks ``stream`` (called ``name`` in messages) every cycle."""
+        self.transfers.setdefault(name, 0)
+        payload = _raw(stream.payload)
+
+        async def bench(ctx):
+            cycle, pending = 0, None
+            async for _, _, valid, ready, word in ctx.tick().sample(stream.valid, stream.ready,
+                                                                   payload):
+                if pending is not None:
+                    assert valid, f"{name}: valid dropped without a transfer in cycle {cycle}"
+                    assert word == pending, (f"{name}: payload changed without a transfer in "
+                                             f"cycle {cycle}: {pending:#x} -> {word:#x}")
+                pending = word if valid and not ready else None
+                if valid and ready:
+                    self.transfers[name] += 1
+                cycle += 1
+        return bench
+
+
 def run_stream(dut, words, count, *, rng=None, gap_prob=0.0, stall_prob=0.0, i=None, o=None,
                setup=None, finish=None):
     """Simulate ``dut`` with :func:`produce` offering ``words`` on ``i`` (default ``dut.i``) and
@@ -105,13 +172,16 @@ def run_stream(dut, words, count, *, rng=None, gap_prob=0.0, stall_prob=0.0, i=N
 
 
 def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_prob=0.0, runs=1,
-             streams=None):
+             streams=None, monitor=None):
     """Simulate a tile (:class:`~hw.tile.GoboTile` or alike): offer the ``streams`` ``{member
     name: words}`` (all at once, e.g. the compressed weights of
     :class:`~hw.compressed_mac_tile.CompressedMacTile`), then the ``load`` beats, with ``layer``
     set from the start, and ``runs`` times pulse ``start`` and take the ``blocks * tokens``
-    output beats. Returns ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
+    output beats. A :class:`StreamMonitor` (``monitor``, or a fresh one) checks the stream rules
+    on every internal stream all along. Returns ``[(Y (blocks*P, T) int64, counters word)]`` per
+    run."""
     import numpy as np
+    from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
 
     from golden.hwmodel.packing import tile_output_fields, unpack
@@ -149,7 +219,9 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
                 y[b * config.pes:(b + 1) * config.pes, t] = unpack(out_fields, word)["outputs"]
             results.append((y, ctx.get(dut.counters.as_value())))
 
-    sim = Simulator(dut)
+    fragment = Fragment.get(dut, None)
+    sim = Simulator(fragment)
+    (StreamMonitor() if monitor is None else monitor).attach(sim, fragment)
     sim.add_clock(1e-8)
     for name, words in pending.items():
         sim.add_testbench(streamer(name, words))

@@ -22,7 +22,7 @@ from golden.hwmodel.mac_tile import (
 from golden.hwmodel.packing import counters_fields, unpack
 from hw.compressed_mac_tile import CompressedMacTile
 from hw.mac_tile import MacTile
-from hw.testing import run_tile
+from hw.testing import StreamMonitor, run_tile
 from tests.test_hw_tile import check_outputs
 
 SMALL = dict(pes=4, lanes=4, max_rows=64, max_dot_length=64, max_tokens=4)
@@ -78,11 +78,15 @@ def run(layer, acts, *, compressed=False, seed=0, gap_prob=0.0, stall_prob=0.0, 
     if compressed:
         packed, records = compressed_streams(layer)
         streams = {"packed": packed, "outliers": records}
+    monitor = StreamMonitor()   # the stream rules on every internal stream, all along
     results = run_tile(cls(config=config, weight_bits=layer.weight_bits),
                        load=mac_load_beats(layer, acts, weights=not compressed),
                        layer=mac_layer_word(layer, tokens), tokens=tokens, blocks=layer.blocks,
                        rng=np.random.default_rng(seed), gap_prob=gap_prob,
-                       stall_prob=stall_prob, runs=runs, streams=streams)
+                       stall_prob=stall_prob, runs=runs, streams=streams, monitor=monitor)
+    idle = [name for name, count in monitor.transfers.items() if not count]
+    assert not idle, f"internal streams without a transfer: {idle}"
+    assert any(name.endswith("controller.bc") for name in monitor.transfers)
     return [(y, unpack(counters_fields(config), word)) for y, word in results]
 
 

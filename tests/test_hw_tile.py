@@ -12,22 +12,36 @@ from golden.config import preset
 from golden.hwmodel.layer_image import layer_word, load_beats, make_image
 from golden.hwmodel.packing import counters_fields, to_signed, unpack
 from golden.hwmodel.tile import tile_accumulators, tile_cycles_of_image, tile_outputs
+from hw.testing import StreamMonitor
 from hw.testing import run_tile as run_tile_component
 from hw.tile import GoboTile
 
 TINY = preset("tiny")
 
 
-def run_tile(image, acts, *, seed=0, gap_prob=0.0, stall_prob=0.0, runs=1):
+def run_tile(image, acts, *, seed=0, gap_prob=0.0, stall_prob=0.0, runs=1, tile=GoboTile):
     """Load ``image`` and ``acts`` into a GoboTile, run it ``runs`` times; returns a list of
-    ``(Y (blocks*P, T) int64, counters dict)`` per run."""
+    ``(Y (blocks*P, T) int64, counters dict)`` per run. Every internal stream is checked against
+    the stream rules all along (:class:`hw.testing.StreamMonitor`) and must carry traffic."""
     config = image.config
     tokens = acts.shape[0]
-    runs = run_tile_component(GoboTile(config=config), load=load_beats(image, acts),
+    monitor = StreamMonitor()
+    runs = run_tile_component(tile(config=config), load=load_beats(image, acts),
                               layer=layer_word(image, tokens), tokens=tokens,
                               blocks=image.blocks, rng=np.random.default_rng(seed),
-                              gap_prob=gap_prob, stall_prob=stall_prob, runs=runs)
+                              gap_prob=gap_prob, stall_prob=stall_prob, runs=runs,
+                              monitor=monitor)
+    check_monitor(monitor)
     return [(y, unpack(counters_fields(config), word)) for y, word in runs]
+
+
+def check_monitor(monitor):
+    """The stream monitor watched the controller, side path and PE streams, each with traffic."""
+    idle = [name for name, count in monitor.transfers.items() if not count]
+    assert not idle, f"internal streams without a transfer: {idle}"
+    for name in ("controller.bc", "controller.dots", "controller.side", "controller.corr",
+                 "controller.o", "side_path.i", "side_path.o", "pe0.i", "pe0.o"):
+        assert name in monitor.transfers, f"{name} not monitored"
 
 
 def check_outputs(want, got):
@@ -135,6 +149,25 @@ def test_tile_short_rows_stall_on_reconstruction_and_runs_twice():
         check_outputs(tile_outputs(image, acts), y)
         want = check_counters(image, 2, counters)
     assert want["stall_recon"] > 0
+
+
+def test_stream_monitor_fails_on_a_planted_violation(monkeypatch):
+    # The broadcast's index read port re-reads while the PEs hold a beat back: bc's payload
+    # changes before its transfer. Output backpressure makes sure bc stalls.
+    import hw.tile
+    from hw.tile_controller import TileController
+
+    class Mutant(TileController):
+        def elaborate(self, platform):
+            m = super().elaborate(platform)
+            m.d.comb += self.index_rd.en.eq(1)
+            return m
+
+    monkeypatch.setattr(hw.tile, "TileController", Mutant)
+    image, acts = random_layer(TINY, np.random.default_rng(5), rows=6, cols=3,
+                               pattern="five_percent", tokens=2)
+    with pytest.raises(AssertionError, match="controller.bc: payload changed without a transfer"):
+        run_tile(image, acts, seed=3, stall_prob=0.5)
 
 
 def test_checker_fails_on_a_corrupted_output():
