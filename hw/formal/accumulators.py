@@ -7,8 +7,7 @@ from amaranth.lib.wiring import In
 from golden.config import GoboConfig
 
 from ..accumulators import CentroidAccumulators, accumulator_input_layout, bins_layout
-from .properties import FormalWrapper, stream_rules
-from .runner import Proof
+from .properties import FormalWrapper, Proof, stream_rules
 
 __all__ = ["AccumulatorsFormal", "PROOFS", "SMALL"]
 

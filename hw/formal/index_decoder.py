@@ -5,8 +5,7 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In
 
 from ..index_decoder import IndexDecoder
-from .properties import FormalWrapper
-from .runner import Proof
+from .properties import FormalWrapper, Proof
 
 __all__ = ["IndexDecoderFormal", "PROOFS"]
 

@@ -9,8 +9,7 @@ from golden.hwmodel.packing import memory_shapes
 
 from ..layouts import outlier_word_layout
 from ..outlier_path import OutlierSidePath, side_command_layout
-from .properties import FormalWrapper, stream_rules
-from .runner import Proof
+from .properties import FormalWrapper, Proof, stream_rules
 
 __all__ = ["OutlierPathFormal", "PROOFS", "SMALL"]
 

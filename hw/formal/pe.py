@@ -3,8 +3,8 @@
 from golden.config import GoboConfig
 
 from ..pe import GoboPE
+from .properties import Proof
 from .reconstruction import ResultStreamFormal
-from .runner import Proof
 
 __all__ = ["PROOFS", "SMALL"]
 

@@ -1,10 +1,30 @@
 """Property helpers shared by the formal wrappers: the stream rules as assertions (on a
 component's outputs) or assumptions (on what its environment offers it)."""
 
+import dataclasses
+
 from amaranth.hdl import Assert, Assume, ResetSignal, Signal
 from amaranth.lib import wiring
 
-__all__ = ["FormalWrapper", "stream_rules", "raw"]
+__all__ = ["Proof", "ENGINE", "FormalWrapper", "stream_rules", "raw"]
+
+ENGINE = "smtbmc yices"
+
+
+@dataclasses.dataclass(frozen=True)
+class Proof:
+    """One property set of one wrapper: ``make()`` returns the wrapper; ``mode`` is ``"prove"``
+    (k-induction, ``depth`` the induction length, unbounded) or ``"bmc"`` (bounded: holds for
+    the first ``depth`` cycles after reset)."""
+    name: str
+    make: object
+    mode: str
+    depth: int
+
+    def describe(self):
+        kind = "k-induction" if self.mode == "prove" else "bounded"
+        return f"{ENGINE}, {self.mode} ({kind}), depth {self.depth}"
+
 
 
 def raw(value):

