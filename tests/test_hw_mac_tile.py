@@ -23,7 +23,7 @@ from golden.hwmodel.packing import counters_fields, unpack
 from hw.compressed_mac_tile import CompressedMacTile
 from hw.mac_tile import MacTile
 from hw.testing import StreamMonitor, run_tile
-from tests.test_hw_tile import check_outputs
+from tests.test_hw_tile import check_outputs, corner_biases
 
 SMALL = dict(pes=4, lanes=4, max_rows=64, max_dot_length=64, max_tokens=4)
 CONFIGS = {
@@ -193,3 +193,22 @@ def test_mac_tile_rejects_bad_parameters():
     with pytest.raises(ValueError, match="memories must be one of 'internal', 'ports', not 'sram'"):
         MacTile(config=config, weight_bits=8, memories="sram")
     gc.collect()
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("out_shift", [0, 2])
+def test_mac_tile_merge_rounding_ties_and_saturation(name, out_shift):
+    # As the GOBO tile's corner test: token 0 has zero activations, so Y is the rounded,
+    # clamped bias (exact halves, both saturation ends); token 1 adds random dot products.
+    config, weight_bits = CONFIGS[name]
+    bias, expected = corner_biases(config.act_bits, out_shift)
+    rows, cols = len(bias), 5
+    rng = np.random.default_rng(70 + out_shift)
+    w_half = 1 << (weight_bits - 1)
+    weights = rng.integers(-w_half, w_half, size=(rows, cols))
+    acts = np.zeros((2, cols), dtype=np.int64)
+    acts[1] = rng.integers(-(1 << (config.act_bits - 1)), 1 << (config.act_bits - 1), size=cols)
+    layer = MacLayer(config, weight_bits, weights, bias, out_shift=out_shift)
+    (y, _), = run(layer, acts, seed=8, gap_prob=0.2, stall_prob=0.3)
+    assert list(y[:rows, 0]) == expected
+    check_outputs(mac_tile_outputs(layer, acts), y)

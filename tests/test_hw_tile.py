@@ -170,6 +170,44 @@ def test_stream_monitor_fails_on_a_planted_violation(monkeypatch):
         run_tile(image, acts, seed=3, stall_prob=0.5)
 
 
+def corner_biases(act_bits, out_shift):
+    """Biases that put the merge on its corners when the dot products and corrections are 0:
+    exact halves of both signs (round half up: +0.5 -> 1, -0.5 -> 0, -1.5 -> -1), a half at
+    the top that rounds into saturation, the last values below and above each end, and far
+    beyond both ends. Returns ``(biases, expected Y)``, Y by the formula of docs/tile.md
+    section 1 on Python integers (independent of the golden model)."""
+    hi, lo = (1 << (act_bits - 1)) - 1, -(1 << (act_bits - 1))
+    s = out_shift
+    half, unit = (1 << (s - 1) if s else 0), 1 << s
+    if s:
+        biases = [half, -half, 3 * half, -3 * half, hi * unit + half, hi * unit + half - 1,
+                  lo * unit - half, lo * unit - half - 1]
+    else:
+        biases = [hi, hi + 1, lo, lo - 1]
+    biases += [(hi + 9) * unit, (lo - 9) * unit, 0]
+    expected = [min(hi, max(lo, (b + half) >> s)) for b in biases]
+    return np.array(biases, dtype=np.int64), expected
+
+
+@pytest.mark.parametrize("out_shift", [0, 1, 3])
+def test_tile_merge_rounding_ties_and_saturation(out_shift):
+    # Token 0 has zero activations, so Y = round(bias >> out_shift) clamped: exact halves and
+    # both saturation ends; token 1 adds random dot products and corrections on top.
+    bias, expected = corner_biases(TINY.act_bits, out_shift)
+    rows, cols = len(bias), 6
+    rng = np.random.default_rng(60 + out_shift)
+    indexes = rng.integers(0, TINY.n_centroids, size=(rows, cols))
+    centroids = rng.integers(-50, 50, size=TINY.n_centroids)
+    outliers = [(1, 2, 7), (4, 0, -9), (rows - 1, cols - 1, 5)]
+    acts = np.zeros((2, cols), dtype=np.int64)
+    acts[1] = rng.integers(-100, 100, size=cols)
+    image = make_image(TINY, indexes=indexes, centroids=centroids, outliers=outliers, bias=bias,
+                       out_shift=out_shift)
+    (y, _), = run_tile(image, acts, seed=7, gap_prob=0.2, stall_prob=0.3)
+    assert list(y[:rows, 0]) == expected
+    check_outputs(tile_outputs(image, acts), y)
+
+
 def test_checker_fails_on_a_corrupted_output():
     rng = np.random.default_rng(9)
     image, acts = random_layer(TINY, rng, rows=5, cols=6, pattern="first_last", tokens=2)
