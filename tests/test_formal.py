@@ -6,9 +6,19 @@ counterexample from reset, not merely an induction that could not close."""
 import pytest
 
 from hw.accumulators import CentroidAccumulators
-from hw.formal import accumulators, index_decoder, outlier_path, pe, reconstruction, tile_controller
+from hw.decompressor import Decompressor
+from hw.formal import (
+    accumulators,
+    index_decoder,
+    outlier_path,
+    pe,
+    reconstruction,
+    streams,
+    tile_controller,
+)
 from hw.formal.runner import all_proofs, run_proof
 from hw.index_decoder import IndexDecoder
+from hw.mac_pe import MacPE
 from hw.outlier_path import OutlierSidePath
 from hw.pe import GoboPE
 from hw.reconstruction import ReconstructionMultiplier
@@ -122,6 +132,12 @@ MUTANTS = {
     "controller_o_drop_valid": ("tile_controller_stream_rules", lambda: tile_controller
                                 .TileControllerFormal(dut_class=mutant(
                                     TileController, _drop_valid_on_stall("o")))),
+    "mac_pe_drop_valid": ("mac_pe_stream_rules", lambda: streams.StreamRulesFormal(
+        mutant(MacPE, _drop_valid_on_stall("o"))(config=streams.MAC_SMALL[0],
+                                                  weight_bits=streams.MAC_SMALL[1]))),
+    "decompressor_always_ready": ("decompressor_stream_rules", lambda: streams.StreamRulesFormal(
+        mutant(Decompressor, _always_ready)(config=streams.MAC_SMALL[0],
+                                            weight_bits=streams.MAC_SMALL[1]))),
 }
 
 

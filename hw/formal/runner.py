@@ -14,7 +14,15 @@ from pathlib import Path
 
 from amaranth.back import rtlil
 
-from . import accumulators, index_decoder, outlier_path, pe, reconstruction, tile_controller
+from . import (
+    accumulators,
+    index_decoder,
+    outlier_path,
+    pe,
+    reconstruction,
+    streams,
+    tile_controller,
+)
 from .properties import ENGINE
 
 __all__ = ["run_proof", "all_proofs", "main"]
@@ -55,7 +63,7 @@ def all_proofs():
     """Every component's proofs, cheapest first."""
     proofs = []
     for module in (index_decoder, accumulators, reconstruction, pe, outlier_path,
-                   tile_controller):
+                   tile_controller, streams):
         proofs.extend(module.PROOFS)
     return proofs
 
