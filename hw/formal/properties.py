@@ -26,7 +26,6 @@ class Proof:
         return f"{ENGINE}, {self.mode} ({kind}), depth {self.depth}"
 
 
-
 def raw(value):
     """The bits of a payload (a view or a value)."""
     return value.as_value() if hasattr(value, "as_value") else value

