@@ -89,6 +89,11 @@ def _index_read_never_holds(self, m):
     m.d.comb += self.index_rd.en.eq(1)
 
 
+def _run_ends_at_first_output(self, m):
+    with m.If(self.o.valid & self.o.ready):
+        m.d.sync += self.busy.eq(0)
+
+
 PROOFS = {proof.name: proof for proof in all_proofs()}
 
 # (proof, wrapper with the mutant, what the bug does)
@@ -132,6 +137,9 @@ MUTANTS = {
     "controller_o_drop_valid": ("tile_controller_stream_rules", lambda: tile_controller
                                 .TileControllerFormal(dut_class=mutant(
                                     TileController, _drop_valid_on_stall("o")))),
+    "controller_run_ends_early": ("tile_controller_slots", lambda: tile_controller
+                                  .TileControllerFormal(slots=True, dut_class=mutant(
+                                      TileController, _run_ends_at_first_output))),
     "mac_pe_drop_valid": ("mac_pe_stream_rules", lambda: streams.StreamRulesFormal(
         mutant(MacPE, _drop_valid_on_stall("o"))(config=streams.MAC_SMALL[0],
                                                   weight_bits=streams.MAC_SMALL[1]))),

@@ -1,7 +1,7 @@
 """Formal wrapper of :class:`hw.tile_controller.TileController` under the environment contract
 of docs/tile.md section 7."""
 
-from amaranth.hdl import Array, Assume, Module, Signal, unsigned
+from amaranth.hdl import Array, Assert, Assume, Module, Signal, unsigned
 from amaranth.lib import stream
 from amaranth.lib.wiring import In
 
@@ -22,10 +22,15 @@ class TileControllerFormal(FormalWrapper):
     asynchronously, holds any fixed content (``offsets``); ``start``, ``processed`` and every
     ``ready`` are free. Bounded: the first 18 cycles from reset, which hold a whole run of the
     small configuration's largest layer (2 blocks, 2 chunks, 2 tokens: 8 beats, 14 cycles
-    without stalls) and the start of the next."""
+    without stalls) and the start of the next.
 
-    def __init__(self, *, config=SMALL, dut_class=TileController):
+    With ``slots=True`` it asserts instead that a run emits exactly ``blocks * tokens`` outputs
+    on ``o``, all while ``busy``: ``busy`` falls with the transfer of the last one (depth 14:
+    runs of up to 4 beats complete, e.g. 2 blocks x 2 tokens x 1 chunk)."""
+
+    def __init__(self, *, config=SMALL, slots=False, dut_class=TileController):
         self._config = config
+        self._slots = slots
         self._dut = dut = dut_class(config=config)
         self._offset_words = 1 << len(dut.offset_lo.addr)
         sync_ports = {"index_data": dut.index_rd, "act_data": dut.act_rd}
@@ -87,11 +92,29 @@ class TileControllerFormal(FormalWrapper):
         m.d.comb += [dut.offset_lo.data.eq(words[dut.offset_lo.addr]),
                      dut.offset_hi.data.eq(words[dut.offset_hi.addr])]
 
-        for name in ("bc", "side", "o"):
-            stream_rules(m, getattr(dut, name), name=name)
+        if not self._slots:
+            for name in ("bc", "side", "o"):
+                stream_rules(m, getattr(dut, name), name=name)
+            return m
+
+        layer = self.layer
+        sent = Signal(8, name="outputs_sent")
+        slots = Signal(8, name="run_slots")
+        was_busy = Signal(name="was_busy")
+        o_xfer = dut.o.valid & dut.o.ready
+        m.d.sync += was_busy.eq(dut.busy)
+        with m.If(dut.start & ~dut.busy):
+            m.d.sync += [sent.eq(0), slots.eq(layer.blocks * layer.tokens)]
+        with m.Elif(o_xfer):
+            m.d.sync += sent.eq(sent + 1)
+        m.d.comb += Assert(~dut.o.valid | dut.busy, "an output outside a run")
+        with m.If(was_busy & ~dut.busy):
+            m.d.comb += Assert(sent == slots,
+                               "a run ended without blocks * tokens outputs")
         return m
 
 
 PROOFS = [
     Proof("tile_controller_stream_rules", TileControllerFormal, "bmc", 18),
+    Proof("tile_controller_slots", lambda: TileControllerFormal(slots=True), "bmc", 14),
 ]
