@@ -196,8 +196,9 @@ def test_mac_tile_rejects_bad_parameters():
 
 
 @pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("compressed", [False, True], ids=["dense", "compressed"])
 @pytest.mark.parametrize("out_shift", [0, 2])
-def test_mac_tile_merge_rounding_ties_and_saturation(name, out_shift):
+def test_mac_tile_merge_rounding_ties_and_saturation(name, compressed, out_shift):
     # As the GOBO tile's corner test: token 0 has zero activations, so Y is the rounded,
     # clamped bias (exact halves, both saturation ends); token 1 adds random dot products.
     config, weight_bits = CONFIGS[name]
@@ -205,10 +206,17 @@ def test_mac_tile_merge_rounding_ties_and_saturation(name, out_shift):
     rows, cols = len(bias), 5
     rng = np.random.default_rng(70 + out_shift)
     w_half = 1 << (weight_bits - 1)
-    weights = rng.integers(-w_half, w_half, size=(rows, cols))
     acts = np.zeros((2, cols), dtype=np.int64)
     acts[1] = rng.integers(-(1 << (config.act_bits - 1)), 1 << (config.act_bits - 1), size=cols)
-    layer = MacLayer(config, weight_bits, weights, bias, out_shift=out_shift)
-    (y, _), = run(layer, acts, seed=8, gap_prob=0.2, stall_prob=0.3)
+    if compressed:
+        layer = make_compressed_layer(
+            config, weight_bits, indexes=rng.integers(0, config.n_centroids, size=(rows, cols)),
+            centroids=rng.integers(-w_half, w_half, size=config.n_centroids),
+            outliers=[(0, 1, -w_half), (rows - 1, 4, w_half - 1)], bias=bias,
+            out_shift=out_shift)
+    else:
+        weights = rng.integers(-w_half, w_half, size=(rows, cols))
+        layer = MacLayer(config, weight_bits, weights, bias, out_shift=out_shift)
+    (y, _), = run(layer, acts, compressed=compressed, seed=8, gap_prob=0.2, stall_prob=0.3)
     assert list(y[:rows, 0]) == expected
     check_outputs(mac_tile_outputs(layer, acts), y)
