@@ -84,7 +84,9 @@ def add(subparsers):
                     "line first) plus a JSON sidecar with the configuration, derived widths, "
                     "ports, latency and memories. Without --kind: the default set of `make "
                     "verilog` (GOBO PE presets, GOBO tile presets, tiny MAC and "
-                    "memory-compression tiles).",
+                    "memory-compression tiles). A tile holds its layer's memories on chip: the "
+                    "tiny and minilm presets emit in seconds to a minute, bert_large and the PE "
+                    "presets' tiles (tens of Mbit) take many minutes.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=f"kinds: {', '.join(KINDS)}\npresets: {', '.join(PRESETS)}\n\n"
                + example("gobo verilog --out build/verilog --lint",
@@ -110,13 +112,24 @@ def _run(args):
     if args.kind:
         if not args.preset:
             raise CliError("--kind needs --preset NAME")
+        takes = [k for k in args.kind if kind(k).weight_bits]
+        if args.flavour != "w16a16" and not takes:
+            raise CliError(f"--flavour applies to the kinds that take weight_bits "
+                           f"({', '.join(k for k, e in KINDS.items() if e.weight_bits)}), not "
+                           f"to {', '.join(args.kind)}")
         designs = [design_for(k, p, args.flavour) for k in args.kind for p in args.preset]
     elif args.preset:
         raise CliError("--preset needs --kind KIND (without both: the default set)")
     else:
         designs = default_designs()
     failed = False
-    for design in designs:
+    for number, design in enumerate(designs, 1):
+        report = design.memory_report()
+        mbit = report["total_bits"] / 1e6 if report else 0.0
+        # Amaranth emits a memory's initial value bit by bit: a large tile takes many minutes.
+        slow = f"; its {mbit:.0f} Mbit of memories take minutes to emit" if mbit > 64 else ""
+        print(f"[{number}/{len(designs)}] emitting {design.name}{slow}", file=sys.stderr,
+              flush=True)
         try:
             path = write(design, args.out, lint_it=args.lint)
             status = "  lint clean" if args.lint else ""
