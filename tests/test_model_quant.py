@@ -96,7 +96,7 @@ def test_malformed_model_files_name_the_problem(tiny):
         "unknown kind 'int4'": with_manifest(lambda m: m["tensors"][0].update(kind="int4")),
         "lacks tensor 'encoder.layer.1.output.LayerNorm.bias'":
             with_manifest(lambda m: m["tensors"].pop(), drop=manifest["tensors"][-1]["length"]),
-        "do not hold float32 \\(3, 3\\)": with_manifest(bad_shape),
+        "has shape \\[3, 3\\], but the config requires \\(32,\\)": with_manifest(bad_shape),
     }
     for message, blob in cases.items():
         with pytest.raises(ModelFormatError, match=message):
