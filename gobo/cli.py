@@ -60,6 +60,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("gobo: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:   # after BrokenPipeError: a file that cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"gobo: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

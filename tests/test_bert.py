@@ -30,7 +30,9 @@ def test_gelu_is_x_times_normal_cdf():
 @pytest.mark.parametrize("change, message", [
     ({"hidden_size": None}, "missing key hidden_size"),
     ({"num_hidden_layers": None, "vocab_size": None}, "missing keys vocab_size, num_hidden_layers"),
-    ({"model_type": "gpt2"}, "model_type is 'gpt2', not a BERT"),
+    ({"model_type": "gpt2"}, "model_type 'gpt2' is not supported"),
+    ({"model_type": "distilbert", "hidden_size": None, "num_hidden_layers": None},
+     "model_type 'distilbert' is not supported"),
     ({"num_attention_heads": 5}, "hidden_size 32 is not a multiple of num_attention_heads 5"),
     ({"hidden_act": "swish"}, "hidden_act 'swish' is not supported"),
     ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key'"),

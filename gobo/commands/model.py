@@ -3,12 +3,11 @@ FP32; the model options it shares with ``gobo quantize --all``."""
 
 import argparse
 import hashlib
-import json
 import pathlib
 import sys
 import time
 
-from gobo.common import CliError, add_outlier_options, example, print_warnings
+from gobo.common import CliError, add_outlier_options, example, print_json, print_warnings
 from golden.nlp.bert import BertConfig, BertEncoder
 from golden.nlp.corpus import CorpusError, load_sentences
 from golden.nlp.model_report import format_report, model_report
@@ -73,9 +72,12 @@ def spec_from_args(args, *, method="gobo", threshold=None):
 
 
 def find_config(args, *folders):
+    """``--config``, else the first ``config.json`` in WEIGHTS (a checkpoint folder) or
+    ``folders``."""
     if args.config is not None:
         return pathlib.Path(args.config)
-    for folder in folders:
+    weights = pathlib.Path(args.weights).expanduser()
+    for folder in ([weights] if weights.is_dir() else []) + list(folders):
         if folder is not None and (pathlib.Path(folder) / "config.json").exists():
             return pathlib.Path(folder) / "config.json"
     raise CliError(f"{args.weights}: no config.json beside it; pass --config CONFIG.json")
@@ -203,8 +205,7 @@ def _run_model(args):
                          "total": time.perf_counter() - start}
     report["input"] = str(weights)
     if args.json:
-        json.dump(report, sys.stdout)
-        sys.stdout.write("\n")
+        print_json(report)
     else:
         print(format_report(report))
     return 0

@@ -119,13 +119,16 @@ class BertConfig:
     def from_dict(cls, data, *, source="config"):
         if not isinstance(data, dict):
             raise BertError(f"{source}: expected a JSON object, not {type(data).__name__}")
+        # Checked first: a DistilBERT or RoBERTa config lacks BERT's keys, and "missing keys
+        # hidden_size, ..." would hide the real reason.
+        model_type = data.get("model_type", "bert")
+        if model_type != "bert":
+            raise BertError(f"{source}: model_type {str(model_type)[:40]!r} is not supported "
+                            f"(only 'bert', the BERT encoder)")
         missing = [k for k in _REQUIRED_KEYS if k not in data]
         if missing:
             raise BertError(f"{source}: missing key{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(missing)}")
-        model_type = data.get("model_type", "bert")
-        if model_type != "bert":
-            raise BertError(f"{source}: model_type is {model_type!r}, not a BERT ('bert')")
         fields = {f.name for f in dataclasses.fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in fields})

