@@ -11,6 +11,7 @@ peak resident memory must stay under ``--max-mb``. Exit status 1 on any violatio
 """
 
 import argparse
+import io
 import json
 import pathlib
 import random
@@ -20,6 +21,8 @@ import sys
 import tempfile
 import time
 import traceback
+import zipfile
+import zlib
 
 import numpy as np
 
@@ -95,9 +98,73 @@ def _header_span(data, suffix):
     return 0, len(data)
 
 
-def mutate(data, suffix, rng):
+def _mutate_inside_zip(data, rng):
+    """Damage one member of a zip and write the archive again with valid CRCs, so that the
+    damage reaches the member's parser (the .npy header, the image metadata, the pickle)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        members = [(info, archive.read(info)) for info in archive.infolist()]
+    target = rng.randrange(len(members))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for i, (info, blob) in enumerate(members):
+            if i == target:
+                name = info.filename
+                inner = ".npy" if name.endswith(".npy") else ".pkl"
+                blob = mutate(blob, inner, rng, inside=True)
+            archive.writestr(info, blob)
+    return out.getvalue()
+
+
+def _mutate_gobo_blob(data, rng):
+    """Damage one tensor blob of a .gobo file and fix its CRC-32, so that the damage reaches
+    the stored-layer parsers."""
+    manifest_len = int.from_bytes(data[12:16], "little")
+    start = 16 + manifest_len
+    manifest = json.loads(data[16:start])
+    entry = rng.choice(manifest["tensors"])
+    begin = start + entry["offset"]
+    blob = bytearray(data[begin:begin + entry["length"]])
+    for _ in range(rng.randint(1, 4)):
+        i = rng.randrange(min(len(blob), 64) if rng.random() < 0.7 else len(blob))
+        blob[i] ^= 1 << rng.randrange(8)
+    entry["crc32"] = zlib.crc32(bytes(blob))
+    text = json.dumps(manifest, separators=(",", ":")).encode()
+    return (data[:12] + len(text).to_bytes(4, "little") + text + data[start:begin] + bytes(blob)
+            + data[begin + entry["length"]:])
+
+
+def _mutate_image_meta(data, rng):
+    """Edit one value of a layer image's JSON metadata (or one of its arrays' dtype or shape)
+    and save the archive again, valid as a zip and as .npy members."""
+    with np.load(io.BytesIO(data)) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    if rng.random() < 0.7:
+        text = str(arrays["meta"]).encode()
+        numbers = list(_NUMBER.finditer(text))
+        m = rng.choice(numbers)
+        text = text[:m.start()] + rng.choice(_ODD_NUMBERS) + text[m.end():]
+        arrays["meta"] = np.array(text.decode())
+    else:
+        name = rng.choice([n for n in arrays if n != "meta"])
+        arrays[name] = rng.choice([arrays[name].astype(np.float64), arrays[name][..., None],
+                                   arrays[name][:0], arrays[name].astype(np.int8) * 100,
+                                   -arrays[name], arrays[name][::-1]])
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def mutate(data, suffix, rng, *, inside=False, image=False):
     """One damaged copy of ``data``."""
+    if image and rng.random() < 0.3:
+        return _mutate_image_meta(data, rng)
+    if not inside and suffix in (".npz", ".bin") and rng.random() < 0.4:
+        return _mutate_inside_zip(data, rng)
+    if not inside and suffix == ".gobo" and rng.random() < 0.4:
+        return _mutate_gobo_blob(data, rng)
     data = bytearray(data)
+    if not data:
+        return bytes(data)
     kind = rng.choice(["flip", "flip", "truncate", "header", "header", "zipsize", "splice"])
     if kind == "flip":
         for _ in range(rng.randint(1, 8)):
@@ -155,7 +222,7 @@ def fuzz(cases, seed=0, names=None, *, max_seconds=1.0, verbose=False, folder=No
                      "slowest_s": 0.0, "examples": []}
             for case in range(cases):
                 suffix, original = rng.choice(seeds[name])
-                damaged = mutate(original, suffix, rng)
+                damaged = mutate(original, suffix, rng, image=name == "image")
                 path = tmp / f"case{suffix}"
                 path.write_bytes(damaged)
                 start = time.perf_counter()

@@ -302,3 +302,24 @@ def test_real_minilm_slice_as_bf16_and_torch(tmp_path):
     (tmp_path / "q.bin").write_bytes(torch_checkpoint_bytes({"q": w}, dtype="BF16"))
     got = load_tensors(tmp_path / "q.bin")["q"]
     assert np.max(np.abs(got - w)) <= np.max(np.abs(w)) * 2 ** -7
+
+
+def test_pytorch_stride0_view_cannot_ask_for_terabytes(tmp_path):
+    from golden.nlp.weights import torch_checkpoint_bytes
+    data = torch_checkpoint_bytes({"w": np.ones((2, 2), np.float32)})
+    # size (2, 2) stride (2, 1) -> size (1048576, 1048576) stride (0, 0): 4 TiB from 16 bytes
+    small = b"(J\x02\x00\x00\x00J\x02\x00\x00\x00t(J\x02\x00\x00\x00J\x01\x00\x00\x00t"
+    huge = b"(J\x00\x00\x10\x00J\x00\x00\x10\x00t(J\x00\x00\x00\x00J\x00\x00\x00\x00t"
+    assert data.count(small) == 1
+    import io
+    import zipfile
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    members["archive/data.pkl"] = members["archive/data.pkl"].replace(small, huge)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, blob in members.items():
+            z.writestr(name, blob)
+    (tmp_path / "bomb.bin").write_bytes(out.getvalue())
+    with pytest.raises(WeightsError, match="more elements than its storage of 4"):
+        load_tensors(tmp_path / "bomb.bin")

@@ -122,7 +122,8 @@ def _float32_view(raw, stored):
         return (raw.view("<u2").astype(np.uint32) << 16).view(np.float32)
     file_dtype, read_as = _SAFETENSORS_DTYPES[stored]
     array = raw.view(file_dtype)
-    return array.astype(read_as) if read_as is not None else array
+    # copy=False: float32 stays a view of the memory map (no copy of a 90 MB model).
+    return array.astype(read_as, copy=False) if read_as is not None else array
 
 
 def safetensors_header(path):
@@ -286,7 +287,7 @@ class _TorchUnpickler(pickle._Unpickler):
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 5 and pid[0] == "storage"
                 and isinstance(pid[1], _StorageType) and isinstance(pid[2], str)):
-            raise pickle.UnpicklingError(f"unknown persistent id {str(pid)[:80]}")
+            raise pickle.UnpicklingError(f"unknown persistent id (a {type(pid).__name__})")
         key = pid[2]
         if key not in self._storages:
             member = f"{self._prefix}data/{key}"
@@ -314,6 +315,9 @@ class _TorchUnpickler(pickle._Unpickler):
         itemsize = 2 if storage.dtype == "bf16" else np.dtype(storage.dtype).itemsize
         count = storage.data.size // itemsize
         last = offset + sum((n - 1) * s for n, s in zip(shape, stride)) if all(shape) else offset
+        if numel(shape) > count:   # a stride-0 view of a tiny storage could ask for terabytes
+            raise pickle.UnpicklingError(f"a tensor of shape {shape} has more elements than its "
+                                         f"storage of {count}")
         if numel(shape) and last >= count:
             raise pickle.UnpicklingError(f"a tensor of shape {shape}, stride {stride} at offset "
                                          f"{offset} reaches past its storage of {count}")
@@ -357,7 +361,8 @@ def _read_torch(path):
     tensors = Tensors()
     for name, value in state.items():
         if not isinstance(name, str) or not isinstance(value, _TorchTensor):
-            _fail(path, f"entry {str(name)[:80]!r} of the state dict is not a named tensor")
+            label = repr(name[:80]) if isinstance(name, str) else f"(a {type(name).__name__})"
+            _fail(path, f"entry {label} of the state dict is not a named tensor")
         tensors[name] = value.array
         tensors.dtypes[name] = value.dtype_name
     return tensors
