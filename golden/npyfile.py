@@ -6,6 +6,7 @@ each loader (weights, layer image) re-raises it as its own error.
 
 import ast
 import math
+import re
 import struct
 import zipfile
 import zlib
@@ -31,6 +32,9 @@ _MAX_ZIP_VERSION = 63
 #: NumPy dtype kinds a .npy array may hold (plain numbers, either byte order; no objects, no
 #: records, no strings).
 _NPY_KINDS = "fiub"
+
+
+_SIMPLE_DTYPE = re.compile(r"[<>|=]?(?P<kind>f[248]|i[1248]|u[1248]|b1|U[1-9][0-9]{0,5})")
 
 
 class NpyError(ValueError):
@@ -93,13 +97,13 @@ def _npy_header(path, f, what, kinds):
     descr, fortran, shape = header["descr"], header["fortran_order"], header["shape"]
     if not isinstance(descr, str) or not isinstance(fortran, bool):
         _fail(path, f"{what} has a malformed .npy header ({descr!r}, {fortran!r})")
-    try:
-        dtype = np.dtype(descr)
-    except (TypeError, ValueError):
-        _fail(path, f"{what} has an unknown dtype {descr!r}")
-    if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
-        _fail(path, f"{what} holds dtype {descr!r}; only numbers (float, int, bool) are read "
-                    f"(never pickled objects)")
+    # Matched before NumPy sees it: np.dtype() parses comma strings and repeat counts itself
+    # (with literal_eval), and would accept records, objects and strings.
+    match = _SIMPLE_DTYPE.fullmatch(descr)
+    if match is None or match["kind"][0] not in kinds:
+        _fail(path, f"{what} holds dtype {descr[:40]!r}; only numbers (float, int, bool) are "
+                    f"read (never pickled objects)")
+    dtype = np.dtype(descr)
     if not isinstance(shape, tuple):
         _fail(path, f"{what} has shape {shape!r}, not a tuple")
     return dtype, check_shape(path, what, shape), fortran

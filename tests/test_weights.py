@@ -323,3 +323,12 @@ def test_pytorch_stride0_view_cannot_ask_for_terabytes(tmp_path):
     (tmp_path / "bomb.bin").write_bytes(out.getvalue())
     with pytest.raises(WeightsError, match="more elements than its storage of 4"):
         load_tensors(tmp_path / "bomb.bin")
+
+
+@pytest.mark.parametrize("descr", ["<f4,(2)i4", "f4,(2", "S4", "<U3", "V8", "O"])
+def test_npy_dtype_strings_numpy_would_parse_are_refused(tmp_path, descr):
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': (1,), }}"
+    raw = b"\x93NUMPY\x01\x00" + struct.pack("<H", 118) + header.ljust(117).encode() + b"\n"
+    (tmp_path / "odd.npy").write_bytes(raw + bytes(8))
+    with pytest.raises(WeightsError, match="only numbers"):
+        load_tensors(tmp_path / "odd.npy")
