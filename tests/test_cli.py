@@ -52,7 +52,8 @@ def test_json_schema_and_values(npz, capsys):
                           "l1", "iterations", "warnings", "file_dtype", "compression_vs_file"}
     assert entry["file_dtype"] == "F32"
     assert entry["compression_vs_file"] == entry["compression_ratio"]
-    assert set(report["aggregate"]) == {"outlier_fraction", "compression_ratio", "rel_rmse"}
+    assert set(report["aggregate"]) == {"outlier_fraction", "compression_ratio",
+                                        "compression_vs_file", "rel_rmse"}
     stats = quantize(np.load(npz)["fc2"], index_bits=4, method="kmeans",
                      outlier_log_prob=-3).stats
     assert entry["name"] == "fc2" and entry["shape"] == [16, 32]
@@ -201,6 +202,8 @@ def test_bf16_bias_does_not_break_a_float32_selection(tmp_path, capsys):
     assert entries["up.weight"]["file_dtype"] == "BF16"
     assert entries["up.weight"]["compression_vs_file"] == \
         pytest.approx(entries["up.weight"]["compression_ratio"] / 2)
+    assert json.loads(out)["aggregate"]["compression_vs_file"] < \
+        json.loads(out)["aggregate"]["compression_ratio"]
     code, out, _ = _run(["quantize", path, "--quiet"], capsys)
     assert "vs file" in out.splitlines()[0] and "(BF16)" in out
 

@@ -160,8 +160,8 @@ def _print_table(records, agg, out):
               + extra, file=out)
     print(line.format(f"all ({agg['matrices']} matrices)", f"{agg['numel']}",
                       f"{100 * agg['outlier_fraction']:.3f}", f"{agg['compression_ratio']:.2f}x",
-                      f"{agg['rel_rmse']:.4f}", f"{agg['l1']:.4g}", agg["iterations"], w=width),
-          file=out)
+                      f"{agg['rel_rmse']:.4f}", f"{agg['l1']:.4g}", agg["iterations"], w=width)
+          + (f"  {agg['compression_vs_file']:.2f}x" if vs_file else ""), file=out)
 
 
 def _run_quantize(args):
@@ -182,8 +182,14 @@ def _run_quantize(args):
     records = [_tensor_record(name, layer, tensors) for name, layer in rows]
     print_warnings(records)
     agg = aggregate_stats(layer.stats for _, layer in rows)
+    # Against the file: the same stored bytes over the bytes the file spends on these matrices.
+    fp32_bytes = sum(4 * r["shape"][0] * r["shape"][1] for r in records)
+    file_bytes = sum(4 * r["shape"][0] * r["shape"][1] * r["compression_vs_file"]
+                     / r["compression_ratio"] for r in records)
+    agg["compression_vs_file"] = agg["compression_ratio"] * file_bytes / fp32_bytes
     if args.json:
-        summary = {k: agg[k] for k in ("outlier_fraction", "compression_ratio", "rel_rmse")}
+        summary = {k: agg[k] for k in ("outlier_fraction", "compression_ratio",
+                                       "compression_vs_file", "rel_rmse")}
         print_json({"tensors": records, "aggregate": summary})
     else:
         _print_table(records, agg, sys.stdout)
