@@ -42,6 +42,9 @@ __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_
 IMAGE_FORMAT = "gobo-layer-image"
 #: Version 2 added the bias shift (``shift_bias``); version 1 files load with it 0.
 IMAGE_FORMAT_VERSION = 2
+#: The most weights a layer image file may hold (2**25: 8192 x 4096), checked before reading
+#: its arrays into int64.
+MAX_IMAGE_WEIGHTS = 1 << 25
 
 
 class ImageError(ValueError):
@@ -600,6 +603,17 @@ def load_image(path, config=None):
         want = 2 if name == "indexes" else 1
         if arrays[name].ndim != want:
             raise ImageError(f"{path}: {name} is {arrays[name].ndim}-D, not {want}-D")
+    # Sizes against the configuration before the arrays are widened to int64 (8 bytes each).
+    rows, cols = arrays["indexes"].shape
+    if rows > file_config.max_rows or cols > file_config.max_dot_length or \
+            rows * cols > MAX_IMAGE_WEIGHTS:
+        raise ImageError(f"{path}: indexes of shape {(rows, cols)} exceed max_rows="
+                         f"{file_config.max_rows}, max_dot_length={file_config.max_dot_length} "
+                         f"or {MAX_IMAGE_WEIGHTS} weights")
+    for name in _ARRAYS[1:]:
+        if arrays[name].size > max(rows * cols, file_config.n_centroids):
+            raise ImageError(f"{path}: {name} holds {arrays[name].size} values for a "
+                             f"{rows}x{cols} layer")
     try:
         return LayerImage(config=file_config,
                           **{name: _int_array(name, arrays[name]) for name in _ARRAYS},
