@@ -332,3 +332,9 @@ def test_npy_dtype_strings_numpy_would_parse_are_refused(tmp_path, descr):
     (tmp_path / "odd.npy").write_bytes(raw + bytes(8))
     with pytest.raises(WeightsError, match="only numbers"):
         load_tensors(tmp_path / "odd.npy")
+
+
+def test_legacy_pytorch_checkpoint_is_named(tmp_path):
+    (tmp_path / "old.bin").write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(WeightsError, match="a legacy \\(pre-1.6, not zip\\) PyTorch checkpoint"):
+        load_tensors(tmp_path / "old.bin")

@@ -145,6 +145,12 @@ def _reference_for(model, args):
                    f"FP32.safetensors")
 
 
+def _folder(path):
+    """The folder of a weight file, or the checkpoint folder itself."""
+    path = pathlib.Path(path).expanduser()
+    return path if path.is_dir() else path.parent
+
+
 def _find_tokenizer(args, folders, max_length):
     length = min(DEFAULT_MAX_LENGTH, max_length)
     if args.tokenizer is not None:
@@ -181,7 +187,7 @@ def _run_model(args):
             raise CliError(f"{args.config} describes another architecture than {weights}")
         reference = BertEncoder.from_files(reference_path, model.config)
         folders = [pathlib.Path(args.config).parent if args.config else None,
-                   reference_path.parent, weights.parent]
+                   _folder(reference_path), weights.parent]
         tokenizer = _find_tokenizer(args, folders, model.config.max_position_embeddings)
         t_quantize = 0.0
     else:
@@ -191,7 +197,7 @@ def _run_model(args):
         spec = spec_from_args(args)
         config_path = find_config(args, weights.parent)
         reference = load_encoder(weights, config_path)
-        tokenizer = _find_tokenizer(args, [config_path.parent, weights.parent],
+        tokenizer = _find_tokenizer(args, [config_path.parent, _folder(weights)],
                                     reference.config.max_position_embeddings)
         t0 = time.perf_counter()
         model = quantize_model(reference, spec, source_path=None, progress=progress_printer(args))

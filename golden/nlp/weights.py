@@ -334,6 +334,10 @@ class _TorchUnpickler(pickle._Unpickler):
 
 
 def _read_torch(path):
+    with open(path, "rb") as f:
+        if f.read(1) == b"\x80":   # a pickle protocol opcode: torch.save before PyTorch 1.6
+            _fail(path, "a legacy (pre-1.6, not zip) PyTorch checkpoint, which is not read; "
+                        "save it again with a current torch.save, or as .safetensors")
     with open_zip(path) as archive:
         infos = zip_members(path, archive, lambda n: True, "checkpoint member")
         pickles = [i.filename for i in infos if i.filename.endswith("/data.pkl")
