@@ -290,14 +290,12 @@ def test_pytorch_checkpoint_never_runs_code(tmp_path):
     assert not marker.exists()
 
 
-def test_real_minilm_slice_as_bf16_and_torch(tmp_path):
-    from golden.nlp.weights import minilm_safetensors, torch_checkpoint_bytes
-    try:
-        real = read_safetensors(minilm_safetensors(), names={
-            "encoder.layer.0.attention.self.query.weight",
-            "encoder.layer.0.attention.self.query.bias"})
-    except WeightsError as e:
-        pytest.skip(str(e))
+def test_real_minilm_slice_as_bf16_and_torch(tmp_path, minilm_path):
+    from golden.nlp.weights import torch_checkpoint_bytes
+    real = read_safetensors(minilm_path, names={"encoder.layer.0.attention.self.query.weight",
+                                                "encoder.layer.0.attention.self.query.bias"})
+    assert sorted(real) == ["encoder.layer.0.attention.self.query.bias",
+                            "encoder.layer.0.attention.self.query.weight"]
     w = np.asarray(real["encoder.layer.0.attention.self.query.weight"])[:64]
     (tmp_path / "q.bin").write_bytes(torch_checkpoint_bytes({"q": w}, dtype="BF16"))
     got = load_tensors(tmp_path / "q.bin")["q"]
