@@ -155,3 +155,17 @@ def test_torch_check_catches_a_wrong_activation(minilm_encoder):
                                    "contains a notice.", "Hello world!"])
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(mutant.embed(ids, mask, types)[:, :6], TORCH_HEAD, atol=1e-5)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe{", "not valid JSON"),
+    (b"[" * 100000, "nested too deeply"),
+    (b'{"vocab_size": ' + b"9" * 5000 + b"}", "not valid JSON"),
+])
+def test_damaged_config_files_are_one_line(tmp_path, content, message):
+    from golden.nlp.bert import BertConfig, BertError
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(BertError, match=message):
+        BertConfig.from_file(tmp_path / "config.json")
+    with pytest.raises(BertError, match="is a folder"):
+        BertConfig.from_file(tmp_path)

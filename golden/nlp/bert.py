@@ -139,13 +139,20 @@ class BertConfig:
     def from_file(cls, path):
         path = pathlib.Path(path)
         try:
-            text = path.read_text()
+            if path.stat().st_size > 1 << 20:
+                raise BertError(f"{path}: {path.stat().st_size} bytes is too large for a "
+                                f"config.json")
+            text = path.read_bytes()
+        except IsADirectoryError:
+            raise BertError(f"{path}: is a folder, not a config.json") from None
         except OSError as e:
             raise BertError(f"{path}: cannot read the config ({e.strerror})") from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as e:
+        except ValueError as e:   # JSONDecodeError, UnicodeDecodeError, a 4300-digit integer
             raise BertError(f"{path}: not valid JSON ({e})") from None
+        except RecursionError:
+            raise BertError(f"{path}: not a config (JSON nested too deeply)") from None
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self):
