@@ -54,8 +54,13 @@ _SAFETENSORS_DTYPES = {
     "F64": ("<f8", np.float32), "F32": ("<f4", np.float32), "F16": ("<f2", np.float32),
     "BF16": ("<u2", np.float32),
     "I64": ("<i8", None), "I32": ("<i4", None), "I16": ("<i2", None), "I8": ("i1", None),
-    "U8": ("u1", None), "BOOL": ("?", None),
+    "U8": ("u1", None), "U16": ("<u2", None), "U32": ("<u4", None), "U64": ("<u8", None),
+    "BOOL": ("?", None),
 }
+
+#: Bytes per element of each stored dtype (safetensors names; .npy dtypes are named alike).
+_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
+                "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
 
 #: A safetensors header is at most 100 MB, as the reference reader enforces.
 MAX_HEADER_BYTES = 100 * 2 ** 20
@@ -76,10 +81,6 @@ class Tensors(dict):
     def file_bytes(self, name):
         """Bytes ``name`` takes in the file (its stored dtype)."""
         return int(self[name].size) * _DTYPE_BYTES.get(self.dtypes.get(name), self[name].itemsize)
-
-
-_DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
 
 
 def cache_dir():
@@ -108,9 +109,7 @@ def _parse_json(path, text, what):
     try:
         return json.loads(text, object_pairs_hook=lambda p: _json_object(p, path=path, what=what),
                           parse_constant=bad_constant)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        _fail(path, f"{what} is not valid JSON ({e})")
-    except ValueError as e:       # an integer of more than 4300 digits
+    except ValueError as e:   # JSONDecodeError, UnicodeDecodeError, a 4300-digit integer
         _fail(path, f"{what} is not valid JSON ({e})")
     except RecursionError:
         _fail(path, f"{what} is nested too deeply to be a header")
