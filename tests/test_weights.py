@@ -65,6 +65,7 @@ def test_garbled_safetensors(tmp_path, content, message):
 
 @pytest.mark.parametrize("header, data, message", [
     (_header(dtype="C64"), bytes(16), "tensor 'w' has an unsupported or missing field 'C64'"),
+    (_header(dtype="F8_E4M3", shape=[4, 4]), bytes(16), "tensor 'w' is F8_E4M3, which this"),
     ({"w": {"shape": [2], "data_offsets": [0, 8]}}, bytes(8), "missing field 'dtype'"),
     (_header(), bytes(12), r"tensor 'w' has data offsets \[0, 16\) that do not match"),
     (_header(shape=[3, 2]), bytes(16), r"do not match its shape \(3, 2\) and dtype F32"),
@@ -336,3 +337,15 @@ def test_legacy_pytorch_checkpoint_is_named(tmp_path):
     (tmp_path / "old.bin").write_bytes(b"\x80\x02}q\x00.")
     with pytest.raises(WeightsError, match="a legacy \\(pre-1.6, not zip\\) PyTorch checkpoint"):
         load_tensors(tmp_path / "old.bin")
+
+
+def test_named_selection_reads_only_those_tensors(tmp_path):
+    w = np.ones((2, 2), np.float32)
+    header = {"f8": {"dtype": "F8_E4M3", "shape": [4], "data_offsets": [0, 4]},
+              "w": {"dtype": "F32", "shape": [2, 2], "data_offsets": [4, 20]}}
+    path = _safetensors(tmp_path / "mixed.safetensors", header, bytes(4) + w.tobytes())
+    tensors = load_tensors(path, names={"w"})
+    assert list(tensors) == ["w"] and tensors.available == ["f8", "w"]
+    np.savez(tmp_path / "two.npz", a=w, b=w)
+    tensors = load_tensors(tmp_path / "two.npz", names={"b"})
+    assert list(tensors) == ["b"] and tensors.available == ["a", "b"]

@@ -95,7 +95,7 @@ def _select(tensors, names, path):
     chosen = []
     for name in names:
         if name not in tensors:
-            raise no_such_tensor(path, name, tensors)
+            raise no_such_tensor(path, name, tensors.available)
         array = tensors[name]
         if array.ndim != 2:
             raise CliError(f"tensor {name!r} has shape {tuple(array.shape)}; only 2-D "
@@ -176,7 +176,8 @@ def _run_quantize(args):
         raise CliError(f"--bits must be between 2 and 8, not {args.bits}")
     if not math.isfinite(args.threshold):
         raise CliError(f"--threshold must be a finite number, not {args.threshold}")
-    tensors = load_tensors(args.weights)
+    # Only the named tensors are read: another tensor's dtype or size cannot stop the selection.
+    tensors = load_tensors(args.weights, names=None if args.tensor is None else set(args.tensor))
     chosen = _select(tensors, args.tensor, args.weights)
     rows = _quantize_all(chosen, args, progress=not args.quiet)
     records = [_tensor_record(name, layer, tensors) for name, layer in rows]

@@ -48,7 +48,7 @@ def add(subparsers):
 
 def _tensor(tensors, name, path, ndim):
     if name not in tensors:
-        raise no_such_tensor(path, name, tensors)
+        raise no_such_tensor(path, name, tensors.available)
     array = np.asarray(tensors[name])
     if array.ndim != ndim:
         raise CliError(f"{name} has shape {array.shape}; a {ndim}-D tensor is needed")
@@ -82,7 +82,7 @@ def _run_simulate(args):
     config = preset(args.preset)
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
-    tensors = load_tensors(args.weights)
+    tensors = load_tensors(args.weights, names={args.tensor, args.bias} - {None})
     weights = _tensor(tensors, args.tensor, args.weights, 2)
     bias = _tensor(tensors, args.bias, args.weights, 1) if args.bias else None
     if bias is not None and bias.shape[0] != weights.shape[0]:

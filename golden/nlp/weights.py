@@ -58,9 +58,11 @@ _SAFETENSORS_DTYPES = {
     "BOOL": ("?", None),
 }
 
-#: Bytes per element of each stored dtype (safetensors names; .npy dtypes are named alike).
+#: Bytes per element of each stored dtype (safetensors names; .npy dtypes are named alike). The
+#: 8-bit floats are laid out (a file holding them is valid) but not read: selecting other
+#: tensors with ``names`` still works.
 _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I16": 2, "I8": 1,
-                "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1}
+                "U8": 1, "U16": 2, "U32": 4, "U64": 8, "BOOL": 1, "F8_E4M3": 1, "F8_E5M2": 1}
 
 #: A safetensors header is at most 100 MB, as the reference reader enforces.
 MAX_HEADER_BYTES = 100 * 2 ** 20
@@ -74,9 +76,15 @@ class Tensors(dict):
     """``{name: array}`` read from a weight file; ``dtypes`` maps each name to the dtype the
     file stores it in (``"BF16"``, ``"F32"``, ...), so that sizes can be quoted against it."""
 
-    def __init__(self, items=(), dtypes=None):
+    def __init__(self, items=(), dtypes=None, available=None):
         super().__init__(items)
         self.dtypes = dict(dtypes or {})
+        self._available = None if available is None else list(available)
+
+    @property
+    def available(self):
+        """Every tensor name of the file, also those not read (``load_tensors(names=...)``)."""
+        return list(self) if self._available is None else self._available
 
     def file_bytes(self, name):
         """Bytes ``name`` takes in the file (its stored dtype)."""
@@ -158,7 +166,7 @@ def safetensors_header(path):
             if key not in info:
                 _fail(path, f"{what} has an unsupported or missing field {key!r}")
         dtype = info["dtype"]
-        if not isinstance(dtype, str) or dtype not in _SAFETENSORS_DTYPES:
+        if not isinstance(dtype, str) or dtype not in _DTYPE_BYTES:
             _fail(path, f"{what} has an unsupported or missing field {dtype!r} (dtype; this "
                         f"reader knows {', '.join(_SAFETENSORS_DTYPES)})")
         shape = check_shape(path, what, info["shape"])
@@ -198,10 +206,13 @@ def read_safetensors(path, names=None):
     except npyfile.NpyError as e:
         raise WeightsError(str(e)) from None
     raw = np.memmap(path, dtype=np.uint8, mode="r") if data_size else np.zeros(0, np.uint8)
-    tensors = Tensors()
+    tensors = Tensors(available=entries)
     for name, (dtype, shape, begin, end) in entries.items():
         if names is not None and name not in names:
             continue
+        if dtype not in _SAFETENSORS_DTYPES:
+            _fail(path, f"tensor {name!r} is {dtype}, which this reader does not convert; "
+                        f"select other tensors by name")
         chunk = raw[data_start + begin:data_start + end] if data_size else raw
         tensors[name] = _float32_view(chunk, dtype).reshape(shape)
         tensors.dtypes[name] = dtype
@@ -418,8 +429,9 @@ _CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytor
                      "pytorch_model.bin.index.json")
 
 
-def _read_index(path):
-    """A sharded checkpoint: ``model.safetensors.index.json`` naming the shard of each tensor."""
+def _read_index(path, names=None):
+    """A sharded checkpoint: ``model.safetensors.index.json`` naming the shard of each tensor;
+    with ``names``, only the shards holding them are read."""
     try:
         text = path.read_bytes()
     except OSError as e:
@@ -431,12 +443,13 @@ def _read_index(path):
     if not isinstance(weight_map, dict) or \
             not all(isinstance(v, str) for v in weight_map.values()):
         _fail(path, "the checkpoint index has no weight_map of tensor name -> shard file")
-    tensors = Tensors()
-    for shard in dict.fromkeys(weight_map.values()):
+    tensors = Tensors(available=weight_map)
+    wanted = weight_map if names is None else [n for n in weight_map if n in names]
+    for shard in dict.fromkeys(weight_map[n] for n in wanted):
         shard_path = path.parent / shard
         if pathlib.PurePath(shard).name != shard:
             _fail(path, f"shard {shard!r} is not a file beside the index")
-        part = load_tensors(shard_path)
+        part = load_tensors(shard_path, names)
         for name, array in part.items():
             if name in tensors:
                 _fail(path, f"tensor {name!r} is in two shards")
@@ -445,25 +458,27 @@ def _read_index(path):
                             f"{weight_map.get(name)!r}")
             tensors[name] = array
             tensors.dtypes[name] = part.dtypes.get(name)
-    missing = [n for n in weight_map if n not in tensors]
+    missing = [n for n in wanted if n not in tensors]
     if missing:
         _fail(path, f"tensor {missing[0]!r} of the index is in none of its shards")
     return tensors
 
 
-def load_tensors(path):
+def load_tensors(path, names=None):
     """Return ``{name: array}`` (a :class:`Tensors`) from a weight file or a checkpoint folder,
     with one-line errors naming the file and the problem.
 
     Reads .safetensors, .npy, .npz, PyTorch zip checkpoints (.bin, .pt, .pth), a sharded
     checkpoint's ``*.index.json``, and a folder holding one of :data:`_CHECKPOINT_FILES`.
-    Floating-point tensors come back as float32; ``.dtypes`` says what the file stored.
+    Floating-point tensors come back as float32; ``.dtypes`` says what the file stored. With
+    ``names`` (a collection), only those are read where the format allows it (safetensors and
+    shards; other formats are read whole and filtered); ``.available`` lists every name.
     """
     path = pathlib.Path(path).expanduser()
     if path.is_dir():
         for name in _CHECKPOINT_FILES:
             if (path / name).is_file():
-                return load_tensors(path / name)
+                return load_tensors(path / name, names)
         _fail(path, f"is a folder without a checkpoint (looked for {', '.join(_CHECKPOINT_FILES)})")
     if not path.exists():
         _fail(path, "no such file")
@@ -473,16 +488,22 @@ def load_tensors(path):
     readers = {".safetensors": read_safetensors, ".npy": _read_npy, ".npz": _read_npz,
                ".bin": _read_torch, ".pt": _read_torch, ".pth": _read_torch}
     if path.name.endswith(".index.json"):
-        return _read_index(path)
+        return _read_index(path, names)
     if suffix not in readers:
         _fail(path, f"unknown weight format {suffix!r}; use .safetensors, .npy, .npz, a PyTorch "
                     f".bin/.pt checkpoint, a *.index.json of shards or a checkpoint folder")
     try:
-        return readers[suffix](path)
+        if suffix == ".safetensors":
+            return read_safetensors(path, names)
+        tensors = readers[suffix](path)
     except npyfile.NpyError as e:
         raise WeightsError(str(e)) from None
     except PermissionError as e:
         _fail(path, f"cannot read it ({e.strerror})")
+    if names is None:
+        return tensors
+    return Tensors({n: a for n, a in tensors.items() if n in names},
+                   {n: d for n, d in tensors.dtypes.items() if n in names}, tensors.available)
 
 
 def minilm_dir():
