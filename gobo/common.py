@@ -6,8 +6,6 @@ import json
 import math
 import sys
 
-from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES
-
 __all__ = ["CliError", "EXIT_USAGE", "example", "add_outlier_options", "print_warnings",
            "print_json", "json_safe", "no_such_tensor", "note"]
 
@@ -28,6 +26,10 @@ def example(*lines):
 def add_outlier_options(p, *, scope=True):
     """``--outlier-fit`` and (with ``scope``) ``--outlier-scope``, default None so that a handler
     can tell what the user set (None means ``gaussian`` and ``matrix``, GOBO's rule)."""
+    # Imported here, not at the top: `gobo.cli` imports this module before its Ctrl-C handler
+    # is in place, and NumPy takes a noticeable moment to import.
+    from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES
+
     p.add_argument("--outlier-fit", choices=OUTLIER_FITS, default=None,
                    help="the Gaussian of the outlier rule: gaussian (mean and std, as in the "
                         "paper; default) or robust (median and 1.4826 x MAD, which a few extreme "

@@ -255,3 +255,11 @@ def test_failed_download_is_one_line(tmp_path, monkeypatch):
     with pytest.raises(weights.WeightsError) as info:
         weights.minilm_dir()
     assert "\n" not in str(info.value) and "No matching distribution" in str(info.value)
+
+
+def test_ctrl_c_while_numpy_loads_is_one_line():
+    """Nothing heavy is imported before main's handler is in place."""
+    code = "import sys, gobo.cli; print(sorted(m for m in sys.modules if m.startswith(" \
+           "('numpy', 'golden'))))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr

@@ -68,8 +68,9 @@ _DTYPE_BYTES = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I64": 8, "I32": 4, "I1
 MAX_HEADER_BYTES = 100 * 2 ** 20
 
 
-class WeightsError(Exception):
-    """A weight file is missing, malformed, or cannot be fetched."""
+class WeightsError(ValueError):
+    """A weight file is missing, malformed, or cannot be fetched (a ValueError, like the other
+    loaders' errors)."""
 
 
 class Tensors(dict):
