@@ -42,6 +42,15 @@ _ODD_NUMBERS = [b"0", b"-1", b"1", b"255", b"65536", b"4294967296", b"1844674407
 
 
 def _peak_mb():
+    """Peak resident memory of this process in MB. Linux's VmHWM belongs to this process image;
+    ``ru_maxrss`` survives fork and exec, so under a large parent (a pytest worker) it would
+    report the parent's peak."""
+    try:
+        for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
