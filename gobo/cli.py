@@ -1,9 +1,9 @@
 """The ``gobo`` command line: ``quantize``, ``model``, ``simulate``, ``verilog``, ``synth``.
 
 Each subcommand is a module of :mod:`gobo.commands` with an ``add(subparsers)`` function; a new
-one is one more module listed in :data:`COMMANDS`. User mistakes raise :class:`CliError` (or the
-``ValueError``/``WeightsError`` of the library) and become a one-line ``gobo: error: ...`` on
-stderr with exit status 2, never a traceback.
+one is one more module listed in :data:`COMMANDS`. User mistakes raise :class:`CliError` (or a
+``ValueError`` of the library, which every loader's error is) and become a one-line
+``gobo: error: ...`` on stderr with exit status 2, never a traceback.
 """
 
 import argparse
@@ -13,7 +13,6 @@ import sys
 
 from gobo import __version__
 from gobo.common import EXIT_USAGE, CliError
-from golden.nlp.weights import WeightsError
 
 __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
 
@@ -50,7 +49,10 @@ def main(argv=None):
         return args.handler(args)
     except SystemExit as e:  # --help and --version exit through argparse; report, don't exit
         return e.code if isinstance(e.code, int) else 0
-    except (CliError, WeightsError, ValueError) as e:
+    # Every loader's error (WeightsError, ImageError, ModelFormatError, BertError) is a
+    # ValueError; nothing from golden is imported before this handler is in place, so that a
+    # Ctrl-C while NumPy loads ends in one line too.
+    except (CliError, ValueError) as e:
         print(f"gobo: error: {' '.join(str(e).split())}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
@@ -60,6 +62,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("gobo: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:   # after BrokenPipeError: a file that cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"gobo: error: {where}{e.strerror or e}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -1,11 +1,13 @@
 """What every ``gobo`` subcommand shares: the user-error exception, the --help example, the outlier
 fit options and the warning lines."""
 
+import difflib
+import json
+import math
 import sys
 
-from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES
-
-__all__ = ["CliError", "EXIT_USAGE", "example", "add_outlier_options", "print_warnings"]
+__all__ = ["CliError", "EXIT_USAGE", "example", "add_outlier_options", "print_warnings",
+           "print_json", "json_safe", "no_such_tensor", "note"]
 
 #: Exit status for user errors (as argparse uses for usage errors).
 EXIT_USAGE = 2
@@ -24,6 +26,10 @@ def example(*lines):
 def add_outlier_options(p, *, scope=True):
     """``--outlier-fit`` and (with ``scope``) ``--outlier-scope``, default None so that a handler
     can tell what the user set (None means ``gaussian`` and ``matrix``, GOBO's rule)."""
+    # Imported here, not at the top: `gobo.cli` imports this module before its Ctrl-C handler
+    # is in place, and NumPy takes a noticeable moment to import.
+    from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES
+
     p.add_argument("--outlier-fit", choices=OUTLIER_FITS, default=None,
                    help="the Gaussian of the outlier rule: gaussian (mean and std, as in the "
                         "paper; default) or robust (median and 1.4826 x MAD, which a few extreme "
@@ -42,3 +48,34 @@ def print_warnings(records, file=None):
         for message in record.get("warnings", ()):
             print(f"gobo: warning: {record['name']}: {message}", file=file or sys.stderr,
                   flush=True)
+
+
+def json_safe(value):
+    """``value`` with every NaN or infinite float replaced by None: JSON has no NaN, and a bare
+    ``NaN`` breaks every strict reader."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if hasattr(value, "item") and hasattr(value, "dtype"):   # a NumPy scalar
+        return json_safe(value.item())
+    return value
+
+
+def print_json(value, file=None):
+    """One line of strict JSON (non-finite numbers as null) on stdout."""
+    print(json.dumps(json_safe(value), allow_nan=False), file=file or sys.stdout)
+
+
+def no_such_tensor(path, name, names):
+    """The :class:`CliError` for a tensor ``name`` not among ``names``, with a "did you mean"."""
+    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (the file has {len(names)} tensors)"
+    return CliError(f"{path}: no tensor {name!r}{hint}")
+
+
+def note(message, file=None):
+    """One line ``gobo: note: ...`` on stderr."""
+    print(f"gobo: note: {message}", file=file or sys.stderr, flush=True)

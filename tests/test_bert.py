@@ -30,7 +30,9 @@ def test_gelu_is_x_times_normal_cdf():
 @pytest.mark.parametrize("change, message", [
     ({"hidden_size": None}, "missing key hidden_size"),
     ({"num_hidden_layers": None, "vocab_size": None}, "missing keys vocab_size, num_hidden_layers"),
-    ({"model_type": "gpt2"}, "model_type is 'gpt2', not a BERT"),
+    ({"model_type": "gpt2"}, "model_type 'gpt2' is not supported"),
+    ({"model_type": "distilbert", "hidden_size": None, "num_hidden_layers": None},
+     "model_type 'distilbert' is not supported"),
     ({"num_attention_heads": 5}, "hidden_size 32 is not a multiple of num_attention_heads 5"),
     ({"hidden_act": "swish"}, "hidden_act 'swish' is not supported"),
     ({"position_embedding_type": "relative_key"}, "position_embedding_type 'relative_key'"),
@@ -153,3 +155,17 @@ def test_torch_check_catches_a_wrong_activation(minilm_encoder):
                                    "contains a notice.", "Hello world!"])
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(mutant.embed(ids, mask, types)[:, :6], TORCH_HEAD, atol=1e-5)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\xff\xfe{", "not valid JSON"),
+    (b"[" * 100000, "nested too deeply"),
+    (b'{"vocab_size": ' + b"9" * 5000 + b"}", "not valid JSON"),
+])
+def test_damaged_config_files_are_one_line(tmp_path, content, message):
+    from golden.nlp.bert import BertConfig, BertError
+    (tmp_path / "config.json").write_bytes(content)
+    with pytest.raises(BertError, match=message):
+        BertConfig.from_file(tmp_path / "config.json")
+    with pytest.raises(BertError, match="is a folder"):
+        BertConfig.from_file(tmp_path)

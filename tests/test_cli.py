@@ -49,8 +49,11 @@ def test_json_schema_and_values(npz, capsys):
     assert set(report) == {"tensors", "aggregate"}
     (entry,) = report["tensors"]
     assert set(entry) == {"name", "shape", "outlier_fraction", "compression_ratio", "rel_rmse",
-                          "l1", "iterations", "warnings"}
-    assert set(report["aggregate"]) == {"outlier_fraction", "compression_ratio", "rel_rmse"}
+                          "l1", "iterations", "warnings", "file_dtype", "compression_vs_file"}
+    assert entry["file_dtype"] == "F32"
+    assert entry["compression_vs_file"] == entry["compression_ratio"]
+    assert set(report["aggregate"]) == {"outlier_fraction", "compression_ratio",
+                                        "compression_vs_file", "rel_rmse"}
     stats = quantize(np.load(npz)["fc2"], index_bits=4, method="kmeans",
                      outlier_log_prob=-3).stats
     assert entry["name"] == "fc2" and entry["shape"] == [16, 32]
@@ -92,7 +95,8 @@ def _bad_files(tmp_path):
     (["quantize", "{npz}", "--threshold", "nan"], "--threshold must be a finite number, not nan"),
     (["quantize", "{npz}", "--method", "lloyd"], "argument --method: invalid choice: 'lloyd'"),
     (["quantize", "{d}/garbled.safetensors"], "header is not valid JSON"),
-    (["quantize", "{d}/junk.npy"], "junk.npy: cannot read it as .npy"),
+    (["quantize", "{d}/junk.npy"], "junk.npy: the file is not a .npy array"),
+    (["quantize", "{d}"], "is a folder without a checkpoint"),
     (["quantize", "{d}/w.txt"], "unknown weight format '.txt'"),
     (["quantize", "{d}/vector.npy"], "no 2-D floating-point tensors to quantize"),
     ([], "the following arguments are required: COMMAND"),
@@ -151,3 +155,111 @@ def test_unknown_subcommand_is_one_line():
     assert result.returncode == 2
     assert result.stderr.startswith("gobo: error: argument COMMAND: invalid choice: 'frobnicate'")
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+# A command line that never leaves a user guessing (issue 11) ---------------------------------
+
+def _bf16_checkpoint(path, tensors, bf16=()):
+    header, data = {}, b""
+    for name, array in tensors.items():
+        array = np.asarray(array, np.float32)
+        if name in bf16:
+            blob, dtype = (array.view(np.uint32) >> 16).astype("<u2").tobytes(), "BF16"
+        else:
+            blob, dtype = array.astype("<f4").tobytes(), "F32"
+        header[name] = {"dtype": dtype, "shape": list(array.shape),
+                        "data_offsets": [len(data), len(data) + len(blob)]}
+        data += blob
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    return path
+
+
+def test_tensor_takes_several_names_and_repeats(npz, capsys):
+    for argv in (["--tensor", "fc1", "fc2"], ["--tensor", "fc1", "--tensor", "fc2"]):
+        code, out, _ = _run(["quantize", npz, "--quiet", "--json", *argv], capsys)
+        assert code == 0
+        assert [t["name"] for t in json.loads(out)["tensors"]] == ["fc1", "fc2"]
+
+
+def test_json_never_prints_nan(tmp_path, capsys):
+    np.savez(tmp_path / "zero.npz", z=np.zeros((8, 8), np.float32))
+    code, out, _ = _run(["quantize", tmp_path / "zero.npz", "--quiet", "--json"], capsys)
+    assert code == 0 and "NaN" not in out
+    json.loads(out, parse_constant=lambda c: pytest.fail(f"bare {c} in --json output"))
+
+
+def test_bf16_bias_does_not_break_a_float32_selection(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    w = rng.normal(0, 0.05, (16, 24)).astype(np.float32)
+    path = _bf16_checkpoint(tmp_path / "m.safetensors",
+                            {"fc.weight": w, "fc.bias": w[:, 0], "up.weight": w.T},
+                            bf16={"fc.bias", "up.weight"})
+    code, out, _ = _run(["quantize", path, "--tensor", "fc.weight", "--quiet", "--json"], capsys)
+    assert code == 0 and json.loads(out)["tensors"][0]["file_dtype"] == "F32"
+    code, out, _ = _run(["quantize", path, "--quiet", "--json"], capsys)
+    entries = {t["name"]: t for t in json.loads(out)["tensors"]}
+    assert entries["up.weight"]["file_dtype"] == "BF16"
+    assert entries["up.weight"]["compression_vs_file"] == \
+        pytest.approx(entries["up.weight"]["compression_ratio"] / 2)
+    assert json.loads(out)["aggregate"]["compression_vs_file"] < \
+        json.loads(out)["aggregate"]["compression_ratio"]
+    code, out, _ = _run(["quantize", path, "--quiet"], capsys)
+    assert "vs file" in out.splitlines()[0] and "(BF16)" in out
+
+
+def test_empty_tensor_is_skipped_with_a_note(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "e.npz", w=rng.normal(size=(8, 8)).astype(np.float32),
+             empty=np.zeros((0, 8), np.float32))
+    code, out, err = _run(["quantize", tmp_path / "e.npz", "--quiet"], capsys)
+    assert code == 0 and "gobo: note: empty: empty tensor (0, 8), skipped" in err
+    code, _, err = _run(["quantize", tmp_path / "e.npz", "--tensor", "empty"], capsys)
+    assert code == 2 and "tensor 'empty' is empty (0, 8)" in err
+
+
+def test_distilbert_config_names_the_model_type(tmp_path, capsys):
+    from golden.nlp.tiny_bert import tiny_tensors, write_safetensors
+    write_safetensors(tmp_path / "model.safetensors", tiny_tensors(0))
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "distilbert", "dim": 32}))
+    code, _, err = _run(["quantize", tmp_path / "model.safetensors", "--all", "--quiet"], capsys)
+    assert code == 2 and "model_type 'distilbert' is not supported" in err
+    assert err.count("\n") == 1
+
+
+def test_ctrl_c_and_os_errors_are_one_line(npz, monkeypatch, capsys):
+    import gobo.commands.quantize as command
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(command, "load_tensors", interrupted)
+    code, _, err = _run(["quantize", npz], capsys)
+    assert code == 130 and err == "gobo: interrupted\n"
+
+    def failing(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(npz))
+
+    monkeypatch.setattr(command, "load_tensors", failing)
+    code, _, err = _run(["quantize", npz], capsys)
+    assert code == 2 and err == f"gobo: error: {npz}: Permission denied\n"
+
+
+def test_failed_download_is_one_line(tmp_path, monkeypatch):
+    import subprocess as sp
+
+    from golden.nlp import weights
+    monkeypatch.setenv("GOBO_CACHE", str(tmp_path))
+    monkeypatch.setattr(weights.subprocess, "run", lambda *a, **k: sp.CompletedProcess(
+        a, 1, "", "ERROR: Could not find a version\nERROR: No matching distribution\n"))
+    with pytest.raises(weights.WeightsError) as info:
+        weights.minilm_dir()
+    assert "\n" not in str(info.value) and "No matching distribution" in str(info.value)
+
+
+def test_ctrl_c_while_numpy_loads_is_one_line():
+    """Nothing heavy is imported before main's handler is in place."""
+    code = "import sys, gobo.cli; print(sorted(m for m in sys.modules if m.startswith(" \
+           "('numpy', 'golden'))))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr

@@ -239,3 +239,50 @@ def test_auto_row_order_takes_the_faster_schedule(minilm):
         assert cycles["auto"] == min(cycles[True], cycles[False]) == cycles[winner]
     with pytest.raises(ImageError, match="balance_rows must be True, False or 'auto'"):
         build_layer_image(config, minilm[name], act_exponent=0, balance_rows="yes")
+
+
+def _resaved(path, change):
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    change(arrays)
+    np.savez(path, **arrays)
+    return path
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.update(meta=np.array("[" * 50000)), "nested too deeply"),
+    (lambda a: a.update(meta=np.array('{"format": "gobo-layer-image", "version": true}')),
+     "version True is not supported"),
+    (lambda a: a.update(meta=np.array(json.dumps({**json.loads(str(a["meta"])),
+                                                  "shift_dot": "2"}))),
+     "shift_dot is '2', not an integer"),
+    (lambda a: a.update(meta=np.zeros(3)), "metadata is not one string"),
+    (lambda a: a.update(indexes=a["indexes"][..., None]), "indexes is 3-D, not 2-D"),
+    (lambda a: a.update(bias=np.zeros(10 ** 6, np.int8)), "bias holds 1000000 values"),
+    (lambda a: a.update(indexes=np.zeros((5000, 3), np.uint8)), "exceed max_rows"),
+    (lambda a: a.update(centroids=a["centroids"].astype(object)), "only numbers"),
+])
+def test_damaged_image_files_name_the_problem(tmp_path, change, message):
+    path = tmp_path / "layer.npz"
+    save_image(random_image(), path)
+    if message == "only numbers":
+        with np.load(path) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+        arrays["centroids"] = arrays["centroids"].astype(object)
+        np.savez(path, allow_pickle=True, **arrays)
+    else:
+        _resaved(path, change)
+    with pytest.raises(ImageError, match=message) as info:
+        load_image(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_image_with_a_foreign_member_and_a_folder(tmp_path):
+    path = tmp_path / "layer.npz"
+    save_image(random_image(), path)
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr("readme.txt", b"hello")
+    with pytest.raises(ImageError, match="member 'readme.txt' is not a .npy array"):
+        load_image(path)
+    with pytest.raises(ImageError, match="is not a regular file"):
+        load_image(tmp_path)

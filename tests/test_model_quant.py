@@ -96,7 +96,7 @@ def test_malformed_model_files_name_the_problem(tiny):
         "unknown kind 'int4'": with_manifest(lambda m: m["tensors"][0].update(kind="int4")),
         "lacks tensor 'encoder.layer.1.output.LayerNorm.bias'":
             with_manifest(lambda m: m["tensors"].pop(), drop=manifest["tensors"][-1]["length"]),
-        "do not hold float32 \\(3, 3\\)": with_manifest(bad_shape),
+        "has shape \\[3, 3\\], but the config requires \\(32,\\)": with_manifest(bad_shape),
     }
     for message, blob in cases.items():
         with pytest.raises(ModelFormatError, match=message):
@@ -224,3 +224,38 @@ def test_minilm_whole_model(tmp_path, capsys):
     # keeps a mean cosine of ~0.88, 4-bit ~0.97; uniform 3-bit falls to ~0.55.
     assert gobo3["mean_cos"] > 0.85 and gobo4["mean_cos"] > 0.95
     assert gobo3["mean_cos"] > uniform3["mean_cos"] + 0.15
+
+
+@pytest.mark.parametrize("layout", ["shards", "bf16", "torch"])
+def test_cli_model_reads_checkpoints_as_shipped(tiny, tmp_path, capsys, layout):
+    """A checkpoint folder (sharded safetensors, BF16 safetensors, pytorch_model.bin) gives the
+    same kind of report as the plain file; BF16 weights quantize to nearly the same model."""
+    import shutil
+
+    from golden.nlp.tiny_bert import write_safetensors
+    from golden.nlp.weights import load_tensors, torch_checkpoint_bytes
+    weights, _ = tiny
+    tensors = dict(load_tensors(weights))
+    folder = tmp_path / layout
+    shutil.copytree(weights.parent, folder)
+    (folder / "model.safetensors").unlink()
+    names = list(tensors)
+    if layout == "shards":
+        half = {n: "a.safetensors" if i % 2 else "b.safetensors" for i, n in enumerate(names)}
+        for shard in ("a.safetensors", "b.safetensors"):
+            write_safetensors(folder / shard, {n: tensors[n] for n in names if half[n] == shard})
+        (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": half}))
+    elif layout == "torch":
+        (folder / "pytorch_model.bin").write_bytes(torch_checkpoint_bytes(tensors))
+    else:
+        header, data = {}, b""
+        for name, array in tensors.items():
+            blob = (np.asarray(array, np.float32).view(np.uint32) >> 16).astype("<u2").tobytes()
+            header[name] = {"dtype": "BF16", "shape": list(array.shape),
+                            "data_offsets": [len(data), len(data) + len(blob)]}
+            data += blob
+        raw = json.dumps(header).encode()
+        (folder / "model.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + data)
+    code, out, err = _run(["model", folder, "--sentences", "4", "--json", "--quiet"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["accuracy"]["mean_cos"] > 0.5

@@ -22,14 +22,26 @@ def small_model(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--tensor", "missing"], "no tensor named 'missing'"),
+    (["--tensor", "missing"], "no tensor 'missing' (the file has 4 tensors)"),
+    (["--tensor", "ww"], "no tensor 'ww'; did you mean 'w'?"),
+    (["--tensor", "w", "--bias", "vv"], "no tensor 'vv'; did you mean 'v'?"),
+    (["--tensor", "w", "--seed", "-1"], "--seed must be a non-negative integer, not -1"),
+    (["--tensor", "w", "--activations", "{d}/two.npy", "--tokens", "3"],
+     "--tokens 3 but {d}/two.npy holds 2 activation rows"),
+    (["--tensor", "w", "--activations", "{d}/empty.npy"], "holds 0 activation rows"),
+    (["--tensor", "w", "--activations", "{d}"], "is a folder, not a .npy file"),
     (["--tensor", "v"], "v has shape (5,); a 2-D tensor is needed"),
     (["--tensor", "bad"], "bad contains NaN or Inf"),
     (["--tensor", "w", "--bias", "v"], "bias v has 5 values; w has 40 rows"),
     (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
 ])
-def test_bad_input_is_one_line(small_model, capsys, args, message):
+def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
+    cols = int(np.load(small_model)["w"].shape[1])
+    np.save(tmp_path / "two.npy", np.ones((2, cols), np.float32))
+    np.save(tmp_path / "empty.npy", np.ones((0, cols), np.float32))
+    args = [a.format(d=tmp_path) for a in args]
+    message = message.format(d=tmp_path)
     assert main(["simulate", str(small_model), "--preset", "tiny", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gobo: error: ") and message in err and err.count("\n") == 1

@@ -3,12 +3,11 @@ FP32; the model options it shares with ``gobo quantize --all``."""
 
 import argparse
 import hashlib
-import json
 import pathlib
 import sys
 import time
 
-from gobo.common import CliError, add_outlier_options, example, print_warnings
+from gobo.common import CliError, add_outlier_options, example, print_json, print_warnings
 from golden.nlp.bert import BertConfig, BertEncoder
 from golden.nlp.corpus import CorpusError, load_sentences
 from golden.nlp.model_report import format_report, model_report
@@ -73,9 +72,12 @@ def spec_from_args(args, *, method="gobo", threshold=None):
 
 
 def find_config(args, *folders):
+    """``--config``, else the first ``config.json`` in WEIGHTS (a checkpoint folder) or
+    ``folders``."""
     if args.config is not None:
         return pathlib.Path(args.config)
-    for folder in folders:
+    weights = pathlib.Path(args.weights).expanduser()
+    for folder in ([weights] if weights.is_dir() else []) + list(folders):
         if folder is not None and (pathlib.Path(folder) / "config.json").exists():
             return pathlib.Path(folder) / "config.json"
     raise CliError(f"{args.weights}: no config.json beside it; pass --config CONFIG.json")
@@ -143,6 +145,12 @@ def _reference_for(model, args):
                    f"FP32.safetensors")
 
 
+def _folder(path):
+    """The folder of a weight file, or the checkpoint folder itself."""
+    path = pathlib.Path(path).expanduser()
+    return path if path.is_dir() else path.parent
+
+
 def _find_tokenizer(args, folders, max_length):
     length = min(DEFAULT_MAX_LENGTH, max_length)
     if args.tokenizer is not None:
@@ -179,7 +187,7 @@ def _run_model(args):
             raise CliError(f"{args.config} describes another architecture than {weights}")
         reference = BertEncoder.from_files(reference_path, model.config)
         folders = [pathlib.Path(args.config).parent if args.config else None,
-                   reference_path.parent, weights.parent]
+                   _folder(reference_path), weights.parent]
         tokenizer = _find_tokenizer(args, folders, model.config.max_position_embeddings)
         t_quantize = 0.0
     else:
@@ -189,7 +197,7 @@ def _run_model(args):
         spec = spec_from_args(args)
         config_path = find_config(args, weights.parent)
         reference = load_encoder(weights, config_path)
-        tokenizer = _find_tokenizer(args, [config_path.parent, weights.parent],
+        tokenizer = _find_tokenizer(args, [config_path.parent, _folder(weights)],
                                     reference.config.max_position_embeddings)
         t0 = time.perf_counter()
         model = quantize_model(reference, spec, source_path=None, progress=progress_printer(args))
@@ -203,8 +211,7 @@ def _run_model(args):
                          "total": time.perf_counter() - start}
     report["input"] = str(weights)
     if args.json:
-        json.dump(report, sys.stdout)
-        sys.stdout.write("\n")
+        print_json(report)
     else:
         print(format_report(report))
     return 0

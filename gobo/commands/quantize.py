@@ -2,8 +2,6 @@
 statistics."""
 
 import argparse
-import difflib
-import json
 import math
 import pathlib
 import sys
@@ -18,7 +16,15 @@ from gobo.commands.model import (
     progress_printer,
     spec_from_args,
 )
-from gobo.common import CliError, add_outlier_options, example, print_warnings
+from gobo.common import (
+    CliError,
+    add_outlier_options,
+    example,
+    no_such_tensor,
+    note,
+    print_json,
+    print_warnings,
+)
 from golden.config import GoboConfig
 from golden.nlp.weights import load_tensors
 from golden.quant.outliers import scope_fits
@@ -46,9 +52,9 @@ def add(subparsers):
                + example(f"gobo quantize {_MINILM} --bits 3",
                          f"gobo quantize {_MINILM} --all -o minilm.gobo"))
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
-    p.add_argument("--tensor", metavar="NAME", action="append", default=None,
-                   help="quantize this tensor (repeatable); default: every 2-D floating-point "
-                        "tensor in the file")
+    p.add_argument("--tensor", metavar="NAME", nargs="+", action="extend", default=None,
+                   help="quantize these tensors (several names, or the option repeated); "
+                        "default: every non-empty 2-D floating-point tensor in the file")
     p.add_argument("--bits", metavar="N", type=int, default=_DEFAULTS.index_bits,
                    help=f"index bits, 2..8 (default {_DEFAULTS.index_bits}: 8 centroids)")
     p.add_argument("--method", choices=METHODS, default="gobo",
@@ -76,23 +82,28 @@ def add(subparsers):
 def _select(tensors, names, path):
     """The ``(name, array)`` pairs to quantize, in file order unless named explicitly."""
     if names is None:
-        chosen = [(n, a) for n, a in tensors.items()
-                  if a.ndim == 2 and np.issubdtype(a.dtype, np.floating)]
+        chosen = []
+        for n, a in tensors.items():
+            if a.ndim == 2 and np.issubdtype(a.dtype, np.floating):
+                if a.size == 0:
+                    note(f"{n}: empty tensor {tuple(a.shape)}, skipped")
+                    continue
+                chosen.append((n, a))
         if not chosen:
             raise CliError(f"{path}: no 2-D floating-point tensors to quantize")
         return chosen
     chosen = []
     for name in names:
         if name not in tensors:
-            close = difflib.get_close_matches(name, list(tensors), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f" ({len(tensors)} tensors)"
-            raise CliError(f"{path}: no tensor {name!r}{hint}")
+            raise no_such_tensor(path, name, tensors.available)
         array = tensors[name]
         if array.ndim != 2:
             raise CliError(f"tensor {name!r} has shape {tuple(array.shape)}; only 2-D "
                            f"matrices can be quantized")
         if not np.issubdtype(array.dtype, np.floating):
             raise CliError(f"tensor {name!r} is {array.dtype}, not floating point")
+        if array.size == 0:
+            raise CliError(f"tensor {name!r} is empty {tuple(array.shape)}; nothing to quantize")
         chosen.append((name, array))
     return chosen
 
@@ -120,27 +131,37 @@ def _quantize_all(chosen, args, progress):
     return rows
 
 
-def _tensor_record(name, layer):
+def _tensor_record(name, layer, tensors):
+    """The statistics of one matrix; ``compression_vs_file`` is against the dtype the file
+    stores it in (BF16 halves it against ``compression_ratio``, which is against FP32)."""
     s = layer.stats
+    dtype = getattr(tensors, "dtypes", {}).get(name) or "F32"
+    file_bytes = tensors.file_bytes(name) if hasattr(tensors, "file_bytes") else \
+        4 * layer.numel
     return {"name": name, "shape": list(layer.shape), "outlier_fraction": s.outlier_fraction,
-            "compression_ratio": s.compression_ratio, "rel_rmse": s.rel_rmse, "l1": s.l1,
-            "iterations": s.iterations, "warnings": list(s.warnings)}
+            "compression_ratio": s.compression_ratio, "file_dtype": dtype,
+            "compression_vs_file": s.compression_ratio * file_bytes / (4 * layer.numel),
+            "rel_rmse": s.rel_rmse, "l1": s.l1, "iterations": s.iterations,
+            "warnings": list(s.warnings)}
 
 
 def _print_table(records, agg, out):
     width = max(len("name"), *(len(r["name"]) for r in records))
+    # A "vs file" column only when some matrix is not stored as FP32 (BF16, F16, F64).
+    vs_file = any(r["file_dtype"] != "F32" for r in records)
     line = "{:<{w}}  {:>11}  {:>9}  {:>8}  {:>8}  {:>11}  {:>5}"
-    print(line.format("name", "shape", "outlier%", "compress", "rel RMSE", "L1", "iters",
-                      w=width), file=out)
+    head = ["name", "shape", "outlier%", "compress", "rel RMSE", "L1", "iters"]
+    print(line.format(*head, w=width) + ("  vs file" if vs_file else ""), file=out)
     for r in records:
+        extra = f"  {r['compression_vs_file']:.2f}x ({r['file_dtype']})" if vs_file else ""
         print(line.format(r["name"], "x".join(map(str, r["shape"])),
                           f"{100 * r['outlier_fraction']:.3f}", f"{r['compression_ratio']:.2f}x",
-                          f"{r['rel_rmse']:.4f}", f"{r['l1']:.4g}", r["iterations"], w=width),
-              file=out)
+                          f"{r['rel_rmse']:.4f}", f"{r['l1']:.4g}", r["iterations"], w=width)
+              + extra, file=out)
     print(line.format(f"all ({agg['matrices']} matrices)", f"{agg['numel']}",
                       f"{100 * agg['outlier_fraction']:.3f}", f"{agg['compression_ratio']:.2f}x",
-                      f"{agg['rel_rmse']:.4f}", f"{agg['l1']:.4g}", agg["iterations"], w=width),
-          file=out)
+                      f"{agg['rel_rmse']:.4f}", f"{agg['l1']:.4g}", agg["iterations"], w=width)
+          + (f"  {agg['compression_vs_file']:.2f}x" if vs_file else ""), file=out)
 
 
 def _run_quantize(args):
@@ -155,16 +176,22 @@ def _run_quantize(args):
         raise CliError(f"--bits must be between 2 and 8, not {args.bits}")
     if not math.isfinite(args.threshold):
         raise CliError(f"--threshold must be a finite number, not {args.threshold}")
-    tensors = load_tensors(args.weights)
+    # Only the named tensors are read: another tensor's dtype or size cannot stop the selection.
+    tensors = load_tensors(args.weights, names=None if args.tensor is None else set(args.tensor))
     chosen = _select(tensors, args.tensor, args.weights)
     rows = _quantize_all(chosen, args, progress=not args.quiet)
-    records = [_tensor_record(name, layer) for name, layer in rows]
+    records = [_tensor_record(name, layer, tensors) for name, layer in rows]
     print_warnings(records)
     agg = aggregate_stats(layer.stats for _, layer in rows)
+    # Against the file: the same stored bytes over the bytes the file spends on these matrices.
+    fp32_bytes = sum(4 * r["shape"][0] * r["shape"][1] for r in records)
+    file_bytes = sum(4 * r["shape"][0] * r["shape"][1] * r["compression_vs_file"]
+                     / r["compression_ratio"] for r in records)
+    agg["compression_vs_file"] = agg["compression_ratio"] * file_bytes / fp32_bytes
     if args.json:
-        summary = {k: agg[k] for k in ("outlier_fraction", "compression_ratio", "rel_rmse")}
-        json.dump({"tensors": records, "aggregate": summary}, sys.stdout)
-        sys.stdout.write("\n")
+        summary = {k: agg[k] for k in ("outlier_fraction", "compression_ratio",
+                                       "compression_vs_file", "rel_rmse")}
+        print_json({"tensors": records, "aggregate": summary})
     else:
         _print_table(records, agg, sys.stdout)
     return 0
@@ -191,8 +218,7 @@ def _run_quantize_all(args):
         except OSError as e:
             raise CliError(f"{args.output}: cannot write it ({e.strerror})") from None
     if args.json:
-        json.dump(report, sys.stdout)
-        sys.stdout.write("\n")
+        print_json(report)
     else:
         print(format_report(report))
         if args.output is not None:

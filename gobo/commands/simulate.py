@@ -1,11 +1,12 @@
 """``gobo simulate``: one real FC layer through the tile RTL on Verilator, checked bit for bit."""
 
 import argparse
-import json
+import pathlib
 
 import numpy as np
 
-from gobo.common import CliError, add_outlier_options, example
+from gobo.common import CliError, add_outlier_options, example, no_such_tensor, print_json
+from golden import npyfile
 from golden.config import PRESETS, preset
 from golden.nlp.weights import load_tensors
 
@@ -29,8 +30,9 @@ def add(subparsers):
                    help="the weight matrix ([out, in], e.g. "
                         "encoder.layer.0.attention.self.query.weight)")
     p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
-    p.add_argument("--tokens", metavar="T", type=int, default=4,
-                   help="tokens (activation vectors) to run (default 4)")
+    p.add_argument("--tokens", metavar="T", type=int, default=None,
+                   help="tokens (activation vectors) to run (default 4, or the rows of "
+                        "--activations)")
     p.add_argument("--activations", metavar="X.npy",
                    help="float activations (T, in) instead of seeded Gaussian ones")
     p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
@@ -46,7 +48,7 @@ def add(subparsers):
 
 def _tensor(tensors, name, path, ndim):
     if name not in tensors:
-        raise CliError(f"{path}: no tensor named {name!r}")
+        raise no_such_tensor(path, name, tensors.available)
     array = np.asarray(tensors[name])
     if array.ndim != ndim:
         raise CliError(f"{name} has shape {array.shape}; a {ndim}-D tensor is needed")
@@ -55,31 +57,58 @@ def _tensor(tensors, name, path, ndim):
     return array
 
 
+def _activations(path, features):
+    """Float activations (T, features) from a .npy file, its header checked before reading."""
+    try:
+        array = npyfile.read_npy(pathlib.Path(path).expanduser())
+    except npyfile.NpyError as e:
+        raise CliError(f"cannot read activations: {e}") from None
+    except IsADirectoryError:
+        raise CliError(f"{path}: is a folder, not a .npy file of activations") from None
+    except OSError as e:
+        raise CliError(f"{path}: cannot read activations ({e.strerror})") from None
+    if array.ndim != 2 or array.shape[1] != features:
+        raise CliError(f"{path}: activations of shape {array.shape}; the layer needs "
+                       f"(tokens, {features})")
+    if array.shape[0] == 0:
+        raise CliError(f"{path}: holds 0 activation rows; at least one token is needed")
+    if array.dtype.kind not in "fiu" or not np.all(np.isfinite(array)):
+        raise CliError(f"{path}: activations must be finite numbers")
+    return array.astype(np.float64)
+
+
 def _run_simulate(args):
     from sim.simulate import simulate_layer
     config = preset(args.preset)
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
-    tensors = load_tensors(args.weights)
+    tensors = load_tensors(args.weights, names={args.tensor, args.bias} - {None})
     weights = _tensor(tensors, args.tensor, args.weights, 2)
     bias = _tensor(tensors, args.bias, args.weights, 1) if args.bias else None
     if bias is not None and bias.shape[0] != weights.shape[0]:
         raise CliError(f"bias {args.bias} has {bias.shape[0]} values; {args.tensor} has "
                        f"{weights.shape[0]} rows")
+    if args.seed < 0:
+        raise CliError(f"--seed must be a non-negative integer, not {args.seed}")
     activations = None
     if args.activations:
-        try:
-            activations = np.load(args.activations, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise CliError(f"{args.activations}: cannot read activations ({e})") from None
-    elif not 1 <= args.tokens <= config.max_tokens:
-        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}")
+        activations = _activations(args.activations, weights.shape[1])
+        rows = activations.shape[0]
+        if args.tokens is not None and args.tokens != rows:
+            raise CliError(f"--tokens {args.tokens} but {args.activations} holds {rows} "
+                           f"activation rows; drop --tokens or give a file of {args.tokens} rows")
+        args.tokens = rows
+    if args.tokens is None:
+        args.tokens = 4
+    if not 1 <= args.tokens <= config.max_tokens:
+        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}, not "
+                       f"{args.tokens}")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
                             activations=activations, seed=args.seed, name=args.tensor, tag=tag,
                             outlier_fit=args.outlier_fit or "gaussian")
     if args.json:
-        print(json.dumps(report))
+        print_json(report)
     else:
         _print_report(report)
     return 0 if report["mismatches"] == 0 and report["error"] is None else 1

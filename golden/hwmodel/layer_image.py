@@ -12,7 +12,6 @@ import json
 import math
 import pathlib
 import typing
-import zipfile
 
 import numpy as np
 
@@ -30,6 +29,7 @@ from golden.hwmodel.packing import (
     pack_outlier_word,
 )
 from golden.hwmodel.tile import tile_cycles_of_image
+from golden.npyfile import NpyError, read_npz
 from golden.quant.outliers import outlier_share_note
 from golden.quant.quantizer import quantize
 
@@ -42,6 +42,9 @@ __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_
 IMAGE_FORMAT = "gobo-layer-image"
 #: Version 2 added the bias shift (``shift_bias``); version 1 files load with it 0.
 IMAGE_FORMAT_VERSION = 2
+#: The most weights a layer image file may hold (2**25: 8192 x 4096), checked before reading
+#: its arrays into int64.
+MAX_IMAGE_WEIGHTS = 1 << 25
 
 
 class ImageError(ValueError):
@@ -526,27 +529,66 @@ def save_image(image, path):
         np.savez_compressed(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
-def load_image(path, config=None):
-    """Read and validate a layer image file; if ``config`` is given it must match the file's."""
-    path = pathlib.Path(path)
+def _image_meta(path, text):
+    """The metadata object of an image file, every field's type checked."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            missing = [name for name in ("meta",) + _ARRAYS if name not in archive.files]
-            if missing:
-                raise ImageError(f"{path}: not a layer image: missing {', '.join(missing)}")
-            meta = json.loads(str(archive["meta"]))
-            arrays = {name: archive[name] for name in _ARRAYS}
-    except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError, json.JSONDecodeError) as e:
-        raise ImageError(f"{path}: truncated or corrupted layer image ({e})") from None
+        meta = json.loads(text)
+    except ValueError as e:          # JSONDecodeError, or an integer of over 4300 digits
+        raise ImageError(f"{path}: the layer image metadata is not valid JSON ({e})") from None
+    except RecursionError:
+        raise ImageError(f"{path}: the layer image metadata is nested too deeply") from None
+    if not isinstance(meta, dict):
+        raise ImageError(f"{path}: the layer image metadata is not a JSON object")
     if meta.get("format") != IMAGE_FORMAT:
-        raise ImageError(f"{path}: not a layer image (format {meta.get('format')!r})")
-    if meta.get("version") not in (1, IMAGE_FORMAT_VERSION):
-        raise ImageError(f"{path}: layer image version {meta.get('version')!r} is not supported "
+        raise ImageError(f"{path}: not a layer image (format {str(meta.get('format'))[:40]!r})")
+    version = meta.get("version")
+    if isinstance(version, bool) or version not in (1, IMAGE_FORMAT_VERSION):
+        raise ImageError(f"{path}: layer image version {str(version)[:40]} is not supported "
                          f"(this reader knows versions 1 and {IMAGE_FORMAT_VERSION})")
     # Version 1 had no bias shift: its biases sit at the accumulator's exponent.
     meta.setdefault("shift_bias", 0)
+    meta.setdefault("bias_saturated", 0)
+    meta.setdefault("exponents", {})
+    for key in ("shift_dot", "shift_corr", "shift_bias", "out_shift", "bias_saturated"):
+        if key not in meta:
+            raise ImageError(f"{path}: layer image metadata lacks {key!r}")
+        value = meta[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ImageError(f"{path}: {key} is {str(value)[:40]!r}, not an integer")
+    if not isinstance(meta.get("config"), dict):
+        raise ImageError(f"{path}: the layer image metadata has no configuration object")
+    if not isinstance(meta["exponents"], dict) or \
+            not all(isinstance(v, int) for v in meta["exponents"].values()):
+        raise ImageError(f"{path}: exponents is not an object of integers")
+    return meta
+
+
+def load_image(path, config=None):
+    """Read and validate a layer image file; if ``config`` is given it must match the file's.
+
+    Raises
+    ------
+    ImageError
+        One line naming the file and the first problem, for a missing, truncated, corrupted or
+        inconsistent file (sizes are checked before anything is allocated:
+        :mod:`golden.npyfile`).
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file" if not path.exists() else
+                         f"{path}: is not a regular file")
+    try:
+        arrays = read_npz(path, kinds="fiubU")
+    except NpyError as e:
+        raise ImageError(f"{e} (truncated or corrupted layer image?)") from None
+    except OSError as e:
+        raise ImageError(f"{path}: cannot read it ({e.strerror})") from None
+    missing = [name for name in ("meta",) + _ARRAYS if name not in arrays]
+    if missing:
+        raise ImageError(f"{path}: not a layer image: missing {', '.join(missing)}")
+    if arrays["meta"].shape != () or arrays["meta"].dtype.kind != "U":
+        raise ImageError(f"{path}: the layer image metadata is not one string")
+    meta = _image_meta(path, str(arrays["meta"]))
     try:
         file_config = GoboConfig(**meta["config"])
     except (TypeError, ValueError) as e:
@@ -557,14 +599,26 @@ def load_image(path, config=None):
         raise ImageError(f"{path}: made for another configuration: "
                          + ", ".join(f"{k}={a} in the file, {b} here"
                                      for k, (a, b) in diff.items()))
+    for name in _ARRAYS:
+        want = 2 if name == "indexes" else 1
+        if arrays[name].ndim != want:
+            raise ImageError(f"{path}: {name} is {arrays[name].ndim}-D, not {want}-D")
+    # Sizes against the configuration before the arrays are widened to int64 (8 bytes each).
+    rows, cols = arrays["indexes"].shape
+    if rows > file_config.max_rows or cols > file_config.max_dot_length or \
+            rows * cols > MAX_IMAGE_WEIGHTS:
+        raise ImageError(f"{path}: indexes of shape {(rows, cols)} exceed max_rows="
+                         f"{file_config.max_rows}, max_dot_length={file_config.max_dot_length} "
+                         f"or {MAX_IMAGE_WEIGHTS} weights")
+    for name in _ARRAYS[1:]:
+        if arrays[name].size > max(rows * cols, file_config.n_centroids):
+            raise ImageError(f"{path}: {name} holds {arrays[name].size} values for a "
+                             f"{rows}x{cols} layer")
     try:
         return LayerImage(config=file_config,
                           **{name: _int_array(name, arrays[name]) for name in _ARRAYS},
-                          shift_dot=int(meta["shift_dot"]), shift_corr=int(meta["shift_corr"]),
-                          shift_bias=int(meta["shift_bias"]), out_shift=int(meta["out_shift"]),
-                          exponents=meta.get("exponents", {}),
-                          bias_saturated=int(meta.get("bias_saturated", 0)))
-    except KeyError as e:
-        raise ImageError(f"{path}: layer image metadata lacks {e}") from None
+                          shift_dot=meta["shift_dot"], shift_corr=meta["shift_corr"],
+                          shift_bias=meta["shift_bias"], out_shift=meta["out_shift"],
+                          exponents=meta["exponents"], bias_saturated=meta["bias_saturated"])
     except ImageError as e:
         raise ImageError(f"{path}: {e}") from None

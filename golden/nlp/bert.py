@@ -119,13 +119,16 @@ class BertConfig:
     def from_dict(cls, data, *, source="config"):
         if not isinstance(data, dict):
             raise BertError(f"{source}: expected a JSON object, not {type(data).__name__}")
+        # Checked first: a DistilBERT or RoBERTa config lacks BERT's keys, and "missing keys
+        # hidden_size, ..." would hide the real reason.
+        model_type = data.get("model_type", "bert")
+        if model_type != "bert":
+            raise BertError(f"{source}: model_type {str(model_type)[:40]!r} is not supported "
+                            f"(only 'bert', the BERT encoder)")
         missing = [k for k in _REQUIRED_KEYS if k not in data]
         if missing:
             raise BertError(f"{source}: missing key{'s' if len(missing) > 1 else ''} "
                             f"{', '.join(missing)}")
-        model_type = data.get("model_type", "bert")
-        if model_type != "bert":
-            raise BertError(f"{source}: model_type is {model_type!r}, not a BERT ('bert')")
         fields = {f.name for f in dataclasses.fields(cls)}
         try:
             return cls(**{k: v for k, v in data.items() if k in fields})
@@ -136,13 +139,20 @@ class BertConfig:
     def from_file(cls, path):
         path = pathlib.Path(path)
         try:
-            text = path.read_text()
+            if path.stat().st_size > 1 << 20:
+                raise BertError(f"{path}: {path.stat().st_size} bytes is too large for a "
+                                f"config.json")
+            text = path.read_bytes()
+        except IsADirectoryError:
+            raise BertError(f"{path}: is a folder, not a config.json") from None
         except OSError as e:
             raise BertError(f"{path}: cannot read the config ({e.strerror})") from None
         try:
             data = json.loads(text)
-        except json.JSONDecodeError as e:
+        except ValueError as e:   # JSONDecodeError, UnicodeDecodeError, a 4300-digit integer
             raise BertError(f"{path}: not valid JSON ({e})") from None
+        except RecursionError:
+            raise BertError(f"{path}: not a config (JSON nested too deeply)") from None
         return cls.from_dict(data, source=str(path))
 
     def to_dict(self):

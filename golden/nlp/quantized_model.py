@@ -198,6 +198,8 @@ def _source_info(path):
     if path is None:
         return {}
     path = pathlib.Path(path)
+    if not path.is_file():     # a checkpoint folder or a shard index: name it, hash nothing
+        return {"path": str(path.resolve())}
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
@@ -270,7 +272,7 @@ def _parse_blob(entry, blob):
         elif kind == "scaled":
             layer = scaled.from_bytes(blob)
         else:
-            if len(blob) != 4 * int(np.prod(shape)):
+            if len(blob) != 4 * math.prod(shape):
                 _fail(f"tensor {name!r}: {len(blob)} bytes do not hold float32 {shape}")
             array = np.frombuffer(blob, dtype="<f4").reshape(shape).astype(np.float32)
             if not np.all(np.isfinite(array)):
@@ -282,6 +284,57 @@ def _parse_blob(entry, blob):
         _fail(f"tensor {name!r}: its blob has shape {tuple(layer.shape)}, the manifest says "
               f"{shape}")
     return layer
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _manifest(text):
+    try:
+        manifest = json.loads(text)
+    except ValueError as e:   # UnicodeDecodeError, JSONDecodeError, an int of over 4300 digits
+        _fail(f"the manifest is not valid JSON ({e})")
+    except RecursionError:
+        _fail("the manifest is nested too deeply")
+    if not isinstance(manifest, dict) or manifest.get("format") != "gobo-model":
+        _fail("the manifest is not a gobo-model object")
+    for key in ("config", "spec", "tensors"):
+        if key not in manifest:
+            _fail(f"the manifest lacks {key!r}")
+    if not isinstance(manifest["spec"], dict):
+        _fail("the manifest's spec is not an object")
+    if not isinstance(manifest["tensors"], list):
+        _fail("'tensors' is not a list")
+    if not isinstance(manifest.get("source", {}), dict):
+        _fail("the manifest's source is not an object")
+    return manifest
+
+
+def _check_entry(i, entry, shapes, seen, offset):
+    """Every field of manifest tensor entry ``i`` checked against the config's ``shapes``
+    before its blob is touched."""
+    if not isinstance(entry, dict) or \
+            any(k not in entry for k in ("name", "kind", "shape", "offset", "length", "crc32")):
+        _fail(f"tensor entry {i} lacks name, kind, shape, offset, length or crc32")
+    name = entry["name"]
+    if not isinstance(name, str):
+        _fail(f"tensor entry {i} has a name that is not a string")
+    if name not in shapes:
+        _fail(f"tensor {name[:80]!r} is not a tensor of this config's encoder")
+    if name in seen:
+        _fail(f"tensor {name!r} appears twice")
+    if not isinstance(entry["kind"], str) or entry["kind"] not in _KINDS:
+        _fail(f"tensor {name!r} has unknown kind {str(entry['kind'])[:40]!r}")
+    shape = entry["shape"]
+    if not isinstance(shape, list) or tuple(n if _is_int(n) else None for n in shape) \
+            != shapes[name]:
+        _fail(f"tensor {name!r} has shape {str(shape)[:60]}, but the config requires "
+              f"{shapes[name]}")
+    if not all(_is_int(entry[k]) for k in ("offset", "length", "crc32")):
+        _fail(f"tensor {name!r}: offset, length and crc32 must be integers")
+    if entry["offset"] != offset or entry["length"] < 0:
+        _fail(f"tensor {name!r} does not start where the previous one ends ({offset})")
 
 
 def from_bytes(data):
@@ -299,35 +352,17 @@ def from_bytes(data):
     start = _HEADER.size + manifest_len
     if start > len(data):
         _fail(f"manifest length {manifest_len} runs past the end of the {len(data)}-byte file")
-    try:
-        manifest = json.loads(data[_HEADER.size:start].decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        _fail(f"the manifest is not valid JSON ({e})")
-    if not isinstance(manifest, dict) or manifest.get("format") != "gobo-model":
-        _fail("the manifest is not a gobo-model object")
-    for key in ("config", "spec", "tensors"):
-        if key not in manifest:
-            _fail(f"the manifest lacks {key!r}")
+    manifest = _manifest(data[_HEADER.size:start])
     try:
         config = BertConfig.from_dict(manifest["config"], source="manifest config")
         spec = QuantSpec(**manifest["spec"])
     except (BertError, TypeError, ValueError) as e:
-        _fail(str(e))
-    tensors = manifest["tensors"]
-    if not isinstance(tensors, list):
-        _fail("'tensors' is not a list")
+        _fail(" ".join(str(e).split()))
+    shapes = expected_shapes(config)
     layers, fp32, offset = {}, {}, 0
-    for i, entry in enumerate(tensors):
-        if not isinstance(entry, dict) or \
-                any(k not in entry for k in ("name", "kind", "shape", "offset", "length",
-                                             "crc32")):
-            _fail(f"tensor entry {i} lacks name, kind, shape, offset, length or crc32")
+    for i, entry in enumerate(manifest["tensors"]):
+        _check_entry(i, entry, shapes, set(layers) | set(fp32), offset)
         name = entry["name"]
-        if entry["kind"] not in _KINDS:
-            _fail(f"tensor {name!r} has unknown kind {entry['kind']!r}")
-        if entry["offset"] != offset or not isinstance(entry["length"], int) or \
-                entry["length"] < 0:
-            _fail(f"tensor {name!r} does not start where the previous one ends ({offset})")
         end = start + offset + entry["length"]
         if end > len(data):
             _fail(f"tensor {name!r} runs past the end of the file (truncated?)")
