@@ -178,10 +178,12 @@ def safetensors_header(path):
                         f"two integers)")
         begin, end = offsets
         expected = numel(shape) * _DTYPE_BYTES[dtype]
-        if not 0 <= begin <= end or end - begin != expected or end > data_size:
+        if not 0 <= begin <= end or end - begin != expected:
             _fail(path, f"{what} has data offsets [{begin}, {end}) that do not match its shape "
-                        f"{shape} and dtype {dtype} ({expected} bytes) within the "
-                        f"{data_size}-byte data")
+                        f"{shape} and dtype {dtype} ({expected} bytes)")
+        if end > data_size:
+            _fail(path, f"the file is truncated: {what} ends at data byte {end}, but the file "
+                        f"holds only {data_size} data bytes")
         entries[name] = (dtype, shape, begin, end)
     # The byte buffer must be covered exactly once: no overlap, no alias, no hole, nothing after.
     at, previous = 0, None
