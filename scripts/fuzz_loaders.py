@@ -22,14 +22,20 @@ import tempfile
 import time
 import traceback
 import zipfile
-import zlib
 
 import numpy as np
 
 from golden.config import preset
 from golden.hwmodel.layer_image import ImageError, load_image, make_image, save_image
 from golden.nlp.bert import BertConfig, BertEncoder
-from golden.nlp.quantized_model import ModelFormatError, QuantSpec, quantize_model
+from golden.nlp.quantized_model import (
+    HEADER_SIZE,
+    ModelFormatError,
+    QuantSpec,
+    pack_header,
+    quantize_model,
+    tensor_crc32,
+)
 from golden.nlp.quantized_model import load as load_model
 from golden.nlp.quantized_model import save as save_model
 from golden.nlp.tiny_bert import TINY, tiny_tensors, write_safetensors
@@ -102,8 +108,8 @@ def _header_span(data, suffix):
         return 8, min(len(data), 8 + int.from_bytes(data[:8], "little"))
     if suffix == ".npy":
         return 0, min(len(data), 128)
-    if suffix == ".gobo" and len(data) >= 16:
-        return 16, min(len(data), 16 + int.from_bytes(data[12:16], "little"))
+    if suffix == ".gobo" and len(data) >= HEADER_SIZE:
+        return HEADER_SIZE, min(len(data), HEADER_SIZE + int.from_bytes(data[12:16], "little"))
     return 0, len(data)
 
 
@@ -128,17 +134,17 @@ def _mutate_gobo_blob(data, rng):
     """Damage one tensor blob of a .gobo file and fix its CRC-32, so that the damage reaches
     the stored-layer parsers."""
     manifest_len = int.from_bytes(data[12:16], "little")
-    start = 16 + manifest_len
-    manifest = json.loads(data[16:start])
+    start = HEADER_SIZE + manifest_len
+    manifest = json.loads(data[HEADER_SIZE:start])
     entry = rng.choice(manifest["tensors"])
     begin = start + entry["offset"]
     blob = bytearray(data[begin:begin + entry["length"]])
     for _ in range(rng.randint(1, 4)):
         i = rng.randrange(min(len(blob), 64) if rng.random() < 0.7 else len(blob))
         blob[i] ^= 1 << rng.randrange(8)
-    entry["crc32"] = zlib.crc32(bytes(blob))
+    entry["crc32"] = tensor_crc32(entry["name"], bytes(blob))
     text = json.dumps(manifest, separators=(",", ":")).encode()
-    return (data[:12] + len(text).to_bytes(4, "little") + text + data[start:begin] + bytes(blob)
+    return (pack_header(text) + text + data[start:begin] + bytes(blob)
             + data[begin + entry["length"]:])
 
 
@@ -208,6 +214,9 @@ def mutate(data, suffix, rng, *, inside=False, image=False):
         data[begin:end] = region
         if suffix == ".safetensors" and rng.random() < 0.5:
             data[:8] = (end - 8 + len(region) - (end - begin)).to_bytes(8, "little")
+        if suffix == ".gobo" and begin == HEADER_SIZE and rng.random() < 0.7:
+            # The manifest's length and CRC made anew, so that the edit reaches its checks.
+            data[:HEADER_SIZE] = pack_header(region)
     return bytes(data)
 
 

@@ -3,7 +3,6 @@
 
 import json
 import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -14,12 +13,15 @@ from golden.nlp.bert import BertEncoder, fc_names
 from golden.nlp.corpus import load_sentences
 from golden.nlp.model_report import size_report
 from golden.nlp.quantized_model import (
+    HEADER_SIZE,
     ModelFormatError,
     QuantSpec,
     from_bytes,
     load,
+    pack_header,
     quantize_model,
     save,
+    tensor_crc32,
 )
 from golden.nlp.tiny_bert import TINY, tiny_tensors, write_tiny_model
 from golden.nlp.tokenizer import Tokenizer
@@ -64,34 +66,48 @@ def _corrupt(data, where, value):
     return bytes(out)
 
 
+def _split(data):
+    """``(manifest dict, blob bytes)`` of a packed model."""
+    (manifest_len,) = struct.unpack_from("<I", data, 12)
+    return (json.loads(data[HEADER_SIZE:HEADER_SIZE + manifest_len]),
+            data[HEADER_SIZE + manifest_len:])
+
+
+def _repack(manifest, blobs):
+    """A packed model from a manifest, its header (and manifest CRC) made anew."""
+    text = json.dumps(manifest).encode()
+    return pack_header(text) + text + blobs
+
+
 def test_malformed_model_files_name_the_problem(tiny):
     _, enc = tiny
     data = quantize_model(enc, QuantSpec()).to_bytes()
-    (manifest_len,) = struct.unpack_from("<I", data, 12)
-    manifest = json.loads(data[16:16 + manifest_len])
+    manifest, blobs = _split(data)
     first = manifest["tensors"][0]
-    blob_start = 16 + manifest_len
+    blob_start = len(data) - len(blobs)
 
     def with_manifest(change, drop=0):
-        m = json.loads(data[16:16 + manifest_len])
+        m = json.loads(json.dumps(manifest))
         change(m)
-        text = json.dumps(m).encode()
-        return data[:12] + struct.pack("<I", len(text)) + text + data[blob_start:len(data) - drop]
+        return _repack(m, blobs[:len(blobs) - drop])
 
     def bad_shape(m):
         m["tensors"][-1]["shape"] = [3, 3]
 
     cases = {
-        "shorter than the 16-byte header": data[:7],
+        "shorter than the 20-byte header": data[:7],
         "magic is b'NOTAGOBO'": b"NOTAGOBO" + data[8:],
-        "format version 2 is not supported": _corrupt(data, 8, struct.pack("<H", 2)),
+        "format version 3 is not supported": _corrupt(data, 8, struct.pack("<H", 3)),
+        "format version 1 \\(no manifest checksum\\) is no longer read":
+            _corrupt(data, 8, struct.pack("<H", 1)),
         "manifest length .* runs past the end": _corrupt(data, 12, struct.pack("<I", 1 << 30)),
-        "manifest is not valid JSON": _corrupt(data, 16, b"}"),
+        "the manifest fails its CRC-32 check": _corrupt(data, HEADER_SIZE, b"}"),
+        "manifest is not valid JSON": pack_header(b"}") + b"}" + blobs,
         f"tensor '{first['name']}' fails its CRC-32 check": _corrupt(data, blob_start + 30,
                                                                      b"\xff\xff"),
         "runs past the end of the file": data[:-5],
         "5 bytes follow the last tensor": data + b"extra",
-        "missing key hidden_size": with_manifest(lambda m: m["config"].pop("hidden_size")),
+        "config lacks 'hidden_size'": with_manifest(lambda m: m["config"].pop("hidden_size")),
         "lacks 'spec'": with_manifest(lambda m: m.pop("spec")),
         "unknown kind 'int4'": with_manifest(lambda m: m["tensors"][0].update(kind="int4")),
         "lacks tensor 'encoder.layer.1.output.LayerNorm.bias'":
@@ -103,21 +119,72 @@ def test_malformed_model_files_name_the_problem(tiny):
             from_bytes(blob)
     # a blob whose own (CRC-valid) content is broken is reported through its stored-form check
     entry = manifest["tensors"][0]
-    blob = bytearray(data[blob_start:blob_start + entry["length"]])
+    blob = bytearray(blobs[:entry["length"]])
     blob[0:4] = b"JUNK"
-    fixed = with_manifest(lambda m: m["tensors"][0].update(crc32=zlib.crc32(bytes(blob))))
-    start = 16 + struct.unpack_from("<I", fixed, 12)[0]
-    fixed = fixed[:start] + bytes(blob) + fixed[start + entry["length"]:]
+    fixed = with_manifest(lambda m: m["tensors"][0].update(
+        crc32=tensor_crc32(entry["name"], bytes(blob))))
+    fixed = fixed[:len(fixed) - len(blobs)] + bytes(blob) + blobs[entry["length"]:]
     with pytest.raises(ModelFormatError, match=f"tensor '{entry['name']}': not a valid stored "
                                                f"GOBO matrix: magic"):
         from_bytes(fixed)
+
+
+def test_every_bit_of_the_manifest_is_checked(tiny):
+    """A one-bit flip anywhere in the header or manifest is refused (issue 11: 12 heads -> 32,
+    bits 3 -> 7, method gobo -> fobo, layer_norm_eps 1e-12 -> 1e-2 all used to load)."""
+    _, enc = tiny
+    data = quantize_model(enc, QuantSpec()).to_bytes()
+    manifest, blobs = _split(data)
+    for i in range(0, len(data) - len(blobs)):
+        for bit in (0, 5):
+            flipped = bytearray(data)
+            flipped[i] ^= 1 << bit
+            with pytest.raises(ModelFormatError):
+                from_bytes(bytes(flipped))
+
+
+def test_swapped_tensor_names_are_refused(tiny):
+    _, enc = tiny
+    manifest, blobs = _split(quantize_model(enc, QuantSpec()).to_bytes())
+    pair = ("encoder.layer.0.attention.self.query.bias", "encoder.layer.0.attention.self.key.bias")
+    a, b = (e for e in manifest["tensors"] if e["name"] in pair)
+    a["name"], b["name"] = b["name"], a["name"]
+    with pytest.raises(ModelFormatError, match="fails its CRC-32 check .*its name changed"):
+        from_bytes(_repack(manifest, blobs))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["config"].update(num_attention_heads=3), "not a multiple of num_attention_heads"),
+    (lambda m: m["config"].update(num_attention_heads=1 << 12), "not a multiple|exceeds"),
+    (lambda m: m["config"].update(layer_norm_eps=1e-2), "layer_norm_eps 0.01 is not a number"),
+    (lambda m: m["config"].update(hidden_size=1 << 20), "hidden_size 1048576 exceeds"),
+    (lambda m: m["config"].pop("layer_norm_eps"), "config lacks 'layer_norm_eps'"),
+    (lambda m: m["config"].update(colour="red"), "config has unknown key 'colour'"),
+    (lambda m: m["spec"].update(bits=7), "has 3-bit codes, but the spec says 7"),
+    (lambda m: m["spec"].update(bits=9), "bits must be an integer between 2 and 8"),
+    (lambda m: m["spec"].update(method="fobo"), "method must be one of"),
+    (lambda m: m["spec"].update(scheme="uniform"), "is not stored as scaled"),
+    (lambda m: m["spec"].update(embedding_bits=None), "the spec keeps the embeddings FP32"),
+    (lambda m: m["spec"].pop("outlier_scope"), "spec lacks 'outlier_scope'"),
+    (lambda m: m.pop("source"), "lacks 'source'"),
+    (lambda m: m["source"].update(bytes="12"), "source bytes is not a int"),
+    (lambda m: m.update(extra=1), "top level has unknown key 'extra'"),
+])
+def test_manifest_fields_are_validated(tiny, change, message):
+    """Edits with a valid manifest CRC (made on purpose, not by damage) are still checked."""
+    _, enc = tiny
+    manifest, blobs = _split(quantize_model(enc, QuantSpec()).to_bytes())
+    change(manifest)
+    with pytest.raises(ModelFormatError, match=message):
+        from_bytes(_repack(manifest, blobs))
 
 
 def test_spec_validation():
     for kwargs, message in [({"scheme": "ternary"}, "scheme must be one of"),
                             ({"bits": 9}, "bits must be an integer between 2 and 8"),
                             ({"embedding_bits": 1}, "embedding_bits must be"),
-                            ({"block": 0}, "block must be a positive integer")]:
+                            ({"block": 0}, "block must be a positive integer"),
+                            ({"method": "fobo"}, "method must be one of")]:
         with pytest.raises(ValueError, match=message):
             QuantSpec(**kwargs)
 

@@ -377,7 +377,13 @@ def test_cli_layer_scope_over_named_tensors(minilm, tmp_path, capsys):
 def test_cli_whole_model_options_warnings_and_manifest(tmp_path, capsys):
     import struct
 
-    from golden.nlp.quantized_model import QuantSpec, from_bytes, load
+    from golden.nlp.quantized_model import (
+        HEADER_SIZE,
+        ModelFormatError,
+        from_bytes,
+        load,
+        pack_header,
+    )
     from golden.nlp.tiny_bert import tiny_tensors, write_tiny_model
     spiked = dict(tiny_tensors())
     name = "encoder.layer.1.attention.self.value.weight"
@@ -399,15 +405,15 @@ def test_cli_whole_model_options_warnings_and_manifest(tmp_path, capsys):
     # the packed model's report re-checks its matrices against the reference: quiet
     code, out, err = _run(["model", out_path, "--sentences", "4", "--quiet"], capsys)
     assert code == 0 and err == "", err
-    # a file written before the options existed has no such keys: the defaults
+    # every spec key is required (version 2): a manifest without them is refused
     data = out_path.read_bytes()
     (length,) = struct.unpack_from("<I", data, 12)
-    manifest = json.loads(data[16:16 + length])
+    manifest = json.loads(data[HEADER_SIZE:HEADER_SIZE + length])
     for key in ("outlier_fit", "outlier_scope"):
         del manifest["spec"][key]
     text = json.dumps(manifest).encode()
-    old = from_bytes(data[:12] + struct.pack("<I", len(text)) + text + data[16 + length:])
-    assert old.spec == QuantSpec()
+    with pytest.raises(ModelFormatError, match="spec lacks 'outlier_fit', 'outlier_scope'"):
+        from_bytes(pack_header(text) + text + data[HEADER_SIZE + length:])
 
 
 @pytest.mark.parametrize("argv, message", [

@@ -14,16 +14,20 @@ FP32), and every other tensor the encoder reads (biases, LayerNorms) kept FP32. 
 The ``.gobo`` file, little-endian (docs/model.md)::
 
     0   8  magic b"GOBOMODL"
-    8   2  format version (1)
+    8   2  format version (2)
     10  2  reserved, 0
     12  4  manifest length M (uint32)
-    16  M  manifest: UTF-8 JSON {"config", "spec", "source", "tensors": [...]}
-    16+M   tensor blobs, back to back in manifest order
+    16  4  CRC-32 of the manifest bytes (uint32)
+    20  M  manifest: UTF-8 JSON {"format", "config", "spec", "source", "tensors"}
+    20+M   tensor blobs, back to back in manifest order
 
 Each manifest tensor entry holds ``name``, ``kind`` (``gobo``: golden.quant.stored form; ``scaled``:
 golden.quant.scaled form; ``fp32``: raw little-endian float32), ``shape``, ``offset`` (from the
-start of the blobs), ``length`` and ``crc32``. :func:`from_bytes` checks all of it and names the
-first problem. Its size *is* the model size on disk that the reports quote.
+start of the blobs), ``length`` and ``crc32`` (:func:`tensor_crc32`: the CRC-32 of the UTF-8 name
+followed by the blob, so that two swapped names fail it). Every byte read is under a CRC, every
+manifest key is required and every field is checked; :func:`from_bytes` names the first problem.
+Version 1 (no manifest CRC, blob-only tensor CRCs) is refused. The file's size *is* the model
+size on disk that the reports quote.
 """
 
 import dataclasses
@@ -46,15 +50,17 @@ from golden.nlp.bert import (
 )
 from golden.quant import scaled, stored
 from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES, check_choice, scope_fits
-from golden.quant.quantizer import quantize
+from golden.quant.quantizer import METHODS, quantize
 
 __all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",
-           "to_bytes", "from_bytes", "save", "load", "MAGIC", "VERSION"]
+           "to_bytes", "from_bytes", "save", "load", "MAGIC", "VERSION", "HEADER_SIZE",
+           "pack_header", "tensor_crc32"]
 
 SCHEMES = ("gobo", "uniform", "blockwise")
 MAGIC = b"GOBOMODL"
-VERSION = 1
-_HEADER = struct.Struct("<8sHHI")
+VERSION = 2
+_HEADER = struct.Struct("<8sHHII")
+HEADER_SIZE = _HEADER.size
 _KINDS = ("gobo", "scaled", "fp32")
 
 
@@ -86,9 +92,6 @@ class QuantSpec:
         One outlier fit per matrix (the paper), or one per encoder layer pooled over its six FC
         matrices and applied to each (the embedding tables keep their own fit); the centroids
         stay per matrix.
-
-    A manifest written before ``outlier_fit`` and ``outlier_scope`` existed lacks them; the
-    defaults are what such files were made with.
     """
 
     scheme: str = "gobo"
@@ -101,8 +104,8 @@ class QuantSpec:
     outlier_scope: str = "matrix"
 
     def __post_init__(self):
-        for name, allowed in (("scheme", SCHEMES), ("outlier_fit", OUTLIER_FITS),
-                              ("outlier_scope", OUTLIER_SCOPES)):
+        for name, allowed in (("scheme", SCHEMES), ("method", METHODS),
+                              ("outlier_fit", OUTLIER_FITS), ("outlier_scope", OUTLIER_SCOPES)):
             check_choice(name, getattr(self, name), allowed)
         for name in ("bits", "embedding_bits"):
             value = getattr(self, name)
@@ -240,6 +243,16 @@ def quantize_model(encoder, spec, *, source_path=None, progress=None):
 
 # The .gobo container ------------------------------------------------------------------------------
 
+def tensor_crc32(name, blob):
+    """A tensor entry's ``crc32``: over its UTF-8 name, then its blob."""
+    return zlib.crc32(blob, zlib.crc32(name.encode()))
+
+
+def pack_header(manifest):
+    """The 20-byte header in front of ``manifest`` (its UTF-8 JSON bytes)."""
+    return _HEADER.pack(MAGIC, VERSION, 0, len(manifest), zlib.crc32(manifest))
+
+
 def to_bytes(model):
     blobs, entries, offset = [], [], 0
     names = list(expected_shapes(model.config))
@@ -251,13 +264,14 @@ def to_bytes(model):
             array = np.asarray(model.fp32[name], dtype="<f4")
             kind, blob, shape = "fp32", array.tobytes(), array.shape
         entries.append({"name": name, "kind": kind, "shape": [int(n) for n in shape],
-                        "offset": offset, "length": len(blob), "crc32": zlib.crc32(blob)})
+                        "offset": offset, "length": len(blob),
+                        "crc32": tensor_crc32(name, blob)})
         blobs.append(blob)
         offset += len(blob)
     manifest = json.dumps({"format": "gobo-model", "config": model.config.to_dict(),
                            "spec": model.spec.to_dict(), "source": model.source,
                            "tensors": entries}, separators=(",", ":")).encode()
-    return b"".join([_HEADER.pack(MAGIC, VERSION, 0, len(manifest)), manifest, *blobs])
+    return b"".join([pack_header(manifest), manifest, *blobs])
 
 
 def _fail(message):
@@ -290,6 +304,28 @@ def _is_int(value):
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+_MANIFEST_KEYS = ("format", "config", "spec", "source", "tensors")
+_CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(BertConfig))
+_SPEC_KEYS = tuple(f.name for f in dataclasses.fields(QuantSpec))
+#: Upper bounds of a packed model's config: far above any BERT, far below a flipped high bit.
+_CONFIG_LIMITS = {"vocab_size": 1 << 22, "hidden_size": 1 << 16, "num_hidden_layers": 1024,
+                  "num_attention_heads": 1024, "intermediate_size": 1 << 18,
+                  "max_position_embeddings": 1 << 20, "type_vocab_size": 1024}
+_MAX_LAYER_NORM_EPS = 1e-3
+
+
+def _keys(what, obj, keys):
+    """``obj`` is a JSON object with exactly ``keys``."""
+    if not isinstance(obj, dict):
+        _fail(f"the manifest's {what} is not an object")
+    missing = [k for k in keys if k not in obj]
+    if missing:
+        _fail(f"the manifest's {what} lacks {', '.join(map(repr, missing))}")
+    extra = [k for k in obj if k not in keys]
+    if extra:
+        _fail(f"the manifest's {what} has unknown key {extra[0][:40]!r}")
+
+
 def _manifest(text):
     try:
         manifest = json.loads(text)
@@ -299,16 +335,54 @@ def _manifest(text):
         _fail("the manifest is nested too deeply")
     if not isinstance(manifest, dict) or manifest.get("format") != "gobo-model":
         _fail("the manifest is not a gobo-model object")
-    for key in ("config", "spec", "tensors"):
+    for key in _MANIFEST_KEYS:
         if key not in manifest:
             _fail(f"the manifest lacks {key!r}")
-    if not isinstance(manifest["spec"], dict):
-        _fail("the manifest's spec is not an object")
+    _keys("top level", manifest, _MANIFEST_KEYS)
+    _keys("config", manifest["config"], _CONFIG_KEYS)
+    _keys("spec", manifest["spec"], _SPEC_KEYS)
     if not isinstance(manifest["tensors"], list):
         _fail("'tensors' is not a list")
-    if not isinstance(manifest.get("source", {}), dict):
+    source = manifest["source"]
+    if not isinstance(source, dict):
         _fail("the manifest's source is not an object")
+    for key, kind in (("path", str), ("bytes", int), ("sha256", str)):
+        if key in source and (not isinstance(source[key], kind) or
+                              isinstance(source[key], bool)):
+            _fail(f"the manifest's source {key} is not a {kind.__name__}")
     return manifest
+
+
+def _check_config(config):
+    """Ranges a packed model's config must lie in (BertConfig checks types, positivity and
+    that hidden_size is a multiple of num_attention_heads)."""
+    for key, limit in _CONFIG_LIMITS.items():
+        if getattr(config, key) > limit:
+            _fail(f"config {key} {getattr(config, key)} exceeds {limit}")
+    if isinstance(config.layer_norm_eps, bool) or config.layer_norm_eps > _MAX_LAYER_NORM_EPS:
+        _fail(f"config layer_norm_eps {config.layer_norm_eps!r} is not a number in "
+              f"(0, {_MAX_LAYER_NORM_EPS}]")
+
+
+def _check_bits(config, spec, layers, fp32):
+    """The tensors are quantized as the spec says: scheme, bits and embedding_bits."""
+    kind = "gobo" if spec.scheme == "gobo" else "scaled"
+    plan = {name: spec.bits for name in fc_names(config)}
+    plan.update({name: spec.embedding_bits for name in embedding_names()})
+    for name, bits in plan.items():
+        if bits is None:
+            if name not in fp32:
+                _fail(f"tensor {name!r} is quantized, but the spec keeps the embeddings FP32")
+            continue
+        if name not in layers or _kind(layers[name]) != kind:
+            _fail(f"tensor {name!r} is not stored as {kind}, as scheme {spec.scheme!r} says")
+        layer = layers[name]
+        have = layer.index_bits if kind == "gobo" else layer.bits
+        if have != bits:
+            _fail(f"tensor {name!r} has {have}-bit codes, but the spec says {bits}")
+    extra = [n for n in layers if n not in plan]
+    if extra:
+        _fail(f"tensor {extra[0]!r} is quantized, but the spec keeps it FP32")
 
 
 def _check_entry(i, entry, shapes, seen, offset):
@@ -340,24 +414,33 @@ def _check_entry(i, entry, shapes, seen, offset):
 def from_bytes(data):
     """Parse a packed model; raises :class:`ModelFormatError` naming the first problem."""
     data = bytes(data)
-    if len(data) < _HEADER.size:
+    if len(data) < 10:
         _fail(f"{len(data)} bytes is shorter than the {_HEADER.size}-byte header")
-    magic, version, reserved, manifest_len = _HEADER.unpack_from(data)
+    magic, version = data[:8], int.from_bytes(data[8:10], "little")
     if magic != MAGIC:
         _fail(f"magic is {magic!r}, expected {MAGIC!r}")
+    if version == 1:
+        _fail("format version 1 (no manifest checksum) is no longer read; make the file again "
+              "with `gobo quantize WEIGHTS --all`")
     if version != VERSION:
         _fail(f"format version {version} is not supported (only {VERSION})")
+    if len(data) < _HEADER.size:
+        _fail(f"{len(data)} bytes is shorter than the {_HEADER.size}-byte header")
+    _, _, reserved, manifest_len, manifest_crc = _HEADER.unpack_from(data)
     if reserved != 0:
         _fail(f"reserved header field is {reserved}, expected 0")
     start = _HEADER.size + manifest_len
     if start > len(data):
         _fail(f"manifest length {manifest_len} runs past the end of the {len(data)}-byte file")
+    if zlib.crc32(data[_HEADER.size:start]) != manifest_crc:
+        _fail("the manifest fails its CRC-32 check (corrupted)")
     manifest = _manifest(data[_HEADER.size:start])
     try:
         config = BertConfig.from_dict(manifest["config"], source="manifest config")
         spec = QuantSpec(**manifest["spec"])
     except (BertError, TypeError, ValueError) as e:
         _fail(" ".join(str(e).split()))
+    _check_config(config)
     shapes = expected_shapes(config)
     layers, fp32, offset = {}, {}, 0
     for i, entry in enumerate(manifest["tensors"]):
@@ -367,13 +450,17 @@ def from_bytes(data):
         if end > len(data):
             _fail(f"tensor {name!r} runs past the end of the file (truncated?)")
         blob = data[start + offset:end]
-        if zlib.crc32(blob) != entry["crc32"]:
-            _fail(f"tensor {name!r} fails its CRC-32 check (corrupted)")
+        if tensor_crc32(name, blob) != entry["crc32"]:
+            _fail(f"tensor {name!r} fails its CRC-32 check (corrupted, or its name changed)")
         parsed = _parse_blob(entry, blob)
         (fp32 if entry["kind"] == "fp32" else layers)[name] = parsed
         offset += entry["length"]
     if start + offset != len(data):
         _fail(f"{len(data) - start - offset} bytes follow the last tensor")
+    missing = [n for n in shapes if n not in layers and n not in fp32]
+    if missing:
+        _fail(f"the quantized model lacks tensor {missing[0]!r}")
+    _check_bits(config, spec, layers, fp32)
     try:
         return QuantizedModel(config, spec, layers, fp32, manifest.get("source"))
     except BertError as e:
