@@ -277,6 +277,47 @@ def test_damaged_image_files_name_the_problem(tmp_path, change, message):
     assert str(path) in str(info.value) and "\n" not in str(info.value)
 
 
+def _with_meta(change):
+    def edit(arrays):
+        meta = json.loads(str(arrays["meta"]))
+        change(meta)
+        arrays["meta"] = np.array(json.dumps(meta))
+    return edit
+
+
+_EXPONENTS = {"centroids": -9, "residuals": -12, "activations": -5, "bias": -14, "outputs": -7}
+
+
+@pytest.mark.parametrize("change, message", [
+    (_with_meta(lambda m: m.pop("exponents")), "metadata lacks 'exponents'"),
+    (_with_meta(lambda m: m.update(exponents=[1, 2])), "exponents is not an object of integers"),
+    (_with_meta(lambda m: m.update(exponents={**_EXPONENTS, "outputs": "7"})),
+     "exponents is not an object of integers"),
+    (_with_meta(lambda m: m.update(exponents={**_EXPONENTS, "outputs": True})),
+     "exponents is not an object of integers"),
+    (_with_meta(lambda m: m.update(exponents={**_EXPONENTS, "outputs": 2.5})),
+     "exponents is not an object of integers"),
+    (_with_meta(lambda m: m.update(exponents={"centroids": -9})),
+     "exponents has keys centroids, not centroids, residuals, activations, bias, outputs"),
+    (_with_meta(lambda m: m["config"].pop("lanes")), "configuration lacks 'lanes'"),
+    (_with_meta(lambda m: [m["config"].pop(k) for k in ("pes", "lanes")]),
+     "configuration lacks 'lanes', 'pes'"),
+    (_with_meta(lambda m: m.pop("shift_bias")), "metadata lacks 'shift_bias'"),
+    (lambda a: a.update(indexes=a["indexes"] > 3), "indexes is a boolean array"),
+    (lambda a: a.update(row_order=np.ones(10, bool)), "row_order is a boolean array"),
+])
+def test_image_metadata_keys_and_types_are_required(tmp_path, change, message):
+    """exponents required with integer values, every GoboConfig field required (a missing one
+    would take its default), boolean arrays refused (issue 11)."""
+    path = tmp_path / "layer.npz"
+    save_image(random_image(exponents=_EXPONENTS), path)
+    assert load_image(path).exponents == _EXPONENTS
+    _resaved(path, change)
+    with pytest.raises(ImageError, match=message) as info:
+        load_image(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
 def test_image_with_a_foreign_member_and_a_folder(tmp_path):
     path = tmp_path / "layer.npz"
     save_image(random_image(), path)

@@ -154,8 +154,12 @@ def test_version_1_layer_images_still_load(tmp_path):
         arrays = {k: archive[k] for k in archive.files}
     meta = json.loads(str(arrays.pop("meta")))
     meta["version"] = 1
-    del meta["shift_bias"], meta["bias_saturated"]
+    del meta["shift_bias"], meta["bias_saturated"], meta["exponents"]["bias"]
     old = tmp_path / "v1.npz"
     np.savez(old, meta=np.array(json.dumps(meta)), **arrays)
     assert zipfile.is_zipfile(old)
     assert load_image(old).shift_bias == 0
+    meta["exponents"]["bias"] = 0     # version 1 had no bias exponent
+    np.savez(old, meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(ImageError, match="exponents has keys activations, bias, "):
+        load_image(old)

@@ -512,6 +512,10 @@ def layer_word(image, tokens):
 
 _ARRAYS = ("indexes", "centroids", "outlier_rows", "outlier_cols", "outlier_residuals", "bias",
            "row_order")
+#: The keys of ``exponents`` in a file of each version (version 2 added the bias exponent); an
+#: image made from integers (:func:`make_image`) has none, and its file an empty object.
+_EXPONENT_KEYS = {1: ("centroids", "residuals", "activations", "outputs"),
+                  2: ("centroids", "residuals", "activations", "bias", "outputs")}
 
 
 def save_image(image, path):
@@ -546,9 +550,9 @@ def _image_meta(path, text):
         raise ImageError(f"{path}: layer image version {str(version)[:40]} is not supported "
                          f"(this reader knows versions 1 and {IMAGE_FORMAT_VERSION})")
     # Version 1 had no bias shift: its biases sit at the accumulator's exponent.
-    meta.setdefault("shift_bias", 0)
-    meta.setdefault("bias_saturated", 0)
-    meta.setdefault("exponents", {})
+    if version == 1:
+        meta.setdefault("shift_bias", 0)
+        meta.setdefault("bias_saturated", 0)
     for key in ("shift_dot", "shift_corr", "shift_bias", "out_shift", "bias_saturated"):
         if key not in meta:
             raise ImageError(f"{path}: layer image metadata lacks {key!r}")
@@ -557,9 +561,19 @@ def _image_meta(path, text):
             raise ImageError(f"{path}: {key} is {str(value)[:40]!r}, not an integer")
     if not isinstance(meta.get("config"), dict):
         raise ImageError(f"{path}: the layer image metadata has no configuration object")
-    if not isinstance(meta["exponents"], dict) or \
-            not all(isinstance(v, int) for v in meta["exponents"].values()):
+    missing = [f.name for f in dataclasses.fields(GoboConfig) if f.name not in meta["config"]]
+    if missing:   # a default would silently stand in for it (a 4-PE image loading as 16-PE)
+        raise ImageError(f"{path}: the layer image configuration lacks "
+                         f"{', '.join(map(repr, missing))}")
+    if "exponents" not in meta:
+        raise ImageError(f"{path}: layer image metadata lacks 'exponents'")
+    exponents, keys = meta["exponents"], _EXPONENT_KEYS[version]
+    if not isinstance(exponents, dict) or \
+            not all(isinstance(v, int) and not isinstance(v, bool) for v in exponents.values()):
         raise ImageError(f"{path}: exponents is not an object of integers")
+    if exponents and sorted(exponents) != sorted(keys):
+        raise ImageError(f"{path}: exponents has keys {', '.join(sorted(exponents))[:120]}, "
+                         f"not {', '.join(keys)} (or none)")
     return meta
 
 
@@ -601,6 +615,8 @@ def load_image(path, config=None):
                                      for k, (a, b) in diff.items()))
     for name in _ARRAYS:
         want = 2 if name == "indexes" else 1
+        if arrays[name].dtype.kind == "b":
+            raise ImageError(f"{path}: {name} is a boolean array, not integers")
         if arrays[name].ndim != want:
             raise ImageError(f"{path}: {name} is {arrays[name].ndim}-D, not {want}-D")
     # Sizes against the configuration before the arrays are widened to int64 (8 bytes each).
