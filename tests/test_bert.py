@@ -73,6 +73,24 @@ def test_weight_errors_name_the_tensor():
         BertEncoder(config, tiny_tensors()).with_weights({"pooler.dense.weight": np.zeros(1)})
 
 
+def test_encoder_tensors_the_config_does_not_use_are_an_error():
+    """Issue 11: a config with fewer layers than the weights used to drop the rest silently."""
+    one_layer = BertConfig.from_dict({**TINY, "num_hidden_layers": 1})
+    with pytest.raises(BertError, match=r"the weights hold 16 encoder tensors that the config "
+                                        r"does not use: 'encoder\.layer\.1\..*and 13 more "
+                                        r"\(layers? 1: does the config's num_hidden_layers, 1, "
+                                        r"match the weights\?\)"):
+        BertEncoder(one_layer, tiny_tensors())
+    # with the bert. prefix too, and for a stray tensor inside a used layer
+    prefixed = {"bert." + k: v for k, v in tiny_tensors().items()}
+    with pytest.raises(BertError, match="16 encoder tensors"):
+        BertEncoder(one_layer, prefixed)
+    stray = dict(tiny_tensors(), **{"encoder.layer.0.attention.self.extra": np.zeros(3)})
+    with pytest.raises(BertError, match="1 encoder tensor that the config does not use: "
+                                        "'encoder.layer.0.attention.self.extra' \\(layer 0"):
+        BertEncoder(BertConfig.from_dict(TINY), stray)
+
+
 def test_bert_prefix_and_extra_tensors_are_accepted():
     config = BertConfig.from_dict(TINY)
     tensors = tiny_tensors()

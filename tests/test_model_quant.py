@@ -219,6 +219,29 @@ def test_cli_quantize_all_then_model(tiny, tmp_path, capsys):
     assert "nearest-neighbour agreement" in out and "rel RMSE" in out
 
 
+def test_cli_model_warns_when_most_tokens_are_unknown(tmp_path, capsys):
+    """Issue 11: a 25-token vocabulary on English text gave 93 % [UNK] and a "good" score."""
+    weights = write_tiny_model(tmp_path / "tiny")
+    small = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ",", "(", ")", "the", "of", "to",
+             "a", "and", "or", "in", "is", "any", "this", "that", "you", "for", "be", "by", "it"]
+    assert len(small) == 25
+    (weights.parent / "vocab.txt").write_text("\n".join(small) + "\n")
+    (weights.parent / "tokenizer.json").unlink(missing_ok=True)
+    code, out, err = _run(["model", weights, "--sentences", "8", "--json", "--quiet"], capsys)
+    assert code == 0
+    tokens = json.loads(out)["tokens"]
+    assert tokens["unknown_fraction"] > 0.5 and tokens["unknown"] <= tokens["tokens"]
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gobo: warning: "), err
+    assert f"{100 * tokens['unknown_fraction']:.1f} % of the {tokens['tokens']:,} input tokens " \
+           f"are [UNK] (over 20 %)" in lines[0]
+    # the full vocabulary: a share far below a fifth, no warning, and the share in the text report
+    write_tiny_model(tmp_path / "tiny")
+    code, out, err = _run(["model", weights, "--sentences", "8", "--quiet"], capsys)
+    assert code == 0 and err == "", err
+    assert " % [UNK]" in out
+
+
 def test_cli_model_bad_input(tiny, tmp_path, capsys):
     weights, enc = tiny
     good = tmp_path / "good.gobo"
@@ -229,12 +252,16 @@ def test_cli_model_bad_input(tiny, tmp_path, capsys):
     (lone / "model.safetensors").write_bytes(weights.read_bytes())
     bad_cfg = tmp_path / "bad.json"
     bad_cfg.write_text(json.dumps({k: v for k, v in TINY.items() if k != "num_hidden_layers"}))
+    fewer_cfg = tmp_path / "fewer.json"
+    fewer_cfg.write_text(json.dumps({**TINY, "num_hidden_layers": 1}))
     wrong = dict(tiny_tensors())
     wrong["encoder.layer.0.intermediate.dense.weight"] = np.zeros((64, 31), np.float32)
     write_tiny_model(tmp_path / "wrong", tensors=wrong)
     cases = [
         (["model", lone / "model.safetensors"], "no config.json beside it; pass --config"),
         (["model", weights, "--config", bad_cfg], "missing key num_hidden_layers"),
+        (["model", weights, "--config", fewer_cfg], "the weights hold 16 encoder tensors that "
+         "the config does not use: 'encoder.layer.1."),
         (["model", tmp_path / "wrong" / "model.safetensors"],
          "'encoder.layer.0.intermediate.dense.weight' has shape (64, 31), but the config "
          "requires (64, 32)"),

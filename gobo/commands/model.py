@@ -14,6 +14,9 @@ from golden.nlp.model_report import format_report, model_report
 from golden.nlp.quantized_model import SCHEMES, QuantSpec, load, quantize_model
 from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
 
+#: Above this share of [UNK] input tokens `gobo model` warns: the vocabulary does not fit the text.
+MAX_UNKNOWN_FRACTION = 0.2
+
 __all__ = ["add", "add_model_options", "spec_from_args", "find_config", "load_encoder",
            "progress_printer"]
 
@@ -207,6 +210,13 @@ def _run_model(args):
               file=sys.stderr, flush=True)
     report = model_report(model, reference, tokenizer, sentences)
     print_warnings(report["layers"])
+    unknown = report["tokens"]
+    if unknown["unknown_fraction"] > MAX_UNKNOWN_FRACTION:
+        print(f"gobo: warning: {100 * unknown['unknown_fraction']:.1f} % of the "
+              f"{unknown['tokens']:,} input tokens are [UNK] (over "
+              f"{100 * MAX_UNKNOWN_FRACTION:.0f} %): the tokenizer's vocabulary "
+              f"({tokenizer.path}) does not fit the text, and the accuracy figures say little",
+              file=sys.stderr, flush=True)
     report["seconds"] = {"quantize": t_quantize, **report["seconds"],
                          "total": time.perf_counter() - start}
     report["input"] = str(weights)

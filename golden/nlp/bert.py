@@ -223,6 +223,20 @@ def _layer_norm(x, weight, bias, eps):
     return centred / np.sqrt(var + eps) * weight + bias
 
 
+def _unused_message(config, unused):
+    layers = sorted({int(parts[2]) for parts in (n.split(".") for n in unused)
+                     if len(parts) > 2 and parts[1] == "layer" and parts[2].isdigit()})
+    where = ""
+    if layers:
+        where = (f" (layer{'s' if len(layers) > 1 else ''} "
+                 f"{', '.join(map(str, layers[:8]))}{', ...' if len(layers) > 8 else ''}: "
+                 f"does the config's num_hidden_layers, {config.num_hidden_layers}, "
+                 f"match the weights?)")
+    more = f" and {len(unused) - 3} more" if len(unused) > 3 else ""
+    return (f"the weights hold {len(unused)} encoder tensor{'s' if len(unused) > 1 else ''} "
+            f"that the config does not use: {', '.join(map(repr, unused[:3]))}{more}{where}")
+
+
 class BertEncoder:
     """A BERT encoder with float weights.
 
@@ -230,14 +244,17 @@ class BertEncoder:
     ----------
     config : BertConfig
     tensors : dict of str to array_like
-        Every tensor of :func:`expected_shapes` (extra tensors, e.g. a pooler, are ignored).
+        Every tensor of :func:`expected_shapes`. Extra tensors outside the encoder (a pooler, a
+        task head) are ignored; extra ``encoder.*`` tensors (the layers of a config with fewer
+        ``num_hidden_layers`` than the weights hold) are an error.
     dtype : numpy dtype
         Compute precision (float32 by default, as PyTorch on CPU).
 
     Raises
     ------
     BertError
-        Naming a missing tensor or one whose shape does not match the config.
+        Naming a missing tensor, one whose shape does not match the config, or encoder tensors
+        the config does not use.
     """
 
     def __init__(self, config, tensors, *, dtype=np.float32):
@@ -250,6 +267,9 @@ class BertEncoder:
             more = f" and {len(missing) - 1} more" if len(missing) > 1 else ""
             raise BertError(f"the weights lack tensor {missing[0]!r}{more} that the config "
                             f"({config.num_hidden_layers} layers) requires")
+        unused = [n for n in tensors if n.startswith("encoder.") and n not in shapes]
+        if unused:
+            raise BertError(_unused_message(config, unused))
         weights = {}
         for name, shape in shapes.items():
             array = np.asarray(tensors[name])

@@ -86,6 +86,7 @@ def model_report(model, reference, tokenizer, sentences, *, reference_embeddings
     quantized = model.encoder().encode(sentences, tokenizer)
     t_q = time.perf_counter() - start
     report["accuracy"] = proxies(reference_embeddings, quantized)
+    report["tokens"] = tokenizer.unknown_share(sentences)
     report["seconds"] = {"encode_fp32": t_ref, "encode_quantized": t_q}
     return report
 
@@ -116,6 +117,9 @@ def format_report(report):
         lines.append(f"accuracy vs FP32 on {a['sentences']} sentences: mean cosine "
                      f"{a['mean_cos']:.4f}, worst {a['worst_cos']:.4f}, nearest-neighbour "
                      f"agreement {100 * a['nn_agreement']:.1f}%")
+    if "tokens" in report:
+        t = report["tokens"]
+        lines.append(f"tokens: {t['tokens']:,}, {100 * t['unknown_fraction']:.1f} % [UNK]")
     if "seconds" in report:
         lines.append("time: " + ", ".join(f"{k} {v:.1f} s" for k, v in report["seconds"].items()))
     return "\n".join(lines)

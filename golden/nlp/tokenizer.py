@@ -63,6 +63,9 @@ class Tokenizer:
         self._path = path
         self._max_length = max_length
         self._pad_id = tok.token_to_id("[PAD]") or 0
+        model = getattr(tok, "model", None) or getattr(getattr(tok, "_tokenizer", None), "model",
+                                                       None)
+        self._unk_id = tok.token_to_id(getattr(model, "unk_token", None) or "[UNK]")
 
     @property
     def path(self):
@@ -91,6 +94,20 @@ class Tokenizer:
             mask[row, :n] = 1
             types[row, :n] = e.type_ids
         return ids, mask, types
+
+    def unknown_share(self, sentences):
+        """``{"tokens", "unknown", "unknown_fraction"}`` over the sentences' tokens (after
+        truncation, ``[CLS]`` / ``[SEP]`` not counted): how many the vocabulary could not
+        represent. A high share means the vocabulary does not fit the text, and an accuracy
+        measured on it says little."""
+        tokens = unknown = 0
+        for e in self._tok.encode_batch(list(sentences)):
+            for token, special in zip(e.ids, e.special_tokens_mask):
+                if not special:
+                    tokens += 1
+                    unknown += token == self._unk_id
+        return {"tokens": tokens, "unknown": unknown,
+                "unknown_fraction": unknown / tokens if tokens else 0.0}
 
     def lengths(self, sentences):
         """Token count of each sentence (after truncation)."""
