@@ -179,6 +179,20 @@ def test_manifest_fields_are_validated(tiny, change, message):
         from_bytes(_repack(manifest, blobs))
 
 
+@pytest.mark.parametrize("change, message", [
+    (lambda m: m["spec"].update(block=8), "has 16 weights per scale, but scheme 'blockwise' "
+                                          "\\(block 8\\) says 8"),
+    (lambda m: m["spec"].update(scheme="uniform"), "weights per scale, but scheme 'uniform'"),
+])
+def test_blockwise_manifest_block_is_checked(tiny, change, message):
+    _, enc = tiny
+    spec = QuantSpec(scheme="blockwise", block=16)
+    manifest, blobs = _split(quantize_model(enc, spec).to_bytes())
+    change(manifest)
+    with pytest.raises(ModelFormatError, match=message):
+        from_bytes(_repack(manifest, blobs))
+
+
 def test_spec_validation():
     for kwargs, message in [({"scheme": "ternary"}, "scheme must be one of"),
                             ({"bits": 9}, "bits must be an integer between 2 and 8"),

@@ -365,7 +365,7 @@ def _check_config(config):
 
 
 def _check_bits(config, spec, layers, fp32):
-    """The tensors are quantized as the spec says: scheme, bits and embedding_bits."""
+    """The tensors are quantized as the spec says: scheme, bits, embedding_bits and block."""
     kind = "gobo" if spec.scheme == "gobo" else "scaled"
     plan = {name: spec.bits for name in fc_names(config)}
     plan.update({name: spec.embedding_bits for name in embedding_names()})
@@ -380,6 +380,12 @@ def _check_bits(config, spec, layers, fp32):
         have = layer.index_bits if kind == "gobo" else layer.bits
         if have != bits:
             _fail(f"tensor {name!r} has {have}-bit codes, but the spec says {bits}")
+        if kind == "scaled":
+            cols = layer.shape[1]
+            block = cols if spec.scheme == "uniform" else min(spec.block, cols)
+            if layer.block != block:
+                _fail(f"tensor {name!r} has {layer.block} weights per scale, but scheme "
+                      f"{spec.scheme!r} (block {spec.block}) says {block}")
     extra = [n for n in layers if n not in plan]
     if extra:
         _fail(f"tensor {extra[0]!r} is quantized, but the spec keeps it FP32")
