@@ -23,7 +23,6 @@ import shutil
 import subprocess
 import sys
 import time
-import xml.etree.ElementTree as ET
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "mutants"
@@ -160,13 +159,35 @@ def classify(message):
     return "timeout" if "timed out" in message.lower() else "assertion"
 
 
+PLUGIN = """import json, os
+
+
+def pytest_runtest_logstart(nodeid, location):
+    with open(os.environ["MUTATE_RESULTS"] + ".current", "w") as f:
+        f.write(nodeid)
+
+
+def pytest_runtest_logreport(report):
+    if report.failed:
+        with open(os.environ["MUTATE_RESULTS"], "a") as f:
+            f.write(json.dumps({"test": report.nodeid, "when": report.when,
+                                "text": str(report.longrepr)[-4000:]}) + "\\n")
+"""
+
+
 def run_tests(dest, limit, first):
-    """Run the fast tests in ``dest``; return (status, {test: kind}, seconds, note)."""
-    env = dict(os.environ, PYTHONPATH=str(dest), PYTHONDONTWRITEBYTECODE="1")
-    junit = dest / "junit.xml"
+    """Run the fast tests in ``dest``; return (status, {test: kind}, seconds, note).
+
+    A small plugin appends every failing test's report to ``failures.jsonl`` as soon as the test
+    ends, so the killers found before a wall-clock kill are kept too."""
+    results = dest / "failures.jsonl"
+    results.unlink(missing_ok=True)
+    (dest / "_mutate_plugin.py").write_text(PLUGIN)
+    env = dict(os.environ, PYTHONPATH=str(dest), PYTHONDONTWRITEBYTECODE="1",
+               MUTATE_RESULTS=str(results))
     tests = sorted(str(p.relative_to(dest)) for pat in TESTS for p in dest.glob(pat))
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           f"--junitxml={junit}", "-o", "junit_family=xunit2"]
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+           "_mutate_plugin"]
     if first:
         cmd.append("-x")
     # The imports must resolve to the mutated copy, not to the editable install.
@@ -188,21 +209,20 @@ def run_tests(dest, limit, first):
     seconds = time.monotonic() - start
     (dest / "pytest.log").write_text(out)
     kills = {}
-    if junit.exists():
-        try:
-            suite = ET.parse(junit).getroot()
-        except ET.ParseError:
-            suite = None
-        for case in suite.iter("testcase") if suite is not None else []:
-            for tag in ("failure", "error"):
-                node = case.find(tag)
-                if node is not None:
-                    test = f"{case.get('classname')}::{case.get('name')}"
-                    text = (node.get("message") or "") + "\n" + (node.text or "")
-                    kills[test] = classify(text)
+    if results.exists():
+        for line in results.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut by the wall-clock kill
+                continue
+            kind = classify(record["text"])
+            if kills.get(record["test"]) != "assertion":
+                kills[record["test"]] = kind
     if timed_out:
         kills["<wall-clock limit>"] = "timeout"
-        return "timeout", kills, seconds, f"killed after {limit} s"
+        current = pathlib.Path(str(results) + ".current")
+        where = f" in {current.read_text()}" if current.exists() else ""
+        return "timeout", kills, seconds, f"killed after {limit} s{where}"
     if proc.returncode == 0:
         return "passed", kills, seconds, ""
     if not kills:
@@ -251,7 +271,8 @@ def markdown(results, baseline, args):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", metavar="NAME",
-                        help="run only this mutant (repeatable)")
+                        help="run only this mutant (repeatable); its rows replace those of "
+                             "an existing build/reports/mutants.json")
     parser.add_argument("--list", action="store_true", help="list the catalogue and exit")
     parser.add_argument("--jobs", type=int, default=1, help="mutants run in parallel (1)")
     parser.add_argument("--limit", type=float, default=600,
@@ -305,6 +326,15 @@ def main(argv=None):
                   f"(assertion {r['assertion_kills']}, timeout {r['timeout_kills']}) "
                   f"{r['seconds']:6.1f} s", flush=True)
     order = {n: i for i, n in enumerate(names)}
+    report = REPORTS / "mutants.json"
+    if args.only and report.exists():
+        # Re-running some mutants updates their rows of the existing report.
+        fresh = {r["name"] for r in results}
+        previous = json.loads(report.read_text())
+        results += [r for r in previous.get("mutants", [])
+                    if r["name"] in order and r["name"] not in fresh]
+        if args.no_baseline:
+            baseline = previous.get("baseline", baseline)
     results.sort(key=lambda r: order[r["name"]])
 
     killed = [r for r in results if r["verdict"] != "survived"]
@@ -325,7 +355,7 @@ def main(argv=None):
           f"{', '.join(summary['survivors']) or 'none'}; weakest: {summary['weakest']} "
           f"({summary['weakest_killers']} killers)")
     REPORTS.mkdir(parents=True, exist_ok=True)
-    (REPORTS / "mutants.json").write_text(json.dumps(
+    report.write_text(json.dumps(
         {"baseline": baseline, "summary": summary, "first_only": args.first,
          "mutants": results}, indent=2) + "\n")
     (REPORTS / "mutants.md").write_text(markdown(results, baseline, args))
