@@ -264,7 +264,8 @@ def markdown(results, baseline, args):
     lines += ["", "## Killers", ""]
     for r in results:
         lines.append(f"- `{r['name']}`: " + (", ".join(
-            f"`{t}` ({k})" for t, k in sorted(r["kills"].items())) or "none"))
+            f"`{t}` ({k})" for t, k in sorted(r["kills"].items())) or "none")
+                     + (f" ({r['note']})" if r.get("note") else ""))
     return "\n".join(lines) + "\n"
 
 
