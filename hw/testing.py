@@ -9,8 +9,8 @@ that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & rea
 just before that edge.
 """
 
-__all__ = ["produce", "consume", "StreamMonitor", "internal_streams", "run_stream", "run_tile",
-           "run_pe_job", "run_decompressor_job", "run_tile_job"]
+__all__ = ["produce", "consume", "check_stream_rules", "StreamMonitor", "internal_streams",
+           "run_stream", "run_tile", "run_pe_job", "run_decompressor_job", "run_tile_job"]
 
 
 def _raw(value):
@@ -42,6 +42,24 @@ async def produce(ctx, stream, words, *, rng=None, gap_prob=0.0, cycles=None):
     ctx.set(stream.valid, 0)
 
 
+def check_stream_rules(pending, valid, ready, word, when, *, name=None):
+    """One cycle of the stream rules, as sampled at a clock edge: a payload ``pending`` since a
+    stalled cycle (valid and not ready) must still be offered, unchanged. Returns the payload
+    now pending (None after a transfer or while idle).
+
+    Raises
+    ------
+    AssertionError
+        Naming the stream (``name``), ``when`` and the rule broken.
+    """
+    where = f"{name}: " if name else ""
+    if pending is not None:
+        assert valid, f"{where}valid dropped without a transfer in {when}"
+        assert word == pending, (f"{where}payload changed without a transfer in {when}: "
+                                 f"{pending:#x} -> {word:#x}")
+    return word if valid and not ready else None
+
+
 async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None, cycles=None,
                   timeout=100_000):
     """Take ``count`` transfers from ``stream`` with ``ready`` randomly low (probability
@@ -56,11 +74,7 @@ async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None
         ready = not (rng is not None and stall_prob and rng.random() < stall_prob)
         ctx.set(stream.ready, int(ready))
         _, _, valid, word = await ctx.tick().sample(stream.valid, payload)
-        if pending is not None:
-            assert valid, f"valid dropped without a transfer in cycle {cycle}"
-            assert word == pending, (f"payload changed without a transfer in cycle {cycle}: "
-                                     f"{pending} -> {word}")
-        pending = word if valid and not ready else None
+        pending = check_stream_rules(pending, valid, ready, word, f"cycle {cycle}")
         if valid and ready:
             if received is not None:
                 received.append(word)
@@ -128,11 +142,8 @@ class StreamMonitor:
             cycle, pending = 0, None
             async for _, _, valid, ready, word in ctx.tick().sample(stream.valid, stream.ready,
                                                                    payload):
-                if pending is not None:
-                    assert valid, f"{name}: valid dropped without a transfer in cycle {cycle}"
-                    assert word == pending, (f"{name}: payload changed without a transfer in "
-                                             f"cycle {cycle}: {pending:#x} -> {word:#x}")
-                pending = word if valid and not ready else None
+                pending = check_stream_rules(pending, valid, ready, word,
+                                             f"cycle {cycle}", name=name)
                 if valid and ready:
                     self.transfers[name] += 1
                 cycle += 1
