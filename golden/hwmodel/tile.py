@@ -32,7 +32,7 @@ any data; it is pure Python and takes about a microsecond per cycle.
 import numpy as np
 
 from golden.config import check_config
-from golden.hwmodel.fixedpoint import check_signed
+from golden.hwmodel.fixedpoint import check_signed, signed_range
 from golden.hwmodel.pe import pe_dot
 
 __all__ = ["tile_outputs", "tile_accumulators", "requantize", "saturated_outputs", "tile_cycles",
@@ -65,21 +65,22 @@ def tile_accumulators(image, acts):
     return acc
 
 
+def _round_half_up(acc, out_shift):
+    """``acc`` (int64) rounded half up by ``out_shift`` bits, before the clamp."""
+    acc = np.asarray(acc, dtype=np.int64)
+    return (acc + (1 << (out_shift - 1))) >> out_shift if out_shift > 0 else acc
+
+
 def requantize(config, acc, out_shift):
     """Round half up by ``out_shift`` bits, then saturate to signed ``act_bits``."""
-    acc = np.asarray(acc, dtype=np.int64)
-    if out_shift > 0:
-        acc = (acc + (1 << (out_shift - 1))) >> out_shift
-    low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
-    return np.clip(acc, low, high)
+    return np.clip(_round_half_up(acc, out_shift), *signed_range(config.act_bits))
 
 
 def saturated_outputs(config, acc, out_shift):
     """How many of the accumulators ``acc`` :func:`requantize` clamps to the ``act_bits``
     range (the output saturation the reports count)."""
-    acc = np.asarray(acc, dtype=np.int64)
-    rounded = (acc + (1 << (out_shift - 1))) >> out_shift if out_shift > 0 else acc
-    low, high = -(1 << (config.act_bits - 1)), (1 << (config.act_bits - 1)) - 1
+    low, high = signed_range(config.act_bits)
+    rounded = _round_half_up(acc, out_shift)
     return int(np.count_nonzero((rounded < low) | (rounded > high)))
 
 
