@@ -36,8 +36,7 @@ class AccumulatorsFormal(FormalWrapper):
         self.no_reset(m)
         config = self._config
         m.submodules.dut = dut = self._dut
-        m.d.comb += [dut.i.valid.eq(self.i.valid), dut.i.payload.eq(self.i.payload),
-                     self.i.ready.eq(dut.i.ready), dut.o.ready.eq(self.o_ready)]
+        self.pass_through(m, dut)
         stream_rules(m, dut.i, name="i", check=Assume)
         stream_rules(m, dut.o, name="o")
         if not self._data:

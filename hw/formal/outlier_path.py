@@ -53,8 +53,7 @@ class OutlierPathFormal(FormalWrapper):
         config = self._config
         m.submodules.dut = dut = self._dut
         width, _ = memory_shapes(config)["outlier"]
-        m.d.comb += [dut.i.valid.eq(self.i.valid), dut.i.payload.eq(self.i.payload),
-                     self.i.ready.eq(dut.i.ready), dut.o.ready.eq(self.o_ready)]
+        self.pass_through(m, dut)
         m.d.comb += Assume(self.i.payload.start <= self.i.payload.stop)
         stream_rules(m, dut.i, name="i", check=Assume)
         stream_rules(m, dut.o, name="o")

@@ -50,6 +50,12 @@ class FormalWrapper(wiring.Component):
     :meth:`no_reset` (the properties are about the running design, from the reset state that
     the flip-flops' initial values give)."""
 
+    def pass_through(self, m, dut):
+        """Drive ``dut``'s input stream ``i`` from this wrapper's free ``i`` and its
+        ``o.ready`` from the free ``o_ready``."""
+        m.d.comb += [dut.i.valid.eq(self.i.valid), raw(dut.i.payload).eq(raw(self.i.payload)),
+                     self.i.ready.eq(dut.i.ready), dut.o.ready.eq(self.o_ready)]
+
     @staticmethod
     def no_reset(m):
         m.d.comb += Assume(~ResetSignal())

@@ -48,9 +48,8 @@ class ResultStreamFormal(FormalWrapper):
         self.no_reset(m)
         config = self._config
         m.submodules.dut = dut = self._dut
-        m.d.comb += [dut.i.valid.eq(self.i.valid), raw(dut.i.payload).eq(raw(self.i.payload)),
-                     self.i.ready.eq(dut.i.ready), dut.o.ready.eq(self.o_ready),
-                     dut.centroids.eq(self.centroids)]
+        self.pass_through(m, dut)
+        m.d.comb += dut.centroids.eq(self.centroids)
         stream_rules(m, dut.i, name="i", check=Assume)
         stream_rules(m, dut.o, name="o")
         started = Signal(name="started")
