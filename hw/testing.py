@@ -9,8 +9,9 @@ that ends with edge ``c + 1``, and a transfer in cycle ``c`` means ``valid & rea
 just before that edge.
 """
 
-__all__ = ["produce", "consume", "check_stream_rules", "StreamMonitor", "internal_streams",
-           "run_stream", "run_tile", "run_pe_job", "run_decompressor_job", "run_tile_job"]
+__all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
+           "internal_streams", "run_stream", "run_tile", "run_pe_job", "run_decompressor_job",
+           "run_tile_job"]
 
 
 def _raw(value):
@@ -176,10 +177,20 @@ def run_stream(dut, words, count, *, rng=None, gap_prob=0.0, stall_prob=0.0, i=N
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(producer)
+    # The run ends with the consumer: a design that gives all its outputs without taking all its
+    # inputs fails below instead of leaving the producer waiting for ever.
+    sim.add_testbench(producer, background=True)
     sim.add_testbench(consumer)
     sim.run()
+    check_all_taken("i", len(in_cycles), len(words))
     return received, in_cycles, out_cycles
+
+
+def check_all_taken(name, taken, offered):
+    """Asserts that a design took all ``offered`` words of its input stream ``name`` by the time
+    it gave its last output (a causal design always does)."""
+    assert taken == offered, (f"the design gave all its outputs but took only {taken} of the "
+                              f"{offered} words offered on {name}")
 
 
 def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_prob=0.0, runs=1,
@@ -278,11 +289,14 @@ def run_decompressor_job(dut, job, design=None):
     streams = {name: [int(w, 16) for w in words] for name, words in job["streams"].items()}
     received = []
 
+    taken = {name: [] for name in streams}
+
     def producer(name):
         async def bench(ctx):
             if name == "i":
                 ctx.set(dut.centroids.as_value(), int(job["centroids"], 16))
-            await produce(ctx, getattr(dut, name), streams[name], rng=rng, gap_prob=gap)
+            await produce(ctx, getattr(dut, name), streams[name], rng=rng, gap_prob=gap,
+                          cycles=taken[name])
         return bench
 
     async def consumer(ctx):
@@ -292,9 +306,11 @@ def run_decompressor_job(dut, job, design=None):
     sim = Simulator(dut)
     sim.add_clock(1e-8)
     for name in streams:
-        sim.add_testbench(producer(name))
+        sim.add_testbench(producer(name), background=True)
     sim.add_testbench(consumer)
     sim.run()
+    for name, words in streams.items():
+        check_all_taken(name, len(taken[name]), len(words))
     return {"outputs": [format(int(w), "x") for w in received]}
 
 
