@@ -62,15 +62,18 @@ def check_stream_rules(pending, valid, ready, word, when, *, name=None):
 
 
 async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None, cycles=None,
-                  timeout=100_000):
+                  idle_timeout=10_000):
     """Take ``count`` transfers from ``stream`` with ``ready`` randomly low (probability
     ``stall_prob``), appending payloads to ``received`` and transfer cycles to ``cycles``.
 
     Asserts the stream rules on the way: once ``valid`` is high it stays high, with the same
-    payload, until the transfer.
+    payload, until the transfer; and fails ("timed out") after ``idle_timeout`` cycles in a row
+    without ``valid``. The default (this project's choice) is far above the longest legitimate
+    gap in the unit tests (a tile's fill, ``C + recon_cycles + 4``), so a design that has stopped
+    fails in seconds, not after minutes of simulation.
     """
     payload = _raw(stream.payload)
-    cycle, pending = 0, None
+    cycle, idle, pending = 0, 0, None
     while count:
         ready = not (rng is not None and stall_prob and rng.random() < stall_prob)
         ctx.set(stream.ready, int(ready))
@@ -83,7 +86,9 @@ async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None
                 cycles.append(cycle)
             count -= 1
         cycle += 1
-        assert cycle < timeout, f"timed out after {timeout} cycles with {count} transfers missing"
+        idle = 0 if valid else idle + 1
+        assert idle < idle_timeout, (f"timed out: no valid for {idle_timeout} cycles (cycle "
+                                     f"{cycle}) with {count} transfers missing")
     ctx.set(stream.ready, 0)
 
 
