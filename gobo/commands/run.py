@@ -114,6 +114,9 @@ def _progress(args, started):
 def _run(args):
     started = time.monotonic()
     config = _check_args(args)
+    data = load_tweets()
+    sizes = dict(zip(SPLITS, (args.calibration, args.train, args.sentences)))
+    splits = split(data, sizes, seed=args.seed)
     if args.weights is None:
         weights = minilm_dir() / "model.safetensors"
     else:
@@ -128,9 +131,6 @@ def _run(args):
     _check_fits(config, encoder, args.preset)
     tokenizer = find_tokenizer(args, [config_path.parent, folder_of(weights)],
                                encoder.config.max_position_embeddings)
-    data = load_tweets()
-    sizes = dict(zip(SPLITS, (args.calibration, args.train, args.sentences)))
-    splits = split(data, sizes, seed=args.seed)
     report = run_report(encoder, tokenizer, config, splits, act_bits=tuple(args.act_bits),
                         progress=_progress(args, started))
     report.update(

@@ -15,6 +15,7 @@ scikit-learn dependency (scikit-learn and SciPy are not otherwise needed).
 import dataclasses
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 __all__ = ["LogisticHead", "fit_logistic", "select_l2", "accuracy", "L2_GRID"]
 
@@ -63,6 +64,13 @@ def fit_logistic(embeddings, labels, *, classes, l2=1.0, max_iterations=100):
         For mismatched shapes, a label out of range, a feature constant over the training
         split, or no convergence in ``max_iterations``.
     """
+    # One BLAS thread: OpenBLAS threads spin-wait and run several times slower on shared
+    # cores (as in BertEncoder.encode).
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit(embeddings, labels, classes, l2, max_iterations)
+
+
+def _fit(embeddings, labels, classes, l2, max_iterations):
     emb = _unit(embeddings)
     y = np.asarray(labels, dtype=np.int64)
     if emb.ndim != 2 or y.shape != (len(emb),):
