@@ -8,8 +8,9 @@ length (as sentence-transformers' ``Normalize`` does for all-MiniLM-L6-v2) and t
 with the training split's mean and standard deviation. The fit minimizes the cross-entropy plus
 ``l2 / 2`` times the squared norm of every parameter (biases included, which keeps the problem
 strictly convex) by Newton's method with a halving line search, to a gradient norm below
-``1e-9`` times the sample count; it is deterministic. A dozen lines of NumPy rather than a
-scikit-learn dependency (scikit-learn and SciPy are not otherwise needed).
+``1e-9`` times the sample count; it is deterministic. :func:`select_l2` picks the penalty on a
+validation part of the training split. A few lines of NumPy rather than a scikit-learn
+dependency (scikit-learn and SciPy are not otherwise needed).
 """
 
 import dataclasses
