@@ -138,7 +138,8 @@ def _run(args):
         data={**SOURCE, "seed": args.seed, "texts": len(data),
               "splits": {name: {"texts": len(part), "classes": part.counts()}
                          for name, part in splits.items()}},
-        command="gobo run " + " ".join(sys.argv[2:]) if sys.argv[1:2] == ["run"] else "gobo run")
+        options={"act_bits": args.act_bits, "sentences": args.sentences, "train": args.train,
+                 "calibration": args.calibration, "seed": args.seed, "preset": args.preset})
     report["seconds"]["wall"] = time.monotonic() - started
     text = format_run(report)
     if args.out is not None:
