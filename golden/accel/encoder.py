@@ -86,14 +86,29 @@ def calibrate(encoder, tokenizer, sentences):
 class LayerCounts:
     """What one FC layer saw since the last :meth:`AcceleratedEncoder.reset`: activations in
     and how many of them saturated in the host's quantizer, outputs (logical rows x tokens) and
-    how many the tile clamped to ``act_bits``, tokens, and output elements (physical, padding
-    rows included) on which a given ``tile`` disagreed with the golden model."""
+    how many the tile clamped to ``act_bits``, tokens, output elements (physical, padding
+    rows included) on which a given ``tile`` disagreed with the golden model, and the sums
+    behind :attr:`rel_rmse`."""
     inputs: int = 0
     inputs_saturated: int = 0
     outputs: int = 0
     outputs_saturated: int = 0
     tokens: int = 0
     mismatches: int = 0
+    error_square_sum: float = 0.0
+    reference_sum: float = 0.0
+    reference_square_sum: float = 0.0
+
+    @property
+    def rel_rmse(self):
+        """The RMS difference between the layer's dequantized outputs and the FP32 layer on
+        the same (float) inputs, over the standard deviation of the FP32 outputs: the layer's own
+        error (GOBO weights, fixed point, activation quantization), not the error it inherits."""
+        if not self.outputs:
+            return 0.0
+        mean = self.reference_sum / self.outputs
+        spread = max(self.reference_square_sum / self.outputs - mean * mean, 0.0) ** 0.5
+        return (self.error_square_sum / self.outputs) ** 0.5 / spread if spread else 0.0
 
 
 class AcceleratedEncoder:
@@ -161,8 +176,13 @@ class AcceleratedEncoder:
         counts.outputs += image.rows * len(acts)
         counts.outputs_saturated += saturated_outputs(config, acc[:image.rows], image.out_shift)
         counts.tokens += len(acts)
+        hw = logical_outputs(image, y).T * 2.0 ** image.exponents["outputs"]
+        reference = self._encoder.dense(name, h[real]).astype(np.float64)
+        counts.error_square_sum += float(np.sum((hw - reference) ** 2))
+        counts.reference_sum += float(reference.sum())
+        counts.reference_square_sum += float(np.sum(reference * reference))
         out = np.zeros(h.shape[:-1] + (image.rows,), dtype=h.dtype)
-        out[real] = (logical_outputs(image, y).T * 2.0 ** image.exponents["outputs"])
+        out[real] = hw
         return out
 
     def encode(self, sentences, tokenizer, **kwargs):

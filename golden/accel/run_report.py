@@ -51,7 +51,8 @@ def _layer_records(accel):
                         "act_exponent": image.exponents["activations"],
                         "out_exponent": image.exponents["outputs"],
                         "shift_bias": image.shift_bias, "bias_saturated": image.bias_saturated,
-                        **{key: getattr(counts, key) for key in _COUNTS}})
+                        **{key: getattr(counts, key) for key in _COUNTS},
+                        "rel_rmse": counts.rel_rmse})
     return records
 
 
@@ -125,13 +126,13 @@ def run_report(encoder, tokenizer, config, splits, *, act_bits=(16, 8), tile=Non
             "seconds": seconds}
 
 
-def _saturation_table(run):
+def _layer_table(run, cell):
+    """A layer x FC kind table of ``cell(record)``."""
     by_cell = {(r["layer"], r["kind"]): r for r in run["layers"]}
     layers = sorted({r["layer"] for r in run["layers"]})
     lines = ["| layer | " + " | ".join(FC_KINDS) + " |", "|---:|" + "---:|" * len(FC_KINDS)]
     for layer in layers:
-        cells = [f"{by_cell[layer, k]['inputs_saturated']} / "
-                 f"{by_cell[layer, k]['outputs_saturated']}" for k in FC_KINDS]
+        cells = [cell(by_cell[layer, k]) for k in FC_KINDS]
         lines.append(f"| {layer} | " + " | ".join(cells) + " |")
     return lines
 
@@ -160,7 +161,7 @@ def format_run(report):
                      f"{100 * s['accuracy_se']:.1f} % | {100 * s['prediction_agreement']:.1f} % |")
     for run, s in zip(report["accelerator"], report["schemes"][2:]):
         t = run["totals"]
-        lines += ["", f"## A{run['act_bits']}: saturation", "",
+        lines += ["", f"## A{run['act_bits']}: saturation and per-layer error", "",
                   f"Mean cosine to the GOBO weights-only embeddings {s['mean_cos_vs_gobo']:.4f}. "
                   f"Activations saturated by the host's quantizer: {t['inputs_saturated']:,} of "
                   f"{t['inputs']:,}; outputs clamped by the tile: {t['outputs_saturated']:,} of "
@@ -168,7 +169,11 @@ def format_run(report):
                   + (f"; tile outputs unlike the golden model: {t['mismatches']}"
                      if run["tile"] != "golden" else "") + ".", "",
                   "Per layer and FC kind, inputs saturated / outputs saturated:", ""]
-        lines += _saturation_table(run)
+        lines += _layer_table(run, lambda r: f"{r['inputs_saturated']} / "
+                                             f"{r['outputs_saturated']}")
+        lines += ["", "Each layer's own error: RMS difference from the FP32 layer on the same "
+                      "input over the FP32 output's standard deviation:", ""]
+        lines += _layer_table(run, lambda r: f"{r['rel_rmse']:.3f}")
     sec = report["seconds"]
     lines += ["", "Wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in sec.items()) + "."]
     return "\n".join(lines)
