@@ -34,22 +34,21 @@ import numpy as np
 from golden.hwmodel.fixedpoint import fixed_exponent, to_fixed_at
 from golden.hwmodel.layer_image import build_layer_image, logical_outputs
 from golden.hwmodel.tile import requantize, saturated_outputs, tile_accumulators
-from golden.nlp.bert import fc_names
+from golden.nlp.bert import FC_PARTS, fc_names
 
 __all__ = ["Calibration", "calibrate", "AcceleratedEncoder", "LayerCounts", "FC_KINDS",
            "fc_kind"]
 
-#: The six FC layers of an encoder layer, short names in layer order.
-FC_KINDS = ("query", "key", "value", "attention.output", "intermediate", "output")
-_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value",
-          "attention.output.dense", "intermediate.dense", "output.dense")
+#: Short names of :data:`~golden.nlp.bert.FC_PARTS`: query, key, value, attention.output,
+#: intermediate, output.
+FC_KINDS = tuple(p.removeprefix("attention.self.").removesuffix(".dense") for p in FC_PARTS)
 
 
 def fc_kind(name):
     """``(layer index, kind)`` of an FC layer name (``encoder.layer.3.intermediate.dense`` ->
     ``(3, "intermediate")``); a trailing ``.weight`` is allowed."""
     parts = name.removesuffix(".weight").split(".", 3)
-    return int(parts[2]), FC_KINDS[_PARTS.index(parts[3])]
+    return int(parts[2]), FC_KINDS[FC_PARTS.index(parts[3])]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,19 +66,17 @@ def calibrate(encoder, tokenizer, sentences):
     output magnitudes over the real tokens (:class:`Calibration`)."""
     inputs = collections.defaultdict(float)
     outputs = collections.defaultdict(float)
-    tokens = [0]
 
     def record(name, h, mask):
         real = np.asarray(mask) > 0
         y = encoder.dense(name, h)
         inputs[name] = max(inputs[name], float(np.abs(h[real]).max()))
         outputs[name] = max(outputs[name], float(np.abs(y[real]).max()))
-        if name.endswith("layer.0.attention.self.query"):
-            tokens[0] += int(real.sum())
         return y
 
     encoder.encode(sentences, tokenizer, fc=record)
-    return Calibration(dict(inputs), dict(outputs), len(sentences), tokens[0])
+    return Calibration(dict(inputs), dict(outputs), len(sentences),
+                       int(sum(tokenizer.lengths(sentences))))
 
 
 @dataclasses.dataclass

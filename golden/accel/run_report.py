@@ -162,7 +162,7 @@ def format_run(report):
     for run, s in zip(report["accelerator"], report["schemes"][2:]):
         t = run["totals"]
         lines += ["", f"## A{run['act_bits']}: saturation and per-layer error", "",
-                  f"Mean cosine to the GOBO weights-only embeddings {s['mean_cos_vs_gobo']:.4f}. "
+                  f"Mean cosine to the GOBO weights-only embeddings {s['mean_cos_vs_gobo']:.6f}. "
                   f"Activations saturated by the host's quantizer: {t['inputs_saturated']:,} of "
                   f"{t['inputs']:,}; outputs clamped by the tile: {t['outputs_saturated']:,} of "
                   f"{t['outputs']:,}; biases saturated: {t['bias_saturated']}"

@@ -16,7 +16,8 @@ import numpy as np
 
 from golden.nlp.weights import WeightsError, load_tensors
 
-__all__ = ["BertConfig", "BertEncoder", "BertError", "ACTIVATIONS", "fc_names", "embedding_names",
+__all__ = ["BertConfig", "BertEncoder", "BertError", "ACTIVATIONS", "FC_PARTS", "fc_names",
+           "embedding_names",
            "used_names", "erf", "gelu"]
 
 
@@ -161,14 +162,15 @@ class BertConfig:
 
 # Tensor names -------------------------------------------------------------------------------------
 
-_FC_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value",
+#: The six FC layers of an encoder layer, in order (names below ``encoder.layer.{i}.``).
+FC_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value",
              "attention.output.dense", "intermediate.dense", "output.dense")
 
 
 def fc_names(config):
     """The encoder's fully-connected weight matrices (PyTorch ``[out, in]``), in layer order."""
     return [f"encoder.layer.{i}.{part}.weight"
-            for i in range(config.num_hidden_layers) for part in _FC_PARTS]
+            for i in range(config.num_hidden_layers) for part in FC_PARTS]
 
 
 def embedding_names():
