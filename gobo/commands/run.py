@@ -18,9 +18,9 @@ from golden.nlp.weights import minilm_dir
 
 __all__ = ["add", "DEFAULTS"]
 
-#: Split sizes and seed. 300 test tweets (about 8,700 tokens) keep the whole run near three
-#: minutes on one core: the bit-exact tile model costs about 9 ms per token for MiniLM's 36 FC
-#: layers, per activation width.
+#: Split sizes and seed. 300 test tweets (9,229 tokens) keep the whole run at about 2 minutes of
+#: CPU on one core: the bit-exact tile model costs about 9 ms per token for MiniLM's 36 FC
+#: layers, per activation width (docs/model.md).
 DEFAULTS = {"sentences": 300, "train": 1000, "calibration": 16, "seed": 13}
 
 
