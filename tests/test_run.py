@@ -18,6 +18,7 @@ from golden.hwmodel.tile import tile_outputs
 from golden.nlp.bert import BertConfig, BertEncoder, fc_names
 from golden.nlp.logistic import accuracy, fit_logistic, select_l2
 from golden.nlp.sentiment import CLASSES, SentimentError, load_tweets, split
+from golden.nlp.tiny_bert import write_tiny_model
 from golden.nlp.tokenizer import Tokenizer
 from golden.quant.quantizer import quantize
 
@@ -128,6 +129,21 @@ def test_bad_input_is_one_line(argv, message, minilm_path, tweets, capsys):
     assert code == 2 and out == ""
     assert err.startswith("gobo: error: ") and message in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_any_bert_checkpoint_runs(tmp_path, tweets, capsys):
+    write_tiny_model(tmp_path)   # 2 layers, hidden 32, 40 positions
+    code = main(["run", str(tmp_path / "model.safetensors"), "--preset", "tiny", "--sentences",
+                 "6", "--train", "30", "--calibration", "3", "--json", "--quiet"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(out)
+    assert [len(run["layers"]) for run in report["accelerator"]] == [12, 12]
+    assert report["schemes"][2]["sentences"] == 6
+    # tweets are longer than 40 characters-as-tokens: the cut is reported, not silent
+    assert report["test_truncated"] > 0
+    assert f"{report['test_truncated']} of 6 test sentences reach the tokenizer's limit of 40" \
+        in err
 
 
 def test_bad_weights_are_one_line(tmp_path, capsys):

@@ -9,7 +9,7 @@ import sys
 import time
 
 from gobo.commands.model import find_config, find_tokenizer, folder_of, load_encoder
-from gobo.common import CliError, example, json_safe, print_json
+from gobo.common import CliError, example, json_safe, note, print_json
 from golden.accel.run_report import SPLITS, format_run, run_report
 from golden.config import PRESETS, preset
 from golden.nlp.bert import fc_names
@@ -141,6 +141,9 @@ def _run(args):
         options={"act_bits": args.act_bits, "sentences": args.sentences, "train": args.train,
                  "calibration": args.calibration, "seed": args.seed, "preset": args.preset})
     report["seconds"]["wall"] = time.monotonic() - started
+    if report["test_truncated"]:
+        note(f"{report['test_truncated']} of {args.sentences} test sentences reach the "
+             f"tokenizer's limit of {tokenizer.max_length} tokens and were cut there")
     text = format_run(report)
     if args.out is not None:
         out = pathlib.Path(args.out)

@@ -114,6 +114,7 @@ def run_report(encoder, tokenizer, config, splits, *, act_bits=(16, 8), tile=Non
                                 for key in _COUNTS + ("bias_saturated",)},
                      "layers": per_layer})
     seconds["total"] = time.perf_counter() - start
+    lengths = tokenizer.lengths(test.texts)
     tile_fields = ("pes", "lanes", "index_bits", "centroid_bits", "residual_bits", "bias_bits",
                    "max_tokens", "outlier_log_prob")
     return {"tile": {f: getattr(config, f) for f in tile_fields},
@@ -122,7 +123,9 @@ def run_report(encoder, tokenizer, config, splits, *, act_bits=(16, 8), tile=Non
                      "iterations": head.iterations, "train_accuracy":
                          accuracy(head.predict(fp32_train), train.labels)[0]},
             "calibration": {"sentences": calibration.sentences, "tokens": calibration.tokens},
-            "test_tokens": int(sum(tokenizer.lengths(test.texts))),
+            "test_tokens": int(sum(lengths)),
+            # the tokenizer truncates at max_length: a sentence that reaches it was cut
+            "test_truncated": sum(n >= tokenizer.max_length for n in lengths),
             "seconds": seconds}
 
 
@@ -140,6 +143,8 @@ def _layer_table(run, cell):
 def format_run(report):
     """The report as Markdown."""
     data, split_sizes = report["data"], report["data"]["splits"]
+    cut = (f"; {report['test_truncated']} cut at the tokenizer's limit"
+           if report["test_truncated"] else "")
     lines = ["# The whole model through the accelerator", "",
              f"Model `{report['model']['weights']}`; tile preset `{report['preset']}` "
              f"({report['tile']['pes']} PEs x {report['tile']['lanes']} lanes, "
@@ -150,9 +155,9 @@ def format_run(report):
              f"Task: {data['name']} ({data['source']}), {len(CLASSES)} classes; splits drawn with "
              f"seed {data['seed']}: calibration {split_sizes['calibration']['texts']}, train "
              f"{split_sizes['train']['texts']}, test {split_sizes['test']['texts']} texts "
-             f"({report['test_tokens']} tokens). Head: logistic regression on FP32 embeddings, "
-             f"l2 = {report['head']['l2']:g} (chosen on a validation fifth of the training "
-             f"split), train accuracy {report['head']['train_accuracy']:.3f}.", "",
+             f"({report['test_tokens']} tokens{cut}). Head: logistic regression on FP32 "
+             f"embeddings, l2 = {report['head']['l2']:g} (chosen on a validation fifth of the "
+             f"training split), train accuracy {report['head']['train_accuracy']:.3f}.", "",
              "| model | mean cos | worst cos | NN agreement | accuracy ± SE | same prediction "
              "as FP32 |", "|---|---:|---:|---:|---:|---:|"]
     for s in report["schemes"]:
