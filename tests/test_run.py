@@ -42,7 +42,7 @@ def minilm_model(minilm_path):
             Tokenizer(folder))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module")   # for one test only, so that pytest-xdist runs it once
 def cli_run(minilm_path, tweets, tmp_path_factory):
     out = tmp_path_factory.mktemp("run")
     argv = ["run", str(minilm_path), "--sentences", SIZES["test"], "--train", SIZES["train"],
@@ -57,9 +57,10 @@ def cli_run(minilm_path, tweets, tmp_path_factory):
 # The command ------------------------------------------------------------------------------------
 
 def test_cli_report_fields_are_present_and_sane(cli_run):
-    code, out, _ = cli_run
+    code, out, stdout = cli_run
     assert code == 0
     report = json.loads((out / "run.json").read_text())
+    assert json.loads(stdout) == report and len(stdout.strip().splitlines()) == 1
     assert (out / "run.md").read_text().startswith("# The whole model through the accelerator")
     schemes = {s["name"]: s for s in report["schemes"]}
     assert list(schemes) == ["fp32", "gobo", "a16", "a8"]
@@ -104,13 +105,6 @@ def test_cli_report_fields_are_present_and_sane(cli_run):
     assert a8["act_exponent"] == a16["act_exponent"] + 8
     assert report["calibration"]["sentences"] == SIZES["calibration"]
     assert set(report["seconds"]) >= {"fp32", "a16", "a8", "total", "wall"}
-
-
-def test_cli_json_on_stdout_is_the_file(cli_run):
-    code, out, stdout = cli_run
-    assert code == 0
-    assert json.loads(stdout) == json.loads((out / "run.json").read_text())
-    assert len(stdout.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("argv, message", [
