@@ -19,25 +19,31 @@ def _raw(value):
     return value.as_value() if hasattr(value, "as_value") else value
 
 
-async def produce(ctx, stream, words, *, rng=None, gap_prob=0.0, cycles=None):
+async def produce(ctx, stream, words, *, rng=None, gap_prob=0.0, cycles=None,
+                  idle_timeout=10_000):
     """Offer ``words`` on ``stream`` in order, idling a random cycle before a word with
-    probability ``gap_prob``. Appends the cycle of each transfer to ``cycles`` if given."""
+    probability ``gap_prob``. Appends the cycle of each transfer to ``cycles`` if given. Fails
+    ("timed out") when one word waits ``idle_timeout`` cycles for ``ready`` (see
+    :func:`consume`)."""
     cycle = 0
     payload = _raw(stream.payload)
-    for word in words:
+    for n, word in enumerate(words):
         while rng is not None and gap_prob and rng.random() < gap_prob:
             ctx.set(stream.valid, 0)
             await ctx.tick()
             cycle += 1
         ctx.set(stream.valid, 1)
         ctx.set(payload, word)
-        while True:
+        for _ in range(idle_timeout):
             # Sampled at the edge: ready may depend combinationally on signals that another
             # testbench sets in the same cycle (o.ready of a pass-through stage).
             _, _, ready = await ctx.tick().sample(stream.ready)
             cycle += 1
             if ready:
                 break
+        else:
+            raise AssertionError(f"timed out: word {n} of {len(words)} not taken in "
+                                 f"{idle_timeout} cycles (cycle {cycle})")
         if cycles is not None:
             cycles.append(cycle - 1)
     ctx.set(stream.valid, 0)
