@@ -11,14 +11,19 @@ from gobo.common import CliError, add_outlier_options, example, print_json, prin
 from golden.nlp.bert import BertConfig, BertEncoder
 from golden.nlp.corpus import CorpusError, load_sentences
 from golden.nlp.model_report import format_report, model_report
-from golden.nlp.quantized_model import SCHEMES, QuantSpec, load, quantize_model
+from golden.nlp.quantized_model import ROUNDINGS, SCHEMES, QuantSpec, load, quantize_model
+from golden.nlp.sentiment import DEFAULT_SEED, SentimentError, held_out, load_tweets
 from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
 
 #: Above this share of [UNK] input tokens `gobo model` warns: the vocabulary does not fit the text.
 MAX_UNKNOWN_FRACTION = 0.2
 
 __all__ = ["add", "add_model_options", "spec_from_args", "find_config", "find_tokenizer",
-           "folder_of", "load_encoder", "progress_printer"]
+           "folder_of", "load_encoder", "progress_printer", "weight_calibration",
+           "WEIGHT_CALIBRATION"]
+
+#: Held-out tweets that GPTQ and a bits budget are calibrated on (golden.nlp.sentiment.held_out).
+WEIGHT_CALIBRATION = 128
 
 
 def _embedding_bits(text):
@@ -45,6 +50,21 @@ def add_model_options(p):
                         f"(default {spec.embedding_bits})")
     p.add_argument("--block", metavar="B", type=int, default=None,
                    help=f"weights per scale of --scheme blockwise (default {spec.block})")
+    add_weight_calibration_options(p)
+
+
+def add_weight_calibration_options(p):
+    """GPTQ rounding and the bits budget (docs/quantizer.md, "Beyond one width per model")."""
+    p.add_argument("--rounding", choices=ROUNDINGS, default=None,
+                   help="GOBO index choice: nearest centroid (default) or gptq (error-"
+                        "compensating, calibrated on held-out tweets; same stored form)")
+    p.add_argument("--bits-budget", metavar="B", type=float, default=None,
+                   help="FC stored bits per weight at most B: each FC matrix gets --bits or "
+                        "--bits + 1 index bits by measured sensitivity (e.g. --bits 3 "
+                        "--bits-budget 3.5)")
+    p.add_argument("--weight-calibration", metavar="N", type=int, default=WEIGHT_CALIBRATION,
+                   help=f"held-out tweets that --rounding gptq and --bits-budget are calibrated "
+                        f"on (default {WEIGHT_CALIBRATION})")
 
 
 def _model_spec_defaults():
@@ -67,11 +87,36 @@ def spec_from_args(args, *, method="gobo", threshold=None):
                if getattr(args, o) is not None]
     if outlier and scheme != "gobo":
         raise CliError(f"{', '.join(outlier)} applies to --scheme gobo, not {scheme}")
+    _check_weight_calibration(args, scheme)
     return QuantSpec(scheme=scheme, bits=bits,
                      embedding_bits=None if emb == "none" else emb, block=block, method=method,
                      outlier_log_prob=d.outlier_log_prob if threshold is None else threshold,
                      outlier_fit=args.outlier_fit or d.outlier_fit,
-                     outlier_scope=args.outlier_scope or d.outlier_scope)
+                     outlier_scope=args.outlier_scope or d.outlier_scope,
+                     rounding=args.rounding or d.rounding, bits_budget=args.bits_budget)
+
+
+def _check_weight_calibration(args, scheme):
+    given = [o for o, v in (("--rounding gptq", args.rounding == "gptq"),
+                            ("--bits-budget", args.bits_budget is not None)) if v]
+    if given and scheme != "gobo":
+        raise CliError(f"{' and '.join(given)} applies to --scheme gobo, not {scheme}")
+    budget = args.bits_budget
+    if budget is not None and not 0 < budget < 64:   # also refuses nan and inf
+        raise CliError(f"--bits-budget must be a number of bits per weight, not {budget}")
+    if args.weight_calibration < 1:
+        raise CliError(f"--weight-calibration must be at least 1, not {args.weight_calibration}")
+
+
+def weight_calibration(args, spec, tokenizer, seed=DEFAULT_SEED):
+    """``(tokenizer, held-out tweets)`` for :func:`quantize_model` when ``spec`` needs them,
+    else None."""
+    if not spec.needs_calibration:
+        return None
+    try:
+        return tokenizer, held_out(load_tweets(), args.weight_calibration, seed=seed).texts
+    except SentimentError as e:
+        raise CliError(str(e)) from None
 
 
 def find_config(args, *folders):
@@ -179,7 +224,8 @@ def _run_model(args):
         raise CliError(str(e)) from None
     if weights.suffix == ".gobo":
         given = [f"--{o.replace('_', '-')}" for o in ("scheme", "bits", "embedding_bits", "block",
-                                                       "outlier_fit", "outlier_scope")
+                                                       "outlier_fit", "outlier_scope", "rounding",
+                                                       "bits_budget")
                  if getattr(args, o) is not None]
         if given:
             raise CliError(f"{', '.join(given)} cannot change a packed model; they apply when "
@@ -203,7 +249,8 @@ def _run_model(args):
         tokenizer = find_tokenizer(args, [config_path.parent, folder_of(weights)],
                                     reference.config.max_position_embeddings)
         t0 = time.perf_counter()
-        model = quantize_model(reference, spec, source_path=None, progress=progress_printer(args))
+        model = quantize_model(reference, spec, source_path=None, progress=progress_printer(args),
+                               calibration=weight_calibration(args, spec, tokenizer))
         t_quantize = time.perf_counter() - t0
     if not args.quiet:
         print(f"embedding {len(sentences)} sentences with the FP32 and quantized models",

@@ -12,9 +12,12 @@ import numpy as np
 from gobo.commands.model import (
     add_model_options,
     find_config,
+    find_tokenizer,
+    folder_of,
     load_encoder,
     progress_printer,
     spec_from_args,
+    weight_calibration,
 )
 from gobo.common import (
     CliError,
@@ -50,7 +53,9 @@ def add(subparsers):
                "them, gets a line `gobo: warning: NAME: ...` on stderr naming the likely cause.\n"
                "See docs/quantizer.md.\n\n"
                + example(f"gobo quantize {_MINILM} --bits 3",
-                         f"gobo quantize {_MINILM} --all -o minilm.gobo"))
+                         f"gobo quantize {_MINILM} --all -o minilm.gobo",
+                         f"gobo quantize {_MINILM} --all --embedding-bits none --rounding gptq "
+                         f"--bits-budget 3.5 -o minilm-3.5.gobo"))
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
     p.add_argument("--tensor", metavar="NAME", nargs="+", action="extend", default=None,
                    help="quantize these tensors (several names, or the option repeated); "
@@ -76,6 +81,9 @@ def add(subparsers):
     whole.add_argument("-o", "--output", metavar="MODEL.gobo", default=None,
                        help="write the packed model here (needs --all)")
     add_model_options(whole)
+    whole.add_argument("--tokenizer", metavar="PATH", default=None,
+                       help="tokenizer.json or vocab.txt for --rounding gptq and --bits-budget "
+                            "(default: beside the config or weights)")
     p.set_defaults(handler=_run_quantize)
 
 
@@ -169,7 +177,8 @@ def _run_quantize(args):
         return _run_quantize_all(args)
     if args.output is not None:
         raise CliError("-o/--output needs --all: a packed model holds a whole BERT")
-    for option in ("config", "scheme", "embedding_bits", "block"):
+    for option in ("config", "scheme", "embedding_bits", "block", "rounding", "bits_budget",
+                   "tokenizer"):
         if getattr(args, option) is not None:
             raise CliError(f"--{option.replace('_', '-')} applies only with --all")
     if not 2 <= args.bits <= 8:
@@ -207,8 +216,18 @@ def _run_quantize_all(args):
         raise CliError(f"--threshold must be a finite number, not {args.threshold}")
     spec = spec_from_args(args, method=args.method, threshold=args.threshold)
     weights = pathlib.Path(args.weights)
-    encoder = load_encoder(weights, find_config(args, weights.parent))
-    model = quantize_model(encoder, spec, source_path=weights, progress=progress_printer(args))
+    config_path = find_config(args, weights.parent)
+    encoder = load_encoder(weights, config_path)
+    calibration = None
+    if spec.needs_calibration:
+        tokenizer = find_tokenizer(args, [config_path.parent, folder_of(weights)],
+                                   encoder.config.max_position_embeddings)
+        calibration = weight_calibration(args, spec, tokenizer)
+    try:
+        model = quantize_model(encoder, spec, source_path=weights,
+                               progress=progress_printer(args), calibration=calibration)
+    except ValueError as e:
+        raise CliError(str(e)) from None
     report = size_report(model, encoder.weights)
     print_warnings(report["layers"])
     if args.output is not None:

@@ -8,12 +8,20 @@ import pathlib
 import sys
 import time
 
-from gobo.commands.model import find_config, find_tokenizer, folder_of, load_encoder
+from gobo.commands.model import (
+    add_weight_calibration_options,
+    find_config,
+    find_tokenizer,
+    folder_of,
+    load_encoder,
+    weight_calibration,
+)
 from gobo.common import CliError, example, json_safe, note, print_json
 from golden.accel.run_report import SPLITS, format_run, run_report
 from golden.config import PRESETS, preset
 from golden.nlp.bert import fc_names
-from golden.nlp.sentiment import SOURCE, load_tweets, split
+from golden.nlp.quantized_model import QuantSpec, quantize_model
+from golden.nlp.sentiment import DEFAULT_SEED, SOURCE, load_tweets, split
 from golden.nlp.weights import minilm_dir
 
 __all__ = ["add", "DEFAULTS"]
@@ -21,7 +29,7 @@ __all__ = ["add", "DEFAULTS"]
 #: Split sizes and seed. 300 test tweets (9,229 tokens) keep the whole run at about 2 minutes of
 #: CPU on one core: the bit-exact tile model costs about 9 ms per token for MiniLM's 36 FC
 #: layers, per activation width (docs/model.md).
-DEFAULTS = {"sentences": 300, "train": 1000, "calibration": 16, "seed": 13}
+DEFAULTS = {"sentences": 300, "train": 1000, "calibration": 16, "seed": DEFAULT_SEED}
 
 
 def add(subparsers):
@@ -40,7 +48,8 @@ def add(subparsers):
         epilog="See docs/model.md.\n\n" + example(
             "gobo run --out build/reports",
             "gobo run ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --act-bits 8 "
-            "--sentences 100 --json"))
+            "--sentences 100 --json",
+            "gobo run --rounding gptq --bits-budget 3.5 --act-bits 16 --out build/reports"))
     p.add_argument("weights", metavar="WEIGHTS", nargs="?", default=None,
                    help="FP32 BERT weights: a .safetensors, .npz, PyTorch .bin, sharded index "
                         "or checkpoint folder (default: all-MiniLM-L6-v2, fetched and cached)")
@@ -61,6 +70,7 @@ def add(subparsers):
                    help=f"calibration tweets (default {DEFAULTS['calibration']})")
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help=f"seed of the split (default {DEFAULTS['seed']})")
+    add_weight_calibration_options(p)
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write run.json and run.md there")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -81,7 +91,18 @@ def _check_args(args):
         # of every preset.
         if not 2 <= bits <= 16:
             raise CliError(f"--act-bits must be between 2 and 16, not {bits}")
+    if args.bits_budget is not None and not 0 < args.bits_budget < 64:
+        raise CliError(f"--bits-budget must be a number of bits per weight, not "
+                       f"{args.bits_budget}")
+    if args.weight_calibration < 1:
+        raise CliError(f"--weight-calibration must be at least 1, not {args.weight_calibration}")
     config = preset(args.preset)
+    if args.bits_budget is not None:   # the narrow matrices use half of a wider tile's centroids
+        try:
+            config = config.replace(index_bits=config.index_bits + 1)
+        except ValueError as e:
+            raise CliError(f"--bits-budget needs a tile one index bit wider than preset "
+                           f"{args.preset}: {e}") from None
     for bits in args.act_bits:
         config.replace(act_bits=bits).check_tile()
     return config
@@ -111,6 +132,23 @@ def _progress(args, started):
     return show
 
 
+def _weights(args, config, encoder, tokenizer):
+    """``(layers, label)`` for :func:`run_report`: None (GOBO with the tile's index width) unless
+    --rounding gptq or --bits-budget asks for calibrated weights."""
+    if args.rounding in (None, "nearest") and args.bits_budget is None:
+        return None, None
+    narrow = config.index_bits - (args.bits_budget is not None)
+    spec = QuantSpec(bits=narrow, embedding_bits=None, rounding=args.rounding or "nearest",
+                     bits_budget=args.bits_budget, outlier_log_prob=config.outlier_log_prob)
+    try:
+        model = quantize_model(encoder, spec, calibration=weight_calibration(
+            args, spec, tokenizer, seed=args.seed))
+    except ValueError as e:
+        raise CliError(str(e)) from None
+    return ({n: model.layers[n] for n in fc_names(encoder.config)},
+            f"GOBO {spec.label.split(' / ')[0].removeprefix('gobo ')} weights only")
+
+
 def _run(args):
     started = time.monotonic()
     config = _check_args(args)
@@ -131,15 +169,18 @@ def _run(args):
     _check_fits(config, encoder, args.preset)
     tokenizer = find_tokenizer(args, [config_path.parent, folder_of(weights)],
                                encoder.config.max_position_embeddings)
+    layers, label = _weights(args, config, encoder, tokenizer)
     report = run_report(encoder, tokenizer, config, splits, act_bits=tuple(args.act_bits),
-                        progress=_progress(args, started))
+                        progress=_progress(args, started), layers=layers, label=label)
     report.update(
         model={"weights": str(weights), "config": str(config_path)}, preset=args.preset,
         data={**SOURCE, "seed": args.seed, "texts": len(data),
               "splits": {name: {"texts": len(part), "classes": part.counts()}
                          for name, part in splits.items()}},
         options={"act_bits": args.act_bits, "sentences": args.sentences, "train": args.train,
-                 "calibration": args.calibration, "seed": args.seed, "preset": args.preset})
+                 "calibration": args.calibration, "seed": args.seed, "preset": args.preset,
+                 "rounding": args.rounding or "nearest", "bits_budget": args.bits_budget,
+                 "weight_calibration": args.weight_calibration})
     report["seconds"]["wall"] = time.monotonic() - started
     if report["test_truncated"]:
         note(f"{report['test_truncated']} of {args.sentences} test sentences reach the "

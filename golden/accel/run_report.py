@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from golden.accel.encoder import FC_KINDS, AcceleratedEncoder, calibrate, fc_kind
+from golden.hwmodel.layer_image import widen_dictionary
 from golden.nlp.accuracy import cosine_rows, proxies
 from golden.nlp.bert import fc_names
 from golden.nlp.logistic import accuracy, fit_logistic, select_l2
@@ -57,14 +58,19 @@ def _layer_records(accel):
 
 
 def run_report(encoder, tokenizer, config, splits, *, act_bits=(16, 8), tile=None,
-               progress=None):
+               progress=None, layers=None, label=None):
     """Measure ``encoder`` (FP32 :class:`~golden.nlp.bert.BertEncoder`) on the accelerator of
     ``config`` at each of ``act_bits``.
 
     ``splits`` is ``{"calibration", "train", "test"}`` of
     :class:`~golden.nlp.sentiment.LabelledSet`; ``tile`` is passed to
     :class:`~golden.accel.encoder.AcceleratedEncoder`; ``progress(stage, done, total)`` is
-    called after each batch of sentences. Returns the report (a JSON-ready dict: ``schemes``,
+    called after each batch of sentences. ``layers`` (``{FC weight name: GoboLayer}``, e.g. a
+    per-matrix mix of index widths, golden.nlp.quantized_model) replaces the GOBO quantization
+    with ``config``'s index width; the tile then has the widest of them and the narrower
+    matrices use the first ``2**bits`` of its centroids
+    (:func:`~golden.hwmodel.layer_image.widen_dictionary`); ``label`` names them in the report.
+    Returns the report (a JSON-ready dict: ``schemes``,
     ``accelerator`` runs with their per-layer counts, ``head``, ``calibration``, ``seconds``).
     """
     seconds, start = {}, time.perf_counter()
@@ -81,9 +87,15 @@ def run_report(encoder, tokenizer, config, splits, *, act_bits=(16, 8), tile=Non
         return model.encode(texts, tokenizer, progress=report if progress else None)
 
     weights = fc_names(encoder.config)
-    layers = timed("quantize", lambda: {
-        w: quantize(encoder.weights[w], index_bits=config.index_bits,
-                    outlier_log_prob=config.outlier_log_prob) for w in weights})
+    if layers is None:
+        layers = timed("quantize", lambda: {
+            w: quantize(encoder.weights[w], index_bits=config.index_bits,
+                        outlier_log_prob=config.outlier_log_prob) for w in weights})
+        label = f"GOBO {config.index_bits}-bit weights only"
+    widest = max(layers[w].index_bits for w in weights)
+    if widest > config.index_bits:
+        config = config.replace(index_bits=widest)
+    tile_layers = {w: widen_dictionary(layers[w], config.index_bits) for w in weights}
     calibration = timed("calibrate", calibrate, encoder, tokenizer, splits["calibration"].texts)
     train, test = splits["train"], splits["test"]
     fp32_train = timed("fp32", encode, encoder, "FP32 train", train.texts)
@@ -98,12 +110,12 @@ def run_report(encoder, tokenizer, config, splits, *, act_bits=(16, 8), tile=Non
     gobo_model = encoder.with_weights({w: layers[w].dequantize() for w in weights})
     gobo_test = timed("gobo", encode, gobo_model, "GOBO weights", test.texts)
     schemes = [scheme("fp32", "FP32", fp32_test),
-               scheme("gobo", f"GOBO {config.index_bits}-bit weights only", gobo_test)]
+               scheme("gobo", label or "GOBO weights only", gobo_test)]
     runs = []
     for bits in act_bits:
         key = f"a{bits}"
         accel = timed(key, AcceleratedEncoder, config.replace(act_bits=bits), encoder,
-                      calibration, layers=layers, tile=tile)
+                      calibration, layers=tile_layers, tile=tile)
         embeddings = timed(key, encode, accel, f"accelerator A{bits}", test.texts)
         record = scheme(key, f"accelerator A{bits}", embeddings)
         record["mean_cos_vs_gobo"] = float(cosine_rows(gobo_test, embeddings).mean())

@@ -36,7 +36,7 @@ from golden.quant.quantizer import quantize
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image",
            "load_beats", "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias",
            "FixedBias", "calibrated_image", "save_image", "load_image", "quantize_activations",
-           "output_exponent", "balanced_row_order", "logical_outputs",
+           "output_exponent", "balanced_row_order", "logical_outputs", "widen_dictionary",
            "IMAGE_FORMAT_VERSION"]
 
 IMAGE_FORMAT = "gobo-layer-image"
@@ -285,6 +285,22 @@ def gobo_quantized(config, weights, layer=None):
         layer = quantize(weights, index_bits=config.index_bits,
                          outlier_log_prob=config.outlier_log_prob)
     return weights, layer
+
+
+def widen_dictionary(layer, index_bits):
+    """``layer`` (a GoboLayer) as a tile of ``index_bits``-bit indexes sees it: the dictionary
+    padded to ``2**index_bits`` centroids by repeating the largest (kept sorted, never indexed),
+    the indexes unchanged. How one tile runs a per-matrix mix of index widths (docs/quantizer.md,
+    "Beyond one width per model")."""
+    if layer.index_bits > index_bits:
+        raise ImageError(f"a {layer.index_bits}-bit matrix does not fit a tile of {index_bits}-bit "
+                         f"indexes")
+    if layer.index_bits == index_bits:
+        return layer
+    pad = np.full((1 << index_bits) - len(layer.centroids), layer.centroids[-1], dtype=np.float32)
+    centroids = np.concatenate([layer.centroids, pad])
+    centroids.setflags(write=False)
+    return dataclasses.replace(layer, index_bits=index_bits, centroids=centroids)
 
 
 class FixedBias(typing.NamedTuple):

@@ -9,7 +9,7 @@ import numpy as np
 
 from golden.nlp.accuracy import proxies
 from golden.nlp.bert import embedding_names
-from golden.quant import scaled, stored
+from golden.quant import row_groups, scaled, stored
 from golden.quant.outliers import check_layer
 
 __all__ = ["layer_nbytes", "size_report", "model_report", "format_report"]
@@ -19,6 +19,8 @@ def layer_nbytes(layer):
     """Bytes of a quantized matrix's stored form, without serializing it."""
     if isinstance(layer, stored.GoboLayer):
         return stored.stored_nbytes(layer.shape, layer.index_bits, layer.n_outliers)
+    if isinstance(layer, row_groups.RowGroupLayer):
+        return layer.stored_nbytes()
     return scaled.stored_nbytes(layer.shape, layer.bits, layer.block, layer.scale_bytes)
 
 

@@ -11,6 +11,13 @@ FP32), and every other tensor the encoder reads (biases, LayerNorms) kept FP32. 
 - ``blockwise``: symmetric, ``block`` weights per float16 scale
   (:func:`golden.quant.scaled.quantize_blockwise`).
 
+Two GOBO options use calibration sentences (:func:`quantize_model`'s ``calibration``;
+docs/quantizer.md, "Beyond one width per model"): ``rounding="gptq"`` chooses each FC
+matrix's indexes with GPTQ (:func:`golden.quant.gptq.quantize_gptq`; same dictionary,
+outliers and stored form), and ``bits_budget`` gives each FC matrix ``bits`` or ``bits + 1``
+index bits, chosen by measured sensitivity so that the FC bits per weight stays within the
+budget (:mod:`golden.nlp.mixed_precision`).
+
 The ``.gobo`` file, little-endian (docs/model.md)::
 
     0   8  magic b"GOBOMODL"
@@ -48,15 +55,25 @@ from golden.nlp.bert import (
     expected_shapes,
     fc_names,
 )
+from golden.nlp.mixed_precision import (
+    allocate,
+    fc_bits_per_weight,
+    gram_matrices,
+    sensitivities,
+)
 from golden.quant import scaled, stored
+from golden.quant.gptq import quantize_gptq
 from golden.quant.outliers import OUTLIER_FITS, OUTLIER_SCOPES, check_choice, scope_fits
 from golden.quant.quantizer import METHODS, quantize
 
-__all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "quantize_model",
+__all__ = ["QuantSpec", "QuantizedModel", "ModelFormatError", "SCHEMES", "ROUNDINGS",
+           "quantize_model",
            "to_bytes", "from_bytes", "save", "load", "MAGIC", "VERSION", "HEADER_SIZE",
            "pack_header", "tensor_crc32"]
 
 SCHEMES = ("gobo", "uniform", "blockwise")
+#: How a GOBO matrix's indexes are chosen: nearest centroid (the paper), or GPTQ.
+ROUNDINGS = ("nearest", "gptq")
 MAGIC = b"GOBOMODL"
 VERSION = 2
 _HEADER = struct.Struct("<8sHHII")
@@ -92,6 +109,11 @@ class QuantSpec:
         One outlier fit per matrix (the paper), or one per encoder layer pooled over its six FC
         matrices and applied to each (the embedding tables keep their own fit); the centroids
         stay per matrix.
+    rounding : {"nearest", "gptq"}
+        GOBO's index choice: nearest centroid (the paper) or GPTQ on calibration sentences.
+    bits_budget : float or None
+        GOBO only: FC stored bits per weight at most this, each FC matrix at ``bits`` or
+        ``bits + 1`` index bits by measured sensitivity; None: every FC matrix at ``bits``.
     """
 
     scheme: str = "gobo"
@@ -102,10 +124,13 @@ class QuantSpec:
     method: str = "gobo"
     outlier_fit: str = "gaussian"
     outlier_scope: str = "matrix"
+    rounding: str = "nearest"
+    bits_budget: float = None
 
     def __post_init__(self):
         for name, allowed in (("scheme", SCHEMES), ("method", METHODS),
-                              ("outlier_fit", OUTLIER_FITS), ("outlier_scope", OUTLIER_SCOPES)):
+                              ("outlier_fit", OUTLIER_FITS), ("outlier_scope", OUTLIER_SCOPES),
+                              ("rounding", ROUNDINGS)):
             check_choice(name, getattr(self, name), allowed)
         for name in ("bits", "embedding_bits"):
             value = getattr(self, name)
@@ -119,6 +144,20 @@ class QuantSpec:
                 not math.isfinite(self.outlier_log_prob):
             raise ValueError(f"outlier_log_prob must be a finite number, not "
                              f"{self.outlier_log_prob!r}")
+        budget = self.bits_budget
+        if budget is not None and (isinstance(budget, bool) or not isinstance(budget, (int, float))
+                                   or not 0 < budget < 64):
+            raise ValueError(f"bits_budget must be a number of bits per weight, not {budget!r}")
+        if self.scheme != "gobo" and (self.rounding != "nearest" or budget is not None):
+            raise ValueError(f"rounding gptq and bits_budget apply to scheme gobo, not "
+                             f"{self.scheme}")
+        if budget is not None and self.bits == 8:
+            raise ValueError("bits_budget mixes bits and bits + 1 index bits; bits must be below 8")
+
+    @property
+    def needs_calibration(self):
+        """True when quantizing needs calibration sentences (GPTQ, a bits budget)."""
+        return self.rounding == "gptq" or self.bits_budget is not None
 
     @property
     def label(self):
@@ -128,13 +167,19 @@ class QuantSpec:
             extra += "".join(f" {value} {what}" for value, what, default in (
                 (self.outlier_fit, "fit", "gaussian"), (self.outlier_scope, "scope", "matrix"))
                 if value != default)
-        return f"{self.scheme} {self.bits}b{extra} / emb {emb}"
+            extra += " gptq" if self.rounding == "gptq" else ""
+        bits = f"{self.bits}b" if self.bits_budget is None else \
+            f"{self.bits}/{self.bits + 1}b <= {self.bits_budget:g} b/w"
+        return f"{self.scheme} {bits}{extra} / emb {emb}"
 
     def to_dict(self):
         return dataclasses.asdict(self)
 
 
-def _quantize_matrix(array, bits, spec, fit=None):
+def _quantize_matrix(array, bits, spec, fit=None, gram=None):
+    if spec.scheme == "gobo" and gram is not None:
+        return quantize_gptq(array, gram, index_bits=bits, outlier_log_prob=spec.outlier_log_prob,
+                             method=spec.method, outlier_fit=spec.outlier_fit, fit=fit)
     if spec.scheme == "gobo":
         return quantize(array, index_bits=bits, outlier_log_prob=spec.outlier_log_prob,
                         method=spec.method, outlier_fit=spec.outlier_fit, fit=fit)
@@ -211,32 +256,56 @@ def _source_info(path):
             "sha256": digest.hexdigest()}
 
 
-def quantize_model(encoder, spec, *, source_path=None, progress=None):
+def quantize_model(encoder, spec, *, source_path=None, progress=None, calibration=None):
     """Quantize ``encoder``'s weights (a :class:`~golden.nlp.bert.BertEncoder`) as ``spec`` says.
 
-    ``progress``, if given, is called as ``progress(name, seconds)`` after each matrix.
+    ``progress``, if given, is called as ``progress(name, seconds)`` after each matrix (twice per
+    FC matrix with a bits budget: at ``bits`` and ``bits + 1``). ``calibration`` is a
+    ``(tokenizer, sentences)`` pair, needed when ``spec.needs_calibration``: GPTQ's Gram matrices
+    and the bits budget's sensitivities are measured on those sentences (keep them apart from
+    any you measure accuracy on).
+
+    Raises
+    ------
+    ValueError
+        For a matrix that cannot be quantized (naming it), a missing ``calibration``, or a bits
+        budget below what ``bits`` alone needs.
     """
     import time
 
     if not isinstance(spec, QuantSpec):
         raise TypeError(f"spec must be a QuantSpec, not {type(spec).__name__}")
+    if spec.needs_calibration and calibration is None:
+        raise ValueError("GPTQ rounding and a bits budget need calibration sentences")
     config, weights = encoder.config, encoder.weights
-    plan = {name: spec.bits for name in fc_names(config)}
-    fits = {}
+    fc = fc_names(config)
+    fits, grams = {}, {}
     if spec.scheme == "gobo":
-        fits = scope_fits({name: weights[name] for name in plan}, spec.outlier_fit,
+        fits = scope_fits({name: weights[name] for name in fc}, spec.outlier_fit,
                           spec.outlier_scope)
+    if spec.rounding == "gptq":
+        grams = gram_matrices(encoder, *calibration)
+
+    def quantize_all(plan):
+        out = {}
+        for name, bits in plan.items():
+            start = time.perf_counter()
+            try:
+                out[name] = _quantize_matrix(weights[name], bits, spec, fits.get(name),
+                                             grams.get(name))
+            except ValueError as e:
+                raise ValueError(f"tensor {name!r}: {e}") from None
+            if progress:
+                progress(name, time.perf_counter() - start)
+        return out
+
+    layers = quantize_all(dict.fromkeys(fc, spec.bits))
+    if spec.bits_budget is not None:
+        wide = quantize_all(dict.fromkeys(fc, spec.bits + 1))
+        drops, _ = sensitivities(encoder, *calibration, layers, wide)
+        layers = allocate(layers, wide, drops, spec.bits_budget)
     if spec.embedding_bits is not None:
-        plan.update({name: spec.embedding_bits for name in embedding_names()})
-    layers = {}
-    for name, bits in plan.items():
-        start = time.perf_counter()
-        try:
-            layers[name] = _quantize_matrix(weights[name], bits, spec, fits.get(name))
-        except ValueError as e:
-            raise ValueError(f"tensor {name!r}: {e}") from None
-        if progress:
-            progress(name, time.perf_counter() - start)
+        layers.update(quantize_all(dict.fromkeys(embedding_names(), spec.embedding_bits)))
     fp32 = {n: np.asarray(a, dtype=np.float32) for n, a in weights.items() if n not in layers}
     return QuantizedModel(config, spec, layers, fp32, _source_info(source_path))
 
@@ -307,6 +376,8 @@ def _is_int(value):
 _MANIFEST_KEYS = ("format", "config", "spec", "source", "tensors")
 _CONFIG_KEYS = tuple(f.name for f in dataclasses.fields(BertConfig))
 _SPEC_KEYS = tuple(f.name for f in dataclasses.fields(QuantSpec))
+#: Spec keys added after format version 2 came out: a file without them has their defaults.
+_NEW_SPEC_KEYS = {"rounding": "nearest", "bits_budget": None}
 #: Upper bounds of a packed model's config: far above any BERT, far below a flipped high bit.
 _CONFIG_LIMITS = {"vocab_size": 1 << 22, "hidden_size": 1 << 16, "num_hidden_layers": 1024,
                   "num_attention_heads": 1024, "intermediate_size": 1 << 18,
@@ -340,6 +411,8 @@ def _manifest(text):
             _fail(f"the manifest lacks {key!r}")
     _keys("top level", manifest, _MANIFEST_KEYS)
     _keys("config", manifest["config"], _CONFIG_KEYS)
+    if isinstance(manifest["spec"], dict):
+        manifest["spec"] = {**_NEW_SPEC_KEYS, **manifest["spec"]}
     _keys("spec", manifest["spec"], _SPEC_KEYS)
     if not isinstance(manifest["tensors"], list):
         _fail("'tensors' is not a list")
@@ -365,9 +438,11 @@ def _check_config(config):
 
 
 def _check_bits(config, spec, layers, fp32):
-    """The tensors are quantized as the spec says: scheme, bits, embedding_bits and block."""
+    """The tensors are quantized as the spec says: scheme, bits (``bits`` or ``bits + 1`` and
+    the FC bits per weight within ``bits_budget``, if set), embedding_bits and block."""
     kind = "gobo" if spec.scheme == "gobo" else "scaled"
-    plan = {name: spec.bits for name in fc_names(config)}
+    fc = fc_names(config)
+    plan = {name: spec.bits for name in fc}
     plan.update({name: spec.embedding_bits for name in embedding_names()})
     for name, bits in plan.items():
         if bits is None:
@@ -378,6 +453,8 @@ def _check_bits(config, spec, layers, fp32):
             _fail(f"tensor {name!r} is not stored as {kind}, as scheme {spec.scheme!r} says")
         layer = layers[name]
         have = layer.index_bits if kind == "gobo" else layer.bits
+        if spec.bits_budget is not None and name in fc and have == bits + 1:
+            continue
         if have != bits:
             _fail(f"tensor {name!r} has {have}-bit codes, but the spec says {bits}")
         if kind == "scaled":
@@ -389,6 +466,11 @@ def _check_bits(config, spec, layers, fp32):
     extra = [n for n in layers if n not in plan]
     if extra:
         _fail(f"tensor {extra[0]!r} is quantized, but the spec keeps it FP32")
+    if spec.bits_budget is not None:
+        stored_bits = fc_bits_per_weight(layers[n] for n in fc)
+        if stored_bits > spec.bits_budget:
+            _fail(f"the FC matrices take {stored_bits:.4f} bits per weight, over the spec's "
+                  f"budget of {spec.bits_budget:g}")
 
 
 def _check_entry(i, entry, shapes, seen, offset):

