@@ -50,6 +50,8 @@ from golden.quant.row_groups import RowGroupLayer, quantize_row_groups
 
 BUDGETS = (3.25, 3.5, 3.75)
 THRESHOLDS = (-3.0, -2.0, -1.0)
+#: Fewer outliers leave more of a budget for 4-bit matrices (an outlier costs 64 bits).
+GPTQ_THRESHOLDS = (-6.0, -10.0)
 ROW_GROUPS = (64, 16)
 GOAL = {"bits": 3.5, "mean_cos": 0.97, "accuracy_points": 1.0}
 FAMILIES = {"gobo": "tab:green", "gptq": "tab:red", "mixed": "tab:olive",
@@ -162,25 +164,41 @@ class Frontier:
         return point
 
 
+def _mixed(f, tables, key, label, family):
+    """The 3/4-bit mixes of table ``key`` (its 3- and 4-bit layers) at every budget."""
+    table = tables[key]
+    start = time.perf_counter()
+    drops, base = sensitivities(f.encoder, f.tokenizer, f.calibration.texts, table[3], table[4])
+    _say(f"sensitivities{label}: all 4-bit mean cos {base:.4f} on held-out tweets, "
+         f"{time.perf_counter() - start:.0f} s")
+    for budget in BUDGETS:
+        chosen = allocate(table[3], table[4], drops, budget)
+        f.evaluate(f"mixed 3/4b <= {budget:g}{label}", family, chosen,
+                   {"budget": budget, "table": key,
+                    "four_bit": sorted(n for n in chosen if chosen[n].index_bits == 4),
+                    "drops": drops})
+
+
 def _sweep(f, args):
-    nearest = {b: f.each(lambda n, w, b=b: quantize(w, index_bits=b)) for b in (3, 4)}
-    gptq = {b: f.each(lambda n, w, b=b: quantize_gptq(w, f.grams[n], index_bits=b))
-            for b in (3, 4)}
+    tables = {"nearest": {b: f.each(lambda n, w, b=b: quantize(w, index_bits=b))
+                          for b in (3, 4)}}
+    for threshold in (-4.0, *GPTQ_THRESHOLDS):
+        tables[f"gptq {threshold:g}"] = {b: f.each(
+            lambda n, w, b=b, t=threshold: quantize_gptq(w, f.grams[n], index_bits=b,
+                                                         outlier_log_prob=t)) for b in (3, 4)}
     for b in (3, 4):
-        f.evaluate(f"GOBO {b}b", "gobo", nearest[b], {"bits": b})
-        f.evaluate(f"GOBO {b}b GPTQ", "gptq", gptq[b], {"bits": b, "rounding": "gptq"})
-    for label, family, table in (("", "mixed", nearest), (" GPTQ", "mixed gptq", gptq)):
-        start = time.perf_counter()
-        drops, base = sensitivities(f.encoder, f.tokenizer, f.calibration.texts, table[3],
-                                    table[4])
-        _say(f"sensitivities{label}: all 4-bit mean cos {base:.4f} on held-out tweets, "
-             f"{time.perf_counter() - start:.0f} s")
-        for budget in BUDGETS:
-            chosen = allocate(table[3], table[4], drops, budget)
-            f.evaluate(f"mixed 3/4b <= {budget:g}{label}", family, chosen,
-                       {"budget": budget, "rounding": "gptq" if label else "nearest",
-                        "four_bit": sorted(n for n in chosen if chosen[n].index_bits == 4),
-                        "drops": drops})
+        f.evaluate(f"GOBO {b}b", "gobo", tables["nearest"][b], {"bits": b, "table": "nearest"})
+        f.evaluate(f"GOBO {b}b GPTQ", "gptq", tables["gptq -4"][b],
+                   {"bits": b, "table": "gptq -4"})
+    for threshold in GPTQ_THRESHOLDS:
+        key = f"gptq {threshold:g}"
+        for b in (3, 4):
+            f.evaluate(f"GOBO {b}b GPTQ threshold {threshold:g}", "gptq", tables[key][b],
+                       {"bits": b, "table": key})
+    _mixed(f, tables, "nearest", "", "mixed")
+    _mixed(f, tables, "gptq -4", " GPTQ", "mixed gptq")
+    for threshold in GPTQ_THRESHOLDS:
+        _mixed(f, tables, f"gptq {threshold:g}", f" GPTQ threshold {threshold:g}", "mixed gptq")
     for threshold in THRESHOLDS:
         f.evaluate(f"GOBO 3b threshold {threshold:g}", "threshold",
                    f.each(lambda n, w, t=threshold: quantize(w, index_bits=3,
@@ -203,7 +221,23 @@ def _sweep(f, args):
                    f.each(lambda n, w, b=b, k=block: scaled.quantize_blockwise(w, bits=b,
                                                                                block=k)),
                    {"bits": b, "block": block})
-    return {"nearest": nearest, "gptq": gptq}
+    return tables
+
+
+def _tile_costs(f, layers):
+    """What running 3-bit matrices on a 4-bit tile costs against a 3-bit tile: index memory
+    bits (the memory's depth x word, docs/tile.md section 2) and predicted cycles over every FC
+    layer for one run of ``max_tokens`` tokens."""
+    out = {}
+    for bits in (3, 4):
+        tile = preset("minilm").replace(index_bits=bits)
+        depth = -(-tile.max_rows // tile.pes) * -(-tile.max_dot_length // tile.lanes)
+        cycles = sum(tile_cycles_of_image(build_layer_image(
+            tile, x.dequantize(), act_exponent=0, layer=widen_dictionary(x, bits),
+            balance_rows=False), tile.max_tokens)["cycles"] for x in layers.values())
+        out[f"tile_{bits}bit"] = {"index_memory_bits": depth * tile.pes * tile.lanes * bits,
+                                  "cycles_of_3bit_matrices": cycles}
+    return out
 
 
 def _best(points):
@@ -214,7 +248,7 @@ def _best(points):
 def _accelerator(f, point, tables):
     """A16 numerics of ``point`` on the bit-exact tile model (4-bit tile if it mixes widths)."""
     c = point["config"]
-    table = tables["gptq" if c.get("rounding") == "gptq" else "nearest"]
+    table = tables[c["table"]]
     if "budget" in c:
         layers = {n: table[4][n] if n in c["four_bit"] else table[3][n] for n in f.fc}
     else:
@@ -275,6 +309,12 @@ def _markdown(meta, points, best, a16):
                       f"{100 * a16['accuracy']:.1f} ± {100 * a16['accuracy_se']:.1f} %; "
                       f"activations saturated {a16['inputs_saturated']}, outputs clamped "
                       f"{a16['outputs_saturated']} ({a16['seconds']:.0f} s)."]
+    t3, t4 = meta["tile_costs"]["tile_3bit"], meta["tile_costs"]["tile_4bit"]
+    lines += ["", f"The 3-bit GOBO matrices on preset minilm (3-bit tile) and on the same tile "
+                  f"with 4-bit indexes (8 of 16 centroids used): index memory "
+                  f"{t3['index_memory_bits']:,} vs {t4['index_memory_bits']:,} bits, cycles "
+                  f"{t3['cycles_of_3bit_matrices']:,} vs {t4['cycles_of_3bit_matrices']:,} "
+                  f"(every FC layer once over {meta['tokens']} tokens)."]
     lines += ["", "Wall time " + f"{meta['seconds']:.0f} s.", ""]
     return "\n".join(lines)
 
@@ -336,6 +376,8 @@ def main(argv=None):
     f = Frontier(args)
     tables = _sweep(f, args)
     best = _best(f.points)
+    tile_costs = _tile_costs(f, tables["nearest"][3])
+    _say(f"3-bit matrices on a 3-bit vs a 4-bit tile: {tile_costs}")
     a16 = _accelerator(f, best, tables) if args.accelerator and best else None
     if a16:
         _say(f"A16 on the tile model: mean cos {a16['mean_cos']:.4f}, accuracy "
@@ -344,7 +386,8 @@ def main(argv=None):
             "train": args.train, "calibration": args.calibration, "seed": args.seed,
             "fp32_accuracy": list(f.fp32_accuracy), "tokens": preset("minilm").max_tokens,
             "fc_weights": sum(f.encoder.weights[n].size for n in f.fc), "goal": GOAL,
-            "numpy": np.__version__, "seconds": time.perf_counter() - started}
+            "numpy": np.__version__, "seconds": time.perf_counter() - started,
+            "tile_costs": tile_costs}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "frontier.json").write_text(json.dumps(
         {"meta": meta, "points": f.points, "best": best and best["name"], "a16": a16},

@@ -230,3 +230,21 @@ def test_cli_bad_budget_options(tiny, capsys, argv, message):
                  *argv])
     _, err = capsys.readouterr()
     assert code != 0 and message in err and "Traceback" not in err
+
+
+def test_cli_run_with_a_bits_budget_on_the_wider_tile(tiny, capsys):
+    weights, _, _ = tiny
+    argv = ["run", weights, "--preset", "tiny", "--rounding", "gptq", "--bits-budget", "3.9",
+            "--threshold", "-6", "--weight-calibration", "12", "--sentences", "4", "--train",
+            "20", "--calibration", "2", "--act-bits", "16", "--json", "--quiet"]
+    code = main([str(a) for a in argv])
+    stdout, err = capsys.readouterr()
+    assert code == 0, err
+    report = json.loads(stdout)
+    assert report["tile"]["index_bits"] == 4 and report["tile"]["outlier_log_prob"] == -6
+    gobo = report["schemes"][1]
+    assert gobo["label"] == "GOBO 3/4b <= 3.9 b/w gptq weights only"
+    assert report["options"]["bits_budget"] == 3.9
+    # the accelerator runs the mixed matrices: its A16 embeddings stay close to weights-only
+    assert report["schemes"][2]["mean_cos_vs_gobo"] > 0.99
+    assert report["accelerator"][0]["totals"]["mismatches"] == 0

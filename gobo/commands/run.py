@@ -4,6 +4,7 @@ model on the accelerator")."""
 
 import argparse
 import json
+import math
 import pathlib
 import sys
 import time
@@ -71,6 +72,9 @@ def add(subparsers):
     p.add_argument("--seed", type=int, default=DEFAULTS["seed"],
                    help=f"seed of the split (default {DEFAULTS['seed']})")
     add_weight_calibration_options(p)
+    p.add_argument("--threshold", metavar="X", type=float, default=None,
+                   help="outlier threshold (natural-log Gaussian density) of the GOBO weights "
+                        "(default: the preset's, -4)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="write run.json and run.md there")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
@@ -97,6 +101,10 @@ def _check_args(args):
     if args.weight_calibration < 1:
         raise CliError(f"--weight-calibration must be at least 1, not {args.weight_calibration}")
     config = preset(args.preset)
+    if args.threshold is not None:
+        if not math.isfinite(args.threshold):
+            raise CliError(f"--threshold must be a finite number, not {args.threshold}")
+        config = config.replace(outlier_log_prob=args.threshold)
     if args.bits_budget is not None:   # the narrow matrices use half of a wider tile's centroids
         try:
             config = config.replace(index_bits=config.index_bits + 1)
@@ -180,7 +188,8 @@ def _run(args):
         options={"act_bits": args.act_bits, "sentences": args.sentences, "train": args.train,
                  "calibration": args.calibration, "seed": args.seed, "preset": args.preset,
                  "rounding": args.rounding or "nearest", "bits_budget": args.bits_budget,
-                 "weight_calibration": args.weight_calibration})
+                 "weight_calibration": args.weight_calibration,
+                 "threshold": config.outlier_log_prob})
     report["seconds"]["wall"] = time.monotonic() - started
     if report["test_truncated"]:
         note(f"{report['test_truncated']} of {args.sentences} test sentences reach the "
