@@ -69,9 +69,10 @@ def _hardware(layers, config):
     the predicted cycles of one run of ``max_tokens`` tokens summed over them."""
     kinds = {type(x) for x in layers.values()}
     if kinds - {GoboLayer, RowGroupLayer}:
-        return False, ("no: the GOBO tile has one dictionary per layer image and no per-row or "
-                       "per-block scale multiply; it would need a scale multiplier per PE and a "
-                       "scale memory (a different datapath)"), None
+        return False, ("no: the GOBO tile has one dictionary per matrix and the MAC tile one "
+                       "power-of-two weight exponent per matrix (docs/tile.md section 6); a "
+                       "float scale per row or per block needs a scale memory and a multiply "
+                       "of each row's (or block's) partial dot product"), None
     images = {n: list(x.groups) if isinstance(x, RowGroupLayer) else [x]
               for n, x in layers.items()}
     widest = max(g.index_bits for parts in images.values() for g in parts)
