@@ -361,10 +361,10 @@ def _plot(points, best, path):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sentences", type=int, default=300, help="test tweets (default 300)")
     parser.add_argument("--model-dir", type=pathlib.Path, default=None,
                         help="folder with model.safetensors, config.json and a tokenizer "
                              "(default: the cached all-MiniLM-L6-v2)")
-    parser.add_argument("--sentences", type=int, default=300, help="test tweets (default 300)")
     parser.add_argument("--train", type=int, default=1000, help="training tweets for the head")
     parser.add_argument("--calibration", type=int, default=128,
                         help="held-out tweets for GPTQ and the sensitivities (default 128)")
