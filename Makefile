@@ -19,7 +19,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth accuracy run reference clean distclean
+.PHONY: all report verilog formal test test-full synth accuracy run frontier reference clean distclean
 
 all: report verilog
 
@@ -59,6 +59,10 @@ accuracy: $(STAMP)
 # The whole model through the bit-exact accelerator model at A16 and A8, with the task measure.
 run: $(STAMP)
 	$(GOBO) run --out build/reports
+
+# The accuracy-per-bit frontier of weights-only quantization (about 20 minutes on one core).
+frontier: $(STAMP)
+	$(PY) scripts/frontier.py --accelerator --out build/reports/frontier
 
 # Optional check of the NumPy BERT against PyTorch/transformers, in a venv of its own.
 # torch==2.13.0+cpu matches only the local CPU wheel in /opt/wheels, so pip fails rather than
