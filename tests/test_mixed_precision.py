@@ -64,6 +64,9 @@ def test_gptq_lowers_the_output_error_and_keeps_the_stored_form():
         return np.linalg.norm(x @ (w - q.dequantize()).T)
 
     assert output_error(layer) < 0.8 * output_error(plain)
+    in_order = quantize_gptq(w, gram(x), index_bits=3, act_order=False)
+    assert output_error(in_order) < 0.8 * output_error(plain)
+    assert not np.array_equal(in_order.indexes, layer.indexes)
     # the weight error is larger: GPTQ trades it for the output error
     assert layer.stats.rel_rmse > plain.stats.rel_rmse
     back = stored.from_bytes(stored.to_bytes(layer))

@@ -12,9 +12,12 @@ positions, same stored form (golden.quant.stored), same hardware; only the index
 outlier values differ. Nothing is retrained: no gradient, no change to any other tensor.
 
 The algorithm is the paper's (Algorithm 1): ``H`` damped by ``damp`` x its mean diagonal, the
-upper Cholesky factor ``U`` of ``H^-1``, columns in order, error ``(w - q) / U[i, i]`` subtracted
-from the later columns of the block as ``err * U[i, i+1:]``, and between blocks of ``block``
-columns the accumulated error applied to the rest at once (the "lazy batch" update; same result).
+upper Cholesky factor ``U`` of ``H^-1``, columns in order (by default in decreasing order of
+``H``'s diagonal, the reference implementation's ``act_order``: the columns that see the
+largest inputs are rounded first, while every other column can still absorb their error), error
+``(w - q) / U[i, i]`` subtracted from the later columns of the block as ``err * U[i, i+1:]``,
+and between blocks of 128 columns the accumulated error applied to the rest at once (the "lazy
+batch" update; same result).
 """
 
 import dataclasses
@@ -48,7 +51,7 @@ def _inverse_cholesky(h, damp):
 
 
 def quantize_gptq(weights, hessian, *, index_bits=3, outlier_log_prob=-4.0, damp=DEFAULT_DAMP,
-                  method="gobo", fit=None, outlier_fit="gaussian"):
+                  act_order=True, method="gobo", fit=None, outlier_fit="gaussian"):
     """GOBO-quantize ``weights`` ``[out, in]`` with GPTQ index choice.
 
     Parameters
@@ -63,6 +66,8 @@ def quantize_gptq(weights, hessian, *, index_bits=3, outlier_log_prob=-4.0, damp
         outliers on the original weights.
     damp : float
         Added to ``H``'s diagonal, times its mean diagonal; > 0.
+    act_order : bool
+        Round the columns in decreasing order of ``H``'s diagonal (True) or in index order.
 
     Returns
     -------
@@ -88,8 +93,11 @@ def quantize_gptq(weights, hessian, *, index_bits=3, outlier_log_prob=-4.0, damp
     outlier = np.zeros(w.size, dtype=bool)
     outlier[base.outlier_positions] = True
     outlier = outlier.reshape(w.shape)
-    upper = _inverse_cholesky(h, damp)
-    work = w.copy()
+    # Work on the columns in the chosen order; every result is put back in place at the end.
+    order = np.argsort(-np.diag(h), kind="stable") if act_order else np.arange(w.shape[1])
+    upper = _inverse_cholesky(h[np.ix_(order, order)], damp)
+    work = w[:, order]
+    outlier = outlier[:, order]
     indexes = np.empty(w.shape, dtype=np.uint8)
     cols = w.shape[1]
     for start in range(0, cols, _BLOCK):
@@ -105,7 +113,9 @@ def quantize_gptq(weights, hessian, *, index_bits=3, outlier_log_prob=-4.0, damp
             block[:, i] = quantized
             block[:, i + 1:] -= np.outer(errors[:, i], upper[start + i, start + i + 1:stop])
         work[:, stop:] -= errors @ upper[start:stop, stop:]
-    flat = work.reshape(-1)
+    back = np.argsort(order)
+    indexes = np.ascontiguousarray(indexes[:, back])
+    flat = work[:, back].reshape(-1)
     indexes.setflags(write=False)
     values = flat[base.outlier_positions].astype(np.float32)
     values.setflags(write=False)
