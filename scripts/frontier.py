@@ -293,17 +293,23 @@ def _markdown(meta, points, best, a16):
                      f"{100 * p['accuracy_se']:.1f} | {p['accuracy_drop_points']:+.1f} | "
                      f"{cycles} | {p['hardware']} |")
     if best:
-        met = (best["mean_cos"] >= GOAL["mean_cos"]
-               and best["accuracy_drop_points"] <= GOAL["accuracy_points"])
+        short = []
+        if best["mean_cos"] < GOAL["mean_cos"]:
+            short.append(f"mean cosine short by {GOAL['mean_cos'] - best['mean_cos']:.4f}")
+        if best["accuracy_drop_points"] > GOAL["accuracy_points"]:
+            short.append(f"accuracy {best['accuracy_drop_points']:.1f} points below FP32, "
+                         f"{best['accuracy_drop_points'] - GOAL['accuracy_points']:.1f} more "
+                         f"than allowed (the standard error is "
+                         f"{100 * best['accuracy_se']:.1f} points; "
+                         f"{100 * best['prediction_agreement']:.1f} % of the predictions equal "
+                         f"FP32's)")
         lines += ["", f"Best at <= {GOAL['bits']} bits per weight (by mean cosine): "
                       f"**{best['name']}**, {best['bits_per_weight']:.3f} bits per weight, mean "
                       f"cosine {best['mean_cos']:.4f}, worst {best['worst_cos']:.4f}, accuracy "
                       f"{100 * best['accuracy']:.1f} ± {100 * best['accuracy_se']:.1f} % "
                       f"({best['accuracy_drop_points']:+.1f} points against FP32); present "
                       f"hardware: {best['hardware']}. Goal "
-                      + ("met." if met else
-                         f"not met: mean cosine short by {GOAL['mean_cos'] - best['mean_cos']:.4f}"
-                         f", accuracy drop {best['accuracy_drop_points']:.1f} points.")]
+                      + ("met." if not short else f"not met: {'; '.join(short)}.")]
     if a16:
         lines += ["", f"On the bit-exact tile model at A16 ({a16['index_bits']}-bit tile): mean "
                       f"cosine {a16['mean_cos']:.4f}, worst {a16['worst_cos']:.4f}, accuracy "
@@ -320,7 +326,7 @@ def _markdown(meta, points, best, a16):
     return "\n".join(lines)
 
 
-def _plot(points, best, path):
+def _plot(points, best, path, fp32_accuracy):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -351,6 +357,8 @@ def _plot(points, best, path):
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].axhline(GOAL["mean_cos"], color="grey", ls=":")
+    axes[1].axhline(100 * fp32_accuracy, color="black", lw=0.8, label="FP32")
+    axes[1].axhline(100 * fp32_accuracy - GOAL["accuracy_points"], color="grey", ls=":")
     axes[0].set_ylim(0.8, 1.0)
     axes[0].legend(loc="lower right", fontsize=8)
     fig.suptitle("all-MiniLM-L6-v2, encoder FC matrices quantized (weights only), no retraining")
@@ -372,7 +380,16 @@ def main(argv=None):
     parser.add_argument("--accelerator", action="store_true",
                         help="also run the best point at <= 3.5 bits on the bit-exact tile at A16")
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("build/reports/frontier"))
+    parser.add_argument("--render", action="store_true",
+                        help="only write frontier.md and .png again from --out's frontier.json")
     args = parser.parse_args(argv)
+    if args.render:
+        saved = json.loads((args.out / "frontier.json").read_text())
+        best = next((p for p in saved["points"] if p["name"] == saved["best"]), None)
+        (args.out / "frontier.md").write_text(_markdown(saved["meta"], saved["points"], best,
+                                                        saved["a16"]))
+        _plot(saved["points"], best, args.out / "frontier.png", saved["meta"]["fp32_accuracy"][0])
+        return 0
     started = time.perf_counter()
     f = Frontier(args)
     tables = _sweep(f, args)
@@ -394,7 +411,7 @@ def main(argv=None):
         {"meta": meta, "points": f.points, "best": best and best["name"], "a16": a16},
         indent=1) + "\n")
     (args.out / "frontier.md").write_text(_markdown(meta, f.points, best, a16))
-    _plot(f.points, best, args.out / "frontier.png")
+    _plot(f.points, best, args.out / "frontier.png", f.fp32_accuracy[0])
     _say(f"wrote {args.out}/frontier.json, .md and .png")
     return 0
 
