@@ -59,9 +59,9 @@ def add_weight_calibration_options(p):
                    help="GOBO index choice: nearest centroid (default) or gptq (error-"
                         "compensating, calibrated on held-out tweets; same stored form)")
     p.add_argument("--bits-budget", metavar="B", type=float, default=None,
-                   help="FC stored bits per weight at most B: each FC matrix gets --bits or "
-                        "--bits + 1 index bits by measured sensitivity (e.g. --bits 3 "
-                        "--bits-budget 3.5)")
+                   help="FC stored bits per weight at most B: each FC matrix gets the base "
+                        "index width (--bits; gobo run: the preset's) or one bit more, by "
+                        "measured sensitivity (e.g. --bits 3 --bits-budget 3.5)")
     p.add_argument("--weight-calibration", metavar="N", type=int, default=WEIGHT_CALIBRATION,
                    help=f"held-out tweets that --rounding gptq and --bits-budget are calibrated "
                         f"on (default {WEIGHT_CALIBRATION})")
