@@ -55,7 +55,7 @@ def add(subparsers):
                + example(f"gobo quantize {_MINILM} --bits 3",
                          f"gobo quantize {_MINILM} --all -o minilm.gobo",
                          f"gobo quantize {_MINILM} --all --embedding-bits none --rounding gptq "
-                         f"--bits-budget 3.5 -o minilm-3.5.gobo"))
+                         f"--bits-budget 3.5 --threshold -6 -o minilm-3.5.gobo"))
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
     p.add_argument("--tensor", metavar="NAME", nargs="+", action="extend", default=None,
                    help="quantize these tensors (several names, or the option repeated); "

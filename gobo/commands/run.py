@@ -50,7 +50,8 @@ def add(subparsers):
             "gobo run --out build/reports",
             "gobo run ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --act-bits 8 "
             "--sentences 100 --json",
-            "gobo run --rounding gptq --bits-budget 3.5 --act-bits 16 --out build/reports"))
+            "gobo run --rounding gptq --bits-budget 3.5 --threshold -6 --act-bits 16 "
+            "--out build/reports"))
     p.add_argument("weights", metavar="WEIGHTS", nargs="?", default=None,
                    help="FP32 BERT weights: a .safetensors, .npz, PyTorch .bin, sharded index "
                         "or checkpoint folder (default: all-MiniLM-L6-v2, fetched and cached)")
