@@ -307,7 +307,7 @@ def _markdown(meta, points, best, a16):
                       f"**{best['name']}**, {best['bits_per_weight']:.3f} bits per weight, mean "
                       f"cosine {best['mean_cos']:.4f}, worst {best['worst_cos']:.4f}, accuracy "
                       f"{100 * best['accuracy']:.1f} ± {100 * best['accuracy_se']:.1f} % "
-                      f"({best['accuracy_drop_points']:+.1f} points against FP32); present "
+                      f"(FP32 {100 * meta['fp32_accuracy'][0]:.1f} %); present "
                       f"hardware: {best['hardware']}. Goal "
                       + ("met." if not short else f"not met: {'; '.join(short)}.")]
     if a16:
