@@ -30,6 +30,7 @@ from golden.hwmodel.mac_tile import compressed_layer_from_float, mac_layer_from_
 from . import testing
 from .tile_memories import TileMemories
 from .verilog import emit
+from .verilog_cache import cached_text
 
 __all__ = ["DesignKind", "Design", "KINDS", "register", "kind", "DesignError"]
 
@@ -179,8 +180,11 @@ class Design:
         return self.entry.create(self, memories)
 
     def verilog(self, memories="internal"):
-        """Verilog text with top module :attr:`name` (:func:`hw.verilog.emit`)."""
-        return emit(self.create(memories), self.name)
+        """Verilog text with top module :attr:`name` (:func:`hw.verilog.emit`), emitted once
+        per design, source and tool version (:mod:`hw.verilog_cache`)."""
+        key = {"kind": self.kind, "config": self.config.to_dict(),
+               "weight_bits": self.weight_bits, "name": self.name, "memories": memories}
+        return cached_text(key, lambda: emit(self.create(memories), self.name))
 
     def example(self, seed=1):
         """A small bench job from seeded data (see :class:`DesignKind`)."""

@@ -26,9 +26,10 @@ def build(design):
     return build_design(design.verilog(), design.name)
 
 
-def run_design(design, jobs, *, name="run"):
+def run_design(design, jobs, *, name="run", waves=None):
     """Run bench ``jobs`` (made by the design kind, e.g. ``design.example()``) on the RTL of
-    ``design`` with its kind's cocotb bench; returns the bench's results.
+    ``design`` with its kind's cocotb bench; returns the bench's results (``waves``: see
+    :func:`sim.runner.run_bench`).
 
     Raises
     ------
@@ -38,7 +39,8 @@ def run_design(design, jobs, *, name="run"):
         On any mismatch, cycle-count error, timeout or crash.
     """
     vectors = design.vectors(jobs)
-    return run_bench(build(design), design.name, design.entry.bench, vectors, name=name)
+    return run_bench(build(design), design.name, design.entry.bench, vectors, name=name,
+                     waves=waves)
 
 
 def build_tile(config, tag, *, weight_bits=None, compressed=False):
@@ -54,11 +56,13 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
-                   gap_probability=0.0, outlier_fit="gaussian"):
+                   gap_probability=0.0, outlier_fit="gaussian", waves=None):
     """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
 
     ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
-    and outlier threshold are ``config``'s."""
+    and outlier threshold are ``config``'s. ``waves``: trace the run into an FST file (default:
+    the ``WAVES`` environment variable); a failing run names one in ``error`` and ``waves``
+    either way (:func:`sim.runner.run_bench`)."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
         raise ValueError(f"{name}: the weights must be a 2-D matrix, not shape {weights.shape}")
@@ -77,10 +81,11 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     build_dir, toplevel = build_tile(config, tag)
     try:
         results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(config, [job]),
-                            name=name.replace("/", "_"))
-        failure = None
+                            name=name, waves=waves)
+        failure, wave_file = None, results.get("waves")
     except BenchFailed as e:
-        results, failure = getattr(e, "results", {}) or {}, str(e)
+        results, failure = e.results or {}, str(e)
+        wave_file = str(e.waves) if e.waves else None
     observed = (results.get("jobs") or [{}])[0]
     outputs = observed.get("outputs", [])
     expected = job["expected"]
@@ -107,6 +112,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         "expected_counters": job["expected_counters"],
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),
         "wall_s": time.monotonic() - started,
+        "waves": wave_file,
         "error": failure,
     }
     if outputs and len(outputs) == len(expected):

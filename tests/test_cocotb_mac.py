@@ -52,7 +52,7 @@ def test_mac_bench_fails_on_one_corrupted_output_bit(minilm):
                   corrupt=(4, 3))
     with pytest.raises(BenchFailed, match=r"row 4: hardware -?\d+ != golden -?\d+") as failure:
         run_bench(build_dir, toplevel, "sim.pe_bench", mac_vectors(config, weight_bits, [job]),
-                  name="mutant")
+                  name="mutant", waves_on_failure=False)
     observed = failure.value.results["jobs"][0]
     assert observed["mismatches"] == 1
     assert abs(observed["outputs"][4] - job["expected"][4]) == 1 << 3

@@ -119,4 +119,4 @@ def test_mac_tile_bench_fails_on_one_corrupted_output_bit(minilm):
     build_dir, toplevel = build_tile(config, "w8a8_p4_l4", weight_bits=weight_bits)
     with pytest.raises(BenchFailed, match=r"slot 5 PE 1: hardware -?\d+ != golden -?\d+"):
         run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(config, [job]),
-                  name="mutant")
+                  name="mutant", waves_on_failure=False)

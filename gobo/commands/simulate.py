@@ -42,6 +42,10 @@ def add(subparsers):
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
                    help="override the outlier side path's multipliers")
     add_outlier_options(p, scope=False)
+    p.add_argument("--waves", action="store_true",
+                   help="trace the run into an FST waveform (GTKWave, Surfer) kept in "
+                        "build/runs/ and named in the report; a failing run names one anyway "
+                        "(the WAVES=1 environment variable does the same)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_run_simulate)
 
@@ -106,7 +110,8 @@ def _run_simulate(args):
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
                             activations=activations, seed=args.seed, name=args.tensor, tag=tag,
-                            outlier_fit=args.outlier_fit or "gaussian")
+                            outlier_fit=args.outlier_fit or "gaussian",
+                            waves=True if args.waves else None)
     if args.json:
         print_json(report)
     else:
@@ -129,5 +134,7 @@ def _print_report(r):
         print(f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
     if r["sim_cycles_per_s"]:
         print(f"  simulation       {r['sim_cycles_per_s']:.0f} cycles/s, {r['wall_s']:.1f} s")
+    if r.get("waves"):
+        print(f"  waveform         {r['waves']}")
     if r["error"]:
         print(f"  FAILED: {r['error']}")

@@ -9,7 +9,7 @@ import sys
 from gobo.common import CliError, example
 from golden.config import MAC_FLAVOURS, PE_PRESETS, PRESETS, TILE_PRESETS, mac_flavour, preset
 from hw.designs import KINDS, Design, kind
-from hw.verilog import LintError, emit, lint
+from hw.verilog import LintError, lint
 
 __all__ = ["add", "design_for", "default_designs", "sidecar", "write"]
 
@@ -68,7 +68,7 @@ def write(design, out_dir, *, lint_it=False):
     out_dir.mkdir(parents=True, exist_ok=True)
     component = design.create()
     path = out_dir / f"{design.name}.v"
-    path.write_text(emit(component, design.name))
+    path.write_text(design.verilog())
     (out_dir / f"{design.name}.json").write_text(json.dumps(sidecar(design, component),
                                                             indent=2) + "\n")
     if lint_it:
