@@ -2,6 +2,10 @@
 matrix runs end to end on the tiny tile and reports in JSON."""
 
 import json
+import pathlib
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -56,3 +60,25 @@ def test_simulate_runs_the_tiny_tile(small_model, capsys):
     assert report["outliers"] >= 2 and report["counters_match_model"]
     assert report["cycles"] >= report["ideal_cycles"] == 3 * 10 * 15
     assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+
+
+def test_two_simulations_at_once_both_pass(small_model):
+    """Two `gobo simulate` processes on the same tensor at once, with different activations
+    (they once shared a run folder keyed on the tensor name, so one read the other's vectors
+    and reported false mismatches); one also keeps its waveform (--waves)."""
+    common = [sys.executable, "-m", "gobo", "simulate", str(small_model), "--preset", "tiny",
+              "--tensor", "w", "--bias", "b", "--tokens", "3", "--json"]
+    runs = [subprocess.Popen(common + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for extra in ([], ["--waves", "--seed", "2"])]
+    reports = []
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err
+        reports.append(json.loads(out))
+    for report in reports:
+        assert report["error"] is None and report["mismatches"] == 0
+        assert report["outputs_checked"] == 3 * 40 and report["counters_match_model"]
+    assert reports[0]["waves"] is None
+    wave = pathlib.Path(reports[1]["waves"])
+    assert wave.name == "dump.fst" and wave.stat().st_size > 1000
+    shutil.rmtree(wave.parent)
