@@ -69,7 +69,8 @@ reference: $(REFVENV)/.installed
 	$(REFVENV)/bin/python scripts/torch_reference.py --out build/reports
 
 clean:
-	rm -rf build/reports build/verilog build/sim build/synth build/formal sim_build .pytest_cache
+	rm -rf build/reports build/verilog build/sim build/cache build/runs build/synth build/formal \
+	    sim_build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) build
