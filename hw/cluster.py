@@ -32,7 +32,7 @@ def _client(scheduler, workers):
             raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {e}") from None
     # One thread per worker: a job is a Python process driving Yosys, nextpnr or Verilator.
     cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                           processes=True, dashboard_address=None)
+                           processes=True, dashboard_address=":0")
     return Client(cluster)
 
 
