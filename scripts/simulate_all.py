@@ -86,8 +86,10 @@ def main(argv=None):
     store.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     seeds = {name: MINILM_FC_NAMES.index(name) + 1 for name in names}
-    keys = {name: {"config": config.to_dict(), "tokens": args.tokens, "seed": seeds[name],
-                   "sources": source_digest()} for name in names}
+    # Through JSON, as stored (tuples become lists), so that equal keys compare equal.
+    keys = {name: json.loads(json.dumps({"config": config.to_dict(), "tokens": args.tokens,
+                                         "seed": seeds[name], "sources": source_digest()}))
+            for name in names}
     done = {name: report for name in names
             if (report := _stored(store / f"{name}.json", keys[name])) is not None}
     if done:
