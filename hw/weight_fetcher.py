@@ -162,14 +162,14 @@ class WeightFetcher(ConfigParams, wiring.Component):
         size = ceil_log2(bus_bytes)
         boundary_bits = ceil_log2(AXI_BOUNDARY)
         to_boundary = Signal(range(AXI_BOUNDARY // bus_bytes + 1), name="to_boundary")
+        longest = Signal(range(AXI_MAX_BURST + 1), name="longest")
         burst = Signal(range(AXI_MAX_BURST + 1), name="burst")
         m.d.comb += [
             head_beats.eq(beats["header"] + beats["bias"] + chunks * beats["index"]),
             to_boundary.eq((AXI_BOUNDARY - ar_addr[:boundary_bits]) >> size),
-            burst.eq(Mux(ar_rem < AXI_MAX_BURST, ar_rem, AXI_MAX_BURST)),
+            longest.eq(Mux(ar_rem < AXI_MAX_BURST, ar_rem, AXI_MAX_BURST)),
+            burst.eq(Mux(to_boundary < longest, to_boundary, longest)),
         ]
-        with m.If(to_boundary < burst):
-            m.d.comb += burst.eq(to_boundary)
         m.d.comb += [
             axi.araddr.eq(ar_addr), axi.arlen.eq(burst - 1), axi.arsize.eq(size),
             axi.arburst.eq(_ARBURST_INCR),

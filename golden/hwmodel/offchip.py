@@ -11,9 +11,11 @@ read slave seen from the accelerator's clock, cycle by cycle:
 - **Latency**: a request accepted in cycle ``c`` offers its first beat in cycle ``c + latency``
   at the earliest; requests are served in order (one AXI ID).
 - **Bandwidth**: a token bucket, exact (:class:`fractions.Fraction`): it gains
-  ``bytes_per_cycle`` every cycle, holds at most ``bus_bytes``, and a beat needs ``bus_bytes`` of
-  it. So the sustained rate is ``min(bytes_per_cycle, bus_bytes)`` bytes a cycle; a bucket that
-  holds at most one beat does not let an idle memory burst above that.
+  ``bytes_per_cycle`` every cycle, a beat takes ``bus_bytes`` from it, and it holds at most
+  ``bus_bytes + bytes_per_cycle`` (one beat and one cycle's income: a backlogged memory never
+  hits the cap, so no fraction of the rate is lost, and an idle one saves at most one beat). So
+  the sustained rate is ``min(bytes_per_cycle, bus_bytes)`` bytes a cycle (one beat a cycle at
+  most).
 - **Irregularity**: in a stalled cycle no new beat is offered. Stalls are the refresh (the last
   ``refresh_cycles`` of every ``refresh_interval``) and seeded random stalls (bank conflicts,
   controller turnarounds): each unstalled cycle starts a stall with probability
@@ -288,7 +290,7 @@ class OffchipPort:
             self._offer = None
             self._credit -= m.bus_bytes
             self.bytes_read += m.bus_bytes
-        self._credit = min(self._credit + m.bytes_per_cycle, Fraction(m.bus_bytes))
+        self._credit = min(self._credit + m.bytes_per_cycle, m.bus_bytes + m.bytes_per_cycle)
         self.cycle += 1
 
 
