@@ -232,25 +232,23 @@ class WeightFetcher(ConfigParams, wiring.Component):
                 for i in range(most - 1):
                     with m.If(r_beat == i):
                         m.d.sync += held[i * bus_bits:(i + 1) * bus_bits].eq(axi.rdata)
-        with m.If(word_done):
-            with m.Switch(r_phase):
-                with m.Case(HDR):
-                    m.d.sync += [hdr_words.eq(header), hdr_count.eq(hdr_count + 1),
-                                 self.bank_words[0].eq(Mux(bank, self.bank_words[0], header)),
-                                 self.bank_words[1].eq(Mux(bank, header, self.bank_words[1])),
-                                 r_phase.eq(BIAS)]
-                with m.Case(BIAS):
-                    m.d.sync += [r_phase.eq(IDX), r_word.eq(0)]
-                with m.Case(IDX):
-                    with m.If(r_word == chunks - 1):
-                        m.d.sync += [r_phase.eq(Mux(hdr_words == 0, HDR, OUT)), r_word.eq(0)]
-                    with m.Else():
-                        m.d.sync += r_word.eq(r_word + 1)
-                with m.Case(OUT):
-                    with m.If(r_word == hdr_words - 1):
-                        m.d.sync += [r_phase.eq(HDR), r_word.eq(0)]
-                    with m.Else():
-                        m.d.sync += r_word.eq(r_word + 1)
+        with m.If(word_done & (r_phase == HDR)):
+            m.d.sync += [hdr_words.eq(header), hdr_count.eq(hdr_count + 1),
+                         self.bank_words[0].eq(Mux(bank, self.bank_words[0], header)),
+                         self.bank_words[1].eq(Mux(bank, header, self.bank_words[1])),
+                         r_phase.eq(BIAS)]
+        with m.If(word_done & (r_phase == BIAS)):
+            m.d.sync += [r_phase.eq(IDX), r_word.eq(0)]
+        with m.If(word_done & (r_phase == IDX)):
+            with m.If(r_word == chunks - 1):
+                m.d.sync += [r_phase.eq(Mux(hdr_words == 0, HDR, OUT)), r_word.eq(0)]
+            with m.Else():
+                m.d.sync += r_word.eq(r_word + 1)
+        with m.If(word_done & (r_phase == OUT)):
+            with m.If(r_word == hdr_words - 1):
+                m.d.sync += [r_phase.eq(HDR), r_word.eq(0)]
+            with m.Else():
+                m.d.sync += r_word.eq(r_word + 1)
         with m.If(block_done):
             m.d.sync += self.loaded.eq(self.loaded + 1)
 
