@@ -9,11 +9,9 @@ from golden.hwmodel.offchip import word_beats
 from golden.hwmodel.packing import LoadTarget, memory_shapes, stream_counters_fields
 
 from .layouts import struct_layout
-from .outlier_path import OutlierSidePath
 from .params import ConfigParams, check_memories
-from .pe import GoboPE
-from .tile import broadcast_to_pes, load_layout, run_members
-from .tile_controller import TileController, layer_layout
+from .tile import connect_gobo_core, gobo_core, load_layout, run_members
+from .tile_controller import layer_layout
 from .tile_memories import MemorySpec, TileMemories
 from .weight_fetcher import AXI_ADDR_BITS, WeightFetcher, fetcher_buffer_shapes
 
@@ -116,13 +114,8 @@ class StreamTile(ConfigParams, wiring.Component):
         config = self._config
         pes = config.pes
 
-        m.submodules.controller = ctrl = TileController(config=config, streamed=True)
-        m.submodules.side_path = side = OutlierSidePath(config=config)
+        ctrl, side, units = gobo_core(m, config, streamed=True)
         m.submodules.fetcher = fetch = self._fetcher
-        units = []
-        for p in range(pes):
-            m.submodules[f"pe{p}"] = unit = GoboPE(config=config)
-            units.append(unit)
 
         mems = self._memories
         mems.build(m, self)
@@ -172,16 +165,7 @@ class StreamTile(ConfigParams, wiring.Component):
         ]
 
         # Controller, side path and PEs, as in the tile.
-        m.d.comb += [
-            ctrl.layer.eq(self.layer), ctrl.start.eq(self.start), self.busy.eq(ctrl.busy),
-            ctrl.processed.eq(side.processed),
-            self.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
-                                            fetch.bytes_read)),
-        ]
-        wiring.connect(m, ctrl.side, side.i)
-        wiring.connect(m, side.o, ctrl.corr)
-        wiring.connect(m, ctrl.o, wiring.flipped(self.o))
-        for unit in units:
-            m.d.comb += unit.centroids.eq(self.layer.centroids)
-        broadcast_to_pes(m, ctrl, units, "indexes")
+        m.d.comb += self.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
+                                                    fetch.bytes_read))
+        connect_gobo_core(m, self, ctrl, side, units)
         return m

@@ -175,13 +175,14 @@ def test_random_shapes_buses_and_memories(seed):
     check_counters(stream_tile_cycles_of_image(image, tokens, memory, base=base), counters)
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_stream_tile_parameters_are_checked():
     with pytest.raises(ValueError, match="bus_bytes must be a power of two, not 12"):
         StreamTile(config=STREAM, bus_bytes=12)
     with pytest.raises(TypeError, match="config must be a GoboConfig, not 3"):
         StreamTile(config=3, bus_bytes=8)
     with pytest.raises(ValueError, match="memories must be one of"):
-        StreamTile(config=STREAM, bus_bytes=8, memories="sram").elaborate(None)
+        StreamTile(config=STREAM, bus_bytes=8, memories="sram")
 
 
 def test_stream_tile_verilog_is_lint_clean(tmp_path):
