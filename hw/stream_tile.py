@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.hwmodel.offchip import word_beats
+from golden.hwmodel.offchip import check_bus_bytes, word_beats
 from golden.hwmodel.packing import LoadTarget, memory_shapes, stream_counters_fields
 
 from .layouts import struct_layout
@@ -80,7 +80,7 @@ class StreamTile(ConfigParams, wiring.Component):
     def __init__(self, *, config, bus_bytes, memories="internal"):
         self._init_config(config)
         config.check_tile()
-        self._bus_bytes = bus_bytes
+        self._bus_bytes = check_bus_bytes(bus_bytes, config)
         self._memories = TileMemories(stream_tile_memory_specs(config), check_memories(memories))
         self._fetcher = WeightFetcher(config=config, bus_bytes=bus_bytes)
         members = run_members(config)

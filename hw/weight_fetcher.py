@@ -7,8 +7,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.config import check_int
-from golden.hwmodel.offchip import AXI_BOUNDARY, AXI_MAX_BURST, word_beats
+from golden.hwmodel.offchip import AXI_BOUNDARY, AXI_MAX_BURST, check_bus_bytes, word_beats
 from golden.hwmodel.packing import (
     COUNTER_BITS,
     bias_block_fields,
@@ -106,13 +105,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
 
     def __init__(self, *, config, bus_bytes):
         self._init_config(config)
-        check_int("bus_bytes", bus_bytes, 1, 128)
-        if bus_bytes & (bus_bytes - 1):
-            raise ValueError(f"bus_bytes must be a power of two, not {bus_bytes}")
-        if 8 * bus_bytes < format_bits(offchip_header_fields(config)):
-            raise ValueError(f"bus_bytes={bus_bytes} cannot hold a block header of "
-                             f"{format_bits(offchip_header_fields(config))} bits in one beat")
-        self._bus_bytes = bus_bytes
+        self._bus_bytes = check_bus_bytes(bus_bytes, config)
         layer = layer_layout(config).members
         shapes = fetcher_buffer_shapes(config)
         super().__init__({
@@ -148,9 +141,8 @@ class WeightFetcher(ConfigParams, wiring.Component):
 
         # Request walker (AR) -------------------------------------------------------------------
         # HEAD, OUTL: requesting; WAIT: for the block's header; GATE: for the next block's bank.
-        with_states = ("IDLE", "HEAD", "WAIT", "OUTL", "GATE")
-        state = Signal(range(len(with_states)), name="ar_state")
-        IDLE, HEAD, WAIT, OUTL, GATE = range(len(with_states))
+        IDLE, HEAD, WAIT, OUTL, GATE = range(5)
+        state = Signal(range(5), name="ar_state")
         ar_block = Signal.like(blocks, name="ar_block")
         ar_addr = Signal(addr_bits, name="ar_addr")
         head_max = beats["header"] + beats["bias"] + beats["index"] * config.chunks_max

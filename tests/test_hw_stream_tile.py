@@ -13,7 +13,7 @@ import pytest
 
 from golden.config import preset
 from golden.hwmodel.layer_image import act_beats, calibrated_image, layer_word, make_image
-from golden.hwmodel.offchip import OffchipMemory, OffchipPort, offchip_layout
+from golden.hwmodel.offchip import AXI_MAX_BURST, OffchipMemory, OffchipPort, offchip_layout
 from golden.hwmodel.packing import stream_counters_fields, unpack
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_outputs
@@ -145,18 +145,20 @@ def test_outputs_stay_exact_under_output_backpressure(layer):
     assert counters["bytes_read"] == layout.size
 
 
-@pytest.mark.parametrize("seed", [1, 4, 26])
-def test_random_shapes_buses_and_memories(seed):
+@pytest.mark.parametrize("seed, wide", [(1, False), (4, False), (26, False), (2, True)])
+def test_random_shapes_buses_and_memories(seed, wide):
     """Seeded integer layers on other datapaths (1-4 PEs, 2-5 lanes, 1-4 outlier lanes, 1-8
-    reconstruction multipliers), buses of 4-16 bytes, images just below a 4 KiB boundary and
+    reconstruction multipliers; ``wide``: one lane and 300-700 columns, so a block's head is
+    longer than a 256-beat burst), buses of 4-16 bytes, images just below a 4 KiB boundary and
     memories with 1-3 outstanding requests, refresh and random stalls: outputs and counters."""
     rng = np.random.default_rng(seed)
-    pes, lanes = int(rng.choice([1, 3, 4])), int(rng.choice([2, 4, 5]))
-    config = STREAM.replace(pes=pes, lanes=lanes, max_dot_length=int(rng.choice([64, 300])),
+    pes, lanes = int(rng.choice([1, 3, 4])), 1 if wide else int(rng.choice([2, 4, 5]))
+    config = STREAM.replace(pes=pes, lanes=lanes, max_dot_length=700 if wide else 300,
                             outlier_lanes=int(rng.choice([1, 2, 4])),
                             recon_multipliers=int(rng.choice([1, 2, 8])))
-    rows, cols = int(rng.integers(2 * pes + 1, 9 * pes + 1)), int(rng.integers(1, 120))
-    tokens = int(rng.integers(1, 5))
+    rows = int(rng.integers(2 * pes + 1, (3 if wide else 9) * pes + 1))
+    cols = int(rng.integers(300, 700) if wide else rng.integers(1, 120))
+    tokens = 1 if wide else int(rng.integers(1, 5))
     spots = {(int(rng.integers(rows)), int(rng.integers(cols))) for _ in range(3 * pes)}
     image = make_image(config, indexes=rng.integers(0, 8, (rows, cols)),
                        centroids=rng.integers(-3000, 3000, 8), bias=rng.integers(-9999, 9999, rows),
@@ -171,7 +173,8 @@ def test_random_shapes_buses_and_memories(seed):
                            refresh_cycles=7, stall_probability=Fraction(1, 10),
                            stall_max_cycles=5, seed=seed)
     base = 4096 - 3 * bus
-    y, counters, _ = run_stream_tile(image, acts, memory, base=base)
+    y, counters, layout = run_stream_tile(image, acts, memory, base=base)
+    assert (layout.head_beats(image.chunks) > AXI_MAX_BURST) == wide
     check_outputs(tile_outputs(image, acts), y)
     check_counters(stream_tile_cycles_of_image(image, tokens, memory, base=base), counters)
 

@@ -49,7 +49,7 @@ from golden.hwmodel.packing import (
 
 __all__ = ["OffchipMemory", "OffchipPort", "StallSequence", "MEMORY_PRESETS", "memory_preset",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "word_beats", "OffchipLayout", "offchip_layout",
-           "burst_lengths"]
+           "burst_lengths", "check_bus_bytes"]
 
 #: AXI4 INCR bursts: at most 256 beats, never across a 4 KiB boundary (IHI 0022, A3.4.1).
 AXI_MAX_BURST = 256
@@ -116,9 +116,7 @@ class OffchipMemory:
             raise ValueError(f"stall_probability must lie in [0, 1), not "
                              f"{self.stall_probability}")
         check_int("latency", self.latency, 1)
-        check_int("bus_bytes", self.bus_bytes, 1, 128)
-        if self.bus_bytes & (self.bus_bytes - 1):
-            raise ValueError(f"bus_bytes must be a power of two, not {self.bus_bytes}")
+        check_bus_bytes(self.bus_bytes)
         check_int("max_outstanding", self.max_outstanding, 1)
         check_int("refresh_interval", self.refresh_interval, 0)
         check_int("refresh_cycles", self.refresh_cycles, 0,
@@ -133,6 +131,24 @@ class OffchipMemory:
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
+
+
+def check_bus_bytes(bus_bytes, config=None):
+    """Return ``bus_bytes`` if it is a power of two in 1 .. 128 (AXI data widths of 8 to 1024
+    bits) and, given a ``config``, wide enough for a block header in one beat.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``"bus_bytes must be a power of two, not 12"``.
+    """
+    check_int("bus_bytes", bus_bytes, 1, 128)
+    if bus_bytes & (bus_bytes - 1):
+        raise ValueError(f"bus_bytes must be a power of two, not {bus_bytes}")
+    if config is not None and 8 * bus_bytes < format_bits(offchip_header_fields(config)):
+        raise ValueError(f"bus_bytes={bus_bytes} cannot hold a block header of "
+                         f"{format_bits(offchip_header_fields(config))} bits in one beat")
+    return bus_bytes
 
 
 def _per_cycle(gb_per_s, mhz):
@@ -360,7 +376,7 @@ def offchip_layout(image, bus_bytes, base=0):
         bank of the streaming tile's outlier buffer (``max_outlier_words // 2``).
     """
     config = check_config(image.config)
-    check_int("bus_bytes", bus_bytes, 1, 128)
+    check_bus_bytes(bus_bytes, config)
     check_int("base", base, 0)
     if base % bus_bytes:
         raise ValueError(f"base {base:#x} is not aligned to the {bus_bytes}-byte bus")
