@@ -11,8 +11,7 @@ just before that edge.
 
 __all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
            "internal_streams", "run_stream", "run_tile", "offchip_memory", "run_pe_job",
-           "run_decompressor_job",
-           "run_tile_job"]
+           "run_decompressor_job", "run_tile_job"]
 
 
 def _raw(value):
