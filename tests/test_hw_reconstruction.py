@@ -77,3 +77,25 @@ def test_latency_and_throughput(mults):
     assert starts[0] == 0
     assert [o - s for o, s in zip(out_cycles, starts)] == [dut.latency] * len(bins)
     assert np.all(np.diff(out_cycles) == config.recon_cycles)
+
+
+def test_an_output_before_all_inputs_are_taken_fails():
+    """A stuck o.valid (the output repeated, the input refused) fails on the inputs not taken,
+    as an assertion, not by waiting for ever: the harness ends the run with the consumer."""
+    from amaranth import Module
+    from amaranth.lib import wiring
+
+    class StuckValid(ReconstructionMultiplier):
+        def elaborate(self, platform):
+            m = Module()
+            m.submodules.inner = inner = ReconstructionMultiplier(config=self.config)
+            wiring.connect(m, wiring.flipped(self.i), inner.i)
+            m.d.comb += [inner.centroids.eq(self.centroids), self.o.payload.eq(inner.o.payload),
+                         self.o.valid.eq(1), inner.o.ready.eq(0)]
+            return m
+
+    config = CONFIGS[0]
+    bins, centroids = make_case(config, np.random.default_rng(0), 8)
+    with pytest.raises(AssertionError, match=r"took only \d+ of the 8 words offered on i"):
+        run_stream(StuckValid(config=config),
+                   [pack(bins_fields(config), {"bins": row}) for row in bins], len(bins))
