@@ -211,7 +211,7 @@ def build_design(verilog, toplevel, *, waves=False):
     return build_dir
 
 
-def _run_once(build_dir, toplevel, module, vectors, name, waves):
+def _run_once(build_dir, toplevel, module, vectors, name, waves, sim_args=()):
     """One cocotb run in a fresh folder; returns ``(results, run_dir)`` or raises BenchFailed
     (with ``results`` and ``run_dir``; ``waves`` set if the run traced)."""
     from cocotb_tools.check_results import get_results
@@ -231,7 +231,8 @@ def _run_once(build_dir, toplevel, module, vectors, name, waves):
             xml = runner.test(hdl_toplevel=toplevel, hdl_toplevel_lang="verilog",
                               test_module=module, build_dir=build_dir, test_dir=run_dir,
                               results_xml=str(run_dir / "results.xml"), waves=waves,
-                              test_args=["--trace-file", str(wave_file)] if waves else [],
+                              test_args=[*(["--trace-file", str(wave_file)] if waves else []),
+                                         *sim_args],
                               extra_env={"GOBO_VECTORS": str(vectors_path),
                                          "GOBO_RESULTS": str(results_path)},
                               log_file=run_dir / "sim.log", seed=vectors.get("seed", 1))
@@ -271,7 +272,7 @@ def _first_mismatch(results):
 
 
 def run_bench(build_dir, toplevel, module, vectors, *, name="run", waves=None,
-              waves_on_failure=True):
+              waves_on_failure=True, sim_args=()):
     """Run cocotb test ``module`` on a built design with a ``vectors`` dict (passed as JSON).
 
     Parameters
@@ -283,6 +284,9 @@ def run_bench(build_dir, toplevel, module, vectors, *, name="run", waves=None,
         the ``WAVES`` environment variable.
     waves_on_failure : bool
         On a failure without waves, rerun the first failing job with waves and name the file.
+    sim_args : sequence of str
+        Extra arguments of the Verilated model, e.g. ``+verilator+rand+reset+2`` (every
+        register and memory starts at a random value).
 
     Returns
     -------
@@ -300,7 +304,7 @@ def run_bench(build_dir, toplevel, module, vectors, *, name="run", waves=None,
     run_build = build_design((pathlib.Path(build_dir) / f"{toplevel}.v").read_text(), toplevel,
                              waves=True) if waves else build_dir
     try:
-        return _run_once(run_build, toplevel, module, vectors, name, waves)
+        return _run_once(run_build, toplevel, module, vectors, name, waves, sim_args)
     except BenchFailed as failure:
         error = failure
     notes, first = [f"run folder {error.run_dir}"], None
@@ -312,7 +316,7 @@ def run_bench(build_dir, toplevel, module, vectors, *, name="run", waves=None,
                                   toplevel, waves=True)
         try:
             _run_once(wave_build, toplevel, module, {**vectors, "jobs": [vectors["jobs"][index]]},
-                      f"{name}-waves", True)
+                      f"{name}-waves", True, sim_args)
             notes.append(f"the rerun of {job_name!r} with waves passed: the failure depends on "
                          f"the jobs before it")
         except BenchFailed as rerun:
