@@ -106,9 +106,12 @@ def test_tile_bench_fails_on_one_corrupted_output_bit(minilm):
     build_dir, toplevel = build_tile(TINY, "tiny")
     job = _pathological_jobs(minilm)[1]
     job["corrupt"] = (3, 2, 0)
-    with pytest.raises(BenchFailed, match=r"slot 3 PE 2: hardware -?\d+ != golden -?\d+"):
+    with pytest.raises(BenchFailed, match=r"slot 3 PE 2: hardware -?\d+ != golden -?\d+") \
+            as failure:
         run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, [job]),
                   name="mutant", waves_on_failure=False)
+    assert (failure.value.run_dir / "sim.log").is_file()      # a failing run's folder is kept
+    shutil.rmtree(failure.value.run_dir)
 
 
 def test_planted_mismatch_names_the_element_its_cycle_and_a_waveform(minilm):
