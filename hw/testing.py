@@ -11,7 +11,7 @@ just before that edge.
 
 __all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
            "internal_streams", "run_stream", "run_tile", "offchip_memory", "run_pe_job",
-           "run_decompressor_job", "run_tile_job"]
+           "run_decompressor_job", "run_tile_job", "run_stream_tile_job"]
 
 
 def _raw(value):
@@ -357,11 +357,34 @@ def run_decompressor_job(dut, job, design=None):
     return {"outputs": [format(int(w), "x") for w in received]}
 
 
+def run_stream_tile_job(dut, job, design=None):
+    """A streaming tile job (:func:`golden.hwmodel.tile_jobs.stream_tile_job`) on ``dut`` (a
+    :class:`~hw.stream_tile.StreamTile`), its off-chip memory played by :func:`offchip_memory`
+    from the job's memory parameters and bytes. Returns as :func:`run_tile_job`."""
+    from golden.hwmodel.offchip import OffchipMemory, OffchipPort
+    from golden.hwmodel.packing import stream_counters_fields, unpack
+
+    port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
+                       base=job["base"])
+    return _tile_observed(dut, job, stream_counters_fields(dut.config), streams=None,
+                          inputs=[(dut.base, job["base"])], background=[offchip_memory(dut, port)])
+
+
 def run_tile_job(dut, job, design=None):
     """A tile job (:mod:`golden.hwmodel.tile_jobs`) on ``dut``: its streams, load beats and
     ``layer`` word, one run. Returns ``{"outputs": [[P values] per slot], "counters": {...}}``
     in the job's form (``counters`` only for a job with ``expected_counters``)."""
-    from golden.hwmodel.packing import counters_fields, unpack
+    from golden.hwmodel.packing import counters_fields
+
+    return _tile_observed(
+        dut, job, counters_fields(dut.config),
+        streams={k: [int(w, 16) for w in v] for k, v in job.get("streams", {}).items()})
+
+
+def _tile_observed(dut, job, fields, **options):
+    """One run of a tile job; ``{"outputs", "counters"}`` with the counters unpacked by
+    ``fields``."""
+    from golden.hwmodel.packing import unpack
 
     config = dut.config
     tokens = job["tokens"]
@@ -369,12 +392,11 @@ def run_tile_job(dut, job, design=None):
     ((y, word),) = run_tile(
         dut, load=[int(b, 16) for b in job["load"]], layer=int(job["layer"], 16),
         tokens=tokens, blocks=blocks, rng=_job_rng(job), gap_prob=job["gap_probability"],
-        stall_prob=job["backpressure_probability"],
-        streams={k: [int(w, 16) for w in v] for k, v in job.get("streams", {}).items()})
+        stall_prob=job["backpressure_probability"], **options)
     pes = config.pes
     outputs = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
                for b in range(blocks) for t in range(tokens)]
-    counters = unpack(counters_fields(config), word)
+    counters = unpack(fields, word)
     observed = {"outputs": outputs}
     if job.get("expected_counters") is not None:
         observed["counters"] = {k: counters[k] for k in job["expected_counters"]}

@@ -22,6 +22,7 @@ class TileTestbench:
     def __init__(self, dut, config):
         self.dut = dut
         self.config = config
+        self.counters_fields = counters_fields(config)
         self.cycles_simulated = 0
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(self._count())
@@ -75,10 +76,14 @@ class TileTestbench:
             await driver
         await self.drive("load", [int(b, 16) for b in job["load"]], rng, gap)
 
+    async def before_run(self, job):
+        """Called after the load, before ``start`` (the streaming tile's memory starts here)."""
+
     async def run(self, job, rng):
         """Pulse ``start`` and collect the output beats; return (beats, counters, times): the
         simulation time (ns) of each beat's transfer."""
         dut, config = self.dut, self.config
+        await self.before_run(job)
         out_fields = tile_output_fields(config)
         n_beats = len(job["expected"])
         dut.start.value = 1
@@ -100,7 +105,7 @@ class TileTestbench:
                                      f"{len(outputs)} of {n_beats} output beats")
         dut.o__ready.value = 0
         await self.tick()
-        counters = unpack(counters_fields(config), int(dut.counters.value))
+        counters = unpack(self.counters_fields, int(dut.counters.value))
         return outputs, counters, times
 
 
@@ -108,8 +113,12 @@ class TileTestbench:
 async def tile_matches_golden(dut):
     """Every output element equals the golden tile model's; counters equal the cycle model's."""
     vectors = read_vectors()
-    config = GoboConfig(**vectors["config"])
-    tb = TileTestbench(dut, config)
+    await run_jobs(dut, TileTestbench(dut, GoboConfig(**vectors["config"])), vectors)
+
+
+async def run_jobs(dut, tb, vectors):
+    """Reset, then every job of ``vectors``: load, run, compare, report (:class:`BenchReport`)."""
+    config = tb.config
     await tb.reset()
     bench = BenchReport()
     report, errors = bench.jobs, bench.errors

@@ -132,6 +132,12 @@ class OffchipMemory:
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
 
+    def to_dict(self):
+        """JSON-ready parameters (Fractions as ``"p/q"`` strings); ``OffchipMemory(**d)`` reads
+        them back exactly."""
+        return {k: str(v) if isinstance(v, Fraction) else v
+                for k, v in dataclasses.asdict(self).items()}
+
 
 def check_bus_bytes(bus_bytes, config=None):
     """Return ``bus_bytes`` if it is a power of two in 1 .. 128 (AXI data widths of 8 to 1024
