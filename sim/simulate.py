@@ -26,10 +26,10 @@ def build(design):
     return build_design(design.verilog(), design.name)
 
 
-def run_design(design, jobs, *, name="run", waves=None):
+def run_design(design, jobs, *, name="run", waves=None, waves_on_failure=True):
     """Run bench ``jobs`` (made by the design kind, e.g. ``design.example()``) on the RTL of
-    ``design`` with its kind's cocotb bench; returns the bench's results (``waves``: see
-    :func:`sim.runner.run_bench`).
+    ``design`` with its kind's cocotb bench; returns the bench's results (``waves``,
+    ``waves_on_failure``: see :func:`sim.runner.run_bench`).
 
     Raises
     ------
@@ -40,7 +40,7 @@ def run_design(design, jobs, *, name="run", waves=None):
     """
     vectors = design.vectors(jobs)
     return run_bench(build(design), design.name, design.entry.bench, vectors, name=name,
-                     waves=waves)
+                     waves=waves, waves_on_failure=waves_on_failure)
 
 
 def build_tile(config, tag, *, weight_bits=None, compressed=False):
