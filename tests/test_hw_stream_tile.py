@@ -38,13 +38,13 @@ MEMORIES = {
 }
 
 
-def real_layer(minilm, name, rows, cols, tokens, seed=0):
+def real_layer(minilm, name, rows, cols, tokens, seed=0, config=STREAM):
     """The image of a ``rows x cols`` slice of a real MiniLM matrix (with its bias), with seeded
-    activations, and the integer activations."""
+    activations, on ``config``, and the integer activations."""
     weights = np.asarray(minilm[name][:rows, :cols], dtype=np.float32)
     bias = np.asarray(minilm[name.replace(".weight", ".bias")][:rows], dtype=np.float32)
     acts = np.random.default_rng(seed).standard_normal((tokens, cols))
-    image, x_int, _ = calibrated_image(STREAM, weights, acts, bias=bias)
+    image, x_int, _ = calibrated_image(config, weights, acts, bias=bias)
     return image, x_int
 
 
