@@ -1,8 +1,10 @@
 """`gobo simulate`: one real FC layer through the tile RTL on Verilator, checked bit for bit.
 
-Quantize the matrix, build its layer image, run the tile with seeded (or given) activations,
-compare every output element with the golden tile model and every counter with the cycle model,
-and measure the float error of the hardware's result against the FP32 layer.
+Quantize the matrix, build its layer image, run the tile (the whole-layer ``gobo_tile``, or with
+an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md) with seeded (or
+given) activations, compare every output element with the golden tile model and every counter
+with the cycle model, and measure the float error of the hardware's result against the FP32
+layer.
 """
 
 import time
@@ -11,7 +13,7 @@ import numpy as np
 
 from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
-from golden.hwmodel.tile_jobs import tile_job, tile_vectors
+from golden.hwmodel.tile_jobs import stream_tile_job, tile_job
 from golden.quant.quantizer import quantize
 from hw.designs import Design
 
@@ -56,8 +58,14 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
-                   gap_probability=0.0, outlier_fit="gaussian", waves=None):
+                   gap_probability=0.0, outlier_fit="gaussian", waves=None, memory=None,
+                   base=0):
     """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
+
+    ``memory`` (an :class:`~golden.hwmodel.offchip.OffchipMemory`): run the streaming tile
+    (``gobo_stream_tile``, AXI width ``memory.bus_bytes``) with the layer's off-chip image at byte
+    ``base``, served by the bench from that memory model; the report adds ``stall_memory``,
+    ``bytes_read`` and the memory's name. Without it: the whole-layer tile.
 
     ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
     and outlier threshold are ``config``'s. ``waves``: trace the run into an FST file (default:
@@ -76,12 +84,17 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     layer = quantize(weights, index_bits=config.index_bits,
                      outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
     image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer)
-    job = tile_job(image, x_int, name=name, seed=seed, gap_probability=gap_probability,
+    options = dict(name=name, seed=seed, gap_probability=gap_probability,
                    backpressure_probability=backpressure_probability)
-    build_dir, toplevel = build_tile(config, tag)
+    if memory is None:
+        job = tile_job(image, x_int, **options)
+        design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
+    else:
+        job = stream_tile_job(image, x_int, memory, base=base, **options)
+        design = Design("gobo_stream_tile", config, name=f"gobo_stream_tile_{tag}_"
+                        f"bus{memory.bus_bytes}", bus_bytes=memory.bus_bytes)
     try:
-        results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(config, [job]),
-                            name=name, waves=waves)
+        results = run_design(design, [job], name=name, waves=waves)
         failure, wave_file = None, results.get("waves")
     except BenchFailed as e:
         results, failure = e.results or {}, str(e)
@@ -94,7 +107,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     counters = observed.get("counters", {})
     report = {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
-        "config": config.to_dict(),
+        "design": design.kind, "config": config.to_dict(),
         "mismatches": mismatches,
         "outputs_checked": sum(len(beat) for beat in outputs),
         "cycles": counters.get("cycles"), "ideal_cycles": job["ideal_cycles"],
@@ -109,6 +122,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                                                image.out_shift),
         "bias_saturated": image.bias_saturated, "shift_bias": image.shift_bias,
         "counters_match_model": failure is None or "counter" not in failure,
+        **({} if memory is None else {
+            "memory": memory.name, "stall_memory": counters.get("stall_memory"),
+            "bytes_read": counters.get("bytes_read"), "offchip_bytes": len(job["offchip"]) // 2,
+            "row_blocks": image.blocks}),
         "expected_counters": job["expected_counters"],
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),
         "wall_s": time.monotonic() - started,

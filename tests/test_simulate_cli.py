@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from gobo.cli import main
+from gobo.common import CliError
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def small_model(tmp_path):
     (["--tensor", "w", "--bias", "v"], "bias v has 5 values; w has 40 rows"),
     (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
+    (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
 ])
 def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     cols = int(np.load(small_model)["w"].shape[1])
@@ -49,6 +51,25 @@ def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     assert main(["simulate", str(small_model), "--preset", "tiny", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("gobo: error: ") and message in err and err.count("\n") == 1
+
+
+def test_preset_auto_streams_what_does_not_fit_on_chip():
+    """auto: the whole-layer minilm tile when the layer fits, else the smallest streaming preset
+    whose dot length holds it; a named memory streams; too wide: one line naming the limit."""
+    from gobo.commands.simulate import choose_preset
+    assert choose_preset("auto", 1536, 384, 4, None) == ("minilm", False)
+    assert choose_preset("auto", 1536, 384, 4, "ddr4_3200_x64") == ("minilm_stream", True)
+    assert choose_preset("auto", 384, 1536, 64, None) == ("minilm_stream", True)
+    assert choose_preset("auto", 3072, 768, 4, None) == ("minilm_stream", True)
+    assert choose_preset("auto", 768, 3072, 4, None) == ("bert_base_stream", True)
+    assert choose_preset("auto", 1024, 4096, 4, None) == ("bert_large_stream", True)
+    assert choose_preset("tiny", 40, 60, 3, "ulx3s_sdram") == ("tiny", True)
+    assert choose_preset("minilm", 40, 60, 3, None) == ("minilm", False)
+    with pytest.raises(CliError, match="4097 columns exceed max_dot_length=4096 of the largest "
+                                       "streaming preset bert_large_stream; no preset takes it"):
+        choose_preset("auto", 8, 4097, 1, None)
+    with pytest.raises(CliError, match="--tokens 129 exceeds max_tokens=128"):
+        choose_preset("auto", 8, 4000, 129, None)
 
 
 def test_simulate_runs_the_tiny_tile(small_model, capsys):
