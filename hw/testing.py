@@ -362,7 +362,7 @@ def run_stream_tile_job(dut, job, design=None):
     :class:`~hw.stream_tile.StreamTile`), its off-chip memory played by :func:`offchip_memory`
     from the job's memory parameters and bytes. Returns as :func:`run_tile_job`."""
     from golden.hwmodel.offchip import OffchipMemory, OffchipPort
-    from golden.hwmodel.packing import stream_counters_fields, unpack
+    from golden.hwmodel.packing import stream_counters_fields
 
     port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
                        base=job["base"])

@@ -186,6 +186,14 @@ MEMORY_PRESETS = {
         source="LPDDR4-4266 (JEDEC JESD209-4): 4266 MT/s x 4 bytes = 17.1 GB/s, at 84.7 MHz = "
                "201.5 B/cycle (capped at 16 by the AXI port); ~130 ns round trip = 11 cycles; "
                "tREFIab 3.9 us = 331 cycles, tRFCab 280 ns (8 Gb) = 24 cycles"),
+    "ddr4_3200_x64_contended": OffchipMemory(
+        name="ddr4_3200_x64_contended", bytes_per_cycle=_per_cycle("25.6", ASIC_MHZ), latency=9,
+        bus_bytes=16, max_outstanding=2, refresh_interval=661, refresh_cycles=30,
+        stall_probability=Fraction(1, 32), stall_max_cycles=40, seed=1,
+        source="ddr4_3200_x64 shared with other masters: 2 outstanding reads and seeded stalls "
+               "(each unstalled cycle starts one with probability 1/32, 1-40 cycles long) "
+               "standing for bank conflicts, row misses and other masters' bursts; this "
+               "project's choice of a bursty memory, not a measurement"),
     "ulx3s_sdram": OffchipMemory(
         name="ulx3s_sdram", bytes_per_cycle=_per_cycle("0.286", FPGA_MHZ), latency=4,
         bus_bytes=8, refresh_interval=318, refresh_cycles=3,
