@@ -9,8 +9,8 @@ import math
 import types
 
 __all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "STREAM_PRESETS", "preset",
-           "MAC_FLAVOURS", "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int", "check_field",
-           "check_config", "check_weight_bits", "check_choice"]
+           "MAC_FLAVOURS", "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int",
+           "check_field", "check_config", "check_weight_bits", "check_choice"]
 
 
 # Parameter checks, amaranth-soc style: a TypeError for a wrong type, a ValueError for a wrong
