@@ -187,7 +187,9 @@ class WeightFetcher(ConfigParams, wiring.Component):
         r_phase = Signal(2, name="r_phase")
         r_word = Signal(range(max(config.chunks_max, bank_half)), name="r_word")
         most = max(beats.values())
-        r_beat = Signal(range(most), name="r_beat")
+        # At least one bit: a zero-width signal emits as [-1:0] (Verilator ASCRANGE) when every
+        # word fits one beat.
+        r_beat = Signal(range(max(most, 2)), name="r_beat")
         # The earlier beats of the word being assembled (beat i in bits [i*bus, (i+1)*bus)).
         held = Signal(max(most - 1, 1) * bus_bits, name="r_held")
         r_xfer = axi.rvalid & axi.rready

@@ -10,7 +10,15 @@ import warnings
 from amaranth.hdl import UnusedElaboratable
 
 from gobo.common import CliError, example
-from golden.config import MAC_FLAVOURS, PE_PRESETS, PRESETS, TILE_PRESETS, mac_flavour, preset
+from golden.config import (
+    MAC_FLAVOURS,
+    PE_PRESETS,
+    PRESETS,
+    STREAM_PRESETS,
+    TILE_PRESETS,
+    mac_flavour,
+    preset,
+)
 from hw.designs import KINDS, Design, kind
 from hw.verilog import LintError, lint
 
@@ -32,11 +40,14 @@ def design_for(kind_name, preset_name, flavour="w16a16"):
 
 
 def default_designs():
-    """What ``make verilog`` emits: the GOBO PE presets, the GOBO tile presets, and the
-    ``tiny`` MAC tiles (every flavour) with the W16A16 memory-compression tile (their dense
+    """What ``make verilog`` emits: the GOBO PE presets, the GOBO tile presets, the streaming
+    tile at ``tiny`` and ``minilm_stream`` (16-byte AXI port; the BERT-base and BERT-large
+    streaming presets take 25-40 s each to emit: ``--kind gobo_stream_tile --preset ...``), and
+    the ``tiny`` MAC tiles (every flavour) with the W16A16 memory-compression tile (their dense
     weight memories make larger presets slow to emit)."""
     return [*(design_for("gobo_pe", p) for p in PE_PRESETS),
             *(design_for("gobo_tile", p) for p in TILE_PRESETS),
+            *(design_for("gobo_stream_tile", p) for p in ("tiny", STREAM_PRESETS[0])),
             *(design_for("mac_tile", "tiny", f) for f in MAC_FLAVOURS),
             design_for("compressed_tile", "tiny", "w16a16")]
 
@@ -96,6 +107,8 @@ def add(subparsers):
         epilog=f"kinds: {', '.join(KINDS)}\npresets: {', '.join(PRESETS)}\n\n"
                + example("gobo verilog --out build/verilog --lint",
                          "gobo verilog --out build/verilog --kind gobo_tile --preset tiny",
+                         "gobo verilog --out build/verilog --kind gobo_stream_tile "
+                         "--preset bert_base_stream",
                          "gobo verilog --out build/verilog --kind mac_pe --flavour w8a8 "
                          "--preset lanes4"))
     p.add_argument("--out", type=pathlib.Path, required=True, metavar="DIR",
