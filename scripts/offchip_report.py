@@ -1,6 +1,6 @@
 """Streaming-tile figures from the cycle model (docs/offchip.md, "What the model gives"): for
 each all-MiniLM-L6-v2 FC shape (layer 0's query 384x384, intermediate 1536x384, output
-384x1536; real weights and biases), at 128 tokens on the ``minilm`` datapath (16 PEs x 16
+384x1536; real weights and biases), at 128 tokens on the ``minilm_stream`` preset (16 PEs x 16
 lanes) with a memory preset: utilization, memory stalls, off-chip bytes, and the bandwidth below
 which the PEs wait for weights beyond the first block's fill (bisection on exact fractions).
 
@@ -55,7 +55,7 @@ def main():
     parser.add_argument("--out", default="build/reports/offchip.json")
     args = parser.parse_args()
     memory = memory_preset(args.memory)
-    config = preset("minilm").replace(max_tokens=args.tokens)
+    config = preset("minilm_stream").replace(max_tokens=max(args.tokens, 128))
     tensors = load_tensors(minilm_safetensors())
     rows = []
     for label, name in SHAPES.items():
