@@ -47,7 +47,7 @@ def model_utilization(config, weights, bias, tokens, memory):
     """The cycle model's utilization of ``weights`` at ``tokens`` tokens from ``memory``."""
     acts = np.random.default_rng(1).standard_normal((tokens, weights.shape[1]))
     image, _, _ = calibrated_image(config.replace(max_tokens=max(tokens, config.max_tokens)),
-                                   weights, acts, bias=bias)
+                                   weights, acts, bias=bias, streamed=True)
     return stream_tile_cycles_of_image(image, tokens, memory)["utilization"]
 
 

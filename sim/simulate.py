@@ -83,7 +83,8 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     started = time.monotonic()
     layer = quantize(weights, index_bits=config.index_bits,
                      outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer)
+    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
+                                          streamed=memory is not None)
     options = dict(name=name, seed=seed, gap_probability=gap_probability,
                    backpressure_probability=backpressure_probability)
     if memory is None:

@@ -164,6 +164,27 @@ def test_layout_refuses_what_the_tile_cannot_hold():
         offchip_layout(crowded, 8)
 
 
+def test_a_streamed_image_is_bounded_per_block_not_per_layer():
+    """The streaming tile holds two blocks' outlier words: a layer with more in all than
+    max_outlier_words is a valid streamed image (not a whole-layer one) as long as each block
+    fits a bank; one block over a bank is refused by the image itself."""
+    config = TINY.replace(max_outlier_words=4)          # banks of 2 words of 4 records
+    spread = [(m, n, 1) for m in range(0, 16, 4) for n in range(6)]     # 6 records a block
+    image = make_image(config, indexes=np.zeros((16, 8), int), centroids=np.arange(8),
+                       outliers=spread, streamed=True)
+    assert sum(image.words_per_block()) > config.max_outlier_words
+    offchip_layout(image, 8)
+    with pytest.raises(ValueError, match="need 8 outlier words; the outlier memory holds "
+                                         "max_outlier_words=4"):
+        make_image(config, indexes=np.zeros((16, 8), int), centroids=np.arange(8),
+                   outliers=spread)
+    with pytest.raises(ValueError, match="row block 0 has 3 outlier words; a bank of the "
+                                         "streaming tile's outlier buffer holds "
+                                         "max_outlier_words // 2 = 2"):
+        make_image(config, indexes=np.zeros((16, 8), int), centroids=np.arange(8),
+                   outliers=[(0, n, 1) for n in range(8)] + [(1, 0, 1)], streamed=True)
+
+
 def test_cycle_model_with_unlimited_bandwidth_is_the_tile_plus_the_first_fill():
     """Streaming changes nothing but the waits for weights: with a memory far faster than the
     PEs need, the counters are the whole-layer tile's plus the first block's fill."""
