@@ -2,19 +2,17 @@
 block at a time, through the GOBO streaming tile's weight fetcher and double-buffered banks
 (docs/offchip.md section 8)."""
 
-from amaranth.hdl import Cat, Module
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module
+from amaranth.lib import wiring
 
 from golden.hwmodel.offchip import check_bus_bytes, mac_word_beats
-from golden.hwmodel.packing import LoadTarget, memory_shapes
+from golden.hwmodel.packing import memory_shapes
 
 from .mac_tile import check_mac_acc, connect_mac_core, mac_core, mac_layer_layout, mac_load_layout
 from .params import MacParams, check_memories
-from .stream_tile import stream_counters_layout
-from .tile import run_members
+from .stream_tile import connect_streamed, stream_members
 from .tile_memories import MemorySpec, TileMemories
-from .weight_fetcher import AXI_ADDR_BITS, WeightFetcher, fetcher_buffer_shapes
+from .weight_fetcher import WeightFetcher, fetcher_buffer_shapes
 
 __all__ = ["MacStreamTile", "mac_stream_tile_memory_specs"]
 
@@ -77,16 +75,9 @@ class MacStreamTile(MacParams, wiring.Component):
                                       memories)
         self._fetcher = WeightFetcher(config=config, bus_bytes=bus_bytes,
                                       weight_bits=weight_bits)
-        members = run_members(config)
-        members["counters"] = Out(stream_counters_layout(config))
-        super().__init__({
-            **self._memories.members(),
-            "axi": Out(self._fetcher.axi.signature),
-            "load": In(stream.Signature(mac_load_layout(config, weight_bits))),
-            "layer": In(mac_layer_layout(config, weight_bits)),
-            "base": In(AXI_ADDR_BITS),
-            **members,
-        })
+        super().__init__(stream_members(config, self._memories, self._fetcher,
+                                        mac_load_layout(config, weight_bits),
+                                        mac_layer_layout(config, weight_bits)))
 
     @property
     def bus_bytes(self):
@@ -111,35 +102,7 @@ class MacStreamTile(MacParams, wiring.Component):
         mems = self._memories
         mems.build(m, self)
 
-        m.d.comb += self.load.ready.eq(~ctrl.busy)
-        act_wr = mems.write("activation")
-        load = self.load.payload
-        m.d.comb += [
-            act_wr.en.eq(self.load.valid & self.load.ready &
-                         (load.target == LoadTarget.ACTIVATION)),
-            act_wr.addr.eq(load.addr), act_wr.data.eq(load.data),
-        ]
-        wiring.connect(m, mems.read("activation"), ctrl.act_rd)
-
-        for name in ("weight", "bias"):
-            wr = mems.write(name)
-            port = getattr(fetch, f"{name}_wr")
-            m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
+        connect_streamed(m, self, ctrl, fetch, mems, ("weight", "bias"))
         wiring.connect(m, mems.read("weight"), ctrl.index_rd)
-        # The merge reads block b's biases from bank b % 2 (one word of P biases).
-        bias_rd = mems.read("bias")
-        bias_bits = config.bias_bits
-        m.d.comb += [bias_rd.addr.eq(ctrl.bias_rd[0].addr[0]), bias_rd.en.eq(ctrl.bias_rd[0].en)]
-        for p in range(config.pes):
-            m.d.comb += ctrl.bias_rd[p].data.eq(bias_rd.data[p * bias_bits:(p + 1) * bias_bits])
-
-        wiring.connect(m, fetch.axi, wiring.flipped(self.axi))
-        m.d.comb += [
-            fetch.start.eq(ctrl.launch), fetch.base.eq(self.base),
-            fetch.blocks.eq(self.layer.blocks), fetch.chunks.eq(self.layer.chunks),
-            fetch.merged.eq(ctrl.merged), ctrl.loaded.eq(fetch.loaded),
-            self.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
-                                            fetch.bytes_read)),
-        ]
         connect_mac_core(m, self, ctrl, units)
         return m

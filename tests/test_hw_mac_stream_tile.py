@@ -7,7 +7,6 @@ at W16A16, W8A8 and W4A4, under a slow, a fast and a bursty memory; the checkers
 no memory stall beyond the first block's fill when bandwidth suffices."""
 
 import gc
-from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -16,11 +15,19 @@ from golden.config import MAC_FLAVOURS, mac_flavour
 from golden.hwmodel.layer_image import act_beats, output_exponent, quantize_activations
 from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import MacLayer, mac_layer_from_float, mac_layer_word, mac_tile_outputs
-from golden.hwmodel.offchip import OffchipMemory, OffchipPort, mac_offchip_layout
+from golden.hwmodel.offchip import OffchipPort, mac_offchip_layout
 from golden.hwmodel.packing import mac_load_fields, stream_counters_fields, unpack
 from hw.mac_stream_tile import MacStreamTile
 from hw.testing import StreamMonitor, offchip_memory, run_tile
-from tests.test_hw_stream_tile import BASE, MEMORIES, STREAM, check_counters, check_outputs
+from tests.test_hw_stream_tile import (
+    BASE,
+    MEMORIES,
+    STREAM,
+    check_checkers_fail,
+    check_counters,
+    check_outputs,
+    random_memory,
+)
 
 # The GOBO streaming bench's tiny datapath (4 PEs x 4 lanes, buffers of two blocks) at each
 # flavour's activation width.
@@ -85,18 +92,7 @@ def test_checkers_fail_on_a_corrupted_output_or_counter(layers):
     y, counters, _ = run_mac_stream_tile(layer, acts, memory)
     want = mac_tile_outputs(layer, acts)
     model = mac_stream_tile_cycles(layer, acts.shape[0], memory, base=BASE)
-    check_outputs(want, y)
-    check_counters(model, counters)
-    bad = y.copy()
-    bad[7, 2] ^= 1
-    with pytest.raises(AssertionError, match=r"1 outputs differ, first at \(row, token\) \(7, 2\)"):
-        check_outputs(want, bad)
-    for name in ("cycles", "busy", "stall_memory", "bytes_read"):
-        value = counters[name]
-        off = dict(counters, **{name: [v + 1 for v in value] if isinstance(value, list)
-                                else value + 1})
-        with pytest.raises(AssertionError, match=name):
-            check_counters(model, off)
+    check_checkers_fail(want, y, model, counters, (7, 2))
 
 
 def test_pes_wait_only_when_bandwidth_is_short(minilm):
@@ -148,14 +144,8 @@ def test_random_shapes_buses_and_memories(seed, wide):
     layer = MacLayer(config, weight_bits, rng.integers(-w_half, w_half, (rows, cols)),
                      rng.integers(-9999, 9999, rows), shift_bias=2, out_shift=weight_bits + 6)
     acts = rng.integers(-a_half, a_half, (tokens, cols))
-    bus = int(rng.choice([4, 8, 16]))
-    memory = OffchipMemory(bytes_per_cycle=Fraction(int(rng.integers(1, 40)),
-                                                    int(rng.integers(1, 8))),
-                           latency=int(rng.integers(1, 30)), bus_bytes=bus,
-                           max_outstanding=int(rng.integers(1, 4)), refresh_interval=50,
-                           refresh_cycles=7, stall_probability=Fraction(1, 10),
-                           stall_max_cycles=5, seed=seed)
-    base = 4096 - 3 * bus
+    memory = random_memory(rng, seed)
+    base = 4096 - 3 * memory.bus_bytes
     y, counters, layout = run_mac_stream_tile(layer, acts, memory, base=base)
     assert (layout.head_beats(layer.chunks) > 256) == wide
     check_outputs(mac_tile_outputs(layer, acts), y)
