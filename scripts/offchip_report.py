@@ -48,20 +48,30 @@ def stalls_beyond_fill(model, memory):
     return counters["stall_memory"] - counters["first_fill"], counters
 
 
+#: The widest AXI data bus (1024 bits): where the bound is sought when the preset's bus is short.
+WIDEST_BUS = 128
+
+
 def memory_bound_below(model, memory, steps=10):
-    """The lowest bytes per cycle (within ``bus/2**steps`` of it) at which the broadcast still
-    never waits beyond the first block's fill; None if it waits even at one beat a cycle (the
-    bus, not the memory, bounds it)."""
-    low, high = Fraction(1, 64), Fraction(memory.bus_bytes)
+    """``(bytes per cycle, bus bytes)``: the lowest bandwidth (within ``bus/2**steps`` of it) at
+    which the broadcast still never waits beyond the first block's fill, on ``memory``'s bus, or
+    if that bus is too narrow even at a beat a cycle, on a :data:`WIDEST_BUS`-byte one (same
+    latency and refresh; the layout's beats, hence bytes, change a little); ``(None,
+    WIDEST_BUS)`` if even that is too narrow."""
+    bus = memory.bus_bytes
+    if stalls_beyond_fill(model, memory)[0] and memory.bytes_per_cycle >= bus:
+        bus = WIDEST_BUS
+        memory = memory.replace(bus_bytes=bus, bytes_per_cycle=Fraction(bus))
+    low, high = Fraction(1, 64), Fraction(bus)
     if stalls_beyond_fill(model, memory.replace(bytes_per_cycle=high))[0]:
-        return None
+        return None, bus
     for _ in range(steps):
         mid = (low + high) / 2
         if stalls_beyond_fill(model, memory.replace(bytes_per_cycle=mid))[0] == 0:
             high = mid
         else:
             low = mid
-    return high
+    return high, bus
 
 
 def designs(weights, bias, tokens):
@@ -105,7 +115,7 @@ def main():
                 start = time.time()
                 beyond, counters = stalls_beyond_fill(model, memory)
                 size = layout(memory.bus_bytes).size
-                bound = memory_bound_below(model, memory)
+                bound, bound_bus = memory_bound_below(model, memory)
                 rows.append({
                     "shape": label, "tensor": name, "rows": int(weights.shape[0]),
                     "cols": int(weights.shape[1]), "tokens": tokens, "design": design,
@@ -119,6 +129,7 @@ def main():
                     "block_bytes": size / layer.blocks,
                     "bytes_per_compute_cycle": size / layer.blocks / (tokens * layer.chunks),
                     "memory_bound_below_bytes_per_cycle": None if bound is None else float(bound),
+                    "memory_bound_bus_bytes": bound_bus,
                     "memory_bound_below_gb_per_s": None if bound is None
                     else float(bound) * CLOCK_HZ / 1e9,
                     "model_seconds": round(time.time() - start, 1),
@@ -131,14 +142,15 @@ def main():
     print(f"\n{memory.name}: {memory.bytes_per_cycle} bytes/cycle, {memory.bus_bytes}-byte bus; "
           f"the compressed tile's bytes are GOBO's (same GOBO form; no streaming cycle model)\n")
     print("| T | shape | design | off-chip bytes (x GOBO) | cycles (ideal) | utilization | "
-          "stall_memory (first fill) | memory-bound below (B/cycle) |")
+          "stall_memory (first fill) | memory-bound below (B/cycle; bus if wider than the "
+          "preset's) |")
     print("|---:|---|---|---:|---:|---:|---:|---:|")
     for r in rows:
         gobo = next(g for g in rows if g["design"] == "GOBO" and g["shape"] == r["shape"]
                     and g["tokens"] == r["tokens"])
-        bound = r["memory_bound_below_bytes_per_cycle"]
-        bound = (f"{bound:.3f}" if bound is not None else
-                 f"bus-bound (needs {r['bytes_per_compute_cycle']:.1f})")
+        bound, bus = r["memory_bound_below_bytes_per_cycle"], r["memory_bound_bus_bytes"]
+        bound = (f"> {bus} (needs {r['bytes_per_compute_cycle']:.1f})" if bound is None else
+                 f"{bound:.3f}" + ("" if bus == r["bus_bytes"] else f" ({bus}-B bus)"))
         print(f"| {r['tokens']} | {r['shape']} | {r['design']} | {r['offchip_bytes']:,} "
               f"({r['offchip_bytes'] / gobo['offchip_bytes']:.2f}) | {r['cycles']:,} "
               f"({r['ideal_cycles']:,}) | {r['utilization']:.4f} | {r['stall_memory']:,} "
