@@ -1,5 +1,6 @@
-"""The weight fetcher of the streaming tile: reads a layer's row blocks from off-chip memory over
-AXI4 read channels and writes them into the double-buffered weight buffers (docs/offchip.md)."""
+"""The weight fetcher of the streaming tiles: reads a layer's row blocks from off-chip memory over
+AXI4 read channels and writes them into the double-buffered weight buffers (docs/offchip.md; GOBO
+form, or dense weights for the streaming MAC tile, section 8)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring

@@ -1,5 +1,6 @@
 """Off-chip memory: the timing model the streaming tile's bench and cycle model share, its named
-presets, and the off-chip layout of a layer image (docs/offchip.md).
+presets, and the off-chip layouts of a layer image and of a MAC tile's dense layer
+(docs/offchip.md).
 
 The model (:class:`OffchipMemory`, parameters; :class:`OffchipPort`, one run's state) is an AXI4
 read slave seen from the accelerator's clock, cycle by cycle:
