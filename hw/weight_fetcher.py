@@ -8,6 +8,7 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
+from golden.config import check_weight_bits
 from golden.hwmodel.offchip import (
     AXI_BOUNDARY,
     AXI_MAX_BURST,
@@ -100,8 +101,8 @@ class WeightFetcher(ConfigParams, wiring.Component):
     Raises
     ------
     TypeError, ValueError
-        If ``config`` is not a GoboConfig or ``bus_bytes`` not a power of two in 1 .. 128 wide
-        enough for a block header.
+        If ``config`` is not a GoboConfig, ``bus_bytes`` not a power of two in 1 .. 128 wide
+        enough for a block header, or ``weight_bits`` not None nor an integer in 2 .. 32.
 
     Members
     -------
@@ -128,7 +129,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
     def __init__(self, *, config, bus_bytes, weight_bits=None):
         self._init_config(config)
         self._bus_bytes = check_bus_bytes(bus_bytes, config)
-        self._weight_bits = weight_bits
+        self._weight_bits = None if weight_bits is None else check_weight_bits(weight_bits)
         layer = layer_layout(config).members
         shapes = fetcher_buffer_shapes(config, weight_bits)
         super().__init__({
