@@ -43,9 +43,10 @@ class RtlTile:
     progress : callable, optional
         ``progress(record)`` after each layer (the record below).
     corrupt : tuple, optional
-        ``(layer name, physical row, token)``: flip the lowest bit of that output after the
-        simulation, before the host sees it (a mutation check: proves that the host's
-        element-by-element comparison can fail).
+        ``(layer name, physical row, token)``: the bench flips the lowest bit of that output as
+        it reads it from the RTL (its mutation check, ``job["corrupt"]``), so the bench fails,
+        names the element and the waveform, and the host gets the flipped value: proves that
+        every check on the way can fail.
 
     Attributes
     ----------
@@ -74,6 +75,11 @@ class RtlTile:
         jobs = [tile_job(image, acts[s:s + step],
                          name=f"{name} tokens {s}..{min(s + step, tokens) - 1}")
                 for s in starts]
+        if self.corrupt is not None and self.corrupt[0] == name:
+            _, row, token = self.corrupt
+            job = jobs[token // step]
+            # output slot (block, token) holds the block's pes values (tile_job's order)
+            job["corrupt"] = ((row // pes) * job["tokens"] + token % step, row % pes, 0)
         started = time.monotonic()
         try:
             results = run_bench(self.build_dir, self.toplevel, "sim.tile_bench",
@@ -94,8 +100,6 @@ class RtlTile:
                     image.blocks, pes, seen["outputs"], job["tokens"])
             except ValueError as e:
                 raise RtlError(f"{job['name']}: {e}; {error or ''}".rstrip("; ")) from None
-        if self.corrupt is not None and self.corrupt[0] == name:
-            outputs[self.corrupt[1], self.corrupt[2]] ^= 1
         record = {
             "name": name, "shape": [image.rows, image.cols], "tokens": tokens,
             "runs": len(jobs),

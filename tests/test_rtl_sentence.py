@@ -9,6 +9,8 @@ The whole MiniLM sentence is ``make test-full``'s (docs/model.md, "A sentence th
 import contextlib
 import io
 import json
+import pathlib
+import shutil
 
 import numpy as np
 import pytest
@@ -65,9 +67,10 @@ def test_cli_sentence_through_the_rtl_matches_to_the_last_bit(one_layer, tmp_pat
 
 
 def test_one_corrupted_rtl_output_is_caught_and_named(one_layer):
-    """Flip the lowest bit of one RTL output of the value layer: the host's check counts exactly
-    that element, names it, the later layers (fed by the corrupted host) still agree with the
-    golden model on their own inputs, and the embedding is no longer the golden one."""
+    """The bench flips the lowest bit of one output of the value layer as it reads it from the
+    RTL: the bench fails and names the element and a waveform; the host's own check counts
+    exactly that element and names it; the later layers (fed by the corrupted host) still agree
+    with the golden model on their own inputs; the embedding is no longer the golden one."""
     config = preset("tiny")
     encoder = BertEncoder.from_files(one_layer / "model.safetensors",
                                      BertConfig.from_file(one_layer / "config.json"))
@@ -78,16 +81,24 @@ def test_one_corrupted_rtl_output_is_caught_and_named(one_layer):
     report = rtl_sentence_report(encoder, tokenizer, config, calibration, [SENTENCE],
                                  tag="tiny", corrupt=(value, 5, 9))
     by_name = {r["name"]: r for r in report["layers"]}
-    assert report["totals"]["mismatches"] == 1
-    assert by_name[value]["mismatches"] == 1
-    row, token, got, want = by_name[value]["first_mismatch"]
-    assert (row, token) == (5, 9) and got == want ^ 1
-    # the RTL itself computed every element right (the bench agrees with the golden tile)
-    assert all(r["bench_mismatches"] == 0 and r["error"] is None for r in report["layers"])
+    assert report["totals"]["mismatches"] == 1 and report["totals"]["bench_failures"] == 1
+    bad = by_name[value]
+    row, token, got, want = bad["first_mismatch"]
+    assert (row, token) == (5, 9) and got == want ^ 1 and bad["mismatches"] == 1
+    # token 9 is token 1 of the third run (tokens 8..11); row 5 is block 1, PE 1: slot 1 * 4 + 1
+    assert bad["bench_mismatches"] == 1
+    assert f"{value} tokens 8..11 slot 5 PE 1: hardware {got} != golden {want}" in bad["error"]
+    wave = pathlib.Path(bad["waves"])
+    assert wave.suffix == ".fst" and wave.stat().st_size > 1000 and str(wave) in bad["error"]
+    shutil.rmtree(wave.parent)
+    for r in report["layers"]:
+        if r["name"] != value:
+            assert r["mismatches"] == r["bench_mismatches"] == 0 and r["error"] is None
     assert not report["embeddings"]["equal"]
     assert report["embeddings"]["rtl_sha256"] != report["embeddings"]["golden_sha256"]
-    assert f"{value}: 1 mismatches, the first at physical row 5, token 9" \
-        in format_rtl_sentence(report)
+    text = format_rtl_sentence(report)
+    assert f"{value}: 1 mismatches, the first at physical row 5, token 9: RTL {got}, golden " \
+        f"{want}; waveform {wave}" in text
 
 
 @pytest.mark.parametrize("argv, message", [
