@@ -10,6 +10,7 @@ import contextlib
 import io
 import json
 import pathlib
+import re
 import shutil
 
 import numpy as np
@@ -91,6 +92,7 @@ def test_one_corrupted_rtl_output_is_caught_and_named(one_layer):
     wave = pathlib.Path(bad["waves"])
     assert wave.suffix == ".fst" and wave.stat().st_size > 1000 and str(wave) in bad["error"]
     shutil.rmtree(wave.parent)
+    shutil.rmtree(re.search(r"run folder (\S+)", bad["error"]).group(1))  # kept on failure
     for r in report["layers"]:
         if r["name"] != value:
             assert r["mismatches"] == r["bench_mismatches"] == 0 and r["error"] is None

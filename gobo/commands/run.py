@@ -41,9 +41,9 @@ def add(subparsers):
                     "a labelled tweet-sentiment test split, and the saturation counts of every "
                     "FC layer, for FP32, GOBO weights only and each activation width.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="With --rtl, real sentences go through every encoder FC layer on the tile RTL "
-               "(Verilator, cocotb) instead, layer by layer with the host in between, and every "
-               "FC output element and the sentence embedding are compared with the bit-exact "
+        epilog="With --rtl, real sentences go through every encoder FC layer on the tile RTL\n"
+               "(Verilator, cocotb) instead, layer by layer with the host in between, and every\n"
+               "FC output element and the sentence embedding are compared with the bit-exact\n"
                "model.\n\nSee docs/model.md.\n\n" + example(
             "gobo run --out build/reports",
             "gobo run ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --act-bits 8 "
