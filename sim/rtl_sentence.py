@@ -38,7 +38,8 @@ def rtl_sentence_report(encoder, tokenizer, config, calibration, sentences, *, t
     each layer with :class:`~sim.rtl_tile.RtlTile`'s record; ``corrupt`` is its mutation
     check (tests only). The report holds per layer the
     RTL's record with the encoder's ``mismatches`` and ``first_mismatch`` (physical row, token,
-    RTL value, golden value), the totals, both embeddings' SHA-256 and whether they are equal,
+    RTL value, golden value; ``first_mismatch_row``: that row's output index in the layer), the
+    totals, both embeddings' SHA-256 and whether they are equal,
     and ``seconds`` (``build``: emitting and building the tile here, ``golden``, ``rtl``).
     """
     started = time.monotonic()
@@ -58,8 +59,13 @@ def rtl_sentence_report(encoder, tokenizer, config, calibration, sentences, *, t
     for record in rtl.layers:
         counts = accel.counts[record["name"]]
         layer, kind = fc_kind(record["name"])
+        image = accel.images[record["name"]]
+        first = counts.first_mismatch
         records.append({**record, "layer": layer, "kind": kind, "mismatches": counts.mismatches,
-                        "first_mismatch": counts.first_mismatch})
+                        "first_mismatch": first,
+                        # the weight matrix's row of that physical row (None: a padding row)
+                        "first_mismatch_row": None if first is None or first[0] >= image.rows
+                        else int(image.row_order[first[0]])})
     tokens = [int(n) for n in tokenizer.lengths(sentences)]
     return {
         "sentences": list(sentences), "tokens": tokens,
@@ -112,8 +118,10 @@ def format_rtl_sentence(report):
     for r in report["layers"]:
         if r["first_mismatch"] is not None:
             row, token, got, want = r["first_mismatch"]
+            matrix_row = ("a padding row" if r["first_mismatch_row"] is None
+                          else f"output {r['first_mismatch_row']} of the layer")
             lines.append(f"\n{r['name']}: {r['mismatches']} mismatches, the first at physical "
-                         f"row {row}, token {token}: RTL {got}, golden {want}"
+                         f"row {row} ({matrix_row}), token {token}: RTL {got}, golden {want}"
                          + (f"; waveform {r['waves']}" if r["waves"] else ""))
     sec = report["seconds"]
     lines += ["", "Wall time: " + ", ".join(f"{k} {v:.1f} s" for k, v in sec.items()) + "."]

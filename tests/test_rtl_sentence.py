@@ -99,8 +99,10 @@ def test_one_corrupted_rtl_output_is_caught_and_named(one_layer):
     assert not report["embeddings"]["equal"]
     assert report["embeddings"]["rtl_sha256"] != report["embeddings"]["golden_sha256"]
     text = format_rtl_sentence(report)
-    assert f"{value}: 1 mismatches, the first at physical row 5, token 9: RTL {got}, golden " \
-        f"{want}; waveform {wave}" in text
+    assert f"{value}: 1 mismatches, the first at physical row 5 (output " \
+        f"{bad['first_mismatch_row']} of the layer), token 9: RTL {got}, golden {want}; " \
+        f"waveform {wave}" in text
+    assert 0 <= bad["first_mismatch_row"] < 32
 
 
 @pytest.mark.parametrize("argv, message", [
