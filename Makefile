@@ -46,7 +46,7 @@ test: $(STAMP)
 
 # Not in CI: real text through every FC layer on the bit-exact tile model, then all 36 MiniLM
 # encoder FC matrices through the tile RTL, 8 tokens, on a Dask LocalCluster (about 70 s), then
-# `gobo run --rtl`: a 30-token tweet through all 36 layers on the RTL, host in between (~5 min).
+# `gobo run --rtl`: a 30-token tweet through all 36 layers on the RTL, host in between (3-6 min).
 test-full: $(STAMP)
 	$(PY) scripts/numerics_scan.py --out build/reports --sentences 300
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
