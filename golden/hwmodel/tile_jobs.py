@@ -13,7 +13,7 @@ from golden.hwmodel.mac_tile import (
 )
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 
-__all__ = ["tile_job", "mac_tile_job", "tile_vectors"]
+__all__ = ["tile_job", "mac_tile_job", "tile_vectors", "physical_outputs"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 
@@ -62,6 +62,23 @@ def mac_tile_job(layer, acts, *, name, seed=1, **options):
                 name=name, seed=seed, layer_word=mac_layer_word(layer, tokens),
                 load=mac_load_beats(layer, acts, weights=not compressed), streams=streams,
                 **options)
+
+
+def physical_outputs(blocks, pes, beats, tokens):
+    """The tile's output beats of one run (slot ``b * tokens + t`` holds the ``pes`` values of
+    block ``b``, token ``t``; the order of :func:`tile_job`'s ``expected``) back to the physical
+    outputs ``(blocks * pes, tokens)`` of :func:`golden.hwmodel.tile.tile_outputs`.
+
+    Raises
+    ------
+    ValueError
+        If ``beats`` is not ``blocks * tokens`` beats of ``pes`` values.
+    """
+    beats = np.asarray(beats, dtype=np.int64)
+    if beats.shape != (blocks * tokens, pes):
+        raise ValueError(f"{beats.shape[0] if beats.ndim else 0} output beats of shape "
+                         f"{beats.shape[1:]}, expected {blocks * tokens} of ({pes},)")
+    return beats.reshape(blocks, tokens, pes).transpose(0, 2, 1).reshape(blocks * pes, tokens)
 
 
 def tile_vectors(config, jobs, *, seed=1):
