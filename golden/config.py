@@ -372,7 +372,7 @@ PRESETS = {
     # Tile-sized for all-MiniLM-L6-v2 (hidden 384, FFN 1536): the default datapath, smaller
     # memories.
     "minilm": _MINILM,
-    # Streaming accelerators (hw.stream_tile, docs/offchip.md section 8): the default datapath,
+    # Streaming accelerators (hw.stream_tile, docs/offchip.md section 9): the default datapath,
     # weights streamed from off-chip memory, so rows are unbounded on chip (max_rows only sizes
     # the row counters); max_dot_length is the model's widest FC input (the FFN output layer),
     # 128 tokens of activations on chip, and outlier banks (max_outlier_words // 2 words of 4

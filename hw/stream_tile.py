@@ -15,7 +15,8 @@ from .tile_controller import layer_layout
 from .tile_memories import MemorySpec, TileMemories
 from .weight_fetcher import AXI_ADDR_BITS, WeightFetcher, fetcher_buffer_shapes
 
-__all__ = ["StreamTile", "stream_tile_memory_specs", "stream_counters_layout"]
+__all__ = ["StreamTile", "stream_tile_memory_specs", "stream_counters_layout", "connect_streamed",
+           "stream_members"]
 
 
 def stream_counters_layout(config):
@@ -33,6 +34,52 @@ def stream_tile_memory_specs(config):
     specs.update({name: MemorySpec(width, depth)
                   for name, (width, depth) in fetcher_buffer_shapes(config).items()})
     return specs
+
+
+def stream_members(config, memories, fetcher, load, layer):
+    """The members of a streaming tile: its ``memories``' ports, ``axi`` (``fetcher``'s),
+    ``load`` and ``layer`` of the given layouts, ``base``, and the run members with
+    :func:`stream_counters_layout` counters."""
+    members = run_members(config)
+    members["counters"] = Out(stream_counters_layout(config))
+    return {**memories.members(), "axi": Out(fetcher.axi.signature),
+            "load": In(stream.Signature(load)), "layer": In(layer), "base": In(AXI_ADDR_BITS),
+            **members}
+
+
+def connect_streamed(m, tile, ctrl, fetch, mems, buffers):
+    """Wire what every streaming tile (this one, :class:`~hw.mac_stream_tile.MacStreamTile`)
+    shares: the activations, written from ``tile.load`` while idle (other targets taken and
+    dropped) and read by the broadcast; the fetcher's writes into the ``buffers`` memories; the
+    merge's biases (block ``b``'s ``P`` biases, one word, from bank ``b % 2``); the fetcher's AXI
+    port, its run inputs and the bank handshake with the controller (``merged``, ``loaded``);
+    and ``tile.counters``: the controller's, ``stall_memory``, ``bytes_read``."""
+    config = ctrl.config
+    m.d.comb += tile.load.ready.eq(~ctrl.busy)
+    act_wr = mems.write("activation")
+    load = tile.load.payload
+    m.d.comb += [
+        act_wr.en.eq(tile.load.valid & tile.load.ready & (load.target == LoadTarget.ACTIVATION)),
+        act_wr.addr.eq(load.addr), act_wr.data.eq(load.data),
+    ]
+    wiring.connect(m, mems.read("activation"), ctrl.act_rd)
+    for name in buffers:
+        wr = mems.write(name)
+        port = getattr(fetch, f"{name}_wr")
+        m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
+    bias_rd = mems.read("bias")
+    bias_bits = config.bias_bits
+    m.d.comb += [bias_rd.addr.eq(ctrl.bias_rd[0].addr[0]), bias_rd.en.eq(ctrl.bias_rd[0].en)]
+    for p in range(config.pes):
+        m.d.comb += ctrl.bias_rd[p].data.eq(bias_rd.data[p * bias_bits:(p + 1) * bias_bits])
+    wiring.connect(m, fetch.axi, wiring.flipped(tile.axi))
+    m.d.comb += [
+        fetch.start.eq(ctrl.launch), fetch.base.eq(tile.base),
+        fetch.blocks.eq(tile.layer.blocks), fetch.chunks.eq(tile.layer.chunks),
+        fetch.merged.eq(ctrl.merged), ctrl.loaded.eq(fetch.loaded),
+        tile.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
+                                        fetch.bytes_read)),
+    ]
 
 
 class StreamTile(ConfigParams, wiring.Component):
@@ -83,16 +130,8 @@ class StreamTile(ConfigParams, wiring.Component):
         self._bus_bytes = check_bus_bytes(bus_bytes, config)
         self._memories = TileMemories(stream_tile_memory_specs(config), check_memories(memories))
         self._fetcher = WeightFetcher(config=config, bus_bytes=bus_bytes)
-        members = run_members(config)
-        members["counters"] = Out(stream_counters_layout(config))
-        super().__init__({
-            **self._memories.members(),
-            "axi": Out(self._fetcher.axi.signature),
-            "load": In(stream.Signature(load_layout(config))),
-            "layer": In(layer_layout(config)),
-            "base": In(AXI_ADDR_BITS),
-            **members,
-        })
+        super().__init__(stream_members(config, self._memories, self._fetcher,
+                                        load_layout(config), layer_layout(config)))
 
     @property
     def bus_bytes(self):
@@ -112,7 +151,6 @@ class StreamTile(ConfigParams, wiring.Component):
     def elaborate(self, platform):
         m = Module()
         config = self._config
-        pes = config.pes
 
         ctrl, side, units = gobo_core(m, config, streamed=True)
         m.submodules.fetcher = fetch = self._fetcher
@@ -120,24 +158,10 @@ class StreamTile(ConfigParams, wiring.Component):
         mems = self._memories
         mems.build(m, self)
 
-        # Activations: loaded while idle, as in the tile.
-        m.d.comb += self.load.ready.eq(~ctrl.busy)
-        act_wr = mems.write("activation")
-        load = self.load.payload
-        m.d.comb += [
-            act_wr.en.eq(self.load.valid & self.load.ready &
-                         (load.target == LoadTarget.ACTIVATION)),
-            act_wr.addr.eq(load.addr), act_wr.data.eq(load.data),
-        ]
-        wiring.connect(m, mems.read("activation"), ctrl.act_rd)
+        # Activations, weight buffers (written by the fetcher), biases, fetcher and counters.
+        connect_streamed(m, self, ctrl, fetch, mems, ("index", "outlier", "bias"))
         for q in range(config.outlier_lanes):
             wiring.connect(m, mems.read("activation", 1 + q), side.act_rd[q])
-
-        # Weight buffers: written by the fetcher, read by the controller and the side path.
-        for name in ("index", "outlier", "bias"):
-            wr = mems.write(name)
-            port = getattr(fetch, f"{name}_wr")
-            m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
         wiring.connect(m, mems.read("index"), ctrl.index_rd)
         wiring.connect(m, mems.read("outlier"), side.outlier_rd)
         # Block b's records: words (b % 2) * max_outlier_words/2 onwards, W_b of them. Both
@@ -150,22 +174,7 @@ class StreamTile(ConfigParams, wiring.Component):
             ctrl.offset_hi.data.eq(Mux(lo_bank, half, 0) +
                                    Mux(lo_bank, fetch.bank_words[1], fetch.bank_words[0])),
         ]
-        bias_rd = mems.read("bias")
-        bias_bits = config.bias_bits
-        m.d.comb += [bias_rd.addr.eq(ctrl.bias_rd[0].addr[0]), bias_rd.en.eq(ctrl.bias_rd[0].en)]
-        for p in range(pes):
-            m.d.comb += ctrl.bias_rd[p].data.eq(bias_rd.data[p * bias_bits:(p + 1) * bias_bits])
-
-        # Fetcher and controller.
-        wiring.connect(m, fetch.axi, wiring.flipped(self.axi))
-        m.d.comb += [
-            fetch.start.eq(ctrl.launch), fetch.base.eq(self.base),
-            fetch.blocks.eq(self.layer.blocks), fetch.chunks.eq(self.layer.chunks),
-            fetch.merged.eq(ctrl.merged), ctrl.loaded.eq(fetch.loaded),
-        ]
 
         # Controller, side path and PEs, as in the tile.
-        m.d.comb += self.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
-                                                    fetch.bytes_read))
         connect_gobo_core(m, self, ctrl, side, units)
         return m

@@ -1,5 +1,6 @@
-"""The weight fetcher of the streaming tile: reads a layer's row blocks from off-chip memory over
-AXI4 read channels and writes them into the double-buffered weight buffers (docs/offchip.md)."""
+"""The weight fetcher of the streaming tiles: reads a layer's row blocks from off-chip memory over
+AXI4 read channels and writes them into the double-buffered weight buffers (docs/offchip.md; GOBO
+form, or dense weights for the streaming MAC tile, section 8)."""
 
 from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
@@ -7,12 +8,20 @@ from amaranth.lib.memory import WritePort
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
-from golden.hwmodel.offchip import AXI_BOUNDARY, AXI_MAX_BURST, check_bus_bytes, word_beats
+from golden.config import check_weight_bits
+from golden.hwmodel.offchip import (
+    AXI_BOUNDARY,
+    AXI_MAX_BURST,
+    check_bus_bytes,
+    mac_word_beats,
+    word_beats,
+)
 from golden.hwmodel.packing import (
     COUNTER_BITS,
     bias_block_fields,
     format_bits,
     index_word_fields,
+    mac_weight_word_fields,
     offchip_header_fields,
     offset_bits,
     outlier_word_fields,
@@ -42,10 +51,16 @@ def axi_read_signature(*, addr_bits, data_bits):
     })
 
 
-def fetcher_buffer_shapes(config):
+def fetcher_buffer_shapes(config, weight_bits=None):
     """``{buffer: (word bits, depth)}`` of the weights a streaming tile holds on chip: two banks
     each of one block's index words (``2 * chunks_max``), outlier words (``max_outlier_words``,
-    ``max_outlier_words // 2`` a bank) and biases (one word of ``P`` biases a bank)."""
+    ``max_outlier_words // 2`` a bank) and biases (one word of ``P`` biases a bank). Given
+    ``weight_bits`` (a streaming MAC tile): dense weight words instead of index words, and no
+    outlier buffer."""
+    if weight_bits is not None:
+        return {"weight": (format_bits(mac_weight_word_fields(config, weight_bits)),
+                           2 * config.chunks_max),
+                "bias": (format_bits(bias_block_fields(config)), 2)}
     return {"index": (format_bits(index_word_fields(config)), 2 * config.chunks_max),
             "outlier": (format_bits(outlier_word_fields(config)), config.max_outlier_words),
             "bias": (format_bits(bias_block_fields(config)), 2)}
@@ -63,6 +78,11 @@ class WeightFetcher(ConfigParams, wiring.Component):
     merge has released block ``b - 2`` (``b <= merged + 1``), whose bank it overwrites; between
     blocks the request walker spends one cycle in its gate state.
 
+    **Dense (``weight_bits`` given, a streaming MAC tile).** The layout is
+    :func:`golden.hwmodel.offchip.mac_offchip_layout`: a block is its biases and ``C`` dense
+    weight words, no header and no outliers, so the request walker asks for the head and goes
+    straight to the gate; the weight words go where the index words would (``weight_wr``).
+
     **Data (R).** ``rready`` is always high: the bank being written is free. Beats are
     assembled into words (beat ``i`` of a word in its bits ``[i*bus, (i+1)*bus)``) and each word
     is written on its last beat: the biases to ``bias[b % 2]``, index word ``j`` to ``index[(b %
@@ -75,12 +95,14 @@ class WeightFetcher(ConfigParams, wiring.Component):
     config : :class:`~golden.config.GoboConfig`
     bus_bytes : int
         Bytes of an R beat: a power of two, 1 to 128.
+    weight_bits : int or None
+        None: the GOBO layout. An int: the dense layout of a MAC tile with weights of that width.
 
     Raises
     ------
     TypeError, ValueError
-        If ``config`` is not a GoboConfig or ``bus_bytes`` not a power of two in 1 .. 128 wide
-        enough for a block header.
+        If ``config`` is not a GoboConfig, ``bus_bytes`` not a power of two in 1 .. 128 wide
+        enough for a block header, or ``weight_bits`` not None nor an integer in 2 .. 32.
 
     Members
     -------
@@ -98,16 +120,18 @@ class WeightFetcher(ConfigParams, wiring.Component):
     bank_words : ``Out(offset_bits).array(2)``
         ``W_b`` of the block in each bank.
     index_wr, outlier_wr, bias_wr : ``In(WritePort.Signature(...))``
-        Write ports of the buffers (:func:`fetcher_buffer_shapes`).
+        Write ports of the buffers (:func:`fetcher_buffer_shapes`); dense: ``weight_wr`` and
+        ``bias_wr``.
     bytes_read : ``Out(32)``
         Bytes of the R beats taken since ``start``.
     """
 
-    def __init__(self, *, config, bus_bytes):
+    def __init__(self, *, config, bus_bytes, weight_bits=None):
         self._init_config(config)
         self._bus_bytes = check_bus_bytes(bus_bytes, config)
+        self._weight_bits = None if weight_bits is None else check_weight_bits(weight_bits)
         layer = layer_layout(config).members
-        shapes = fetcher_buffer_shapes(config)
+        shapes = fetcher_buffer_shapes(config, weight_bits)
         super().__init__({
             "axi": Out(axi_read_signature(addr_bits=AXI_ADDR_BITS, data_bits=8 * bus_bytes)),
             "start": In(1),
@@ -133,7 +157,10 @@ class WeightFetcher(ConfigParams, wiring.Component):
         config = self._config
         bus_bytes = self._bus_bytes
         bus_bits = 8 * bus_bytes
-        beats = word_beats(config, bus_bytes)
+        dense = self._weight_bits is not None
+        beats = (mac_word_beats(config, self._weight_bits, bus_bytes) if dense
+                 else word_beats(config, bus_bytes))
+        section = "weight" if dense else "index"     # the section of a block's C words
         axi = self.axi
         blocks, chunks = self.blocks, self.chunks
         bank_half = config.max_outlier_words // 2
@@ -145,7 +172,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
         state = Signal(range(5), name="ar_state")
         ar_block = Signal.like(blocks, name="ar_block")
         ar_addr = Signal(addr_bits, name="ar_addr")
-        head_max = beats["header"] + beats["bias"] + beats["index"] * config.chunks_max
+        head_max = beats["header"] + beats["bias"] + beats[section] * config.chunks_max
         head_beats = Signal(range(head_max + 1), name="head_beats")
         ar_rem = Signal(range(max(head_max, bank_half * beats["outlier"]) + 1), name="ar_rem")
         hdr_count = Signal.like(blocks, name="hdr_count")
@@ -157,7 +184,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
         longest = Signal(range(AXI_MAX_BURST + 1), name="longest")
         burst = Signal(range(AXI_MAX_BURST + 1), name="burst")
         m.d.comb += [
-            head_beats.eq(beats["header"] + beats["bias"] + chunks * beats["index"]),
+            head_beats.eq(beats["header"] + beats["bias"] + chunks * beats[section]),
             to_boundary.eq((AXI_BOUNDARY - ar_addr[:boundary_bits]) >> size),
             longest.eq(Mux(ar_rem < AXI_MAX_BURST, ar_rem, AXI_MAX_BURST)),
             burst.eq(Mux(to_boundary < longest, to_boundary, longest)),
@@ -171,7 +198,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
         with m.If(axi.arvalid & axi.arready):
             m.d.sync += [ar_addr.eq(ar_addr + (burst << size)), ar_rem.eq(ar_rem - burst)]
             with m.If(ar_rem == burst):
-                m.d.sync += state.eq(Mux(state == HEAD, WAIT, GATE))
+                m.d.sync += state.eq(GATE if dense else Mux(state == HEAD, WAIT, GATE))
         with m.If(state == WAIT):
             with m.If(hdr_count == ar_block + 1):
                 m.d.sync += ar_rem.eq(hdr_words * beats["outlier"])
@@ -184,6 +211,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
 
         # Data walker (R) -----------------------------------------------------------------------
         HDR, BIAS, IDX, OUT = range(4)
+        first = BIAS if dense else HDR      # a block's first phase (a dense block has no header)
         r_phase = Signal(2, name="r_phase")
         r_word = Signal(range(max(config.chunks_max, bank_half)), name="r_word")
         most = max(beats.values())
@@ -196,7 +224,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
         bank = self.loaded[0]
         phase_beats = Signal(range(most + 1), name="r_phase_beats")
         m.d.comb += phase_beats.eq(Mux(r_phase == BIAS, beats["bias"],
-                                       Mux(r_phase == IDX, beats["index"],
+                                       Mux(r_phase == IDX, beats[section],
                                            Mux(r_phase == OUT, beats["outlier"], 1))))
         word_done = r_xfer & (r_beat == phase_beats - 1)
 
@@ -204,10 +232,11 @@ class WeightFetcher(ConfigParams, wiring.Component):
             """The word of ``n`` beats completed by this beat."""
             return Cat(held[:(n - 1) * bus_bits], axi.rdata) if n > 1 else axi.rdata
 
-        for name, phase, n, addr in (
-                ("bias", BIAS, beats["bias"], bank),
-                ("index", IDX, beats["index"], Mux(bank, chunks, 0) + r_word),
-                ("outlier", OUT, beats["outlier"], Mux(bank, bank_half, 0) + r_word)):
+        sections = [("bias", BIAS, beats["bias"], bank),
+                    (section, IDX, beats[section], Mux(bank, chunks, 0) + r_word)]
+        if not dense:
+            sections.append(("outlier", OUT, beats["outlier"], Mux(bank, bank_half, 0) + r_word))
+        for name, phase, n, addr in sections:
             wr = getattr(self, f"{name}_wr")
             m.d.comb += [wr.en.eq(word_done & (r_phase == phase)), wr.addr.eq(addr),
                          wr.data.eq(word(n))]
@@ -235,7 +264,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
             m.d.sync += [r_phase.eq(IDX), r_word.eq(0)]
         with m.If(word_done & (r_phase == IDX)):
             with m.If(r_word == chunks - 1):
-                m.d.sync += [r_phase.eq(Mux(hdr_words == 0, HDR, OUT)), r_word.eq(0)]
+                m.d.sync += [r_phase.eq(Mux(hdr_words == 0, first, OUT)), r_word.eq(0)]
             with m.Else():
                 m.d.sync += r_word.eq(r_word + 1)
         with m.If(word_done & (r_phase == OUT)):
@@ -249,7 +278,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
         # Start (placed last: it wins) ----------------------------------------------------------
         with m.If(self.start):
             m.d.sync += [state.eq(HEAD), ar_block.eq(0), ar_addr.eq(self.base),
-                         ar_rem.eq(head_beats), hdr_count.eq(0), r_phase.eq(HDR),
+                         ar_rem.eq(head_beats), hdr_count.eq(0), r_phase.eq(first),
                          r_word.eq(0), r_beat.eq(0), self.loaded.eq(0),
                          self.bytes_read.eq(0)]
         return m

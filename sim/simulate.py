@@ -13,7 +13,7 @@ import numpy as np
 
 from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
-from golden.hwmodel.tile_jobs import stream_tile_job, tile_job
+from golden.hwmodel.tile_jobs import physical_outputs, stream_tile_job, tile_job
 from golden.quant.quantizer import quantize
 from hw.designs import Design
 
@@ -142,6 +142,5 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
 
 def _logical(image, beats, tokens):
     """Output beats (slot (b, t) -> P values) back to Y (T, M) in the model's row order."""
-    pes = image.config.pes
-    physical = beats.reshape(image.blocks, tokens, pes).transpose(0, 2, 1).reshape(-1, tokens)
+    physical = physical_outputs(image.blocks, image.config.pes, beats, tokens)
     return logical_outputs(image, physical).T

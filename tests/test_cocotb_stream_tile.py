@@ -4,7 +4,7 @@ matrices larger than the tile's two banks of row blocks, under a slow, a fast an
 memory, every output element bit for bit against the golden tile model and every counter equal
 to the streaming cycle model; the bench shown to fail on one corrupted bit. (Whole 1536-wide
 MiniLM layers on the minilm-sized streaming preset: `gobo simulate --preset minilm_stream`,
-docs/offchip.md section 8; too slow to build for `make test`.)"""
+docs/offchip.md section 9; too slow to build for `make test`.)"""
 
 import shutil
 

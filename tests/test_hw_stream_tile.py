@@ -103,14 +103,24 @@ def test_checkers_fail_on_a_corrupted_output_or_counter(layer):
     y, counters, _ = run_stream_tile(image, acts, memory)
     want = tile_outputs(image, acts)
     model = stream_tile_cycles_of_image(image, acts.shape[0], memory, base=BASE)
+    check_checkers_fail(want, y, model, counters, (5, 1))
+
+
+def check_checkers_fail(want, y, model, counters, spot,
+                        names=("cycles", "busy", "stall_memory", "bytes_read")):
+    """The run passes both checkers, and each fails once output ``spot`` (row, token) is off
+    by one bit or any counter of ``names`` (a list counter: each element) by one."""
     check_outputs(want, y)
     check_counters(model, counters)
     bad = y.copy()
-    bad[5, 1] ^= 1
-    with pytest.raises(AssertionError, match=r"1 outputs differ, first at \(row, token\) \(5, 1\)"):
+    bad[spot] ^= 1
+    with pytest.raises(AssertionError, match=rf"1 outputs differ, first at \(row, token\) "
+                                             rf"\({spot[0]}, {spot[1]}\)"):
         check_outputs(want, bad)
-    for name in ("cycles", "stall_memory", "bytes_read"):
-        off = dict(counters, **{name: counters[name] + 1})
+    for name in names:
+        value = counters[name]
+        off = dict(counters, **{name: [v + 1 for v in value] if isinstance(value, list)
+                                else value + 1})
         with pytest.raises(AssertionError, match=name):
             check_counters(model, off)
 
@@ -145,6 +155,18 @@ def test_outputs_stay_exact_under_output_backpressure(layer):
     assert counters["bytes_read"] == layout.size
 
 
+def random_memory(rng, seed):
+    """A seeded memory: a bus of 4-16 bytes, 1/7 to 39 bytes a cycle, latency 1-29, 1-3
+    outstanding requests, refresh (7 of 50 cycles) and random stalls (1-5 cycles, p = 1/10)."""
+    bus = int(rng.choice([4, 8, 16]))
+    return OffchipMemory(bytes_per_cycle=Fraction(int(rng.integers(1, 40)),
+                                                  int(rng.integers(1, 8))),
+                         latency=int(rng.integers(1, 30)), bus_bytes=bus,
+                         max_outstanding=int(rng.integers(1, 4)), refresh_interval=50,
+                         refresh_cycles=7, stall_probability=Fraction(1, 10),
+                         stall_max_cycles=5, seed=seed)
+
+
 @pytest.mark.parametrize("seed, wide", [(1, False), (4, False), (26, False), (2, True)])
 def test_random_shapes_buses_and_memories(seed, wide):
     """Seeded integer layers on other datapaths (1-4 PEs, 2-5 lanes, 1-4 outlier lanes, 1-8
@@ -165,14 +187,8 @@ def test_random_shapes_buses_and_memories(seed, wide):
                        outliers=[(m, n, int(rng.integers(-500, 500))) for m, n in spots],
                        out_shift=6)
     acts = rng.integers(-3000, 3000, (tokens, cols))
-    bus = int(rng.choice([4, 8, 16]))
-    memory = OffchipMemory(bytes_per_cycle=Fraction(int(rng.integers(1, 40)),
-                                                    int(rng.integers(1, 8))),
-                           latency=int(rng.integers(1, 30)), bus_bytes=bus,
-                           max_outstanding=int(rng.integers(1, 4)), refresh_interval=50,
-                           refresh_cycles=7, stall_probability=Fraction(1, 10),
-                           stall_max_cycles=5, seed=seed)
-    base = 4096 - 3 * bus
+    memory = random_memory(rng, seed)
+    base = 4096 - 3 * memory.bus_bytes
     y, counters, layout = run_stream_tile(image, acts, memory, base=base)
     assert (layout.head_beats(image.chunks) > AXI_MAX_BURST) == wide
     check_outputs(tile_outputs(image, acts), y)

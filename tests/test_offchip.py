@@ -7,20 +7,25 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from golden.config import preset
+from golden.config import mac_flavour, preset
 from golden.hwmodel.layer_image import make_image
+from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
+from golden.hwmodel.mac_tile import MacLayer, mac_tile_cycles
 from golden.hwmodel.offchip import (
     MEMORY_PRESETS,
     OffchipMemory,
     OffchipPort,
     StallSequence,
     burst_lengths,
+    mac_offchip_layout,
+    mac_word_beats,
     memory_preset,
     offchip_layout,
     word_beats,
 )
 from golden.hwmodel.packing import (
     bias_block_fields,
+    mac_weight_word_fields,
     offchip_header_fields,
     unpack,
 )
@@ -197,3 +202,50 @@ def test_cycle_model_with_unlimited_bandwidth_is_the_tile_plus_the_first_fill():
     for key in ("busy", "outliers", "stall_outlier", "stall_recon"):
         assert streamed[key] == whole[key]
     assert streamed["bytes_read"] == offchip_layout(image, 64).size
+
+
+def test_dense_layout_reads_back_word_for_word_and_is_the_arithmetic_size():
+    """The MAC tiles' layout: per block the biases, then C weight words each unpacking to the
+    block's padded weights (PE p's lanes); on the minilm datapath on a 16-byte bus nothing is
+    padding, so it is M*N*w/8 bytes of weights plus 4 bytes a bias."""
+    rng = np.random.default_rng(5)
+    config, w = mac_flavour("w8a8", base="tiny", max_rows=64)
+    layer = MacLayer(config, w, rng.integers(-128, 128, (10, 13)), rng.integers(-999, 999, 10))
+    layout = mac_offchip_layout(layer, 8, base=0x40)
+    beats = mac_word_beats(config, w, 8)
+    assert layout.head_beats(layer.chunks) == beats["bias"] + layer.chunks * beats["weight"]
+    padded = np.zeros((layer.blocks * 4, layer.chunks * 4), dtype=np.int64)
+    padded[:10, :13] = layer.weights
+
+    def word(address, n):
+        at = address - layout.base
+        return int.from_bytes(layout.data[at:at + n * 8], "little")
+
+    fields = mac_weight_word_fields(config, w)
+    for b, block in enumerate(layout.blocks):
+        assert block["bias"] == (layout.blocks[b - 1]["end"] if b else 0x40)
+        bias = unpack(bias_block_fields(config), word(block["bias"], beats["bias"]))["bias"]
+        assert bias == [*layer.bias, 0, 0][b * 4:(b + 1) * 4]
+        for j in range(layer.chunks):
+            got = unpack(fields, word(block["weight"] + j * beats["weight"] * 8,
+                                      beats["weight"]))[fields[0].name]
+            assert np.array_equal(got, padded[b * 4:(b + 1) * 4, j * 4:(j + 1) * 4])
+    assert layout.blocks[-1]["end"] == 0x40 + layout.size
+    with pytest.raises(ValueError, match="base 0x4 is not aligned to the 8-byte bus"):
+        mac_offchip_layout(layer, 8, base=4)
+    minilm, w16 = mac_flavour("w16a16", base="minilm")
+    big = MacLayer(minilm, w16, np.ones((32, 48), dtype=np.int64), np.zeros(32))
+    assert mac_offchip_layout(big, 16).size == 32 * 48 * 16 // 8 + 4 * 32
+
+
+def test_mac_cycle_model_with_unlimited_bandwidth_is_the_tile_plus_the_first_fill():
+    rng = np.random.default_rng(6)
+    config, w = mac_flavour("w4a4", base="tiny", max_rows=64)
+    layer = MacLayer(config, w, rng.integers(-8, 8, (30, 40)), np.zeros(30))
+    memory = OffchipMemory(bytes_per_cycle=64, latency=3, bus_bytes=64)
+    streamed = mac_stream_tile_cycles(layer, 4, memory)
+    whole = mac_tile_cycles(layer, 4)
+    assert streamed["stall_memory"] == streamed["first_fill"] > 0
+    assert streamed["cycles"] == whole["cycles"] + streamed["first_fill"]
+    assert streamed["busy"] == whole["busy"]
+    assert streamed["bytes_read"] == mac_offchip_layout(layer, 64).size

@@ -1,5 +1,6 @@
 """Off-chip memory: the timing model the streaming tile's bench and cycle model share, its named
-presets, and the off-chip layout of a layer image (docs/offchip.md).
+presets, and the off-chip layouts of a layer image and of a MAC tile's dense layer
+(docs/offchip.md).
 
 The model (:class:`OffchipMemory`, parameters; :class:`OffchipPort`, one run's state) is an AXI4
 read slave seen from the accelerator's clock, cycle by cycle:
@@ -42,6 +43,7 @@ from golden.hwmodel.packing import (
     bias_block_fields,
     format_bits,
     index_word_fields,
+    mac_weight_word_fields,
     offchip_header_fields,
     outlier_word_fields,
     pack,
@@ -49,7 +51,7 @@ from golden.hwmodel.packing import (
 
 __all__ = ["OffchipMemory", "OffchipPort", "StallSequence", "MEMORY_PRESETS", "memory_preset",
            "AXI_MAX_BURST", "AXI_BOUNDARY", "word_beats", "OffchipLayout", "offchip_layout",
-           "burst_lengths", "check_bus_bytes"]
+           "burst_lengths", "check_bus_bytes", "mac_word_beats", "mac_offchip_layout"]
 
 #: AXI4 INCR bursts: at most 256 beats, never across a 4 KiB boundary (IHI 0022, A3.4.1).
 AXI_MAX_BURST = 256
@@ -338,6 +340,17 @@ def word_beats(config, bus_bytes):
     return beats
 
 
+def mac_word_beats(config, weight_bits, bus_bytes):
+    """``{section: beats of one word}`` of a MAC tile's dense layout (:func:`mac_offchip_layout`)
+    on a bus of ``bus_bytes``: ``bias`` (the block's ``P`` biases) and ``weight`` (one dense
+    weight word, :func:`~golden.hwmodel.packing.mac_weight_word_fields`); ``header`` and
+    ``outlier`` are 0 (a dense block has neither)."""
+    bus_bits = 8 * bus_bytes
+    return {"header": 0, "bias": -(-format_bits(bias_block_fields(config)) // bus_bits),
+            "weight": -(-format_bits(mac_weight_word_fields(config, weight_bits)) // bus_bits),
+            "outlier": 0}
+
+
 def burst_lengths(address, beats, bus_bytes):
     """The AXI4 INCR bursts, ``[(address, beats)]``, that read ``beats`` beats from ``address``:
     each as long as it can be, at most :data:`AXI_MAX_BURST` beats and never across a 4 KiB
@@ -363,15 +376,17 @@ class OffchipLayout:
     blocks: tuple
     outlier_words: tuple
     beats: dict
+    word: str = "index"     # the section of a block's C words: "index", or "weight" (dense)
 
     @property
     def size(self):
         return len(self.data)
 
     def head_beats(self, chunks):
-        """Beats of a block's header, bias and index words (read before its outliers)."""
+        """Beats of a block's header, bias and index (dense: weight) words (read before its
+        outliers)."""
         b = self.beats
-        return b["header"] + b["bias"] + chunks * b["index"]
+        return b["header"] + b["bias"] + chunks * b[self.word]
 
 
 def offchip_layout(image, bus_bytes, base=0):
@@ -428,3 +443,48 @@ def offchip_layout(image, bus_bytes, base=0):
                        "outlier": outlier_at, "end": base + len(out)})
     return OffchipLayout(data=bytes(out), base=base, bus_bytes=bus_bytes, blocks=tuple(blocks),
                          outlier_words=tuple(per_block), beats=beats)
+
+
+def mac_offchip_layout(layer, bus_bytes, base=0):
+    """The off-chip byte image of a MAC tile's dense layer (a :class:`~golden.hwmodel.mac_tile.
+    MacLayer`) for a bus of ``bus_bytes``, from byte ``base``; docs/offchip.md section 8.
+
+    Per row block ``b``, contiguous, every word starting on a beat: the block's ``P`` biases
+    (:func:`~golden.hwmodel.packing.bias_block_fields`, padding rows 0), then its ``C`` dense
+    weight words (:func:`~golden.hwmodel.packing.mac_weight_word_fields`: PE ``p``'s ``lanes``
+    weights of row ``b*P + p``, columns ``j*L ..``, padding 0 or, in memory-compression mode,
+    :meth:`~golden.hwmodel.mac_tile.MacLayer.padded_weights`), as the MAC tile's weight memory
+    word ``b*C + j``. No header: a dense block's size is fixed by ``C``.
+
+    Raises
+    ------
+    ValueError
+        If ``base`` is not aligned to ``bus_bytes``.
+    """
+    config = check_config(layer.config)
+    check_bus_bytes(bus_bytes)
+    check_int("base", base, 0)
+    if base % bus_bytes:
+        raise ValueError(f"base {base:#x} is not aligned to the {bus_bytes}-byte bus")
+    beats = mac_word_beats(config, layer.weight_bits, bus_bytes)
+    pes, lanes, chunks = config.pes, config.lanes, layer.chunks
+    padded = np.zeros((layer.blocks * pes, chunks * lanes), dtype=np.int64)
+    padded[:, :layer.cols] = layer.padded_weights()
+    bias = np.zeros(layer.blocks * pes, dtype=np.int64)
+    bias[:layer.rows] = layer.bias
+    word_fields = mac_weight_word_fields(config, layer.weight_bits)
+    out = bytearray()
+    blocks = []
+    for b in range(layer.blocks):
+        start = base + len(out)
+        rows = slice(b * pes, (b + 1) * pes)
+        out.extend(pack(bias_block_fields(config), {"bias": bias[rows]}).to_bytes(
+            beats["bias"] * bus_bytes, "little"))
+        weight_at = base + len(out)
+        for j in range(chunks):
+            word = pack(word_fields, {word_fields[0].name:
+                                      padded[rows, j * lanes:(j + 1) * lanes]})
+            out.extend(word.to_bytes(beats["weight"] * bus_bytes, "little"))
+        blocks.append({"bias": start, "weight": weight_at, "end": base + len(out)})
+    return OffchipLayout(data=bytes(out), base=base, bus_bytes=bus_bytes, blocks=tuple(blocks),
+                         outlier_words=(0,) * layer.blocks, beats=beats, word="weight")

@@ -11,7 +11,8 @@ from golden.config import check_config
 from golden.hwmodel.offchip import AXI_BOUNDARY, AXI_MAX_BURST, OffchipPort, word_beats
 from golden.hwmodel.tile import TileSteps, records_per_block, tile_cycles
 
-__all__ = ["stream_tile_cycles", "stream_tile_cycles_of_image", "block_beats"]
+__all__ = ["stream_tile_cycles", "stream_tile_cycles_of_image", "block_beats", "stream_steps",
+           "stream_max_cycles"]
 
 # The fetcher's request walker (hw/weight_fetcher.py).
 _IDLE, _HEAD, _WAIT, _OUTL, _GATE = range(5)
@@ -53,14 +54,60 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
                          outliers_per_block=outliers_per_block, max_cycles=None)
     words = [int(w) for w in words_per_block]
     bus = memory.bus_bytes
-    beats = word_beats(config, bus)
     head, totals = block_beats(config, bus, chunks, words)
-    port = OffchipPort(memory)
     steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
     if max_cycles is None:
-        max_cycles = 10 * static["cycles"] + 20 * sum(totals) * (
-            1 + int(bus / memory.bytes_per_cycle)) + 100 * blocks * memory.latency + 1000
+        max_cycles = stream_max_cycles(static["cycles"], totals, memory)
+    cycles, first_fill, port = stream_steps(
+        steps, memory, head=head, totals=totals, words=words,
+        outlier_beats=word_beats(config, bus)["outlier"], base=base, max_cycles=max_cycles)
+    return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
+            "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
+            "bytes_read": port.bytes_read, "first_fill": first_fill,
+            "utilization": steps.ideal / cycles}
 
+
+def stream_tile_cycles_of_image(image, tokens, memory, base=0):
+    """:func:`stream_tile_cycles` for a :class:`~golden.hwmodel.layer_image.LayerImage` run over
+    ``tokens`` from ``memory``, its image at byte ``base``."""
+    return stream_tile_cycles(image.config, memory, blocks=image.blocks, chunks=image.chunks,
+                              tokens=tokens, words_per_block=image.words_per_block(),
+                              rows=image.rows, outliers_per_block=records_per_block(image),
+                              base=base)
+
+
+def stream_max_cycles(static_cycles, totals, memory):
+    """A generous bound on a streamed run's cycles (the model's guard against a hang): the
+    whole-layer run ``static_cycles`` and every block's beats ``totals`` at the memory's rate
+    and latency, with margins."""
+    return (10 * static_cycles + 20 * sum(totals) * (
+        1 + int(memory.bus_bytes / memory.bytes_per_cycle))
+        + 100 * len(totals) * memory.latency + 1000)
+
+
+def stream_steps(steps, memory, *, head, totals, words, outlier_beats, base, max_cycles,
+                 header=True):
+    """Step a tile's control state ``steps`` (:class:`~golden.hwmodel.tile.TileSteps` or alike:
+    ``comb(loaded)``, ``finished``, ``s0_go``, ``merged_blocks``, ``clock()``), the weight
+    fetcher's request and data walkers (hw/weight_fetcher.py) and an
+    :class:`~golden.hwmodel.offchip.OffchipPort` of ``memory`` together, one cycle at a time,
+    until the last output transfers.
+
+    ``head`` is a block's beats before its outliers, ``totals`` every block's beats, ``words``
+    every block's outlier words (``W_b``) of ``outlier_beats`` beats each; ``header`` False
+    for the dense layout (:func:`~golden.hwmodel.offchip.mac_offchip_layout`: no header, no
+    outliers, the walker goes from the head straight to the gate).
+
+    Returns ``(cycles, first_fill, port)``: ``first_fill`` the cycle of the first broadcast beat.
+
+    Raises
+    ------
+    RuntimeError
+        If the run does not finish within ``max_cycles``.
+    """
+    bus = memory.bus_bytes
+    blocks = len(totals)
+    port = OffchipPort(memory)
     state, ar_block, ar_addr, ar_rem, hdr_count = _HEAD, 0, base, head, 0
     loaded, rx = 0, 0
     cycles, first_fill = 0, None
@@ -80,11 +127,11 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
         # Request walker.
         if arvalid and arready:
             if ar_rem == burst:
-                state = _WAIT if state == _HEAD else _GATE
+                state = _WAIT if state == _HEAD and header else _GATE
             ar_addr += burst * bus
             ar_rem -= burst
         elif state == _WAIT and hdr_count == ar_block + 1:
-            ar_rem = words[ar_block] * beats["outlier"]
+            ar_rem = words[ar_block] * outlier_beats
             state = _GATE if words[ar_block] == 0 else _OUTL
         elif state == _GATE:
             if ar_block + 1 == blocks:
@@ -99,17 +146,4 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
             if rx == totals[loaded]:
                 loaded, rx = loaded + 1, 0
         steps.clock()
-
-    return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
-            "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
-            "bytes_read": port.bytes_read, "first_fill": first_fill,
-            "utilization": steps.ideal / cycles}
-
-
-def stream_tile_cycles_of_image(image, tokens, memory, base=0):
-    """:func:`stream_tile_cycles` for a :class:`~golden.hwmodel.layer_image.LayerImage` run over
-    ``tokens`` from ``memory``, its image at byte ``base``."""
-    return stream_tile_cycles(image.config, memory, blocks=image.blocks, chunks=image.chunks,
-                              tokens=tokens, words_per_block=image.words_per_block(),
-                              rows=image.rows, outliers_per_block=records_per_block(image),
-                              base=base)
+    return cycles, first_fill, port

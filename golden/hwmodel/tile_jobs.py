@@ -15,7 +15,8 @@ from golden.hwmodel.offchip import offchip_layout
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 
-__all__ = ["tile_job", "mac_tile_job", "stream_tile_job", "tile_vectors", "STREAM_COUNTERS"]
+__all__ = ["tile_job", "mac_tile_job", "stream_tile_job", "tile_vectors", "physical_outputs",
+           "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
@@ -84,6 +85,23 @@ def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, **options):
                load=act_beats(image.config, acts), counters=STREAM_COUNTERS, **options)
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
+
+
+def physical_outputs(blocks, pes, beats, tokens):
+    """The tile's output beats of one run (slot ``b * tokens + t`` holds the ``pes`` values of
+    block ``b``, token ``t``; the order of :func:`tile_job`'s ``expected``) back to the physical
+    outputs ``(blocks * pes, tokens)`` of :func:`golden.hwmodel.tile.tile_outputs`.
+
+    Raises
+    ------
+    ValueError
+        If ``beats`` is not ``blocks * tokens`` beats of ``pes`` values.
+    """
+    beats = np.asarray(beats, dtype=np.int64)
+    if beats.shape != (blocks * tokens, pes):
+        raise ValueError(f"{beats.shape[0] if beats.ndim else 0} output beats of shape "
+                         f"{beats.shape[1:]}, expected {blocks * tokens} of ({pes},)")
+    return beats.reshape(blocks, tokens, pes).transpose(0, 2, 1).reshape(blocks * pes, tokens)
 
 
 def tile_vectors(config, jobs, *, seed=1):
