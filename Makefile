@@ -3,8 +3,9 @@
 #   make test     ruff, the formal proofs, then all tests (golden, Amaranth simulator, cocotb on
 #                 Verilator, lint)
 #   make formal   SymbiYosys proofs of the components' properties (docs/verification.md, ~30 s)
-#   make test-full  300 real sentences through every MiniLM FC layer on the bit-exact model, and
-#                   all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
+#   make test-full  300 real sentences through every MiniLM FC layer on the bit-exact model,
+#                   all 36 MiniLM encoder FC matrices through the tile RTL, and a real sentence
+#                   through all 36 on the RTL with the host in between (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
@@ -43,11 +44,13 @@ test: $(STAMP)
 	$(MAKE) --no-print-directory formal
 	$(PY) -m pytest -n $(JOBS) tests
 
-# Not in CI (about 30 minutes): real text through every FC layer on the bit-exact tile model,
-# then all 36 MiniLM encoder FC matrices through the tile RTL, 8 tokens.
+# Not in CI: real text through every FC layer on the bit-exact tile model, then all 36 MiniLM
+# encoder FC matrices through the tile RTL, 8 tokens, on a Dask LocalCluster (about 70 s), then
+# `gobo run --rtl`: a 30-token tweet through all 36 layers on the RTL, host in between (3-6 min).
 test-full: $(STAMP)
 	$(PY) scripts/numerics_scan.py --out build/reports --sentences 300
 	$(PY) scripts/simulate_all.py --out build/reports --tokens 8
+	$(GOBO) run --rtl --out build/reports
 
 synth: $(STAMP)
 	$(GOBO) synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
@@ -78,7 +81,8 @@ reference: $(REFVENV)/.installed
 	$(REFVENV)/bin/python scripts/torch_reference.py --out build/reports
 
 clean:
-	rm -rf build/reports build/verilog build/sim build/synth build/formal sim_build .pytest_cache
+	rm -rf build/reports build/verilog build/sim build/cache build/runs build/synth build/formal \
+	    sim_build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) build

@@ -8,9 +8,9 @@ import dataclasses
 import math
 import types
 
-__all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "preset", "MAC_FLAVOURS",
-           "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int", "check_field",
-           "check_config", "check_weight_bits", "check_choice"]
+__all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "STREAM_PRESETS", "preset",
+           "MAC_FLAVOURS", "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int",
+           "check_field", "check_config", "check_weight_bits", "check_choice"]
 
 
 # Parameter checks, amaranth-soc style: a TypeError for a wrong type, a ValueError for a wrong
@@ -372,6 +372,18 @@ PRESETS = {
     # Tile-sized for all-MiniLM-L6-v2 (hidden 384, FFN 1536): the default datapath, smaller
     # memories.
     "minilm": _MINILM,
+    # Streaming accelerators (hw.stream_tile, docs/offchip.md section 9): the default datapath,
+    # weights streamed from off-chip memory, so rows are unbounded on chip (max_rows only sizes
+    # the row counters); max_dot_length is the model's widest FC input (the FFN output layer),
+    # 128 tokens of activations on chip, and outlier banks (max_outlier_words // 2 words of 4
+    # records) about twice the worst 16-row block of all-MiniLM-L6-v2's 36 FC layers (134 words
+    # at 1536 columns, layer 5 output.dense) scaled to the model's width.
+    "minilm_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=1536, max_tokens=128,
+                                      max_outlier_words=512),
+    "bert_base_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=3072,
+                                         max_tokens=128, max_outlier_words=1024),
+    "bert_large_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=4096,
+                                          max_tokens=128, max_outlier_words=2048),
     # A small tile for fast tests with gaps, backpressure and pathological outlier patterns.
     "tiny": _DEFAULT.replace(lanes=4, pes=4, max_rows=64, max_dot_length=64, max_tokens=4,
                              max_outlier_words=512),
@@ -382,6 +394,8 @@ PRESETS = {
 PE_PRESETS = ("bert_large", "lanes1", "lanes4", "lanes16_idx4")
 #: Presets whose memories are small enough to emit and simulate a whole tile.
 TILE_PRESETS = ("tiny", "minilm")
+#: Presets of the streaming tile (``gobo_stream_tile``), smallest first.
+STREAM_PRESETS = ("minilm_stream", "bert_base_stream", "bert_large_stream")
 
 
 def preset(name):

@@ -30,8 +30,15 @@ from golden.hwmodel.mac_tile import compressed_layer_from_float, mac_layer_from_
 from . import testing
 from .tile_memories import TileMemories
 from .verilog import emit
+from .verilog_cache import cached_text
 
-__all__ = ["DesignKind", "Design", "KINDS", "register", "kind", "DesignError"]
+__all__ = ["DesignKind", "Design", "KINDS", "register", "kind", "DesignError",
+           "DEFAULT_BUS_BYTES"]
+
+
+#: The AXI data width of a streaming design unless given: 16 bytes, the DDR4 and LPDDR4 memory
+#: presets' port (golden.hwmodel.offchip.MEMORY_PRESETS).
+DEFAULT_BUS_BYTES = 16
 
 
 class DesignError(ValueError):
@@ -67,6 +74,8 @@ class DesignKind:
         Rough size, to start the largest synthesis jobs first.
     memory_specs : callable ``(design) -> {name: MemorySpec}`` or None
         A tile's memories (:mod:`hw.tile_memories`), without building the tile.
+    bus : bool
+        Whether it reads off-chip memory over an AXI bus of ``bus_bytes`` (the streaming tile).
     """
 
     name: str
@@ -80,6 +89,7 @@ class DesignKind:
     tile: bool = False
     cost: Callable = None
     memory_specs: Callable = None
+    bus: bool = False
 
 
 #: ``{name: DesignKind}``, in registration order.
@@ -132,11 +142,15 @@ class Design:
         For the kinds that take it (``DesignKind.weight_bits``), else None.
     name : str, optional
         The top module (default ``<kind>``).
+    bus_bytes : int or None
+        Bytes of an AXI R beat, for the kinds that read off-chip memory (``DesignKind.bus``;
+        default :data:`DEFAULT_BUS_BYTES`), else None.
 
     Raises
     ------
     DesignError
-        For an unknown kind, or ``weight_bits`` given to a kind that takes none or missing.
+        For an unknown kind, ``weight_bits`` given to a kind that takes none or missing, or
+        ``bus_bytes`` given to a kind without a bus.
     TypeError
         If ``config`` is not a GoboConfig.
     """
@@ -145,6 +159,7 @@ class Design:
     config: GoboConfig
     weight_bits: int = None
     name: str = None
+    bus_bytes: int = None
 
     def __post_init__(self):
         entry = kind(self.kind)
@@ -153,6 +168,10 @@ class Design:
         if entry.weight_bits != (self.weight_bits is not None):
             raise DesignError(f"design kind {self.kind!r} "
                               f"{'needs' if entry.weight_bits else 'takes no'} weight_bits")
+        if self.bus_bytes is not None and not entry.bus:
+            raise DesignError(f"design kind {self.kind!r} takes no bus_bytes")
+        if entry.bus and self.bus_bytes is None:
+            object.__setattr__(self, "bus_bytes", DEFAULT_BUS_BYTES)
         if self.name is None:
             object.__setattr__(self, "name", self.kind)
 
@@ -179,8 +198,13 @@ class Design:
         return self.entry.create(self, memories)
 
     def verilog(self, memories="internal"):
-        """Verilog text with top module :attr:`name` (:func:`hw.verilog.emit`)."""
-        return emit(self.create(memories), self.name)
+        """Verilog text with top module :attr:`name` (:func:`hw.verilog.emit`), emitted once
+        per design, source and tool version (:mod:`hw.verilog_cache`)."""
+        key = {"kind": self.kind, "config": self.config.to_dict(),
+               "weight_bits": self.weight_bits, "name": self.name, "memories": memories}
+        if self.bus_bytes is not None:
+            key["bus_bytes"] = self.bus_bytes
+        return cached_text(key, lambda: emit(self.create(memories), self.name))
 
     def example(self, seed=1):
         """A small bench job from seeded data (see :class:`DesignKind`)."""
@@ -214,6 +238,7 @@ class Design:
         return {"kind": self.kind, "config": self.config.to_dict(),
                 "weight_bits": self.weight_bits, "lanes": self.config.lanes, "pes": self.pes,
                 "ops_per_cycle": self.ops_per_cycle, "act_bits": self.config.act_bits,
+                **({"bus_bytes": self.bus_bytes} if self.bus_bytes is not None else {}),
                 "index_bits": None if self.kind in ("mac_pe", "mac_tile")
                 else self.config.index_bits}
 
@@ -321,6 +346,36 @@ def _gobo_tile_example(design, seed):
     return tile_jobs.tile_job(image, x_int, name=f"{design.name}_example", seed=seed)
 
 
+def _stream_tile(design, memories):
+    from .stream_tile import StreamTile
+    return StreamTile(config=design.config, bus_bytes=design.bus_bytes, memories=memories)
+
+
+def example_memory(bus_bytes, seed=1):
+    """The off-chip memory of a streaming tile example: 3 bytes a cycle, 12 cycles of latency,
+    two outstanding requests, a refresh of 11 of every 97 cycles and seeded stalls of 1-6
+    cycles (probability 1/8): every wait the tile has, in a few hundred cycles."""
+    from golden.hwmodel.offchip import OffchipMemory
+    return OffchipMemory(bytes_per_cycle=3, latency=12, bus_bytes=bus_bytes, max_outstanding=2,
+                         refresh_interval=97, refresh_cycles=11, stall_probability="1/8",
+                         stall_max_cycles=6, seed=seed, name="example")
+
+
+def _stream_tile_example(design, seed):
+    weights, x_int, e_x, e_y = _tile_layer(design, seed)
+    image = build_layer_image(design.config, weights, act_exponent=e_x, out_exponent=e_y)
+    bus = design.bus_bytes
+    # Just below a 4 KiB boundary: the first block's head is split there.
+    return tile_jobs.stream_tile_job(image, x_int, example_memory(bus, seed),
+                                     name=f"{design.name}_example", seed=seed,
+                                     base=4096 - 2 * bus)
+
+
+def _stream_tile_memories(design):
+    from .stream_tile import stream_tile_memory_specs
+    return stream_tile_memory_specs(design.config)
+
+
 def _mac_tile(design, memories):
     from .compressed_mac_tile import CompressedMacTile
     from .mac_tile import MacTile
@@ -387,11 +442,20 @@ register(DesignKind(
     bench="sim.tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True, cost=_cost_mac,
     memory_specs=_mac_tile_memories))
 
+register(DesignKind(
+    "gobo_stream_tile", "GOBO streaming tile: the tile's PEs fed row blocks from off-chip memory "
+    "over AXI4",
+    create=_stream_tile, example=_stream_tile_example, run=testing.run_stream_tile_job,
+    bench="sim.stream_tile_bench", vectors=_tile_vectors, tile=True, cost=_cost_gobo,
+    memory_specs=_stream_tile_memories, bus=True))
+
 
 #: A small example design of every kind (the ``tiny`` preset; W8A8 for the baselines).
 def example_design(name):
     """A small :class:`Design` of kind ``name`` for tests and ``gobo verilog --kind``."""
     entry = kind(name)
+    if entry.bus:
+        return Design(name, preset("tiny"), name=f"{name}_tiny", bus_bytes=8)
     if not entry.weight_bits:
         return Design(name, preset("tiny"), name=f"{name}_tiny")
     config, weight_bits = mac_flavour("w8a8", base="tiny")

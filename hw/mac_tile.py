@@ -21,7 +21,8 @@ from .tile import bias_bank_specs, broadcast_to_pes, run_members, write_bias_ban
 from .tile_controller import TileController
 from .tile_memories import MemorySpec, TileMemories
 
-__all__ = ["MacTile", "mac_tile_memory_specs", "mac_load_layout", "mac_layer_layout"]
+__all__ = ["MacTile", "mac_tile_memory_specs", "mac_load_layout", "mac_layer_layout",
+           "check_mac_acc", "mac_core", "connect_mac_core"]
 
 
 def mac_load_layout(config, weight_bits):
@@ -39,6 +40,50 @@ def mac_tile_memory_specs(config, weight_bits):
     return {"weight": MemorySpec(*shapes["weight"], granularity=config.lanes * weight_bits),
             "activation": MemorySpec(*shapes["activation"]),
             **bias_bank_specs(config)}
+
+
+def check_mac_acc(config, weight_bits):
+    """Refuse a ``weight_bits`` whose MAC accumulator (:func:`golden.hwmodel.packing.
+    mac_acc_bits`) exceeds 64 bits or the controller's ``out_shift`` field (ValueError)."""
+    acc_bits = mac_acc_bits(config, weight_bits)
+    if acc_bits > 64:
+        raise ValueError(f"the MAC tile accumulator would need {acc_bits} bits; the "
+                         f"datapath is limited to 64 bits")
+    if acc_bits.bit_length() > config.acc_bits.bit_length():
+        raise ValueError(f"weight_bits={weight_bits} needs a {acc_bits}-bit accumulator, "
+                         f"whose out_shift does not fit the controller's layer field "
+                         f"(sized for {config.acc_bits} bits): raise centroid_bits")
+
+
+def mac_core(m, config, weight_bits, *, streamed=False):
+    """Add a MAC tile's controller (:class:`~hw.tile_controller.TileController` on signed
+    ``weight_bits`` elements, ``streamed`` as given) and ``pes`` MAC PEs to ``m``; returns
+    ``(ctrl, pes)``."""
+    m.submodules.controller = ctrl = TileController(
+        config=config, element=signed(weight_bits), dot_bits=mac_out_bits(config, weight_bits),
+        acc_bits=mac_acc_bits(config, weight_bits), streamed=streamed)
+    units = []
+    for p in range(config.pes):
+        m.submodules[f"pe{p}"] = unit = MacPE(config=config, weight_bits=weight_bits)
+        units.append(unit)
+    return ctrl, units
+
+
+def connect_mac_core(m, tile, ctrl, units):
+    """Wire :func:`mac_core`'s parts to each other and to ``tile``'s ``layer``, ``start``,
+    ``busy`` and ``o``, the corrections a constant zero stream (no outliers)."""
+    layer = tile.layer
+    m.d.comb += [
+        ctrl.layer.blocks.eq(layer.blocks), ctrl.layer.chunks.eq(layer.chunks),
+        ctrl.layer.tokens.eq(layer.tokens), ctrl.layer.rows.eq(layer.rows),
+        ctrl.layer.shift_dot.eq(layer.shift_dot), ctrl.layer.shift_bias.eq(layer.shift_bias),
+        ctrl.layer.out_shift.eq(layer.out_shift),
+        ctrl.start.eq(tile.start), tile.busy.eq(ctrl.busy),
+        # No outliers: every slot's corrections are zero and always there.
+        ctrl.side.ready.eq(1), ctrl.corr.valid.eq(1),
+    ]
+    wiring.connect(m, ctrl.o, wiring.flipped(tile.o))
+    broadcast_to_pes(m, ctrl, units, "weights")
 
 
 class MacTile(MacParams, wiring.Component):
@@ -85,14 +130,7 @@ class MacTile(MacParams, wiring.Component):
     def __init__(self, *, config, weight_bits, memories="internal"):
         self._init_mac(config, weight_bits)
         check_memories(memories)
-        acc_bits = mac_acc_bits(config, weight_bits)
-        if acc_bits > 64:
-            raise ValueError(f"the MAC tile accumulator would need {acc_bits} bits; the "
-                             f"datapath is limited to 64 bits")
-        if acc_bits.bit_length() > config.acc_bits.bit_length():
-            raise ValueError(f"weight_bits={weight_bits} needs a {acc_bits}-bit accumulator, "
-                             f"whose out_shift does not fit the controller's layer field "
-                             f"(sized for {config.acc_bits} bits): raise centroid_bits")
+        check_mac_acc(config, weight_bits)
         self._memories = TileMemories(mac_tile_memory_specs(config, weight_bits), memories)
         super().__init__({
             **self._memories.members(),
@@ -118,13 +156,7 @@ class MacTile(MacParams, wiring.Component):
         config, w = self._config, self._weight_bits
         pes = config.pes
 
-        m.submodules.controller = ctrl = TileController(
-            config=config, element=signed(w), dot_bits=mac_out_bits(config, w),
-            acc_bits=mac_acc_bits(config, w))
-        units = []
-        for p in range(pes):
-            m.submodules[f"pe{p}"] = unit = MacPE(config=config, weight_bits=w)
-            units.append(unit)
+        ctrl, units = mac_core(m, config, w)
 
         mems = self._memories
         mems.build(m, self)
@@ -153,16 +185,6 @@ class MacTile(MacParams, wiring.Component):
         for p in range(pes):
             wiring.connect(m, mems.read(f"bias{p}"), ctrl.bias_rd[p])
 
-        layer = self.layer
-        m.d.comb += [
-            ctrl.layer.blocks.eq(layer.blocks), ctrl.layer.chunks.eq(layer.chunks),
-            ctrl.layer.tokens.eq(layer.tokens), ctrl.layer.rows.eq(layer.rows),
-            ctrl.layer.shift_dot.eq(layer.shift_dot), ctrl.layer.shift_bias.eq(layer.shift_bias),
-            ctrl.layer.out_shift.eq(layer.out_shift),
-            ctrl.start.eq(self.start), self.busy.eq(ctrl.busy), self.counters.eq(ctrl.counters),
-            # No outliers: every slot's corrections are zero and always there.
-            ctrl.side.ready.eq(1), ctrl.corr.valid.eq(1),
-        ]
-        wiring.connect(m, ctrl.o, wiring.flipped(self.o))
-        broadcast_to_pes(m, ctrl, units, "weights")
+        m.d.comb += self.counters.eq(ctrl.counters)
+        connect_mac_core(m, self, ctrl, units)
         return m

@@ -10,8 +10,8 @@ just before that edge.
 """
 
 __all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
-           "internal_streams", "run_stream", "run_tile", "run_pe_job", "run_decompressor_job",
-           "run_tile_job"]
+           "internal_streams", "run_stream", "run_tile", "offchip_memory", "run_pe_job",
+           "run_decompressor_job", "run_tile_job", "run_stream_tile_job"]
 
 
 def _raw(value):
@@ -205,14 +205,15 @@ def check_all_taken(name, taken, offered):
 
 
 def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_prob=0.0, runs=1,
-             streams=None, monitor=None):
+             streams=None, monitor=None, inputs=(), background=()):
     """Simulate a tile (:class:`~hw.tile.GoboTile` or alike): offer the ``streams`` ``{member
     name: words}`` (all at once, e.g. the compressed weights of
     :class:`~hw.compressed_mac_tile.CompressedMacTile`), then the ``load`` beats, with ``layer``
     set from the start, and ``runs`` times pulse ``start`` and take the ``blocks * tokens``
     output beats. A :class:`StreamMonitor` (``monitor``, or a fresh one) checks the stream rules
-    on every internal stream all along. Returns ``[(Y (blocks*P, T) int64, counters word)]`` per
-    run."""
+    on every internal stream all along. ``inputs`` are more ``(signal, value)`` pairs set with
+    ``layer``, ``background`` more testbenches run beside (e.g. an off-chip memory,
+    :func:`offchip_memory`). Returns ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
     import numpy as np
     from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
@@ -232,6 +233,8 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
 
     async def bench(ctx):
         ctx.set(dut.layer.as_value(), layer)    # before the first edge: the streams may need it
+        for signal, value in inputs:
+            ctx.set(signal, value)
         while pending:
             await ctx.tick()
         await produce(ctx, dut.load, load, rng=rng, gap_prob=gap_prob)
@@ -258,9 +261,38 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     sim.add_clock(1e-8)
     for name, words in pending.items():
         sim.add_testbench(streamer(name, words))
+    for extra in background:
+        sim.add_testbench(extra, background=True)
     sim.add_testbench(bench)
     sim.run()
     return results
+
+
+def offchip_memory(dut, port):
+    """A testbench that plays the off-chip memory behind ``dut.axi`` (AXI4 read channels) for
+    one run, cycle by cycle, as ``port`` (a :class:`golden.hwmodel.offchip.OffchipPort` with the
+    layer's bytes) says: idle until ``dut.busy`` rises, then ``port``'s cycle 0 is the run's
+    first cycle, so its stalls and bandwidth are the cycle model's."""
+    axi = dut.axi
+
+    async def bench(ctx):
+        ctx.set(axi.arready, 0)
+        ctx.set(axi.rvalid, 0)
+        while True:
+            await ctx.tick()
+            if ctx.get(dut.busy):
+                break
+        while True:
+            arready, beat = port.outputs()
+            ctx.set(axi.arready, int(arready))
+            ctx.set(axi.rvalid, int(beat is not None))
+            if beat is not None:
+                ctx.set(axi.rdata, port.beat_data(beat[0]))
+                ctx.set(axi.rlast, int(beat[1]))
+            _, _, arvalid, araddr, arlen, rready = await ctx.tick().sample(
+                axi.arvalid, axi.araddr, axi.arlen, axi.rready)
+            port.clock(arvalid, araddr, arlen, rready)
+    return bench
 
 
 # Harnesses of the design registry (hw.designs): one bench job in, what the design did out -------
@@ -325,11 +357,34 @@ def run_decompressor_job(dut, job, design=None):
     return {"outputs": [format(int(w), "x") for w in received]}
 
 
+def run_stream_tile_job(dut, job, design=None):
+    """A streaming tile job (:func:`golden.hwmodel.tile_jobs.stream_tile_job`) on ``dut`` (a
+    :class:`~hw.stream_tile.StreamTile`), its off-chip memory played by :func:`offchip_memory`
+    from the job's memory parameters and bytes. Returns as :func:`run_tile_job`."""
+    from golden.hwmodel.offchip import OffchipMemory, OffchipPort
+    from golden.hwmodel.packing import stream_counters_fields
+
+    port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
+                       base=job["base"])
+    return _tile_observed(dut, job, stream_counters_fields(dut.config), streams=None,
+                          inputs=[(dut.base, job["base"])], background=[offchip_memory(dut, port)])
+
+
 def run_tile_job(dut, job, design=None):
     """A tile job (:mod:`golden.hwmodel.tile_jobs`) on ``dut``: its streams, load beats and
     ``layer`` word, one run. Returns ``{"outputs": [[P values] per slot], "counters": {...}}``
     in the job's form (``counters`` only for a job with ``expected_counters``)."""
-    from golden.hwmodel.packing import counters_fields, unpack
+    from golden.hwmodel.packing import counters_fields
+
+    return _tile_observed(
+        dut, job, counters_fields(dut.config),
+        streams={k: [int(w, 16) for w in v] for k, v in job.get("streams", {}).items()})
+
+
+def _tile_observed(dut, job, fields, **options):
+    """One run of a tile job; ``{"outputs", "counters"}`` with the counters unpacked by
+    ``fields``."""
+    from golden.hwmodel.packing import unpack
 
     config = dut.config
     tokens = job["tokens"]
@@ -337,12 +392,11 @@ def run_tile_job(dut, job, design=None):
     ((y, word),) = run_tile(
         dut, load=[int(b, 16) for b in job["load"]], layer=int(job["layer"], 16),
         tokens=tokens, blocks=blocks, rng=_job_rng(job), gap_prob=job["gap_probability"],
-        stall_prob=job["backpressure_probability"],
-        streams={k: [int(w, 16) for w in v] for k, v in job.get("streams", {}).items()})
+        stall_prob=job["backpressure_probability"], **options)
     pes = config.pes
     outputs = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
                for b in range(blocks) for t in range(tokens)]
-    counters = unpack(counters_fields(config), word)
+    counters = unpack(fields, word)
     observed = {"outputs": outputs}
     if job.get("expected_counters") is not None:
         observed["counters"] = {k: counters[k] for k in job["expected_counters"]}

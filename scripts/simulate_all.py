@@ -5,6 +5,11 @@ activations), checks every output bit for bit and every counter against the cycl
 writes build/reports/tile_all.{json,md}. It also sweeps the outlier side path's multipliers on
 the densest matrix with the cycle model (which the benches prove equal to the RTL's counters).
 Exit status 1 on any mismatch.
+
+The matrices run in parallel on a Dask cluster (:mod:`hw.cluster`: a LocalCluster with a worker
+per core, or ``--scheduler ADDRESS``). Each matrix's report is stored in
+``<out>/tile_all/<matrix>.json`` as it arrives; a rerun skips the matrices whose stored report
+passed with the same preset, tokens, seed and hardware sources (an interrupted run resumes).
 """
 
 import argparse
@@ -20,6 +25,8 @@ from golden.hwmodel.layer_image import build_layer_image
 from golden.hwmodel.tile import tile_cycles_of_image
 from golden.nlp.weights import MINILM_FC_NAMES, load_tensors, minilm_safetensors
 from golden.quant.quantizer import quantize
+from hw.cluster import ClusterError, run_jobs
+from hw.verilog_cache import source_digest
 from sim.simulate import simulate_layer
 
 
@@ -39,24 +46,74 @@ def outlier_lane_sweep(config, weights, tokens, lanes=(1, 2, 4, 8)):
     return rows
 
 
+def simulate_matrix(preset_name, name, tokens, seed):
+    """One MiniLM matrix through the tile RTL (run by a cluster worker); its report."""
+    tensors = load_tensors(minilm_safetensors(), names={name, name[:-6] + "bias"})
+    return simulate_layer(preset(preset_name), tensors[name], bias=tensors[name[:-6] + "bias"],
+                          tokens=tokens, seed=seed, name=name, tag=preset_name)
+
+
+def _stored(path, key):
+    """The report stored at ``path`` if it passed with this ``key``, else None."""
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    passed = stored.get("mismatches") == 0 and stored.get("error") is None
+    return stored["report"] if passed and stored.get("key") == key else None
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=pathlib.Path, default=pathlib.Path("build/reports"))
     parser.add_argument("--tokens", type=int, default=8)
     parser.add_argument("--preset", default="minilm")
     parser.add_argument("--tensor", action="append", help="only these matrices (repeatable)")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="a Dask scheduler to run the matrices on (default: a LocalCluster "
+                             "on this machine)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="LocalCluster workers (default: every core)")
     args = parser.parse_args(argv)
     config = preset(args.preset)
     tensors = load_tensors(minilm_safetensors())
     names = args.tensor or MINILM_FC_NAMES
-    reports, started = [], time.monotonic()
-    for i, name in enumerate(names, 1):
-        report = simulate_layer(config, tensors[name], bias=tensors[name[:-6] + "bias"],
-                                tokens=args.tokens, seed=i, name=name, tag=args.preset)
-        reports.append(report)
-        print(f"[{i}/{len(names)}] {name}: mismatches {report['mismatches']} of "
+    unknown = sorted(set(names) - set(MINILM_FC_NAMES))
+    if unknown:
+        parser.error(f"not MiniLM encoder FC matrices: {', '.join(unknown)}")
+    if args.workers is not None and args.workers < 1:
+        parser.error(f"--workers must be a positive integer, not {args.workers}")
+    store = args.out / "tile_all"
+    store.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    seeds = {name: MINILM_FC_NAMES.index(name) + 1 for name in names}
+    # Through JSON, as stored (tuples become lists), so that equal keys compare equal.
+    keys = {name: json.loads(json.dumps({"config": config.to_dict(), "tokens": args.tokens,
+                                         "seed": seeds[name], "sources": source_digest()}))
+            for name in names}
+    done = {name: report for name in names
+            if (report := _stored(store / f"{name}.json", keys[name])) is not None}
+    if done:
+        print(f"simulate_all: {len(done)} matrices passed before with the same inputs; "
+              f"{len(names) - len(done)} to run", file=sys.stderr, flush=True)
+
+    def arrived(name, report):
+        done[name] = report
+        (store / f"{name}.json").write_text(json.dumps(
+            {"key": keys[name], "mismatches": report["mismatches"], "error": report["error"],
+             "report": report}))
+        print(f"[{len(done)}/{len(names)}] {name}: mismatches {report['mismatches']} of "
               f"{report['outputs_checked']}, utilization {report['utilization']:.4f}, stalls "
               f"{report['stall_cycles']}, {report['wall_s']:.0f} s", file=sys.stderr, flush=True)
+
+    jobs = {name: (args.preset, name, args.tokens, seeds[name]) for name in names
+            if name not in done}
+    try:
+        run_jobs(simulate_matrix, jobs, scheduler=args.scheduler, workers=args.workers,
+                 on_result=arrived)
+    except ClusterError as e:
+        print(f"simulate_all: {e}", file=sys.stderr)
+        return 1
+    reports = [done[name] for name in names]
     densest = max(reports, key=lambda r: r["outliers"] / (r["shape"][0] * r["shape"][1]))["name"]
     worst = min(reports, key=lambda r: r["utilization"] or 0)
     sweeps = {name: outlier_lane_sweep(config, tensors[name], args.tokens)
@@ -69,7 +126,7 @@ def main(argv=None):
         "worst": {"name": worst["name"], "utilization": worst["utilization"],
                   "stall_cycles": worst["stall_cycles"]},
         "sim_cycles_per_s_mean": float(np.mean([r["sim_cycles_per_s"] for r in reports])),
-        "wall_s": time.monotonic() - started,
+        "wall_s": time.monotonic() - started, "resumed": len(names) - len(jobs),
         "densest": densest, "outlier_lane_sweeps": sweeps, "layers": reports,
     }
     args.out.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,23 @@ import json
 import os
 import time
 
-__all__ = ["read_vectors", "BenchReport"]
+__all__ = ["read_vectors", "BenchReport", "CLOCK_NS", "sim_time_ns", "mismatch_record"]
+
+#: The benches' clock period in ns: a waveform's time divided by it is the cycle.
+CLOCK_NS = 10
+
+
+def sim_time_ns():
+    """The simulation time in ns (to stamp an observation, e.g. an output beat)."""
+    from cocotb.simtime import get_sim_time
+    return get_sim_time("ns")
+
+
+def mismatch_record(where, got, expected, time_ns):
+    """A job's ``first_mismatch`` in the results: which element (e.g. ``"slot 3 PE 2"``), both
+    values, and when the hardware produced it (cycle since time 0, and ns) for the waveform."""
+    return {"where": where, "hardware": got, "golden": expected,
+            "cycle": int(time_ns // CLOCK_NS), "time_ns": time_ns}
 
 
 def read_vectors():

@@ -17,7 +17,7 @@ from cocotb.triggers import RisingEdge
 
 from golden.config import GoboConfig
 from golden.hwmodel.packing import centroids_fields, pack, to_signed
-from sim.bench_io import BenchReport, read_vectors
+from sim.bench_io import CLOCK_NS, BenchReport, mismatch_record, read_vectors, sim_time_ns
 
 
 class PETestbench:
@@ -29,7 +29,7 @@ class PETestbench:
         self.out_bits = vectors["out_bits"]
         self.config = GoboConfig(**vectors["config"])
         self.cycles_simulated = 0
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
 
     async def reset(self):
         self.dut.rst.value = 1
@@ -44,7 +44,8 @@ class PETestbench:
         self.dut.centroids.value = pack(centroids_fields(self.config), {"centroids": centroids})
 
     async def run_job(self, job):
-        """Stream one job's beats in and collect its outputs; return (outputs, cycles)."""
+        """Stream one job's beats in and collect its outputs; return (outputs, cycles, times):
+        the simulation time (ns) of each output's transfer."""
         dut = self.dut
         rng = random.Random(job["seed"])
         gap, stall = job["gap_probability"], job["backpressure_probability"]
@@ -52,7 +53,7 @@ class PETestbench:
         n_out = len(job["expected"])
         if job.get("centroids") is not None:
             self.load_centroids(job["centroids"])
-        outputs, next_beat = [], 0
+        outputs, times, next_beat = [], [], 0
         first_in = last_out = None
         cycle, budget = 0, 64 + 8 * (len(beats) + n_out * (job.get("recon_cycles", 1) + 16))
         valid = ready = False
@@ -73,13 +74,14 @@ class PETestbench:
                 valid = False
             if ready and dut.o__valid.value:
                 outputs.append(to_signed(int(dut.o__payload.value), self.out_bits))
+                times.append(sim_time_ns())
                 last_out = cycle
             if cycle > budget:
                 raise AssertionError(f"job {job['name']}: timed out after {cycle} cycles with "
                                      f"{len(outputs)} of {n_out} outputs")
         dut.i__valid.value = 0
         self.cycles_simulated += cycle
-        return outputs, last_out - first_in + 1
+        return outputs, last_out - first_in + 1, times
 
 
 @cocotb.test(timeout_time=30, timeout_unit="sec")
@@ -91,19 +93,25 @@ async def pe_matches_golden(dut):
     bench = BenchReport()
     report, errors = bench.jobs, bench.errors
     for job in vectors["jobs"]:
-        outputs, cycles = await tb.run_job(job)
+        outputs, cycles, times = await tb.run_job(job)
         corrupt = job.get("corrupt")
         if corrupt is not None:  # mutation check: prove that this checker can fail
             row, bit = corrupt
             outputs[row] = to_signed(outputs[row] ^ (1 << bit), tb.out_bits)
         mismatches = [(r, got, exp) for r, (got, exp) in enumerate(zip(outputs, job["expected"]))
                       if got != exp]
-        report.append({"name": job["name"], "rows": len(outputs), "mismatches": len(mismatches),
-                       "cycles": cycles, "expected_cycles": job["expected_cycles"],
-                       "outputs": outputs})
+        failed = len(errors)
         for r, got, exp in mismatches[:3]:
             errors.append(f"{job['name']} row {r}: hardware {got} != golden {exp}")
         if job["expected_cycles"] is not None and cycles != job["expected_cycles"]:
             errors.append(f"{job['name']}: {cycles} cycles != cycle model "
                           f"{job['expected_cycles']}")
+        first = None
+        if mismatches:
+            r, got, exp = mismatches[0]
+            first = mismatch_record(f"{job['name']} row {r}", got, exp, times[r])
+        report.append({"name": job["name"], "rows": len(outputs), "mismatches": len(mismatches),
+                       "cycles": cycles, "expected_cycles": job["expected_cycles"],
+                       "outputs": outputs, "failed": len(errors) > failed,
+                       "first_mismatch": first})
     bench.finish(tb.cycles_simulated)

@@ -1,8 +1,10 @@
 """`gobo simulate`: one real FC layer through the tile RTL on Verilator, checked bit for bit.
 
-Quantize the matrix, build its layer image, run the tile with seeded (or given) activations,
-compare every output element with the golden tile model and every counter with the cycle model,
-and measure the float error of the hardware's result against the FP32 layer.
+Quantize the matrix, build its layer image, run the tile (the whole-layer ``gobo_tile``, or with
+an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md) with seeded (or
+given) activations, compare every output element with the golden tile model and every counter
+with the cycle model, and measure the float error of the hardware's result against the FP32
+layer.
 """
 
 import time
@@ -11,7 +13,7 @@ import numpy as np
 
 from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
-from golden.hwmodel.tile_jobs import tile_job, tile_vectors
+from golden.hwmodel.tile_jobs import physical_outputs, stream_tile_job, tile_job
 from golden.quant.quantizer import quantize
 from hw.designs import Design
 
@@ -26,9 +28,10 @@ def build(design):
     return build_design(design.verilog(), design.name)
 
 
-def run_design(design, jobs, *, name="run"):
+def run_design(design, jobs, *, name="run", waves=None, waves_on_failure=True):
     """Run bench ``jobs`` (made by the design kind, e.g. ``design.example()``) on the RTL of
-    ``design`` with its kind's cocotb bench; returns the bench's results.
+    ``design`` with its kind's cocotb bench; returns the bench's results (``waves``,
+    ``waves_on_failure``: see :func:`sim.runner.run_bench`).
 
     Raises
     ------
@@ -38,7 +41,8 @@ def run_design(design, jobs, *, name="run"):
         On any mismatch, cycle-count error, timeout or crash.
     """
     vectors = design.vectors(jobs)
-    return run_bench(build(design), design.name, design.entry.bench, vectors, name=name)
+    return run_bench(build(design), design.name, design.entry.bench, vectors, name=name,
+                     waves=waves, waves_on_failure=waves_on_failure)
 
 
 def build_tile(config, tag, *, weight_bits=None, compressed=False):
@@ -54,11 +58,19 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
-                   gap_probability=0.0, outlier_fit="gaussian"):
+                   gap_probability=0.0, outlier_fit="gaussian", waves=None, memory=None,
+                   base=0):
     """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
 
+    ``memory`` (an :class:`~golden.hwmodel.offchip.OffchipMemory`): run the streaming tile
+    (``gobo_stream_tile``, AXI width ``memory.bus_bytes``) with the layer's off-chip image at byte
+    ``base``, served by the bench from that memory model; the report adds ``stall_memory``,
+    ``bytes_read`` and the memory's name. Without it: the whole-layer tile.
+
     ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
-    and outlier threshold are ``config``'s."""
+    and outlier threshold are ``config``'s. ``waves``: trace the run into an FST file (default:
+    the ``WAVES`` environment variable); a failing run names one in ``error`` and ``waves``
+    either way (:func:`sim.runner.run_bench`)."""
     weights = np.asarray(weights, dtype=np.float32)
     if weights.ndim != 2:
         raise ValueError(f"{name}: the weights must be a 2-D matrix, not shape {weights.shape}")
@@ -71,16 +83,23 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     started = time.monotonic()
     layer = quantize(weights, index_bits=config.index_bits,
                      outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer)
-    job = tile_job(image, x_int, name=name, seed=seed, gap_probability=gap_probability,
+    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
+                                          streamed=memory is not None)
+    options = dict(name=name, seed=seed, gap_probability=gap_probability,
                    backpressure_probability=backpressure_probability)
-    build_dir, toplevel = build_tile(config, tag)
+    if memory is None:
+        job = tile_job(image, x_int, **options)
+        design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
+    else:
+        job = stream_tile_job(image, x_int, memory, base=base, **options)
+        design = Design("gobo_stream_tile", config, name=f"gobo_stream_tile_{tag}_"
+                        f"bus{memory.bus_bytes}", bus_bytes=memory.bus_bytes)
     try:
-        results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(config, [job]),
-                            name=name.replace("/", "_"))
-        failure = None
+        results = run_design(design, [job], name=name, waves=waves)
+        failure, wave_file = None, results.get("waves")
     except BenchFailed as e:
-        results, failure = getattr(e, "results", {}) or {}, str(e)
+        results, failure = e.results or {}, str(e)
+        wave_file = str(e.waves) if e.waves else None
     observed = (results.get("jobs") or [{}])[0]
     outputs = observed.get("outputs", [])
     expected = job["expected"]
@@ -89,7 +108,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     counters = observed.get("counters", {})
     report = {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
-        "config": config.to_dict(),
+        "design": design.kind, "config": config.to_dict(),
         "mismatches": mismatches,
         "outputs_checked": sum(len(beat) for beat in outputs),
         "cycles": counters.get("cycles"), "ideal_cycles": job["ideal_cycles"],
@@ -104,9 +123,14 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                                                image.out_shift),
         "bias_saturated": image.bias_saturated, "shift_bias": image.shift_bias,
         "counters_match_model": failure is None or "counter" not in failure,
+        **({} if memory is None else {
+            "memory": memory.name, "stall_memory": counters.get("stall_memory"),
+            "bytes_read": counters.get("bytes_read"), "offchip_bytes": len(job["offchip"]) // 2,
+            "row_blocks": image.blocks}),
         "expected_counters": job["expected_counters"],
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),
         "wall_s": time.monotonic() - started,
+        "waves": wave_file,
         "error": failure,
     }
     if outputs and len(outputs) == len(expected):
@@ -118,6 +142,5 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
 
 def _logical(image, beats, tokens):
     """Output beats (slot (b, t) -> P values) back to Y (T, M) in the model's row order."""
-    pes = image.config.pes
-    physical = beats.reshape(image.blocks, tokens, pes).transpose(0, 2, 1).reshape(-1, tokens)
+    physical = physical_outputs(image.blocks, image.config.pes, beats, tokens)
     return logical_outputs(image, physical).T

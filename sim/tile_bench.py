@@ -13,7 +13,7 @@ from cocotb.triggers import RisingEdge
 
 from golden.config import GoboConfig
 from golden.hwmodel.packing import counters_fields, tile_output_fields, to_signed, unpack
-from sim.bench_io import BenchReport, read_vectors
+from sim.bench_io import CLOCK_NS, BenchReport, mismatch_record, read_vectors, sim_time_ns
 
 
 class TileTestbench:
@@ -22,8 +22,9 @@ class TileTestbench:
     def __init__(self, dut, config):
         self.dut = dut
         self.config = config
+        self.counters_fields = counters_fields(config)
         self.cycles_simulated = 0
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
         cocotb.start_soon(self._count())
 
     async def _count(self):
@@ -75,15 +76,20 @@ class TileTestbench:
             await driver
         await self.drive("load", [int(b, 16) for b in job["load"]], rng, gap)
 
+    async def before_run(self, job):
+        """Called after the load, before ``start`` (the streaming tile's memory starts here)."""
+
     async def run(self, job, rng):
-        """Pulse ``start`` and collect the output beats; return (beats, counters)."""
+        """Pulse ``start`` and collect the output beats; return (beats, counters, times): the
+        simulation time (ns) of each beat's transfer."""
         dut, config = self.dut, self.config
+        await self.before_run(job)
         out_fields = tile_output_fields(config)
         n_beats = len(job["expected"])
         dut.start.value = 1
         await self.tick()
         dut.start.value = 0
-        outputs, cycles = [], 0
+        outputs, times, cycles = [], [], 0
         budget = 1000 + 20 * job["ideal_cycles"]
         stall = job["backpressure_probability"]
         while len(outputs) < n_beats or dut.busy.value:
@@ -93,21 +99,26 @@ class TileTestbench:
             cycles += 1
             if ready and dut.o__valid.value:
                 outputs.append(unpack(out_fields, int(dut.o__payload.value))["outputs"])
+                times.append(sim_time_ns())
             if cycles > budget:
                 raise AssertionError(f"{job['name']}: timed out after {cycles} cycles with "
                                      f"{len(outputs)} of {n_beats} output beats")
         dut.o__ready.value = 0
         await self.tick()
-        counters = unpack(counters_fields(config), int(dut.counters.value))
-        return outputs, counters
+        counters = unpack(self.counters_fields, int(dut.counters.value))
+        return outputs, counters, times
 
 
 @cocotb.test(timeout_time=600, timeout_unit="sec")
 async def tile_matches_golden(dut):
     """Every output element equals the golden tile model's; counters equal the cycle model's."""
     vectors = read_vectors()
-    config = GoboConfig(**vectors["config"])
-    tb = TileTestbench(dut, config)
+    await run_jobs(dut, TileTestbench(dut, GoboConfig(**vectors["config"])), vectors)
+
+
+async def run_jobs(dut, tb, vectors):
+    """Reset, then every job of ``vectors``: load, run, compare, report (:class:`BenchReport`)."""
+    config = tb.config
     await tb.reset()
     bench = BenchReport()
     report, errors = bench.jobs, bench.errors
@@ -115,7 +126,7 @@ async def tile_matches_golden(dut):
         rng = random.Random(job["seed"])
         dut.layer.value = int(job["layer"], 16)
         await tb.load(job, rng)
-        outputs, counters = await tb.run(job, rng)
+        outputs, counters, times = await tb.run(job, rng)
         if job.get("corrupt") is not None:  # mutation check: prove that this checker can fail
             beat, element, bit = job["corrupt"]
             outputs[beat][element] = to_signed(outputs[beat][element] ^ (1 << bit),
@@ -123,6 +134,7 @@ async def tile_matches_golden(dut):
         mismatches = [(s, p, got, exp)
                       for s, (got_beat, exp_beat) in enumerate(zip(outputs, job["expected"]))
                       for p, (got, exp) in enumerate(zip(got_beat, exp_beat)) if got != exp]
+        failed = len(errors)
         if len(outputs) != len(job["expected"]):
             errors.append(f"{job['name']}: {len(outputs)} output beats, expected "
                           f"{len(job['expected'])}")
@@ -133,7 +145,12 @@ async def tile_matches_golden(dut):
                 if counters[name] != value:
                     errors.append(f"{job['name']}: counter {name} = {counters[name]}, cycle "
                                   f"model {value}")
+        first = None
+        if mismatches:
+            s, p, got, exp = mismatches[0]
+            first = mismatch_record(f"{job['name']} slot {s} PE {p}", got, exp, times[s])
         report.append({"name": job["name"], "outputs": outputs, "counters": counters,
                        "mismatches": len(mismatches),
-                       "elements": sum(len(beat) for beat in outputs)})
+                       "elements": sum(len(beat) for beat in outputs),
+                       "failed": len(errors) > failed, "first_mismatch": first})
     bench.finish(tb.cycles_simulated)

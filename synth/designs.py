@@ -11,8 +11,9 @@ from golden.hwmodel.mac import layer_memory_bits
 from hw.designs import KINDS, Design
 
 __all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile",
-           "compressed_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS",
-           "TILE_SHAPE", "TILE_ECP5_SKIPPED", "memory_bits"]
+           "compressed_tile",
+           "stream_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
+           "TILE_ECP5_SKIPPED", "memory_bits"]
 
 #: Kinds whose Verilog is a whole tile (``pes`` PEs, controller, memories as ports).
 TILE_KINDS = tuple(name for name, entry in KINDS.items() if entry.tile)
@@ -125,6 +126,16 @@ def gobo_tile(act_bits, shape=None):
                    ecp5_skipped=TILE_ECP5_SKIPPED)
 
 
+def stream_tile(shape=None):
+    """The streaming GOBO tile (``minilm_stream`` memories, :data:`TILE_SHAPE`, 16-byte AXI
+    port): the A16 tile's datapath plus the weight fetcher and the double-buffered banks."""
+    shape = TILE_SHAPE if shape is None else shape
+    config = PRESETS["minilm_stream"].replace(**shape)
+    return SynthDesign(Design("gobo_stream_tile", config,
+                              name=_tile_name("gobo_stream_tile", shape, "a16")),
+                       ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
 def mac_tile(flavour, shape=None, compressed=False):
     """The MAC baseline tile of ``flavour`` or (``compressed``) its memory-compression mode."""
     shape = TILE_SHAPE if shape is None else shape
@@ -147,7 +158,8 @@ def default_designs():
     """The default `make synth` set (under 10 minutes on 2 cores): GOBO paper/lanes4/lanes1,
     GOBO lanes 16 at activation widths 8 and 4 (to pair with W8A8 and W4A4), the three MAC
     flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
-    8, 4, the three MAC tiles and the W16A16 memory-compression tile. ``lanes16_idx4`` went to
+    8, 4, the streaming GOBO A16 tile, the three MAC tiles and the W16A16 memory-compression
+    tile. ``lanes16_idx4`` went to
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     large = PRESETS["bert_large"]
     return [
@@ -158,6 +170,7 @@ def default_designs():
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
         *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],
+        stream_tile(),
         *[mac_tile(flavour) for flavour in MAC_FLAVOURS],
         compressed_tile("w16a16"),
     ]

@@ -4,7 +4,9 @@ memories as ports, reported in bits), with the comparison computed in the same r
 ``synth.json``, ``synth.md`` and ``synth.png``.
 
 ``--sweep`` runs the design-space sweep instead (nextpnr with three seeds, cached per point by
-the hash of its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``.
+the hash of its Verilog) and writes ``sweep.json``, ``sweep.md`` and ``sweep.png``. The designs
+run in parallel on a Dask cluster (:mod:`hw.cluster`: a LocalCluster of ``jobs`` workers, or
+the scheduler at ``scheduler``).
 """
 
 import dataclasses
@@ -12,10 +14,10 @@ import json
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 from golden.config import PRESETS
+from hw.cluster import ClusterError, run_jobs
 
 from .designs import default_designs, gobo, memory_bits, sweep_designs
 from .flow import ECP5_SEED, SWEEP_SEEDS, run_design
@@ -33,11 +35,12 @@ def _progress_bar(done, total, name, width=30):
     return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {name}"
 
 
-def run_all(designs, work, liberty, jobs, *, seeds, cache):
-    """Run every design (largest first, ``jobs`` in parallel; nextpnr once per seed in
-    ``seeds``, not at all for a design with ``ecp5_skipped``); with ``cache`` a design whose
-    Verilog hash has a stored result from the same seeds is not run again. Returns
-    ``{name: result}``."""
+def run_all(designs, work, liberty, jobs, *, seeds, cache, scheduler=None):
+    """Run every design (largest first, ``jobs`` in parallel on a LocalCluster, or on the Dask
+    scheduler at ``scheduler``; nextpnr once per seed in ``seeds``, not at all for a design with
+    ``ecp5_skipped``); with ``cache`` a design whose Verilog hash has a stored result from the
+    same seeds is not run again, and each result is stored as it arrives (an interrupted sweep
+    resumes). Returns ``{name: result}``."""
     texts = {d.name: d.verilog() for d in designs}
     seeds_of = {d.name: () if d.ecp5_skipped else tuple(seeds) for d in designs}
     results, todo = {}, []
@@ -64,25 +67,28 @@ def run_all(designs, work, liberty, jobs, *, seeds, cache):
         if cache:
             (work / d.name / "result.json").write_text(json.dumps(result, indent=2))
 
-    if jobs > 1 and len(todo) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(_run_one, args[d.name]): d for d in todo}
-            for future in as_completed(futures):
-                d = futures[future]
-                store(d, future.result())
-                print(_progress_bar(len(results), len(designs), d.name), flush=True)
+    by_name = {d.name: d for d in todo}
+
+    def done(name, result):
+        store(by_name[name], result)
+        print(_progress_bar(len(results), len(designs), name), flush=True)
+
+    if (jobs > 1 or scheduler) and len(todo) > 1:
+        run_jobs(_run_one, {d.name: (args[d.name],) for d in todo}, scheduler=scheduler,
+                 workers=jobs, on_result=done)
     else:
         for d in todo:
-            store(d, _run_one(args[d.name]))
-            print(_progress_bar(len(results), len(designs), d.name), flush=True)
+            done(d.name, _run_one(args[d.name]))
     return {d.name: results[d.name] for d in designs}
 
 
-def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, jobs=None):
+def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, jobs=None,
+               scheduler=None):
     """Run the default comparison set (or the GOBO PE ``presets``, the ``sweep``, or the tiles
     with ECP5 for ``tiles_ecp5``) through every flow and write the reports into ``out``;
-    per-design folders go to ``work`` (default ``out/../synth``). Prints progress; returns the
-    exit status (1 if any step failed)."""
+    per-design folders go to ``work`` (default ``out/../synth``); ``scheduler``: a Dask
+    scheduler's address to run the designs on (default: a LocalCluster of ``jobs`` workers).
+    Prints progress; returns the exit status (1 if any step failed)."""
     out = Path(out)
     jobs = jobs or ((os.cpu_count() or 1) if sweep else 2)
     base = ((work and Path(work)) or out.parent / "synth").resolve()
@@ -107,10 +113,16 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
                    if d.is_tile]
     else:
         designs = default_designs()
-    print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {jobs} in "
-          f"parallel; logs in {work}", flush=True)
+    where = f"on the Dask scheduler {scheduler}" if scheduler else f"{jobs} in parallel"
+    print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {where}; "
+          f"logs in {work}", flush=True)
     seeds = SWEEP_SEEDS if sweep else (ECP5_SEED,)
-    results = run_all(designs, work, liberty, jobs, seeds=seeds, cache=sweep)
+    try:
+        results = run_all(designs, work, liberty, jobs, seeds=seeds, cache=sweep,
+                          scheduler=scheduler)
+    except ClusterError as e:
+        print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
+        return 1
 
     report = {
         "note": NOTE,

@@ -3,6 +3,7 @@ the same bench as the GOBO PE (sim.pe_bench), against golden.hwmodel.mac, bit fo
 all-MiniLM-L6-v2 rows quantized uniformly (symmetric, per row) to the flavour's weight width."""
 
 import json
+import shutil
 
 import pytest
 
@@ -52,7 +53,9 @@ def test_mac_bench_fails_on_one_corrupted_output_bit(minilm):
                   corrupt=(4, 3))
     with pytest.raises(BenchFailed, match=r"row 4: hardware -?\d+ != golden -?\d+") as failure:
         run_bench(build_dir, toplevel, "sim.pe_bench", mac_vectors(config, weight_bits, [job]),
-                  name="mutant")
+                  name="mutant", waves_on_failure=False)
+    assert (failure.value.run_dir / "sim.log").is_file()      # a failing run's folder is kept
+    shutil.rmtree(failure.value.run_dir)
     observed = failure.value.results["jobs"][0]
     assert observed["mismatches"] == 1
     assert abs(observed["outputs"][4] - job["expected"][4]) == 1 << 3

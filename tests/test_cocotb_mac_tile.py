@@ -4,6 +4,7 @@ weights, every output element bit for bit against golden.hwmodel.mac_tile, every
 its cycle model."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -117,6 +118,9 @@ def test_mac_tile_bench_fails_on_one_corrupted_output_bit(minilm):
                                  out_exponent=e_y)
     job = mac_tile_job(layer, x_int, name="mutant", seed=1, corrupt=(5, 1, 2))
     build_dir, toplevel = build_tile(config, "w8a8_p4_l4", weight_bits=weight_bits)
-    with pytest.raises(BenchFailed, match=r"slot 5 PE 1: hardware -?\d+ != golden -?\d+"):
+    with pytest.raises(BenchFailed, match=r"slot 5 PE 1: hardware -?\d+ != golden -?\d+") \
+            as failure:
         run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(config, [job]),
-                  name="mutant")
+                  name="mutant", waves_on_failure=False)
+    assert (failure.value.run_dir / "sim.log").is_file()      # a failing run's folder is kept
+    shutil.rmtree(failure.value.run_dir)

@@ -2,6 +2,7 @@
 on real all-MiniLM-L6-v2 rows, with its cycle count checked against the golden cycle model."""
 
 import json
+import shutil
 
 import pytest
 
@@ -64,7 +65,10 @@ def test_pe_bench_fails_on_one_corrupted_output_bit(minilm):
     job = pe_job(config, QUERY, minilm[QUERY], rows=8, seed=21, latency=latency,
                  corrupt=(5, 7))
     with pytest.raises(BenchFailed, match=r"row 5: hardware -?\d+ != golden -?\d+") as failure:
-        run_bench(build_dir, toplevel, "sim.pe_bench", pe_vectors(config, [job]), name="mutant")
+        run_bench(build_dir, toplevel, "sim.pe_bench", pe_vectors(config, [job]), name="mutant",
+                  waves_on_failure=False)
+    assert (failure.value.run_dir / "sim.log").is_file()      # a failing run's folder is kept
+    shutil.rmtree(failure.value.run_dir)
     observed = failure.value.results["jobs"][0]
     assert observed["mismatches"] == 1
     assert abs(observed["outputs"][5] - job["expected"][5]) == 1 << 7

@@ -2,6 +2,9 @@
 element bit for bit against the golden tile model, every counter against the cycle model."""
 
 import json
+import pathlib
+import re
+import shutil
 
 import numpy as np
 import pytest
@@ -82,10 +85,54 @@ def test_tile_rtl_small_configuration_stress(minilm):
                 job["expected_counters"], job["name"]
 
 
+def test_tile_needs_no_memory_init(minilm):
+    """The tiles' memories are emitted without an initial block (hw.verilog.emit): with every
+    register and memory word starting at a random value instead of zero, the tile still matches
+    the golden model, so it reads no word that the layer's load did not write."""
+    build_dir, toplevel = build_tile(TINY, "tiny")
+    jobs = _pathological_jobs(minilm)[:4]
+    for seed in (7, 8):
+        results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, jobs),
+                            name="random_init",
+                            sim_args=["+verilator+rand+reset+2", f"+verilator+seed+{seed}"])
+        for job, observed in zip(jobs, results["jobs"]):
+            assert observed["outputs"] == job["expected"], job["name"]
+            if job["expected_counters"] is not None:
+                assert {k: observed["counters"][k] for k in job["expected_counters"]} == \
+                    job["expected_counters"], job["name"]
+
+
 def test_tile_bench_fails_on_one_corrupted_output_bit(minilm):
     build_dir, toplevel = build_tile(TINY, "tiny")
     job = _pathological_jobs(minilm)[1]
     job["corrupt"] = (3, 2, 0)
-    with pytest.raises(BenchFailed, match=r"slot 3 PE 2: hardware -?\d+ != golden -?\d+"):
+    with pytest.raises(BenchFailed, match=r"slot 3 PE 2: hardware -?\d+ != golden -?\d+") \
+            as failure:
         run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, [job]),
-                  name="mutant")
+                  name="mutant", waves_on_failure=False)
+    assert (failure.value.run_dir / "sim.log").is_file()      # a failing run's folder is kept
+    shutil.rmtree(failure.value.run_dir)
+
+
+def test_planted_mismatch_names_the_element_its_cycle_and_a_waveform(minilm):
+    """One golden element of the second job made wrong: the failure names that element, reruns
+    the failing job alone on a model built with FST tracing, and names the waveform (which
+    exists) with the cycle at which the hardware produced the element."""
+    build_dir, toplevel = build_tile(TINY, "tiny")
+    jobs = _pathological_jobs(minilm)[:3]
+    jobs[1]["expected"][4][1] += 1
+    with pytest.raises(BenchFailed) as failure:
+        run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, jobs),
+                  name="planted")
+    message = str(failure.value)
+    assert "real slice, timed slot 4 PE 1: hardware" in message
+    first = re.search(r"waveform (\S+\.fst); first mismatch real slice, timed slot 4 PE 1 at "
+                      r"cycle (\d+) \(t = ([\d.]+) ns\)", message)
+    assert first, message
+    wave = pathlib.Path(first.group(1))
+    assert wave == failure.value.waves and wave.stat().st_size > 1000
+    assert wave.read_bytes()[:1] == b"\x00"        # an FST header block
+    # The rerun holds only the failing job: its element appears after that job's load and run.
+    assert 0 < int(first.group(2)) == float(first.group(3)) // 10
+    shutil.rmtree(failure.value.run_dir)
+    shutil.rmtree(wave.parent)

@@ -251,3 +251,10 @@ def test_cli_run_with_a_bits_budget_on_the_wider_tile(tiny, capsys):
     # the accelerator runs the mixed matrices: its A16 embeddings stay close to weights-only
     assert report["schemes"][2]["mean_cos_vs_gobo"] > 0.99
     assert report["accelerator"][0]["totals"]["mismatches"] == 0
+
+
+def test_cli_run_rtl_refuses_calibrated_weights(tiny, capsys):
+    weights, _, _ = tiny
+    code = main(["run", str(weights), "--rtl", "--rounding", "gptq", "--bits-budget", "3.5"])
+    _, err = capsys.readouterr()
+    assert code == 2 and "--rounding gptq, --bits-budget cannot be used with --rtl" in err

@@ -2,11 +2,16 @@
 matrix runs end to end on the tiny tile and reports in JSON."""
 
 import json
+import pathlib
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from gobo.cli import main
+from gobo.common import CliError
 
 
 @pytest.fixture
@@ -35,6 +40,7 @@ def small_model(tmp_path):
     (["--tensor", "w", "--bias", "v"], "bias v has 5 values; w has 40 rows"),
     (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
+    (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
 ])
 def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     cols = int(np.load(small_model)["w"].shape[1])
@@ -47,6 +53,25 @@ def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     assert err.startswith("gobo: error: ") and message in err and err.count("\n") == 1
 
 
+def test_preset_auto_streams_what_does_not_fit_on_chip():
+    """auto: the whole-layer minilm tile when the layer fits, else the smallest streaming preset
+    whose dot length holds it; a named memory streams; too wide: one line naming the limit."""
+    from gobo.commands.simulate import choose_preset
+    assert choose_preset("auto", 1536, 384, 4, None) == ("minilm", False)
+    assert choose_preset("auto", 1536, 384, 4, "ddr4_3200_x64") == ("minilm_stream", True)
+    assert choose_preset("auto", 384, 1536, 64, None) == ("minilm_stream", True)
+    assert choose_preset("auto", 3072, 768, 4, None) == ("minilm_stream", True)
+    assert choose_preset("auto", 768, 3072, 4, None) == ("bert_base_stream", True)
+    assert choose_preset("auto", 1024, 4096, 4, None) == ("bert_large_stream", True)
+    assert choose_preset("tiny", 40, 60, 3, "ulx3s_sdram") == ("tiny", True)
+    assert choose_preset("minilm", 40, 60, 3, None) == ("minilm", False)
+    with pytest.raises(CliError, match="4097 columns exceed max_dot_length=4096 of the largest "
+                                       "streaming preset bert_large_stream; no preset takes it"):
+        choose_preset("auto", 8, 4097, 1, None)
+    with pytest.raises(CliError, match="--tokens 129 exceeds max_tokens=128"):
+        choose_preset("auto", 8, 4000, 129, None)
+
+
 def test_simulate_runs_the_tiny_tile(small_model, capsys):
     status = main(["simulate", str(small_model), "--preset", "tiny", "--tensor", "w",
                    "--bias", "b", "--tokens", "3", "--json"])
@@ -56,3 +81,25 @@ def test_simulate_runs_the_tiny_tile(small_model, capsys):
     assert report["outliers"] >= 2 and report["counters_match_model"]
     assert report["cycles"] >= report["ideal_cycles"] == 3 * 10 * 15
     assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+
+
+def test_two_simulations_at_once_both_pass(small_model):
+    """Two `gobo simulate` processes on the same tensor at once, with different activations
+    (they once shared a run folder keyed on the tensor name, so one read the other's vectors
+    and reported false mismatches); one also keeps its waveform (--waves)."""
+    common = [sys.executable, "-m", "gobo", "simulate", str(small_model), "--preset", "tiny",
+              "--tensor", "w", "--bias", "b", "--tokens", "3", "--json"]
+    runs = [subprocess.Popen(common + extra, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for extra in ([], ["--waves", "--seed", "2"])]
+    reports = []
+    for run in runs:
+        out, err = run.communicate(timeout=600)
+        assert run.returncode == 0, err
+        reports.append(json.loads(out))
+    for report in reports:
+        assert report["error"] is None and report["mismatches"] == 0
+        assert report["outputs_checked"] == 3 * 40 and report["counters_match_model"]
+    assert reports[0]["waves"] is None
+    wave = pathlib.Path(reports[1]["waves"])
+    assert wave.name == "dump.fst" and wave.stat().st_size > 1000
+    shutil.rmtree(wave.parent)

@@ -321,23 +321,27 @@ def test_tile_designs_have_memories_as_ports():
     assert len({d.name for d in designs}) == len(designs)
     tiles = [d for d in designs if d.is_tile]
     assert sorted(d.name for d in tiles) == [
-        "compressed_tile_p2_l16_w16a16", "gobo_tile_p2_l16_a16", "gobo_tile_p2_l16_a4",
-        "gobo_tile_p2_l16_a8", "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w4a4",
-        "mac_tile_p2_l16_w8a8"]
+        "compressed_tile_p2_l16_w16a16", "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
+        "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_tile_p2_l16_w16a16",
+        "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
     assert all(d.ops_per_cycle == d.pes * d.lanes == 32 == d.describe()["ops_per_cycle"]
                for d in tiles)
     assert all(d.ops_per_cycle == d.lanes and d.pes == 1 for d in designs if not d.is_tile)
+    headers = {}
     for kind in TILE_KINDS:
         d = next(t for t in tiles if t.kind == kind)
         text = d.verilog()
         assert f"module {d.top}(" in text
         assert not re.search(r"^\s*reg\s*(\[[^\]]*\])?\s*\S+\s*\[", text, re.M), d.name
-        header = text[:text.index(");")]
+        header = headers[kind] = text[:text.index(");")]
         for name, spec in d.design.create(memories="ports").memories.specs.items():
             assert f"{name}_wr__data" in header and f"{name}_wr__en" in header
             for k in range(len(spec.reads)):
                 assert f"{name}_rd{k}__addr" in header and f"{name}_rd{k}__data" in header
-    assert "packed__payload" in header and "outliers__payload" in header   # the compressed tile
+    assert "packed__payload" in headers["compressed_tile"]
+    assert "outliers__payload" in headers["compressed_tile"]
+    assert "axi__arvalid" in headers["gobo_stream_tile"] and "axi__rdata" in headers[
+        "gobo_stream_tile"]
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

@@ -52,6 +52,17 @@ def test_emit_lint_and_ports(tmp_path, capsys):
     assert sidecar["port_bits"]["i__payload"] == widths["i__payload"]
 
 
+def test_emit_and_lint_the_streaming_tile(tmp_path, capsys):
+    """The streaming tile at tiny on the default 16-byte AXI port, where every word fits one
+    beat (its beat counter once emitted as a [-1:0] vector, a Verilator warning)."""
+    assert main(["verilog", "--out", str(tmp_path), "--kind", "gobo_stream_tile", "--preset",
+                 "tiny", "--lint"]) == 0
+    assert "lint clean" in capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "gobo_stream_tile_tiny.json").read_text())
+    assert sidecar["bus_bytes"] == 16 and sidecar["port_bits"]["axi__rdata"] == 128
+    assert set(sidecar["memories"]) == {"activation", "index", "outlier", "bias"}
+
+
 def test_emit_names_the_top_module():
     text = Design("gobo_pe", PRESETS["lanes4"], name="my_pe").verilog()
     assert re.search(r"^module my_pe\(", text, re.M)

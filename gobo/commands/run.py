@@ -18,6 +18,7 @@ from gobo.commands.model import (
     weight_calibration,
 )
 from gobo.common import CliError, example, json_safe, note, print_json
+from golden.accel.encoder import calibrate
 from golden.accel.run_report import SPLITS, format_run, run_report
 from golden.config import PRESETS, preset
 from golden.nlp.bert import fc_names
@@ -31,6 +32,9 @@ __all__ = ["add", "DEFAULTS"]
 #: CPU on one core: the bit-exact tile model costs about 9 ms per token for MiniLM's 36 FC
 #: layers, per activation width (docs/model.md).
 DEFAULTS = {"sentences": 300, "train": 1000, "calibration": 16, "seed": DEFAULT_SEED}
+#: ``--rtl``'s default sentence: the first test tweet of at least this many tokens (the issue's
+#: "real sentence of at least 16 tokens").
+RTL_MIN_TOKENS = 16
 
 
 def add(subparsers):
@@ -46,12 +50,18 @@ def add(subparsers):
                     "a labelled tweet-sentiment test split, and the saturation counts of every "
                     "FC layer, for FP32, GOBO weights only and each activation width.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="See docs/model.md.\n\n" + example(
+        epilog="With --rtl, real sentences go through every encoder FC layer on the tile RTL\n"
+               "(Verilator, cocotb) instead, layer by layer with the host in between, and every\n"
+               "FC output element and the sentence embedding are compared with the bit-exact\n"
+               "model.\n\nSee docs/model.md.\n\n" + example(
             "gobo run --out build/reports",
             "gobo run ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors --act-bits 8 "
             "--sentences 100 --json",
             "gobo run --rounding gptq --bits-budget 3.5 --threshold -6 --act-bits 16 "
-            "--out build/reports"))
+            "--out build/reports",
+            "gobo run --rtl --out build/reports",
+            "gobo run --rtl --text 'The license allows you to copy and modify the software "
+            "freely.'"))
     p.add_argument("weights", metavar="WEIGHTS", nargs="?", default=None,
                    help="FP32 BERT weights: a .safetensors, .npz, PyTorch .bin, sharded index "
                         "or checkpoint folder (default: all-MiniLM-L6-v2, fetched and cached)")
@@ -62,11 +72,12 @@ def add(subparsers):
     p.add_argument("--preset", choices=sorted(PRESETS), default="minilm",
                    help="the tile (default minilm: 16 PEs x 16 lanes, 3-bit indexes, layers up "
                         "to 1536 x 1536; bert_large for BERT-base and -large)")
-    p.add_argument("--act-bits", metavar="A", type=int, nargs="+", default=[16, 8],
-                   help="activation widths to run, each 2..16 (default 16 8)")
-    p.add_argument("--sentences", metavar="N", type=int, default=DEFAULTS["sentences"],
+    p.add_argument("--act-bits", metavar="A", type=int, nargs="+", default=None,
+                   help="activation widths to run, each 2..16 (default 16 8; with --rtl one "
+                        "width, default the preset's)")
+    p.add_argument("--sentences", metavar="N", type=int, default=None,
                    help=f"test tweets (default {DEFAULTS['sentences']})")
-    p.add_argument("--train", metavar="N", type=int, default=DEFAULTS["train"],
+    p.add_argument("--train", metavar="N", type=int, default=None,
                    help=f"training tweets for the head (default {DEFAULTS['train']})")
     p.add_argument("--calibration", metavar="N", type=int, default=DEFAULTS["calibration"],
                    help=f"calibration tweets (default {DEFAULTS['calibration']})")
@@ -76,14 +87,46 @@ def add(subparsers):
     p.add_argument("--threshold", metavar="X", type=float, default=None,
                    help="outlier threshold (natural-log Gaussian density) of the GOBO weights "
                         "(default: the preset's, -4)")
+    p.add_argument("--rtl", action="store_true",
+                   help="run sentences through every FC layer on the tile RTL and check them "
+                        "against the bit-exact model (slow: about 5 minutes for MiniLM)")
+    p.add_argument("--text", metavar="TEXT", action="append", default=None,
+                   help=f"with --rtl: a sentence to run (repeatable; one batch; default: the "
+                        f"first test tweet of at least {RTL_MIN_TOKENS} tokens)")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="write run.json and run.md there")
+                   help="write run.json and run.md there (with --rtl: rtl_sentence.json, .md)")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=_run)
 
 
 def _check_args(args):
+    if args.rtl:
+        for option in ("sentences", "train"):
+            if getattr(args, option) is not None:
+                raise CliError(f"--{option} has no effect with --rtl (give sentences with "
+                               f"--text)")
+        if args.act_bits is not None and len(args.act_bits) != 1:
+            raise CliError(f"--rtl runs one activation width, not "
+                           f"{' '.join(map(str, args.act_bits))}")
+        if args.act_bits is None:
+            args.act_bits = [preset(args.preset).act_bits]
+        for text in args.text or ():
+            if not text.strip():
+                raise CliError("--text is empty")
+        given = [o for o, v in (("--rounding gptq", args.rounding == "gptq"),
+                                ("--bits-budget", args.bits_budget is not None),
+                                ("--threshold", args.threshold is not None)) if v]
+        if given:
+            raise CliError(f"{', '.join(given)} cannot be used with --rtl (it runs the preset's "
+                           f"GOBO weights)")
+    elif args.text is not None:
+        raise CliError("--text needs --rtl")
+    for option, value in DEFAULTS.items():
+        if getattr(args, option) is None:
+            setattr(args, option, value)
+    if args.act_bits is None:
+        args.act_bits = [16, 8]
     for option in ("sentences", "train", "calibration"):
         value = getattr(args, option)
         least = 2 if option == "sentences" else 1
@@ -178,6 +221,9 @@ def _run(args):
     _check_fits(config, encoder, args.preset)
     tokenizer = find_tokenizer(args, [config_path.parent, folder_of(weights)],
                                encoder.config.max_position_embeddings)
+    if args.rtl:
+        return _run_rtl(args, config.replace(act_bits=args.act_bits[0]), encoder, tokenizer,
+                        splits, started, {"weights": str(weights), "config": str(config_path)})
     layers, label = _weights(args, config, encoder, tokenizer)
     report = run_report(encoder, tokenizer, config, splits, act_bits=tuple(args.act_bits),
                         progress=_progress(args, started), layers=layers, label=label)
@@ -196,15 +242,72 @@ def _run(args):
         note(f"{report['test_truncated']} of {args.sentences} test sentences reach the "
              f"tokenizer's limit of {tokenizer.max_length} tokens and were cut there")
     text = format_run(report)
+    _write(args, "run", report, text)
+    mismatches = sum(run["totals"]["mismatches"] for run in report["accelerator"])
+    return 1 if mismatches else 0
+
+
+def _write(args, stem, report, text):
+    """``<stem>.json`` and ``.md`` into ``--out``; the JSON (``--json``) or text on stdout."""
     if args.out is not None:
         out = pathlib.Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "run.json").write_text(json.dumps(json_safe(report), indent=1,
-                                                 allow_nan=False) + "\n")
-        (out / "run.md").write_text(text + "\n")
+        (out / f"{stem}.json").write_text(json.dumps(json_safe(report), indent=1,
+                                                     allow_nan=False) + "\n")
+        (out / f"{stem}.md").write_text(text + "\n")
     if args.json:
         print_json(report)
     else:
         print(text)
-    mismatches = sum(run["totals"]["mismatches"] for run in report["accelerator"])
-    return 1 if mismatches else 0
+
+
+def _rtl_sentences(args, tokenizer, test):
+    """``--text`` or the first test tweet of at least :data:`RTL_MIN_TOKENS` tokens."""
+    if args.text:
+        return args.text
+    for text, n in zip(test.texts, tokenizer.lengths(test.texts)):
+        if n >= RTL_MIN_TOKENS:
+            return [text]
+    raise CliError(f"no test tweet has {RTL_MIN_TOKENS} tokens or more; give one with --text")
+
+
+def _run_rtl(args, config, encoder, tokenizer, splits, started, model):
+    """``--rtl``: the sentences through the RTL, checked (:mod:`sim.rtl_sentence`)."""
+    # imported here: the simulation stack (cocotb, Verilator) is only needed for --rtl
+    from sim.rtl_sentence import format_rtl_sentence, rtl_sentence_report
+    from sim.rtl_tile import RtlError
+    sentences = _rtl_sentences(args, tokenizer, splits["test"])
+    for text, n in zip(sentences, tokenizer.lengths(sentences)):
+        if n >= tokenizer.max_length:
+            raise CliError(f"--text reaches the tokenizer's limit of {tokenizer.max_length} "
+                           f"tokens and would be cut: {' '.join(text.split())[:60]}...")
+        if not args.quiet:
+            note(f"sentence of {n} tokens ({-(-n // config.max_tokens)} tile runs of at most "
+                 f"{config.max_tokens} per layer): {' '.join(text.split())}")
+    calibration = calibrate(encoder, tokenizer, splits["calibration"].texts)
+    tag = args.preset if config.act_bits == preset(args.preset).act_bits \
+        else f"{args.preset}_a{config.act_bits}"
+    total = len(fc_names(encoder.config))
+
+    def progress(record):
+        print(f"[rtl] {len(progress.done) + 1}/{total} {record['name']}: {record['tokens']} "
+              f"tokens in {record['runs']} runs, {record['cycles']:,} cycles, "
+              f"{record['seconds']:.1f} s{'' if record['error'] is None else ', BENCH FAILED'}"
+              f" ({time.monotonic() - started:.0f} s)", file=sys.stderr, flush=True)
+        progress.done.append(record)
+    progress.done = []
+
+    try:
+        report = rtl_sentence_report(encoder, tokenizer, config, calibration, sentences,
+                                     tag=tag, progress=None if args.quiet else progress)
+    except RtlError as e:
+        raise CliError(str(e)) from None
+    report.update(
+        model=model,
+        preset=args.preset,
+        calibration={"sentences": calibration.sentences, "tokens": calibration.tokens,
+                     "seed": args.seed})
+    report["seconds"]["wall"] = time.monotonic() - started
+    _write(args, "rtl_sentence", report, format_rtl_sentence(report))
+    bad = report["totals"]["mismatches"] + report["totals"]["bench_failures"]
+    return 1 if bad or not report["embeddings"]["equal"] else 0

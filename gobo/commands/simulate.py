@@ -7,10 +7,16 @@ import numpy as np
 
 from gobo.common import CliError, add_outlier_options, example, no_such_tensor, print_json
 from golden import npyfile
-from golden.config import PRESETS, preset
+from golden.config import PRESETS, STREAM_PRESETS, preset
+from golden.hwmodel.offchip import MEMORY_PRESETS
 from golden.nlp.weights import load_tensors
 
-__all__ = ["add"]
+__all__ = ["add", "choose_preset"]
+
+#: The whole-layer tile ``--preset auto`` prefers when the layer fits it.
+ON_CHIP_PRESET = "minilm"
+#: The off-chip memory of a streaming run unless ``--memory`` names one.
+DEFAULT_MEMORY = "ddr4_3200_x64"
 
 
 def add(subparsers):
@@ -24,7 +30,11 @@ def add(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example("gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.attention.self.query.weight \\",
-                       "    --bias encoder.layer.0.attention.self.query.bias --tokens 4"))
+                       "    --bias encoder.layer.0.attention.self.query.bias --tokens 4",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.output.dense.weight \\",
+                       "    --bias encoder.layer.0.output.dense.bias --preset minilm_stream "
+                       "--memory ulx3s_sdram"))
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
     p.add_argument("--tensor", metavar="NAME", required=True,
                    help="the weight matrix ([out, in], e.g. "
@@ -36,12 +46,21 @@ def add(subparsers):
     p.add_argument("--activations", metavar="X.npy",
                    help="float activations (T, in) instead of seeded Gaussian ones")
     p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="minilm",
-                   help="hardware configuration (default minilm: 16 PEs x 16 lanes, 3-bit "
-                        "indexes, 16-bit activations)")
+    p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
+                   help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
+                        "indexes, 16-bit activations, if the layer fits it, else the smallest "
+                        "streaming preset that takes it); a *_stream preset (or --memory) runs "
+                        "the streaming tile")
+    p.add_argument("--memory", choices=sorted(MEMORY_PRESETS),
+                   help=f"off-chip memory model of the streaming tile (default {DEFAULT_MEMORY}); "
+                        "given, it runs the streaming tile on any preset")
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
                    help="override the outlier side path's multipliers")
     add_outlier_options(p, scope=False)
+    p.add_argument("--waves", action="store_true",
+                   help="trace the run into an FST waveform (GTKWave, Surfer) kept in "
+                        "build/runs/ and named in the report; a failing run names one anyway "
+                        "(the WAVES=1 environment variable does the same)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_run_simulate)
 
@@ -77,11 +96,40 @@ def _activations(path, features):
     return array.astype(np.float64)
 
 
+def choose_preset(name, rows, cols, tokens, memory):
+    """``(preset name, streaming?)`` for a ``rows x cols`` layer over ``tokens`` tokens.
+
+    A named preset streams if it is one of ``STREAM_PRESETS`` or a ``memory`` is named (the
+    streaming tile on that preset's datapath). ``"auto"``: :data:`ON_CHIP_PRESET` if the layer
+    fits it (rows, columns, tokens) and no ``memory`` is named, else the first of
+    ``STREAM_PRESETS`` whose ``max_dot_length`` and ``max_tokens`` hold the layer.
+
+    Raises
+    ------
+    gobo.common.CliError
+        If no preset takes the layer's columns or tokens.
+    """
+    if name != "auto":
+        return name, name in STREAM_PRESETS or memory is not None
+    tile = preset(ON_CHIP_PRESET)
+    if memory is None and rows <= tile.max_rows and cols <= tile.max_dot_length and \
+            tokens <= tile.max_tokens:
+        return ON_CHIP_PRESET, False
+    for candidate in STREAM_PRESETS:
+        c = preset(candidate)
+        if cols <= c.max_dot_length and tokens <= c.max_tokens:
+            return candidate, True
+    largest = preset(STREAM_PRESETS[-1])
+    if cols > largest.max_dot_length:
+        raise CliError(f"the layer's {cols} columns exceed max_dot_length="
+                       f"{largest.max_dot_length} of the largest streaming preset "
+                       f"{STREAM_PRESETS[-1]}; no preset takes it")
+    raise CliError(f"--tokens {tokens} exceeds max_tokens={largest.max_tokens} of every "
+                   f"streaming preset")
+
+
 def _run_simulate(args):
     from sim.simulate import simulate_layer
-    config = preset(args.preset)
-    if args.outlier_lanes is not None:
-        config = config.replace(outlier_lanes=args.outlier_lanes)
     tensors = load_tensors(args.weights, names={args.tensor, args.bias} - {None})
     weights = _tensor(tensors, args.tensor, args.weights, 2)
     bias = _tensor(tensors, args.bias, args.weights, 1) if args.bias else None
@@ -100,13 +148,32 @@ def _run_simulate(args):
         args.tokens = rows
     if args.tokens is None:
         args.tokens = 4
-    if not 1 <= args.tokens <= config.max_tokens:
+    if args.tokens < 1:
+        raise CliError(f"--tokens must be at least 1, not {args.tokens}")
+    rows, cols = weights.shape
+    args.preset, streaming = choose_preset(args.preset, rows, cols, args.tokens, args.memory)
+    config = preset(args.preset)
+    memory = MEMORY_PRESETS[args.memory or DEFAULT_MEMORY] if streaming else None
+    if args.outlier_lanes is not None:
+        config = config.replace(outlier_lanes=args.outlier_lanes)
+    if not args.tokens <= config.max_tokens:
         raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}, not "
                        f"{args.tokens}")
+    if cols > config.max_dot_length:
+        raise CliError(f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
+                       f"max_dot_length={config.max_dot_length}")
+    if rows > config.max_rows:
+        raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
+                       f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
-    report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
-                            activations=activations, seed=args.seed, name=args.tensor, tag=tag,
-                            outlier_fit=args.outlier_fit or "gaussian")
+    try:
+        report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
+                                activations=activations, seed=args.seed, name=args.tensor,
+                                tag=tag, outlier_fit=args.outlier_fit or "gaussian",
+                                waves=True if args.waves else None, memory=memory)
+    except ValueError as e:     # a layer image the preset cannot hold (e.g. outlier words)
+        raise CliError(f"{args.tensor} on preset {args.preset}: {e}") from None
+    report["preset"] = args.preset
     if args.json:
         print_json(report)
     else:
@@ -116,8 +183,14 @@ def _run_simulate(args):
 
 def _print_report(r):
     stalls = ", ".join(f"{k} {v}" for k, v in r["stall_cycles"].items())
+    if "memory" in r:
+        stalls += f", memory {r['stall_memory']}"
     util = f"{r['utilization']:.4f}" if r["utilization"] is not None else "n/a"
-    print(f"{r['name']} {r['shape'][0]}x{r['shape'][1]}, {r['tokens']} tokens")
+    print(f"{r['name']} {r['shape'][0]}x{r['shape'][1]}, {r['tokens']} tokens, {r['design']} "
+          f"preset {r['preset']}")
+    if "memory" in r:
+        print(f"  off-chip         {r['memory']}: {r['bytes_read']} bytes read (image "
+              f"{r['offchip_bytes']}), {r['row_blocks']} row blocks")
     print(f"  outputs checked  {r['outputs_checked']}   mismatches {r['mismatches']}")
     print(f"  cycles           {r['cycles']} (ideal {r['ideal_cycles']}, utilization {util})")
     print(f"  stalls           {stalls}")
@@ -129,5 +202,7 @@ def _print_report(r):
         print(f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
     if r["sim_cycles_per_s"]:
         print(f"  simulation       {r['sim_cycles_per_s']:.0f} cycles/s, {r['wall_s']:.1f} s")
+    if r.get("waves"):
+        print(f"  waveform         {r['waves']}")
     if r["error"]:
         print(f"  FAILED: {r['error']}")

@@ -3,7 +3,7 @@ the MAC baselines, or the GOBO design-space sweep."""
 
 import argparse
 
-from gobo.common import example
+from gobo.common import CliError, example
 from golden.config import PE_PRESETS, PRESETS
 
 __all__ = ["add"]
@@ -22,7 +22,8 @@ def add(subparsers):
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example("gobo synth --out build/reports",
                        "gobo synth --out build/reports --preset lanes4",
-                       "gobo synth --out build/reports --sweep"))
+                       "gobo synth --out build/reports --sweep",
+                       "gobo synth --out build/reports --sweep --scheduler tcp://10.0.0.5:8786"))
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where synth.json/.md/.png (or sweep.*) go")
     p.add_argument("--work", metavar="DIR",
@@ -41,11 +42,18 @@ def add(subparsers):
                            "(skipped for tiles in the default run: it takes about as long as all "
                            "the rest)")
     p.add_argument("--jobs", type=int, default=None,
-                   help="designs run in parallel (default 2; with --sweep all cores)")
+                   help="designs run in parallel on a Dask LocalCluster of this many workers "
+                        "(default 2; with --sweep all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run the designs on the Dask scheduler at ADDRESS (e.g. "
+                        "tcp://host:8786, one dask-jobqueue started on Slurm or LSF) instead of "
+                        "a LocalCluster; every worker needs this checkout at the same path")
     p.set_defaults(handler=_run)
 
 
 def _run(args):
     from synth.run import synthesize
+    if args.jobs is not None and args.jobs < 1:
+        raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
     return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
-                      tiles_ecp5=args.tiles_ecp5, jobs=args.jobs)
+                      tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler)

@@ -84,14 +84,16 @@ class LayerCounts:
     """What one FC layer saw since the last :meth:`AcceleratedEncoder.reset`: activations in
     and how many of them saturated in the host's quantizer, outputs (logical rows x tokens) and
     how many the tile clamped to ``act_bits``, tokens, output elements (physical, padding
-    rows included) on which a given ``tile`` disagreed with the golden model, and the sums
-    behind :attr:`rel_rmse`."""
+    rows included) on which a given ``tile`` disagreed with the golden model, the first of them
+    (``first_mismatch``: physical row, token within the call, the tile's value, the golden
+    value; None if none), and the sums behind :attr:`rel_rmse`."""
     inputs: int = 0
     inputs_saturated: int = 0
     outputs: int = 0
     outputs_saturated: int = 0
     tokens: int = 0
     mismatches: int = 0
+    first_mismatch: tuple = None
     error_square_sum: float = 0.0
     reference_sum: float = 0.0
     reference_square_sum: float = 0.0
@@ -166,7 +168,11 @@ class AcceleratedEncoder:
             if given.shape != y.shape:
                 raise ValueError(f"{name}: the tile returned outputs of shape {given.shape}, "
                                  f"not {y.shape}")
-            counts.mismatches += int(np.count_nonzero(given != y))
+            wrong = np.argwhere(given != y)
+            if len(wrong) and counts.first_mismatch is None:
+                row, token = (int(i) for i in wrong[0])
+                counts.first_mismatch = (row, token, int(given[row, token]), int(y[row, token]))
+            counts.mismatches += len(wrong)
             y = given
         counts.inputs += acts.size
         counts.inputs_saturated += saturated

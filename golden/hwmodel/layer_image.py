@@ -91,7 +91,9 @@ class LayerImage(TiledLayer):
     Exponents are informative (they map the integers back to floats); the hardware only uses the
     integers and the four shifts. ``bias_saturated`` counts the biases that did not fit
     ``bias_bits`` even at the coarsest bias exponent and were saturated (docs/numerics.md,
-    "Bias"; 0 for every real layer measured).
+    "Bias"; 0 for every real layer measured). ``streamed``: the image is for the streaming tile
+    (docs/offchip.md), which holds two row blocks' outlier words at a time, so each block must
+    fit one bank (``max_outlier_words // 2``) rather than the whole layer the outlier memory.
     """
 
     config: GoboConfig
@@ -108,6 +110,7 @@ class LayerImage(TiledLayer):
     exponents: dict = dataclasses.field(default_factory=dict)  # e_c, e_r, e_b, e_x, e_y
     row_order: np.ndarray = None   # (M,) logical row of each physical row; None: identity
     bias_saturated: int = 0
+    streamed: bool = False
 
     def __post_init__(self):
         config = self.config
@@ -156,7 +159,14 @@ class LayerImage(TiledLayer):
                                  f"{config.max_align_shift}")
         if not 0 <= self.out_shift < config.acc_bits:
             raise ImageError(f"out_shift={self.out_shift} is outside 0..{config.acc_bits - 1}")
-        if sum(self.words_per_block()) > config.max_outlier_words:
+        if self.streamed:
+            words, bank = self.words_per_block(), config.max_outlier_words // 2
+            if max(words) > bank:
+                worst = int(np.argmax(words))
+                raise ImageError(f"row block {worst} has {words[worst]} outlier words; a bank of "
+                                 f"the streaming tile's outlier buffer holds max_outlier_words "
+                                 f"// 2 = {bank}")
+        elif sum(self.words_per_block()) > config.max_outlier_words:
             raise ImageError(f"{n} outliers need {sum(self.words_per_block())} outlier words; the "
                              f"outlier memory holds max_outlier_words={config.max_outlier_words}; "
                              f"{outlier_share_note(n, rows * cols)}")
@@ -215,7 +225,7 @@ class LayerImage(TiledLayer):
 
 
 def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=0, shift_corr=0,
-               shift_bias=0, out_shift=0, exponents=None, row_order=None):
+               shift_bias=0, out_shift=0, exponents=None, row_order=None, streamed=False):
     """A layer image from integers: ``outliers`` is a sequence of ``(m, n, residual)``."""
     indexes = _int_array("indexes", indexes)
     # (m, n) order is flat-position order for in-range columns (the image checks the range).
@@ -230,7 +240,8 @@ def make_image(config, *, indexes, centroids, outliers=(), bias=None, shift_dot=
                       shift_dot=int(shift_dot), shift_corr=int(shift_corr),
                       shift_bias=int(shift_bias), out_shift=int(out_shift),
                       exponents=dict(exponents or {}),
-                      row_order=None if row_order is None else _int_array("row_order", row_order))
+                      row_order=None if row_order is None else _int_array("row_order", row_order),
+                      streamed=bool(streamed))
 
 
 def quantize_activations(config, acts):
@@ -350,7 +361,7 @@ def fixed_bias(config, bias, rows, e_acc, out_exponent=None):
 
 
 def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=None,
-                      layer=None, balance_rows="auto"):
+                      layer=None, balance_rows="auto", streamed=False):
     """Quantize float ``weights`` (M, N) with GOBO and lay them out as an integer image.
 
     ``act_exponent`` is ``e_x`` of the activations the layer will see; ``out_exponent`` is the
@@ -358,6 +369,7 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
     existing :class:`~golden.quant.quantizer.GoboLayer` of these weights. ``balance_rows``: True
     reorders the rows by :func:`balanced_row_order` (recorded in ``row_order``), False keeps them,
     ``"auto"`` (default) takes whichever of the two the cycle model predicts to be faster.
+    ``streamed``: an image for the streaming tile (:class:`LayerImage`).
     """
     weights, layer = gobo_quantized(config, weights, layer)
     centroids, e_c = to_fixed(layer.centroids, config.centroid_bits)
@@ -380,7 +392,7 @@ def build_layer_image(config, weights, *, act_exponent, bias=None, out_exponent=
     parts = dict(config=config, layer=layer, centroids=centroids, residuals=res_int,
                  bias=fixed.values, shift_dot=e_c - e_a, shift_corr=e_r - e_a,
                  shift_bias=fixed.shift, out_shift=fixed.out_shift,
-                 bias_saturated=fixed.saturated,
+                 bias_saturated=fixed.saturated, streamed=bool(streamed),
                  exponents={"centroids": e_c, "residuals": e_r, "activations": act_exponent,
                             "bias": e_acc + fixed.shift, "outputs": e_acc + fixed.out_shift})
     identity = np.arange(rows, dtype=np.int64)
@@ -413,7 +425,8 @@ def _permuted_image(order, *, config, layer, centroids, residuals, bias, **scala
         outlier_residuals=residuals[sort], bias=bias[order], row_order=order, **scalars)
 
 
-def calibrated_image(config, weights, acts, *, bias=None, layer=None, balance_rows="auto"):
+def calibrated_image(config, weights, acts, *, bias=None, layer=None, balance_rows="auto",
+                     streamed=False):
     """The image of float ``weights`` (M, N) for float activations ``acts`` (T, N), as ``gobo
     simulate`` builds it: the activations quantized to ``act_bits`` at their own exponent
     (:func:`quantize_activations`), the output exponent calibrated on the FP32 result
@@ -441,7 +454,7 @@ def calibrated_image(config, weights, acts, *, bias=None, layer=None, balance_ro
         fp32 = fp32 + np.asarray(bias, dtype=np.float64)
     image = build_layer_image(config, weights, bias=bias, act_exponent=e_x,
                               out_exponent=output_exponent(config, fp32), layer=layer,
-                              balance_rows=balance_rows)
+                              balance_rows=balance_rows, streamed=streamed)
     return image, x_int, fp32
 
 

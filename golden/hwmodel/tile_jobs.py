@@ -3,7 +3,7 @@ the golden outputs and counters."""
 
 import numpy as np
 
-from golden.hwmodel.layer_image import layer_word, load_beats
+from golden.hwmodel.layer_image import act_beats, layer_word, load_beats
 from golden.hwmodel.mac_tile import (
     compressed_streams,
     mac_layer_word,
@@ -11,15 +11,20 @@ from golden.hwmodel.mac_tile import (
     mac_tile_cycles,
     mac_tile_outputs,
 )
+from golden.hwmodel.offchip import offchip_layout
+from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 
-__all__ = ["tile_job", "mac_tile_job", "tile_vectors"]
+__all__ = ["tile_job", "mac_tile_job", "stream_tile_job", "tile_vectors", "physical_outputs",
+           "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
+#: The streaming tile's counters (packing.stream_counters_fields).
+STREAM_COUNTERS = COUNTERS + ("stall_memory", "bytes_read")
 
 
 def _job(layer, tokens, y, model, *, name, seed, layer_word, load, streams=None,
-         gap_probability=0.0, backpressure_probability=0.0, corrupt=None):
+         gap_probability=0.0, backpressure_probability=0.0, corrupt=None, counters=COUNTERS):
     pes = layer.config.pes
     expected = [[int(v) for v in y[b * pes:(b + 1) * pes, t]]
                 for b in range(layer.blocks) for t in range(tokens)]
@@ -31,7 +36,7 @@ def _job(layer, tokens, y, model, *, name, seed, layer_word, load, streams=None,
         # Streams driven at once before the load beats (the compressed tile's weights).
         "streams": {k: [format(w, "x") for w in words] for k, words in (streams or {}).items()},
         "expected": expected,
-        "expected_counters": {k: model[k] for k in COUNTERS} if timed else None,
+        "expected_counters": {k: model[k] for k in counters} if timed else None,
         "ideal_cycles": tokens * layer.blocks * layer.chunks,
         "gap_probability": gap_probability, "backpressure_probability": backpressure_probability,
         "corrupt": corrupt,
@@ -62,6 +67,41 @@ def mac_tile_job(layer, acts, *, name, seed=1, **options):
                 name=name, seed=seed, layer_word=mac_layer_word(layer, tokens),
                 load=mac_load_beats(layer, acts, weights=not compressed), streams=streams,
                 **options)
+
+
+def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, **options):
+    """One streaming tile bench job (docs/offchip.md): the activations are loaded, the layer's
+    off-chip image (:func:`~golden.hwmodel.offchip.offchip_layout` at byte ``base``) is what the
+    bench's memory serves, timed by ``memory`` (an :class:`~golden.hwmodel.offchip.
+    OffchipMemory`); the counters are :func:`~golden.hwmodel.stream_tile.
+    stream_tile_cycles_of_image`'s. Adds ``memory`` (its parameters), ``base`` and ``offchip``
+    (the image's bytes, hex) to the tile job's keys."""
+    acts = np.asarray(acts, dtype=np.int64)
+    tokens = acts.shape[0]
+    layout = offchip_layout(image, memory.bus_bytes, base=base)
+    job = _job(image, tokens, tile_outputs(image, acts),
+               stream_tile_cycles_of_image(image, tokens, memory, base=base),
+               name=name, seed=seed, layer_word=layer_word(image, tokens),
+               load=act_beats(image.config, acts), counters=STREAM_COUNTERS, **options)
+    job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
+    return job
+
+
+def physical_outputs(blocks, pes, beats, tokens):
+    """The tile's output beats of one run (slot ``b * tokens + t`` holds the ``pes`` values of
+    block ``b``, token ``t``; the order of :func:`tile_job`'s ``expected``) back to the physical
+    outputs ``(blocks * pes, tokens)`` of :func:`golden.hwmodel.tile.tile_outputs`.
+
+    Raises
+    ------
+    ValueError
+        If ``beats`` is not ``blocks * tokens`` beats of ``pes`` values.
+    """
+    beats = np.asarray(beats, dtype=np.int64)
+    if beats.shape != (blocks * tokens, pes):
+        raise ValueError(f"{beats.shape[0] if beats.ndim else 0} output beats of shape "
+                         f"{beats.shape[1:]}, expected {blocks * tokens} of ({pes},)")
+    return beats.reshape(blocks, tokens, pes).transpose(0, 2, 1).reshape(blocks * pes, tokens)
 
 
 def tile_vectors(config, jobs, *, seed=1):

@@ -1,0 +1,70 @@
+"""cocotb bench for the streaming tile (hw/stream_tile.py, docs/offchip.md): the tile bench's
+load, run and checks (every output element against the golden tile model, every counter against
+the streaming cycle model), with the off-chip memory on the bench side.
+
+The memory is :class:`golden.hwmodel.offchip.OffchipPort`, the object the cycle model steps,
+driving the AXI4 read channels (``axi__*``) one cycle at a time from the job's memory parameters
+and off-chip bytes, as the Amaranth harness does (:func:`hw.testing.offchip_memory`): its cycle
+0 is the run's first busy cycle, so its bandwidth, latency and stalls are the model's cycle for
+cycle. (Why not ``cocotbext-axi``'s ``AxiRamRead``: docs/offchip.md section 7.)
+"""
+
+import cocotb
+from cocotb.triggers import RisingEdge
+
+from golden.config import GoboConfig
+from golden.hwmodel.offchip import OffchipMemory, OffchipPort
+from golden.hwmodel.packing import stream_counters_fields
+from sim.bench_io import read_vectors
+from sim.tile_bench import TileTestbench, run_jobs
+
+
+class StreamTileTestbench(TileTestbench):
+    """The tile bench plus the off-chip memory behind ``axi``."""
+
+    def __init__(self, dut, config):
+        super().__init__(dut, config)
+        self.counters_fields = stream_counters_fields(config)
+
+    async def reset(self):
+        self.dut.axi__arready.value = 0
+        self.dut.axi__rvalid.value = 0
+        await super().reset()
+
+    async def before_run(self, job):
+        self.dut.base.value = job["base"]
+        port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
+                           base=job["base"])
+        cocotb.start_soon(self._memory(port))
+
+    async def _memory(self, port):
+        """Idle until the edge that takes ``start``, then ``port``'s cycles, one per clock, while
+        ``busy``. (Values read right after an edge are those it sampled: the cycle after the
+        start edge is the first busy cycle, ``port``'s cycle 0.)"""
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.clk)
+            if dut.start.value:
+                break
+        while True:
+            arready, beat = port.outputs()
+            dut.axi__arready.value = int(arready)
+            dut.axi__rvalid.value = int(beat is not None)
+            if beat is not None:
+                dut.axi__rdata.value = port.beat_data(beat[0])
+                dut.axi__rlast.value = int(beat[1])
+            await RisingEdge(dut.clk)
+            port.clock(int(dut.axi__arvalid.value), int(dut.axi__araddr.value),
+                       int(dut.axi__arlen.value), int(dut.axi__rready.value))
+            if not dut.busy.value:
+                break
+        dut.axi__arready.value = 0
+        dut.axi__rvalid.value = 0
+
+
+@cocotb.test(timeout_time=1800, timeout_unit="sec")
+async def stream_tile_matches_golden(dut):
+    """Every output element equals the golden tile model's; counters equal the streaming cycle
+    model's (with the job's memory)."""
+    vectors = read_vectors()
+    await run_jobs(dut, StreamTileTestbench(dut, GoboConfig(**vectors["config"])), vectors)
