@@ -6,6 +6,8 @@
 #   make test-full  300 real sentences through every MiniLM FC layer on the bit-exact model, and
 #                   all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
+#   make bitstream  the tile on an FPGA board (BOARD=ulx3s-85f, the default): .bit/.svf,
+#                 utilization and timing in build/board/<board>/ (docs/board.md, ~N min)
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
@@ -18,7 +20,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth accuracy reference clean distclean
+.PHONY: all report verilog formal test test-full synth bitstream accuracy reference clean distclean
 
 all: report verilog
 
@@ -50,6 +52,10 @@ test-full: $(STAMP)
 
 synth: $(STAMP)
 	$(GOBO) synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
+
+BOARD ?= ulx3s-85f
+bitstream: $(STAMP)
+	$(PY) -m synth.bitstream --board $(BOARD) --out build/board
 
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)

@@ -9,10 +9,8 @@ import time
 
 import numpy as np
 
-from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
-from golden.hwmodel.tile_jobs import tile_job, tile_vectors
-from golden.quant.quantizer import quantize
+from golden.hwmodel.tile_jobs import layer_job, logical_beats, tile_vectors
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
@@ -69,11 +67,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
-    layer = quantize(weights, index_bits=config.index_bits,
-                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer)
-    job = tile_job(image, x_int, name=name, seed=seed, gap_probability=gap_probability,
-                   backpressure_probability=backpressure_probability)
+    image, x_int, fp32, job = layer_job(config, weights, activations, bias=bias, seed=seed,
+                                        name=name, outlier_fit=outlier_fit,
+                                        gap_probability=gap_probability,
+                                        backpressure_probability=backpressure_probability)
     build_dir, toplevel = build_tile(config, tag)
     try:
         results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(config, [job]),
@@ -110,14 +107,8 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         "error": failure,
     }
     if outputs and len(outputs) == len(expected):
-        y = _logical(image, np.array(outputs), x_int.shape[0])
+        y = logical_beats(image, outputs, x_int.shape[0])
         hw = y * 2.0 ** image.exponents["outputs"]
         report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
     return report
 
-
-def _logical(image, beats, tokens):
-    """Output beats (slot (b, t) -> P values) back to Y (T, M) in the model's row order."""
-    pes = image.config.pes
-    physical = beats.reshape(image.blocks, tokens, pes).transpose(0, 2, 1).reshape(-1, tokens)
-    return logical_outputs(image, physical).T

@@ -10,7 +10,7 @@ from golden import npyfile
 from golden.config import PRESETS, preset
 from golden.nlp.weights import load_tensors
 
-__all__ = ["add"]
+__all__ = ["add", "add_layer_arguments", "layer_inputs"]
 
 
 def add(subparsers):
@@ -25,6 +25,21 @@ def add(subparsers):
         epilog=example("gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.attention.self.query.weight \\",
                        "    --bias encoder.layer.0.attention.self.query.bias --tokens 4"))
+    add_layer_arguments(p)
+    p.add_argument("--preset", choices=sorted(PRESETS), default="minilm",
+                   help="hardware configuration (default minilm: 16 PEs x 16 lanes, 3-bit "
+                        "indexes, 16-bit activations)")
+    p.add_argument("--outlier-lanes", metavar="Q", type=int,
+                   help="override the outlier side path's multipliers")
+    add_outlier_options(p, scope=False)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(handler=_run_simulate)
+
+
+def add_layer_arguments(p):
+    """The layer a command runs: ``WEIGHTS``, ``--tensor``, ``--bias``, ``--tokens``,
+    ``--activations``, ``--seed`` (read back by :func:`layer_inputs`); shared by ``gobo
+    simulate`` and ``gobo board``."""
     p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
     p.add_argument("--tensor", metavar="NAME", required=True,
                    help="the weight matrix ([out, in], e.g. "
@@ -36,14 +51,6 @@ def add(subparsers):
     p.add_argument("--activations", metavar="X.npy",
                    help="float activations (T, in) instead of seeded Gaussian ones")
     p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="minilm",
-                   help="hardware configuration (default minilm: 16 PEs x 16 lanes, 3-bit "
-                        "indexes, 16-bit activations)")
-    p.add_argument("--outlier-lanes", metavar="Q", type=int,
-                   help="override the outlier side path's multipliers")
-    add_outlier_options(p, scope=False)
-    p.add_argument("--json", action="store_true", help="print one JSON object")
-    p.set_defaults(handler=_run_simulate)
 
 
 def _tensor(tensors, name, path, ndim):
@@ -77,11 +84,15 @@ def _activations(path, features):
     return array.astype(np.float64)
 
 
-def _run_simulate(args):
-    from sim.simulate import simulate_layer
-    config = preset(args.preset)
-    if args.outlier_lanes is not None:
-        config = config.replace(outlier_lanes=args.outlier_lanes)
+def layer_inputs(args, config, preset_name):
+    """``(weights, bias or None, activations or None, tokens)`` of the arguments of
+    :func:`add_layer_arguments`, checked against ``config`` (named ``preset_name`` in messages).
+
+    Raises
+    ------
+    CliError
+        A missing tensor, a wrong shape, a bad activations file, a token count out of range.
+    """
     tensors = load_tensors(args.weights, names={args.tensor, args.bias} - {None})
     weights = _tensor(tensors, args.tensor, args.weights, 2)
     bias = _tensor(tensors, args.bias, args.weights, 1) if args.bias else None
@@ -101,8 +112,17 @@ def _run_simulate(args):
     if args.tokens is None:
         args.tokens = 4
     if not 1 <= args.tokens <= config.max_tokens:
-        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}, not "
+        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {preset_name}, not "
                        f"{args.tokens}")
+    return weights, bias, activations, args.tokens
+
+
+def _run_simulate(args):
+    from sim.simulate import simulate_layer
+    config = preset(args.preset)
+    if args.outlier_lanes is not None:
+        config = config.replace(outlier_lanes=args.outlier_lanes)
+    weights, bias, activations, args.tokens = layer_inputs(args, config, args.preset)
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
                             activations=activations, seed=args.seed, name=args.tensor, tag=tag,

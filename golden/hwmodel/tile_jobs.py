@@ -3,7 +3,12 @@ the golden outputs and counters."""
 
 import numpy as np
 
-from golden.hwmodel.layer_image import layer_word, load_beats
+from golden.hwmodel.layer_image import (
+    calibrated_image,
+    layer_word,
+    load_beats,
+    logical_outputs,
+)
 from golden.hwmodel.mac_tile import (
     compressed_streams,
     mac_layer_word,
@@ -12,8 +17,9 @@ from golden.hwmodel.mac_tile import (
     mac_tile_outputs,
 )
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
+from golden.quant.quantizer import quantize
 
-__all__ = ["tile_job", "mac_tile_job", "tile_vectors"]
+__all__ = ["tile_job", "layer_job", "logical_beats", "mac_tile_job", "tile_vectors"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 
@@ -45,6 +51,29 @@ def tile_job(image, acts, *, name, seed=1, **options):
     return _job(image, tokens, tile_outputs(image, acts), tile_cycles_of_image(image, tokens),
                 name=name, seed=seed, layer_word=layer_word(image, tokens),
                 load=load_beats(image, acts), **options)
+
+
+def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
+              outlier_fit="gaussian", **options):
+    """One real FC layer as a tile job: quantize ``weights`` (M, N float) with GOBO
+    (``outlier_fit`` as :func:`golden.quant.quantizer.quantize`; index width and threshold from
+    ``config``), calibrate the image on float ``activations`` (T, N); return ``(image, x_int,
+    fp32, job)``: the layer image, the integer activations, the FP32 layer's result (T, M) and
+    the :func:`tile_job`. Raises :class:`~golden.hwmodel.layer_image.ImageError` (a
+    ``ValueError``) for a layer the configuration cannot hold."""
+    layer = quantize(weights, index_bits=config.index_bits,
+                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
+    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer)
+    return image, x_int, fp32, tile_job(image, x_int, name=name, seed=seed, **options)
+
+
+def logical_beats(image, beats, tokens):
+    """Output beats (slot ``(b, t)`` -> ``P`` values, ``b`` major) back to ``Y`` (T, M) in the
+    model's row order."""
+    pes = image.config.pes
+    beats = np.asarray(beats)
+    physical = beats.reshape(image.blocks, tokens, pes).transpose(0, 2, 1).reshape(-1, tokens)
+    return logical_outputs(image, physical).T
 
 
 def mac_tile_job(layer, acts, *, name, seed=1, **options):

@@ -1,0 +1,221 @@
+"""The board top (docs/board.md): the link's CRC is zlib's, the UART in the Amaranth
+simulator, and the whole board top on Verilator driven by the `gobo board` host code through
+pyserial's socket:// URL, on a real MiniLM layer slice with real activations, bit-exact, its
+counters against the cycle model, with a corrupted byte each way on the link caught by the CRC."""
+
+import os
+import random
+import zlib
+
+import numpy as np
+import pytest
+from amaranth.lib.crc.catalog import CRC32_ISO_HDLC
+from amaranth.sim import Simulator
+
+from gobo.cli import main
+from gobo.commands.board import count_mismatches, run_layer
+from golden.accel.fc_layers import fc_inputs
+from golden.config import preset
+from golden.nlp.bert import BertConfig, BertEncoder
+from golden.nlp.tokenizer import Tokenizer
+from golden.nlp.weights import minilm_dir
+from hw.board.protocol import LinkSizes, check_frame, frame
+from hw.board.uart_rx import UartRx
+from hw.board.uart_tx import UartTx
+
+TINY = preset("tiny")
+QUERY = "encoder.layer.0.attention.self.query"
+
+
+def test_link_crc_is_zlibs_crc32_and_catches_a_flipped_bit():
+    rng = random.Random(3)
+    for n in (0, 1, 7, 300):
+        data = bytes(rng.randrange(256) for _ in range(n))
+        assert CRC32_ISO_HDLC().compute(data) == zlib.crc32(data)   # the RTL's = the host's
+    message = frame(2, bytes(range(40)))
+    assert check_frame(message)
+    for bit in (0, 77, 8 * len(message) - 1):
+        bad = bytearray(message)
+        bad[bit // 8] ^= 1 << (bit % 8)
+        assert not check_frame(bytes(bad))
+
+
+def test_link_sizes_of_the_board_preset():
+    sizes = LinkSizes(preset("ulx3s"))
+    assert sizes.output == 4 * 16 // 8 and sizes.output_depth == 96 * 16
+    with pytest.raises(ValueError, match="16-bit beat numbers"):
+        LinkSizes(preset("bert_large").replace(max_tokens=4096))
+
+
+def _uart_sim(divisor, send, line_override=None):
+    """UartTx -> UartRx in the Amaranth simulator; returns (bytes received, frame errors)."""
+    tx, rx = UartTx(divisor=divisor), UartRx(divisor=divisor)
+    from amaranth.hdl import Module
+    m = Module()
+    m.submodules.tx, m.submodules.rx = tx, rx
+    m.d.comb += rx.rx.eq(tx.tx if line_override is None else line_override)
+    got, errors = [], []
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+
+    async def source(ctx):
+        rng = random.Random(1)
+        for byte in send:
+            ctx.set(tx.i.payload, byte)
+            ctx.set(tx.i.valid, 1)
+            await ctx.tick().until(tx.i.ready)
+            ctx.set(tx.i.valid, 0)
+            gap = rng.choice([0, 0, 3, 17])
+            if gap:
+                await ctx.tick().repeat(gap)
+
+    async def sink(ctx):
+        rng = random.Random(2)
+        for _ in range(len(send) * 12 * divisor + 200):
+            ready = rng.random() < 0.7
+            ctx.set(rx.o.ready, ready)
+            await ctx.delay(1e-9)
+            if ready and ctx.get(rx.o.valid):
+                got.append(ctx.get(rx.o.payload))
+            if ctx.get(rx.frame_error):
+                errors.append(len(got))
+            await ctx.tick()
+
+    sim.add_testbench(source, background=True)
+    sim.add_testbench(sink)
+    sim.run()
+    return got, errors
+
+
+@pytest.mark.parametrize("divisor", [4, 7, 25])
+def test_uart_round_trip(divisor):
+    data = [random.Random(divisor).randrange(256) for _ in range(24)] + [0x00, 0xFF, 0x55]
+    got, errors = _uart_sim(divisor, data)
+    assert got == data and errors == []
+
+
+def test_uart_receiver_drops_a_byte_without_stop_bit():
+    from amaranth.hdl import Module, Signal
+    rx = UartRx(divisor=4)
+    m = Module()
+    m.submodules.rx = rx
+    line = Signal(init=1)
+    m.d.comb += rx.rx.eq(line)
+    seen = {"bytes": [], "errors": 0}
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+
+    async def drive(ctx):
+        ctx.set(rx.o.ready, 1)
+        for byte, stop in ((0xA5, 1), (0x3C, 0), (0x81, 1)):
+            for bit in [0] + [(byte >> k) & 1 for k in range(8)] + [stop, 1, 1]:
+                ctx.set(line, bit)
+                for _ in range(4):
+                    await ctx.tick()
+                    if ctx.get(rx.o.valid):
+                        seen["bytes"].append(ctx.get(rx.o.payload))
+                    seen["errors"] += ctx.get(rx.frame_error)
+            ctx.set(line, 1)
+            await ctx.tick().repeat(40)
+
+    sim.add_testbench(drive)
+    sim.run()
+    assert seen["bytes"] == [0xA5, 0x81] and seen["errors"] == 1
+
+
+def test_the_checker_counts_a_flipped_output():
+    expected = [[1, -2, 3, 4], [5, 6, 7, -8]]
+    assert count_mismatches([list(b) for b in expected], expected, 4) == 0
+    corrupted = [list(b) for b in expected]
+    corrupted[1][2] ^= 1 << 3
+    assert count_mismatches(corrupted, expected, 4) == 1
+    assert count_mismatches(corrupted[:1], expected, 4) == 4
+
+
+class Corrupting:
+    """A pyserial port whose ``write_at``-th byte written and ``read_at``-th byte read (0-based,
+    counted over the whole session) get one bit flipped, as line noise would."""
+
+    def __init__(self, port, *, write_at, read_at):
+        self.port, self.write_at, self.read_at = port, write_at, read_at
+        self.written = self.read_count = 0
+
+    @property
+    def timeout(self):
+        return self.port.timeout
+
+    def write(self, data):
+        data = self._flip(bytearray(data), self.write_at - self.written)
+        self.written += len(data)
+        return self.port.write(bytes(data))
+
+    def read(self, n):
+        data = self._flip(bytearray(self.port.read(n)), self.read_at - self.read_count)
+        self.read_count += len(data)
+        return bytes(data)
+
+    def reset_input_buffer(self):
+        self.port.reset_input_buffer()
+
+    @staticmethod
+    def _flip(data, at):
+        if 0 <= at < len(data):
+            data[at] ^= 0x10
+        return data
+
+
+@pytest.fixture(scope="module")
+def real_slice():
+    """Layer 0's query weights and bias, 48 x 64 slice, and the real input to that layer on a
+    sentence (all-MiniLM-L6-v2, NumPy BERT): 4 tokens, the first 64 features."""
+    folder = minilm_dir()
+    encoder = BertEncoder.from_files(folder / "model.safetensors",
+                                     BertConfig.from_file(folder / "config.json"))
+    acts = fc_inputs(encoder, Tokenizer(folder, max_length=16),
+                     "The accelerator runs one layer of the encoder.")[QUERY]
+    w = encoder.weights
+    return (np.asarray(w[f"{QUERY}.weight"])[:48, :64], np.asarray(w[f"{QUERY}.bias"])[:48],
+            acts[:TINY.max_tokens, :64])
+
+
+def test_simulated_board_runs_a_real_minilm_slice_bit_exact(real_slice):
+    """The host code of `gobo board` on the Verilated board top: every output bit-exact, every
+    counter as the cycle model says; a corrupted request byte (answered BAD_CRC) and a
+    corrupted reply byte (caught by the host) are each retried and change nothing."""
+    weights, bias, acts = real_slice
+    report = run_layer(TINY, weights, bias=bias, activations=acts, name=QUERY, sim_tag="tiny",
+                       clocks_per_bit=4,
+                       wrap=lambda port: Corrupting(port, write_at=7 + 3 + 5, read_at=5))
+    assert report["tokens"] == 4 and report["shape"] == [48, 64]
+    assert report["outputs_checked"] == 4 * 48 and report["mismatches"] == 0
+    assert report["counters_match_model"], (report["counters"], report["expected_counters"])
+    assert report["link"]["naks"] == 1            # the board refused the corrupted LOAD
+    assert report["link"]["bad_replies"] == 1     # the host refused the corrupted INFO reply
+    assert not report["link_error_flag"]
+    assert report["rel_rmse_vs_fp32"] < 0.3
+    assert report["link"]["sent"] > 2000 and report["sim_cycles"] > 0
+
+
+def test_cli_without_a_board_says_so_in_one_line(capsys):
+    controller, device = os.openpty()
+    try:
+        status = main(["board", str(minilm_dir() / "model.safetensors"), "--tensor",
+                       f"{QUERY}.weight", "--port", os.ttyname(device), "--timeout", "0.3"])
+    finally:
+        os.close(controller)
+        os.close(device)
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and "\n" not in err
+    assert err.startswith("gobo: error: no reply from /dev/pts/") and "make bitstream" in err
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "/dev/gobo-no-such-port"], "cannot open /dev/gobo-no-such-port"),
+    (["--port", "x", "--preset", "tiny"], "--preset needs --sim"),
+    (["--sim", "--tokens", "17"], "--tokens must be 1..16 for preset ulx3s, not 17"),
+])
+def test_cli_bad_input_is_one_line(capsys, args, message):
+    status = main(["board", str(minilm_dir() / "model.safetensors"), "--tensor",
+                   f"{QUERY}.weight", *args])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and message in err and "\n" not in err, err
