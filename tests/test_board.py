@@ -42,7 +42,7 @@ def test_link_crc_is_zlibs_crc32_and_catches_a_flipped_bit():
 
 def test_link_sizes_of_the_board_preset():
     sizes = LinkSizes(preset("ulx3s"))
-    assert sizes.output == 4 * 16 // 8 and sizes.output_depth == 96 * 16
+    assert sizes.output == 2 * 16 // 8 and sizes.output_depth == 192 * 16
     with pytest.raises(ValueError, match="16-bit beat numbers"):
         LinkSizes(preset("bert_large").replace(max_tokens=4096))
 
@@ -219,3 +219,83 @@ def test_cli_bad_input_is_one_line(capsys, args, message):
                    f"{QUERY}.weight", *args])
     err = capsys.readouterr().err.strip()
     assert status == 2 and message in err and "\n" not in err, err
+
+
+def _link_replies(requests, *, busy=False):
+    """Send ``requests`` (whole frames) byte by byte into a tiny-preset HostLink in the Amaranth
+    simulator (the tile's side: ``busy`` held, no outputs); return the reply frames."""
+    from hw.board.link import HostLink
+    from hw.board.protocol import CRC_BYTES, HEADER_BYTES
+    link = HostLink(config=TINY, clocks_per_bit=4, load_buffer=2, timeout_bits=20)
+    replies, loads = [], []
+    sim = Simulator(link)
+    sim.add_clock(1e-8)
+
+    async def bench(ctx):
+        ctx.set(link.busy, busy)
+        ctx.set(link.load.ready, 1)
+        ctx.set(link.tx.ready, 1)
+        for request in requests:
+            for byte in request:
+                ctx.set(link.rx.payload, byte)
+                ctx.set(link.rx.valid, 1)
+                await ctx.tick().until(link.rx.ready)
+                ctx.set(link.rx.valid, 0)
+            reply = bytearray()
+            for _ in range(2000):
+                await ctx.delay(1e-9)
+                if ctx.get(link.load.valid):
+                    loads.append(ctx.get(link.load.payload).as_value().value)
+                if ctx.get(link.tx.valid):
+                    reply.append(ctx.get(link.tx.payload))
+                    if len(reply) >= HEADER_BYTES and len(reply) == (
+                            HEADER_BYTES + int.from_bytes(reply[1:3], "little") + CRC_BYTES):
+                        await ctx.tick()
+                        break
+                await ctx.tick()
+            replies.append(bytes(reply))
+
+    sim.add_testbench(bench)
+    sim.run()
+    return replies, loads
+
+
+def test_link_answers_every_request_with_a_checked_frame():
+    from hw.board.protocol import Command, LinkSizes, Status
+    sizes = LinkSizes(TINY)
+    beat = (1 << (8 * sizes.load - 9)) | 0x5A
+    corrupted = bytearray(frame(Command.LOAD, beat.to_bytes(sizes.load, "little")))
+    corrupted[4] ^= 0x01
+    requests = {
+        "info": frame(Command.INFO),
+        "bad crc": bytes(corrupted),
+        "bad command": frame(0x7E),
+        "bad length": frame(Command.START, b"\x01\x02"),
+        "half a beat": frame(Command.LOAD, b"\x01"),
+        "over the buffer": frame(Command.LOAD, bytes(3 * sizes.load)),
+        "read nothing": frame(Command.READ, bytes(4)),
+        "load": frame(Command.LOAD, 2 * beat.to_bytes(sizes.load, "little")),
+        "status": frame(Command.STATUS),
+    }
+    replies, loads = _link_replies(list(requests.values()))
+    assert all(check_frame(r) for r in replies), replies
+    got = dict(zip(requests, (r[0] for r in replies)))
+    assert got == {"info": Status.OK, "bad crc": Status.BAD_CRC, "bad command":
+                   Status.BAD_COMMAND, "bad length": Status.BAD_LENGTH,
+                   "half a beat": Status.BAD_LENGTH, "over the buffer": Status.BAD_LENGTH,
+                   "read nothing": Status.RANGE, "load": Status.OK, "status": Status.OK}
+    assert loads == [beat, beat]        # only the good LOAD reached the tile, both beats
+    info = int.from_bytes(replies[0][3:-4], "little")
+    from golden.hwmodel.packing import unpack
+    from hw.board.protocol import VERSION, fingerprint, info_fields
+    assert unpack(info_fields(), info) == {"version": VERSION, "fingerprint": fingerprint(TINY),
+                                          "load_buffer": 2, "clocks_per_bit": 4}
+
+
+def test_link_refuses_loads_and_starts_while_the_tile_runs():
+    from hw.board.protocol import Command, LinkSizes, Status
+    sizes = LinkSizes(TINY)
+    replies, loads = _link_replies([frame(Command.LOAD, bytes(sizes.load)),
+                                    frame(Command.START, b"\x01"),
+                                    frame(Command.LAYER, bytes(sizes.layer))], busy=True)
+    assert [r[0] for r in replies] == [Status.BUSY] * 3 and loads == []
