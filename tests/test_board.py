@@ -133,11 +133,12 @@ def test_the_checker_counts_a_flipped_output():
 
 
 class Corrupting:
-    """A pyserial port whose ``write_at``-th byte written and ``read_at``-th byte read (0-based,
-    counted over the whole session) get one bit flipped, as line noise would."""
+    """A pyserial port that flips one bit of each byte written at a position in ``write_at`` and
+    read at a position in ``read_at`` (0-based, counted over the whole session), as line noise
+    would."""
 
-    def __init__(self, port, *, write_at, read_at):
-        self.port, self.write_at, self.read_at = port, write_at, read_at
+    def __init__(self, port, *, write_at=(), read_at=()):
+        self.port, self.write_at, self.read_at = port, set(write_at), set(read_at)
         self.written = self.read_count = 0
 
     @property
@@ -145,12 +146,12 @@ class Corrupting:
         return self.port.timeout
 
     def write(self, data):
-        data = self._flip(bytearray(data), self.write_at - self.written)
+        data = self._flip(bytearray(data), self.written, self.write_at)
         self.written += len(data)
         return self.port.write(bytes(data))
 
     def read(self, n):
-        data = self._flip(bytearray(self.port.read(n)), self.read_at - self.read_count)
+        data = self._flip(bytearray(self.port.read(n)), self.read_count, self.read_at)
         self.read_count += len(data)
         return bytes(data)
 
@@ -158,9 +159,10 @@ class Corrupting:
         self.port.reset_input_buffer()
 
     @staticmethod
-    def _flip(data, at):
-        if 0 <= at < len(data):
-            data[at] ^= 0x10
+    def _flip(data, offset, positions):
+        for at in positions:
+            if 0 <= at - offset < len(data):
+                data[at - offset] ^= 0x10
         return data
 
 
@@ -183,14 +185,26 @@ def test_simulated_board_runs_a_real_minilm_slice_bit_exact(real_slice):
     counter as the cycle model says; a corrupted request byte (answered BAD_CRC) and a
     corrupted reply byte (caught by the host) are each retried and change nothing."""
     weights, bias, acts = real_slice
+    # INFO (7 bytes) is sent twice, its first reply's byte 5 being corrupted; then the first
+    # LOAD gets a payload byte corrupted (NAK, sent again); the second LOAD's length field is
+    # corrupted, so the board waits for bytes that never come: the host times out, the board
+    # drops the request after its own timeout, and the host sends it again.
+    frame_bytes = 7 + 16 * LinkSizes(TINY).load
+    corrupt = Corrupting(None, write_at=(2 * 7 + 3 + 5, 2 * 7 + 2 * frame_bytes + 1),
+                         read_at=(5,))
+
+    def wrap(port):
+        corrupt.port = port
+        return corrupt
+
     report = run_layer(TINY, weights, bias=bias, activations=acts, name=QUERY, sim_tag="tiny",
-                       clocks_per_bit=4,
-                       wrap=lambda port: Corrupting(port, write_at=7 + 3 + 5, read_at=5))
+                       clocks_per_bit=4, timeout=10, wrap=wrap)
     assert report["tokens"] == 4 and report["shape"] == [48, 64]
     assert report["outputs_checked"] == 4 * 48 and report["mismatches"] == 0
     assert report["counters_match_model"], (report["counters"], report["expected_counters"])
     assert report["link"]["naks"] == 1            # the board refused the corrupted LOAD
     assert report["link"]["bad_replies"] == 1     # the host refused the corrupted INFO reply
+    assert report["link"]["timeouts"] == 1        # the request with a corrupted length
     assert not report["link_error_flag"]
     assert report["rel_rmse_vs_fp32"] < 0.3
     assert report["link"]["sent"] > 2000 and report["sim_cycles"] > 0
