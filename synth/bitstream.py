@@ -61,7 +61,7 @@ def build_bitstream(name, out, *, seed=ECP5_SEED, log=print):
         f"{spec.baud} baud ({spec.clocks_per_bit} clocks a bit); Yosys, nextpnr-ecp5 "
         f"--seed {seed}, ecppack in {work}")
     plan = platform.build(pins, name=NAME, do_build=False,
-                          nextpnr_opts=f"--seed {seed} --report report.json")
+                          nextpnr_opts=f"--seed {seed} --router router2 --report report.json")
     env = _tool_env()
     work.mkdir(parents=True)
     with open(folder / "build.log", "w") as flow_log:

@@ -313,3 +313,12 @@ def test_link_refuses_loads_and_starts_while_the_tile_runs():
                                     frame(Command.START, b"\x01"),
                                     frame(Command.LAYER, bytes(sizes.layer))], busy=True)
     assert [r[0] for r in replies] == [Status.BUSY] * 3 and loads == []
+
+
+def test_board_top_verilog_is_lint_clean(tmp_path):
+    from hw.verilog import lint
+    from sim.board_sim import board_design
+    verilog, top = board_design(TINY, 4, "lint")
+    path = tmp_path / f"{top}.v"
+    path.write_text(verilog)
+    lint(path, top)

@@ -134,7 +134,7 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
     y = logical_beats(image, outputs, x_int.shape[0]) * 2.0 ** image.exponents["outputs"]
     return {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
-        "board": "simulated" if sim_tag else port, "config": config.to_dict(),
+        "board": "the simulated board" if sim_tag else port, "config": config.to_dict(),
         "outputs_checked": sum(len(beat) for beat in outputs), "mismatches": mismatches,
         "counters": counters, "expected_counters": job["expected_counters"],
         "counters_match_model": counters == job["expected_counters"],
