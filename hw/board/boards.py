@@ -4,6 +4,7 @@ that puts :class:`~hw.board.top.BoardTop` on one (docs/board.md)."""
 import dataclasses
 
 from amaranth.hdl import Elaboratable, Module
+from amaranth.lib import io
 
 from golden.config import preset
 
@@ -79,7 +80,9 @@ class PinTop(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         m.submodules.board = top = self.top
-        uart = platform.request("uart", 0)
-        led = platform.request("led", 0)
-        m.d.comb += [top.rx.eq(uart.rx.i), uart.tx.o.eq(top.tx), led.o.eq(top.busy)]
+        uart = platform.request("uart", 0, dir="-")
+        m.submodules.rx_buffer = rx = io.Buffer("i", uart.rx)
+        m.submodules.tx_buffer = tx = io.Buffer("o", uart.tx)
+        m.submodules.led_buffer = led = io.Buffer("o", platform.request("led", 0, dir="-"))
+        m.d.comb += [top.rx.eq(rx.i), tx.o.eq(top.tx), led.o.eq(top.busy)]
         return m
