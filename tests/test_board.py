@@ -345,3 +345,15 @@ def test_bitstream_plan_puts_the_link_on_the_ulx3s_pins():
     assert "--seed 7" in script and "--report report.json" in script
     with pytest.raises(ValueError, match="unknown board 'de10'; choose one of ulx3s-85f"):
         board("de10")
+
+
+def test_parameters_are_checked_with_their_names():
+    from hw.board.link import HostLink
+    with pytest.raises(ValueError, match="divisor must be an integer between 4 and 65535, not 3"):
+        UartRx(divisor=3)
+    with pytest.raises(TypeError, match="divisor must be an integer"):
+        UartTx(divisor=4.0)
+    with pytest.raises(ValueError, match="load_buffer must be an integer between 1 and 4096"):
+        HostLink(config=TINY, clocks_per_bit=4, load_buffer=0)
+    with pytest.raises(ValueError, match="exceeds the 16-bit length field"):
+        HostLink(config=preset("ulx3s"), clocks_per_bit=4, load_buffer=4096)

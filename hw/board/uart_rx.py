@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.config import check_int
 
-__all__ = ["UartRx", "check_divisor"]
+__all__ = ["UartRx", "UartParams", "check_divisor"]
 
 
 def check_divisor(divisor):
@@ -17,7 +17,20 @@ def check_divisor(divisor):
     return check_int("divisor", divisor, 4, 0xFFFF)
 
 
-class UartRx(wiring.Component):
+class UartParams:
+    """Mixin of the UART components: call ``_init_divisor(divisor)`` first in the
+    constructor."""
+
+    def _init_divisor(self, divisor):
+        self._divisor = check_divisor(divisor)
+
+    @property
+    def divisor(self):
+        """Clocks per bit (read-only)."""
+        return self._divisor
+
+
+class UartRx(UartParams, wiring.Component):
     """Receive 8N1 bytes from the pin ``rx``.
 
     The pin goes through a two-flop synchronizer; a falling edge starts a byte, the start bit
@@ -43,13 +56,9 @@ class UartRx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        self._divisor = check_divisor(divisor)
+        self._init_divisor(divisor)
         super().__init__({"rx": In(1, init=1), "o": Out(stream.Signature(8)),
                           "frame_error": Out(1), "overrun": Out(1)})
-
-    @property
-    def divisor(self):
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()

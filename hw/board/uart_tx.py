@@ -4,12 +4,12 @@ from amaranth.hdl import Cat, Const, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from .uart_rx import check_divisor
+from .uart_rx import UartParams
 
 __all__ = ["UartTx"]
 
 
-class UartTx(wiring.Component):
+class UartTx(UartParams, wiring.Component):
     """Send each byte of ``i`` on the pin ``tx`` as a start bit, 8 data bits and a stop bit,
     ``divisor`` clocks each; ``i.ready`` is high while the line is idle (the stop bit ends
     before the next byte is taken, so bytes go back to back at 10 bits each).
@@ -30,12 +30,8 @@ class UartTx(wiring.Component):
     """
 
     def __init__(self, *, divisor):
-        self._divisor = check_divisor(divisor)
+        self._init_divisor(divisor)
         super().__init__({"i": In(stream.Signature(8)), "tx": Out(1, init=1)})
-
-    @property
-    def divisor(self):
-        return self._divisor
 
     def elaborate(self, platform):
         m = Module()
