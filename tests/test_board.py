@@ -241,7 +241,7 @@ def _link_replies(requests, *, busy=False):
     from hw.board.link import HostLink
     from hw.board.protocol import CRC_BYTES, HEADER_BYTES
     link = HostLink(config=TINY, clocks_per_bit=4, load_buffer=2, timeout_bits=20)
-    replies, loads = [], []
+    replies, loads, starts = [], [], []
     sim = Simulator(link)
     sim.add_clock(1e-8)
 
@@ -260,6 +260,8 @@ def _link_replies(requests, *, busy=False):
                 await ctx.delay(1e-9)
                 if ctx.get(link.load.valid):
                     loads.append(ctx.get(link.load.payload).as_value().value)
+                if ctx.get(link.start):
+                    starts.append(len(replies))
                 if ctx.get(link.tx.valid):
                     reply.append(ctx.get(link.tx.payload))
                     if len(reply) >= HEADER_BYTES and len(reply) == (
@@ -271,7 +273,7 @@ def _link_replies(requests, *, busy=False):
 
     sim.add_testbench(bench)
     sim.run()
-    return replies, loads
+    return replies, loads, starts
 
 
 def test_link_answers_every_request_with_a_checked_frame():
@@ -291,7 +293,7 @@ def test_link_answers_every_request_with_a_checked_frame():
         "load": frame(Command.LOAD, 2 * beat.to_bytes(sizes.load, "little")),
         "status": frame(Command.STATUS),
     }
-    replies, loads = _link_replies(list(requests.values()))
+    replies, loads, _ = _link_replies(list(requests.values()))
     assert all(check_frame(r) for r in replies), replies
     got = dict(zip(requests, (r[0] for r in replies)))
     assert got == {"info": Status.OK, "bad crc": Status.BAD_CRC, "bad command":
@@ -309,10 +311,22 @@ def test_link_answers_every_request_with_a_checked_frame():
 def test_link_refuses_loads_and_starts_while_the_tile_runs():
     from hw.board.protocol import Command, LinkSizes, Status
     sizes = LinkSizes(TINY)
-    replies, loads = _link_replies([frame(Command.LOAD, bytes(sizes.load)),
-                                    frame(Command.START, b"\x01"),
-                                    frame(Command.LAYER, bytes(sizes.layer))], busy=True)
-    assert [r[0] for r in replies] == [Status.BUSY] * 3 and loads == []
+    replies, loads, starts = _link_replies([frame(Command.LOAD, bytes(sizes.load)),
+                                            frame(Command.START, b"\x01"),
+                                            frame(Command.LAYER, bytes(sizes.layer))], busy=True)
+    assert [r[0] for r in replies] == [Status.BUSY] * 3 and loads == [] and starts == []
+
+
+def test_link_starts_a_run_once_per_id_until_something_is_loaded():
+    """A retried START (same id) does not run again; after a LAYER or LOAD the same id does."""
+    from hw.board.protocol import Command, LinkSizes, Status
+    sizes = LinkSizes(TINY)
+    start = frame(Command.START, b"\x07")
+    replies, _, starts = _link_replies([start, start, frame(Command.LAYER, bytes(sizes.layer)),
+                                        start, frame(Command.LOAD, bytes(sizes.load)), start,
+                                        frame(Command.START, b"\x08")])
+    assert [r[0] for r in replies] == [Status.OK] * 7
+    assert starts == [0, 3, 5, 6]         # the requests that pulsed start
 
 
 def test_board_top_verilog_is_lint_clean(tmp_path):
@@ -347,6 +361,7 @@ def test_bitstream_plan_puts_the_link_on_the_ulx3s_pins():
         board("de10")
 
 
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_parameters_are_checked_with_their_names():
     from hw.board.link import HostLink
     with pytest.raises(ValueError, match="divisor must be an integer between 4 and 65535, not 3"):

@@ -153,7 +153,7 @@ class HostLink(ConfigParams, wiring.Component):
         drained = Signal.like(beats)
         idle = Signal(range(timeout + 1))
         run_id = Signal(8)
-        ran = Signal()                          # a run id has been seen since reset
+        ran = Signal()                          # run_id is the last run's, nothing loaded since
         m.d.comb += [crc_rx.data.eq(byte), crc_rx.valid.eq(rx_xfer)]
 
         def top(nbytes):
@@ -242,10 +242,13 @@ class HostLink(ConfigParams, wiring.Component):
                     answer(Status.OK)               # the host repeats a START it saw no reply to
                 with m.Elif(self.busy):
                     answer(Status.BUSY)
+                # After a LOAD or LAYER, any START is a new run (a new session's first id
+                # may equal the last run's).
                 with m.Elif(cmd == Command.LOAD):
+                    m.d.sync += ran.eq(0)
                     m.next = "DRAIN_READ"
                 with m.Elif(cmd == Command.LAYER):
-                    m.d.sync += self.layer.eq(top(sizes.layer))
+                    m.d.sync += [self.layer.eq(top(sizes.layer)), ran.eq(0)]
                     answer(Status.OK)
                 with m.Else():                      # START (the only code left)
                     m.d.comb += self.start.eq(1)

@@ -39,7 +39,9 @@ class Command(enum.IntEnum):
     INFO = 0x01     #: no payload; reply: :func:`info_fields`
     LOAD = 0x02     #: payload: 1 .. ``load_buffer`` tile load beats; reply: none
     LAYER = 0x03    #: payload: the tile's ``layer`` word; reply: none
-    START = 0x04    #: payload: run id (1 byte); a repeat of the last id is acknowledged, not rerun
+    #: payload: run id (1 byte); the last run's id again, with no LOAD or LAYER since, is
+    #: acknowledged without running again (a retried START)
+    START = 0x04
     STATUS = 0x05   #: no payload; reply: :func:`status_fields`
     READ = 0x06     #: payload: first beat (2), beats (2); reply: that many output beats
 
