@@ -227,6 +227,8 @@ def test_cli_without_a_board_says_so_in_one_line(capsys):
     (["--port", "/dev/gobo-no-such-port"], "cannot open /dev/gobo-no-such-port"),
     (["--port", "x", "--preset", "tiny"], "--preset needs --sim"),
     (["--sim", "--tokens", "17"], "--tokens must be 1..16 for preset ulx3s, not 17"),
+    (["--sim", "--clocks-per-bit", "2"], "--clocks-per-bit must be 4..65535"),
+    (["--sim", "--timeout", "0"], "--timeout must be a positive number of seconds, not 0.0"),
 ])
 def test_cli_bad_input_is_one_line(capsys, args, message):
     status = main(["board", str(minilm_dir() / "model.safetensors"), "--tensor",

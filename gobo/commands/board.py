@@ -60,6 +60,9 @@ def _run_board(args):
     name = args.preset or spec.preset
     config = preset(name)
     weights, bias, activations, tokens = layer_inputs(args, config, name)
+    if not 4 <= args.clocks_per_bit <= 0xFFFF:
+        raise CliError(f"--clocks-per-bit must be 4..65535 (the receiver samples mid-bit), not "
+                       f"{args.clocks_per_bit}")
     if args.timeout is not None and args.timeout <= 0:
         raise CliError(f"--timeout must be a positive number of seconds, not {args.timeout}")
     report = run_layer(config, weights, bias=bias, tokens=tokens, activations=activations,
