@@ -11,6 +11,7 @@
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
+#   make run      the whole MiniLM with every FC layer on the bit-exact accelerator model (A16, A8)
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
 
 PYTHON ?= python3
@@ -20,7 +21,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth bitstream accuracy reference clean distclean
+.PHONY: all report verilog formal test test-full synth bitstream accuracy run reference clean distclean
 
 all: report verilog
 
@@ -60,6 +61,10 @@ bitstream: $(STAMP)
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)
 	$(PY) scripts/model_accuracy.py --out build/reports
+
+# The whole model through the bit-exact accelerator model at A16 and A8, with the task measure.
+run: $(STAMP)
+	$(GOBO) run --out build/reports
 
 # Optional check of the NumPy BERT against PyTorch/transformers, in a venv of its own.
 # torch==2.13.0+cpu matches only the local CPU wheel in /opt/wheels, so pip fails rather than

@@ -10,8 +10,8 @@ just before that edge.
 """
 
 __all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
-           "internal_streams", "run_stream", "run_tile", "run_pe_job", "run_decompressor_job",
-           "run_tile_job"]
+           "internal_streams", "run_stream", "run_tile", "offchip_memory", "run_pe_job",
+           "run_decompressor_job", "run_tile_job"]
 
 
 def _raw(value):
@@ -19,25 +19,31 @@ def _raw(value):
     return value.as_value() if hasattr(value, "as_value") else value
 
 
-async def produce(ctx, stream, words, *, rng=None, gap_prob=0.0, cycles=None):
+async def produce(ctx, stream, words, *, rng=None, gap_prob=0.0, cycles=None,
+                  idle_timeout=10_000):
     """Offer ``words`` on ``stream`` in order, idling a random cycle before a word with
-    probability ``gap_prob``. Appends the cycle of each transfer to ``cycles`` if given."""
+    probability ``gap_prob``. Appends the cycle of each transfer to ``cycles`` if given. Fails
+    ("timed out") when one word waits ``idle_timeout`` cycles for ``ready`` (see
+    :func:`consume`)."""
     cycle = 0
     payload = _raw(stream.payload)
-    for word in words:
+    for n, word in enumerate(words):
         while rng is not None and gap_prob and rng.random() < gap_prob:
             ctx.set(stream.valid, 0)
             await ctx.tick()
             cycle += 1
         ctx.set(stream.valid, 1)
         ctx.set(payload, word)
-        while True:
+        for _ in range(idle_timeout):
             # Sampled at the edge: ready may depend combinationally on signals that another
             # testbench sets in the same cycle (o.ready of a pass-through stage).
             _, _, ready = await ctx.tick().sample(stream.ready)
             cycle += 1
             if ready:
                 break
+        else:
+            raise AssertionError(f"timed out: word {n} of {len(words)} not taken in "
+                                 f"{idle_timeout} cycles (cycle {cycle})")
         if cycles is not None:
             cycles.append(cycle - 1)
     ctx.set(stream.valid, 0)
@@ -62,15 +68,18 @@ def check_stream_rules(pending, valid, ready, word, when, *, name=None):
 
 
 async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None, cycles=None,
-                  timeout=100_000):
+                  idle_timeout=10_000):
     """Take ``count`` transfers from ``stream`` with ``ready`` randomly low (probability
     ``stall_prob``), appending payloads to ``received`` and transfer cycles to ``cycles``.
 
     Asserts the stream rules on the way: once ``valid`` is high it stays high, with the same
-    payload, until the transfer.
+    payload, until the transfer; and fails ("timed out") after ``idle_timeout`` cycles in a row
+    without ``valid``. The default (this project's choice) is far above the longest legitimate
+    gap in the unit tests (a tile's fill, ``C + recon_cycles + 4``), so a design that has stopped
+    fails in seconds, not after minutes of simulation.
     """
     payload = _raw(stream.payload)
-    cycle, pending = 0, None
+    cycle, idle, pending = 0, 0, None
     while count:
         ready = not (rng is not None and stall_prob and rng.random() < stall_prob)
         ctx.set(stream.ready, int(ready))
@@ -83,7 +92,9 @@ async def consume(ctx, stream, count, *, rng=None, stall_prob=0.0, received=None
                 cycles.append(cycle)
             count -= 1
         cycle += 1
-        assert cycle < timeout, f"timed out after {timeout} cycles with {count} transfers missing"
+        idle = 0 if valid else idle + 1
+        assert idle < idle_timeout, (f"timed out: no valid for {idle_timeout} cycles (cycle "
+                                     f"{cycle}) with {count} transfers missing")
     ctx.set(stream.ready, 0)
 
 
@@ -194,14 +205,15 @@ def check_all_taken(name, taken, offered):
 
 
 def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_prob=0.0, runs=1,
-             streams=None, monitor=None):
+             streams=None, monitor=None, inputs=(), background=()):
     """Simulate a tile (:class:`~hw.tile.GoboTile` or alike): offer the ``streams`` ``{member
     name: words}`` (all at once, e.g. the compressed weights of
     :class:`~hw.compressed_mac_tile.CompressedMacTile`), then the ``load`` beats, with ``layer``
     set from the start, and ``runs`` times pulse ``start`` and take the ``blocks * tokens``
     output beats. A :class:`StreamMonitor` (``monitor``, or a fresh one) checks the stream rules
-    on every internal stream all along. Returns ``[(Y (blocks*P, T) int64, counters word)]`` per
-    run."""
+    on every internal stream all along. ``inputs`` are more ``(signal, value)`` pairs set with
+    ``layer``, ``background`` more testbenches run beside (e.g. an off-chip memory,
+    :func:`offchip_memory`). Returns ``[(Y (blocks*P, T) int64, counters word)]`` per run."""
     import numpy as np
     from amaranth.hdl import Fragment
     from amaranth.sim import Simulator
@@ -221,6 +233,8 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
 
     async def bench(ctx):
         ctx.set(dut.layer.as_value(), layer)    # before the first edge: the streams may need it
+        for signal, value in inputs:
+            ctx.set(signal, value)
         while pending:
             await ctx.tick()
         await produce(ctx, dut.load, load, rng=rng, gap_prob=gap_prob)
@@ -247,9 +261,38 @@ def run_tile(dut, *, load, layer, tokens, blocks, rng=None, gap_prob=0.0, stall_
     sim.add_clock(1e-8)
     for name, words in pending.items():
         sim.add_testbench(streamer(name, words))
+    for extra in background:
+        sim.add_testbench(extra, background=True)
     sim.add_testbench(bench)
     sim.run()
     return results
+
+
+def offchip_memory(dut, port):
+    """A testbench that plays the off-chip memory behind ``dut.axi`` (AXI4 read channels) for
+    one run, cycle by cycle, as ``port`` (a :class:`golden.hwmodel.offchip.OffchipPort` with the
+    layer's bytes) says: idle until ``dut.busy`` rises, then ``port``'s cycle 0 is the run's
+    first cycle, so its stalls and bandwidth are the cycle model's."""
+    axi = dut.axi
+
+    async def bench(ctx):
+        ctx.set(axi.arready, 0)
+        ctx.set(axi.rvalid, 0)
+        while True:
+            await ctx.tick()
+            if ctx.get(dut.busy):
+                break
+        while True:
+            arready, beat = port.outputs()
+            ctx.set(axi.arready, int(arready))
+            ctx.set(axi.rvalid, int(beat is not None))
+            if beat is not None:
+                ctx.set(axi.rdata, port.beat_data(beat[0]))
+                ctx.set(axi.rlast, int(beat[1]))
+            _, _, arvalid, araddr, arlen, rready = await ctx.tick().sample(
+                axi.arvalid, axi.araddr, axi.arlen, axi.rready)
+            port.clock(arvalid, araddr, arlen, rready)
+    return bench
 
 
 # Harnesses of the design registry (hw.designs): one bench job in, what the design did out -------

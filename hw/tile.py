@@ -15,7 +15,8 @@ from .tile_controller import TileController, counters_layout, layer_layout
 from .tile_memories import MemorySpec, TileMemories
 
 __all__ = ["GoboTile", "load_layout", "tile_memory_specs",
-           "bias_bank_specs", "write_bias_banks", "broadcast_to_pes", "run_members"]
+           "bias_bank_specs", "write_bias_banks", "broadcast_to_pes", "run_members", "gobo_core",
+           "connect_gobo_core"]
 
 
 def run_members(config):
@@ -144,12 +145,7 @@ class GoboTile(ConfigParams, wiring.Component):
         config = self._config
         pes = config.pes
 
-        m.submodules.controller = ctrl = TileController(config=config)
-        m.submodules.side_path = side = OutlierSidePath(config=config)
-        pe = []
-        for p in range(pes):
-            m.submodules[f"pe{p}"] = unit = GoboPE(config=config)
-            pe.append(unit)
+        ctrl, side, pe = gobo_core(m, config)
 
         # Memories ------------------------------------------------------------------------------
         mems = self._memories
@@ -181,18 +177,36 @@ class GoboTile(ConfigParams, wiring.Component):
             wiring.connect(m, mems.read("activation", 1 + q), side.act_rd[q])
 
         # Controller, side path and PEs ---------------------------------------------------------
-        m.d.comb += [
-            ctrl.layer.eq(self.layer), ctrl.start.eq(self.start), self.busy.eq(ctrl.busy),
-            self.counters.eq(ctrl.counters), ctrl.processed.eq(side.processed),
-        ]
-        wiring.connect(m, ctrl.side, side.i)
-        wiring.connect(m, side.o, ctrl.corr)
-        wiring.connect(m, ctrl.o, wiring.flipped(self.o))
-
-        for unit in pe:
-            m.d.comb += unit.centroids.eq(self.layer.centroids)
-        broadcast_to_pes(m, ctrl, pe, "indexes")
+        m.d.comb += self.counters.eq(ctrl.counters)
+        connect_gobo_core(m, self, ctrl, side, pe)
         return m
+
+
+def gobo_core(m, config, *, streamed=False):
+    """Add a GOBO tile's controller (:class:`~hw.tile_controller.TileController`, ``streamed``
+    as given), outlier side path and ``pes`` PEs to ``m``; returns ``(ctrl, side, pes)``."""
+    m.submodules.controller = ctrl = TileController(config=config, streamed=streamed)
+    m.submodules.side_path = side = OutlierSidePath(config=config)
+    units = []
+    for p in range(config.pes):
+        m.submodules[f"pe{p}"] = unit = GoboPE(config=config)
+        units.append(unit)
+    return ctrl, side, units
+
+
+def connect_gobo_core(m, tile, ctrl, side, units):
+    """Wire :func:`gobo_core`'s parts to each other and to ``tile``'s ``layer``, ``start``,
+    ``busy`` and ``o`` (the memories and ``counters`` are the tile's own business)."""
+    m.d.comb += [
+        ctrl.layer.eq(tile.layer), ctrl.start.eq(tile.start), tile.busy.eq(ctrl.busy),
+        ctrl.processed.eq(side.processed),
+    ]
+    wiring.connect(m, ctrl.side, side.i)
+    wiring.connect(m, side.o, ctrl.corr)
+    wiring.connect(m, ctrl.o, wiring.flipped(tile.o))
+    for unit in units:
+        m.d.comb += unit.centroids.eq(tile.layer.centroids)
+    broadcast_to_pes(m, ctrl, units, "indexes")
 
 
 def broadcast_to_pes(m, ctrl, units, word):

