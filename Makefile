@@ -7,7 +7,7 @@
 #                   all 36 MiniLM encoder FC matrices through the tile RTL (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
 #   make bitstream  the tile on an FPGA board (BOARD=ulx3s-85f, the default): .bit/.svf,
-#                 utilization and timing in build/board/<board>/ (docs/board.md, ~6-9 min)
+#                 utilization and timing in build/board/<board>/ (docs/board.md, 5-8 CPU minutes)
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
