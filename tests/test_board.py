@@ -199,7 +199,7 @@ def test_simulated_board_runs_a_real_minilm_slice_bit_exact(real_slice):
         return corrupt
 
     report = run_layer(TINY, weights, bias=bias, activations=acts, name=QUERY, sim_tag="tiny",
-                       clocks_per_bit=4, timeout=10, wrap=wrap)
+                       clocks_per_bit=4, timeout=4, wrap=wrap)
     assert report["tokens"] == 4 and report["shape"] == [48, 64]
     assert report["outputs_checked"] == 4 * 48 and report["mismatches"] == 0
     assert report["counters_match_model"], (report["counters"], report["expected_counters"])
