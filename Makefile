@@ -7,6 +7,8 @@
 #                   all 36 MiniLM encoder FC matrices through the tile RTL, and a real sentence
 #                   through all 36 on the RTL with the host in between (not in CI)
 #   make verilog  one Verilog file per preset in build/verilog/, linted by Verilator
+#   make bitstream  the tile on an FPGA board (BOARD=ulx3s-85f, the default): .bit/.svf,
+#                 utilization and timing in build/board/<board>/ (docs/board.md, 5-8 CPU minutes)
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
@@ -20,7 +22,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth accuracy run frontier reference clean distclean
+.PHONY: all report verilog formal test test-full synth bitstream accuracy run frontier reference clean distclean
 
 all: report verilog
 
@@ -55,6 +57,10 @@ test-full: $(STAMP)
 synth: $(STAMP)
 	$(GOBO) synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
 
+BOARD ?= ulx3s-85f
+bitstream: $(STAMP)
+	$(PY) -m synth.bitstream --board $(BOARD) --out build/board
+
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)
 	$(PY) scripts/model_accuracy.py --out build/reports
@@ -82,7 +88,7 @@ reference: $(REFVENV)/.installed
 
 clean:
 	rm -rf build/reports build/verilog build/sim build/cache build/runs build/synth build/formal \
-	    sim_build .pytest_cache
+	    build/board sim_build .pytest_cache
 
 distclean: clean
 	rm -rf $(VENV) build

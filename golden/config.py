@@ -384,6 +384,11 @@ PRESETS = {
                                          max_tokens=128, max_outlier_words=1024),
     "bert_large_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=4096,
                                           max_tokens=128, max_outlier_words=2048),
+    # The ULX3S 85F board (docs/board.md): the default PE datapath, 2 PEs so that place and
+    # route stays under 10 minutes (4 PEs: 53 % of the LUTs and over 20 minutes); memories for
+    # MiniLM's 384 x 384 attention matrices and 16 tokens.
+    "ulx3s": _DEFAULT.replace(pes=2, lanes=16, max_rows=384, max_dot_length=384, max_tokens=16,
+                              max_outlier_words=1024),
     # A small tile for fast tests with gaps, backpressure and pathological outlier patterns.
     "tiny": _DEFAULT.replace(lanes=4, pes=4, max_rows=64, max_dot_length=64, max_tokens=4,
                              max_outlier_words=512),

@@ -11,10 +11,8 @@ import time
 
 import numpy as np
 
-from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
-from golden.hwmodel.tile_jobs import physical_outputs, stream_tile_job, tile_job
-from golden.quant.quantizer import quantize
+from golden.hwmodel.tile_jobs import layer_job, logical_beats
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
@@ -81,17 +79,13 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
-    layer = quantize(weights, index_bits=config.index_bits,
-                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
-                                          streamed=memory is not None)
-    options = dict(name=name, seed=seed, gap_probability=gap_probability,
-                   backpressure_probability=backpressure_probability)
+    image, x_int, fp32, job = layer_job(config, weights, activations, bias=bias, seed=seed,
+                                        name=name, outlier_fit=outlier_fit, memory=memory,
+                                        base=base, gap_probability=gap_probability,
+                                        backpressure_probability=backpressure_probability)
     if memory is None:
-        job = tile_job(image, x_int, **options)
         design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
     else:
-        job = stream_tile_job(image, x_int, memory, base=base, **options)
         design = Design("gobo_stream_tile", config, name=f"gobo_stream_tile_{tag}_"
                         f"bus{memory.bus_bytes}", bus_bytes=memory.bus_bytes)
     try:
@@ -134,13 +128,8 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         "error": failure,
     }
     if outputs and len(outputs) == len(expected):
-        y = _logical(image, np.array(outputs), x_int.shape[0])
+        y = logical_beats(image, outputs, x_int.shape[0])
         hw = y * 2.0 ** image.exponents["outputs"]
         report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
     return report
 
-
-def _logical(image, beats, tokens):
-    """Output beats (slot (b, t) -> P values) back to Y (T, M) in the model's row order."""
-    physical = physical_outputs(image.blocks, image.config.pes, beats, tokens)
-    return logical_outputs(image, physical).T

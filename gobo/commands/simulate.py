@@ -11,7 +11,7 @@ from golden.config import PRESETS, STREAM_PRESETS, preset
 from golden.hwmodel.offchip import MEMORY_PRESETS
 from golden.nlp.weights import load_tensors
 
-__all__ = ["add", "choose_preset"]
+__all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset"]
 
 #: The whole-layer tile ``--preset auto`` prefers when the layer fits it.
 ON_CHIP_PRESET = "minilm"
@@ -35,17 +35,7 @@ def add(subparsers):
                        "    --tensor encoder.layer.0.output.dense.weight \\",
                        "    --bias encoder.layer.0.output.dense.bias --preset minilm_stream "
                        "--memory ulx3s_sdram"))
-    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
-    p.add_argument("--tensor", metavar="NAME", required=True,
-                   help="the weight matrix ([out, in], e.g. "
-                        "encoder.layer.0.attention.self.query.weight)")
-    p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
-    p.add_argument("--tokens", metavar="T", type=int, default=None,
-                   help="tokens (activation vectors) to run (default 4, or the rows of "
-                        "--activations)")
-    p.add_argument("--activations", metavar="X.npy",
-                   help="float activations (T, in) instead of seeded Gaussian ones")
-    p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
+    add_layer_arguments(p)
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
                         "indexes, 16-bit activations, if the layer fits it, else the smallest "
@@ -63,6 +53,23 @@ def add(subparsers):
                         "(the WAVES=1 environment variable does the same)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(handler=_run_simulate)
+
+
+def add_layer_arguments(p):
+    """The layer a command runs: ``WEIGHTS``, ``--tensor``, ``--bias``, ``--tokens``,
+    ``--activations``, ``--seed`` (read back by :func:`layer_inputs`); shared by ``gobo
+    simulate`` and ``gobo board``."""
+    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
+    p.add_argument("--tensor", metavar="NAME", required=True,
+                   help="the weight matrix ([out, in], e.g. "
+                        "encoder.layer.0.attention.self.query.weight)")
+    p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
+    p.add_argument("--tokens", metavar="T", type=int, default=None,
+                   help="tokens (activation vectors) to run (default 4, or the rows of "
+                        "--activations)")
+    p.add_argument("--activations", metavar="X.npy",
+                   help="float activations (T, in) instead of seeded Gaussian ones")
+    p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
 
 
 def _tensor(tensors, name, path, ndim):
@@ -128,8 +135,16 @@ def choose_preset(name, rows, cols, tokens, memory):
                    f"streaming preset")
 
 
-def _run_simulate(args):
-    from sim.simulate import simulate_layer
+def layer_inputs(args, config=None, preset_name=None):
+    """``(weights, bias or None, activations or None, tokens)`` of the arguments of
+    :func:`add_layer_arguments`; the token count is checked against ``config``'s
+    ``max_tokens`` (named ``preset_name`` in messages) when a ``config`` is given.
+
+    Raises
+    ------
+    CliError
+        A missing tensor, a wrong shape, a bad activations file, a token count out of range.
+    """
     tensors = load_tensors(args.weights, names={args.tensor, args.bias} - {None})
     weights = _tensor(tensors, args.tensor, args.weights, 2)
     bias = _tensor(tensors, args.bias, args.weights, 1) if args.bias else None
@@ -150,15 +165,27 @@ def _run_simulate(args):
         args.tokens = 4
     if args.tokens < 1:
         raise CliError(f"--tokens must be at least 1, not {args.tokens}")
+    if config is not None:
+        _check_tokens(args.tokens, config, preset_name)
+    return weights, bias, activations, args.tokens
+
+
+def _check_tokens(tokens, config, preset_name):
+    if not tokens <= config.max_tokens:
+        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {preset_name}, not "
+                       f"{tokens}")
+
+
+def _run_simulate(args):
+    from sim.simulate import simulate_layer
+    weights, bias, activations, args.tokens = layer_inputs(args)
     rows, cols = weights.shape
     args.preset, streaming = choose_preset(args.preset, rows, cols, args.tokens, args.memory)
     config = preset(args.preset)
     memory = MEMORY_PRESETS[args.memory or DEFAULT_MEMORY] if streaming else None
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
-    if not args.tokens <= config.max_tokens:
-        raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {args.preset}, not "
-                       f"{args.tokens}")
+    _check_tokens(args.tokens, config, args.preset)
     if cols > config.max_dot_length:
         raise CliError(f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
                        f"max_dot_length={config.max_dot_length}")

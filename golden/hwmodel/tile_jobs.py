@@ -3,7 +3,13 @@ the golden outputs and counters."""
 
 import numpy as np
 
-from golden.hwmodel.layer_image import act_beats, layer_word, load_beats
+from golden.hwmodel.layer_image import (
+    act_beats,
+    calibrated_image,
+    layer_word,
+    load_beats,
+    logical_outputs,
+)
 from golden.hwmodel.mac_tile import (
     compressed_streams,
     mac_layer_word,
@@ -14,9 +20,10 @@ from golden.hwmodel.mac_tile import (
 from golden.hwmodel.offchip import offchip_layout
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
+from golden.quant.quantizer import quantize
 
-__all__ = ["tile_job", "mac_tile_job", "stream_tile_job", "tile_vectors", "physical_outputs",
-           "STREAM_COUNTERS"]
+__all__ = ["tile_job", "layer_job", "logical_beats", "mac_tile_job", "stream_tile_job",
+           "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
@@ -50,6 +57,35 @@ def tile_job(image, acts, *, name, seed=1, **options):
     return _job(image, tokens, tile_outputs(image, acts), tile_cycles_of_image(image, tokens),
                 name=name, seed=seed, layer_word=layer_word(image, tokens),
                 load=load_beats(image, acts), **options)
+
+
+def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
+              outlier_fit="gaussian", memory=None, base=0, **options):
+    """One real FC layer as a tile job: quantize ``weights`` (M, N float) with GOBO
+    (``outlier_fit`` as :func:`golden.quant.quantizer.quantize`; index width and threshold from
+    ``config``), calibrate the image on float ``activations`` (T, N); return ``(image, x_int,
+    fp32, job)``: the layer image, the integer activations, the FP32 layer's result (T, M) and
+    the :func:`tile_job`, or with an off-chip ``memory``
+    (:class:`~golden.hwmodel.offchip.OffchipMemory`) the :func:`stream_tile_job` of the
+    streaming tile with its image at byte ``base``. Raises
+    :class:`~golden.hwmodel.layer_image.ImageError` (a ``ValueError``) for a layer the
+    configuration cannot hold."""
+    layer = quantize(weights, index_bits=config.index_bits,
+                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
+    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
+                                          streamed=memory is not None)
+    if memory is None:
+        job = tile_job(image, x_int, name=name, seed=seed, **options)
+    else:
+        job = stream_tile_job(image, x_int, memory, name=name, seed=seed, base=base, **options)
+    return image, x_int, fp32, job
+
+
+def logical_beats(image, beats, tokens):
+    """Output beats (slot ``(b, t)`` -> ``P`` values, ``b`` major) back to ``Y`` (T, M) in the
+    model's row order."""
+    physical = physical_outputs(image.blocks, image.config.pes, beats, tokens)
+    return logical_outputs(image, physical).T
 
 
 def mac_tile_job(layer, acts, *, name, seed=1, **options):
