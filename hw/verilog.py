@@ -16,6 +16,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import sysconfig
 
 import amaranth
 from amaranth.back import rtlil, verilog
@@ -27,8 +28,10 @@ TIMESCALE = "`timescale 1ns/1ps\n"
 WAIVERS = pathlib.Path(__file__).with_name("verilator_waivers.vlt")
 
 #: Folders whose absolute path ``src`` attributes lose: the one holding the ``amaranth`` package
-#: (site-packages, often inside the checkout's .venv, so it goes first), then the checkout.
+#: (site-packages, often inside the checkout's .venv or the standard library, so it goes first),
+#: the standard library (``contextlib`` when a ``with`` block builds logic), then the checkout.
 _SRC_ROOTS = (pathlib.Path(amaranth.__file__).resolve().parent.parent,
+              pathlib.Path(sysconfig.get_paths()["stdlib"]).resolve(),
               pathlib.Path(__file__).resolve().parent.parent)
 
 
