@@ -4,10 +4,13 @@ fit options and the warning lines."""
 import difflib
 import json
 import math
+import os
+import pathlib
 import sys
 
 __all__ = ["CliError", "EXIT_USAGE", "example", "add_outlier_options", "print_warnings",
-           "print_json", "json_safe", "no_such_tensor", "note"]
+           "print_json", "json_safe", "no_such_tensor", "note", "writable_folder",
+           "writable_file"]
 
 #: Exit status for user errors (as argparse uses for usage errors).
 EXIT_USAGE = 2
@@ -79,3 +82,42 @@ def no_such_tensor(path, name, names):
 def note(message, file=None):
     """One line ``gobo: note: ...`` on stderr."""
     print(f"gobo: note: {message}", file=file or sys.stderr, flush=True)
+
+
+def writable_folder(path):
+    """Make the output folder ``path`` (parents too) before any long work, so that a bad
+    ``--out`` fails at once, not after minutes. Returns it as a :class:`pathlib.Path`.
+
+    Raises
+    ------
+    CliError
+        If it cannot be made or written.
+    """
+    folder = pathlib.Path(path).expanduser()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise CliError(f"{path}: cannot make the output folder ({e.strerror})") from None
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{path}: the output folder is not writable")
+    return folder
+
+
+def writable_file(path):
+    """Check, before any long work, that the output file ``path`` can be written: its folder
+    exists and is writable, and ``path`` is not a folder.
+
+    Raises
+    ------
+    CliError
+        Naming what is wrong.
+    """
+    file = pathlib.Path(path).expanduser()
+    folder = file.parent
+    if file.is_dir():
+        raise CliError(f"{path}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise CliError(f"{path}: cannot write it (no folder {folder})")
+    if not os.access(folder, os.W_OK):
+        raise CliError(f"{path}: cannot write it (folder {folder} is not writable)")
+    return file

@@ -263,3 +263,21 @@ def test_ctrl_c_while_numpy_loads_is_one_line():
            "('numpy', 'golden'))))"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == "[]", run.stdout + run.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["quantize", "{w}", "--all", "-o", "{tmp}/no/such/m.gobo"], "cannot write it (no folder"),
+    (["quantize", "{w}", "--all", "-o", "{tmp}"], "is a folder; give a file name"),
+    (["run", "{w}", "--out", "{tmp}/file/x"], "cannot make the output folder"),
+    (["run", "{tmp}/nope.safetensors"], "nope.safetensors: no such file or folder"),
+    (["model", "{tmp}/nope.safetensors"], "nope.safetensors: no such file or folder"),
+])
+def test_bad_output_paths_and_missing_weights_fail_before_any_work(tmp_path, capsys, argv,
+                                                                    message):
+    """A bad output path or a missing weights file is one line at once, not after minutes."""
+    (tmp_path / "file").write_text("")
+    w = tmp_path / "w.safetensors"
+    w.write_bytes(b"not read: the path checks come first")
+    argv = [a.format(w=w, tmp=tmp_path) for a in argv]
+    code, _, err = _run(argv, capsys)
+    assert code == 2 and message in err and err.count("\n") == 1, err

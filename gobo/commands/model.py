@@ -122,9 +122,11 @@ def weight_calibration(args, spec, tokenizer, seed=DEFAULT_SEED):
 def find_config(args, *folders):
     """``--config``, else the first ``config.json`` in WEIGHTS (a checkpoint folder) or
     ``folders``."""
+    weights = pathlib.Path(args.weights).expanduser()
+    if not weights.exists():
+        raise CliError(f"{args.weights}: no such file or folder")
     if args.config is not None:
         return pathlib.Path(args.config)
-    weights = pathlib.Path(args.weights).expanduser()
     for folder in ([weights] if weights.is_dir() else []) + list(folders):
         if folder is not None and (pathlib.Path(folder) / "config.json").exists():
             return pathlib.Path(folder) / "config.json"

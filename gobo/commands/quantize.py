@@ -27,6 +27,7 @@ from gobo.common import (
     note,
     print_json,
     print_warnings,
+    writable_file,
 )
 from golden.config import GoboConfig
 from golden.nlp.weights import load_tensors
@@ -215,6 +216,8 @@ def _run_quantize_all(args):
     if not math.isfinite(args.threshold):
         raise CliError(f"--threshold must be a finite number, not {args.threshold}")
     spec = spec_from_args(args, method=args.method, threshold=args.threshold)
+    if args.output is not None:
+        writable_file(args.output)
     weights = pathlib.Path(args.weights)
     config_path = find_config(args, weights.parent)
     encoder = load_encoder(weights, config_path)

@@ -17,7 +17,7 @@ from gobo.commands.model import (
     load_encoder,
     weight_calibration,
 )
-from gobo.common import CliError, example, json_safe, note, print_json
+from gobo.common import CliError, example, json_safe, note, print_json, writable_folder
 from golden.accel.encoder import calibrate
 from golden.accel.run_report import SPLITS, format_run, run_report
 from golden.config import PRESETS, preset
@@ -204,6 +204,8 @@ def _weights(args, config, encoder, tokenizer):
 def _run(args):
     started = time.monotonic()
     config = _check_args(args)
+    if args.out is not None:
+        writable_folder(args.out)
     data = load_tweets()
     sizes = dict(zip(SPLITS, (args.calibration, args.train, args.sentences)))
     splits = split(data, sizes, seed=args.seed)
