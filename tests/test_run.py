@@ -146,7 +146,7 @@ def test_bad_weights_are_one_line(tmp_path, capsys):
     packed = tmp_path / "m.gobo"
     packed.write_bytes(b"GOBOMODL")
     for weights, message in ((packed, "a packed .gobo model has lost the FP32 weights"),
-                             (tmp_path / "missing.safetensors", "no config.json beside it")):
+                             (tmp_path / "missing.safetensors", "no such file or folder")):
         assert main(["run", str(weights), "--quiet"]) == 2
         err = capsys.readouterr().err
         assert err.startswith("gobo: error: ") and message in err, err
