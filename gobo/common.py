@@ -74,8 +74,14 @@ def print_json(value, file=None):
 
 def no_such_tensor(path, name, names):
     """The :class:`CliError` for a tensor ``name`` not among ``names``, with a "did you mean"."""
-    close = difflib.get_close_matches(name, list(names), n=1, cutoff=0.6)
-    hint = f"; did you mean {close[0]!r}?" if close else f" (the file has {len(names)} tensors)"
+    names = list(names)
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if close:
+        hint = f"; did you mean {close[0]!r}?"
+    elif len(names) <= 3:    # a .npy file's one tensor is named after the file's stem
+        hint = f" (the file has {', '.join(map(repr, names)) or 'none'})"
+    else:
+        hint = f" (the file has {len(names)} tensors)"
     return CliError(f"{path}: no tensor {name!r}{hint}")
 
 

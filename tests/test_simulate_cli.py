@@ -53,6 +53,14 @@ def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     assert err.startswith("gobo: error: ") and message in err and err.count("\n") == 1
 
 
+def test_a_npy_file_names_its_one_tensor(tmp_path, capsys):
+    """A .npy holds one tensor named after the file's stem: a wrong --tensor says that name."""
+    np.save(tmp_path / "wide.npy", np.zeros((8, 16), np.float32))
+    assert main(["simulate", str(tmp_path / "wide.npy"), "--tensor", "x"]) == 2
+    err = capsys.readouterr().err
+    assert "no tensor 'x' (the file has 'wide')" in err and err.count("\n") == 1, err
+
+
 def test_preset_auto_streams_what_does_not_fit_on_chip():
     """auto: the whole-layer minilm tile when the layer fits, else the smallest streaming preset
     whose dot length holds it; a named memory streams; too wide: one line naming the limit."""
