@@ -1,13 +1,13 @@
 """Formal wrapper of :class:`hw.accumulators.CentroidAccumulators`."""
 
-from amaranth.hdl import Assert, Assume, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Mux, Signal, signed
 from amaranth.lib import stream
 from amaranth.lib.wiring import In
 
 from golden.config import GoboConfig
 
 from ..accumulators import CentroidAccumulators, accumulator_input_layout, bins_layout
-from .properties import FormalWrapper, Proof, stream_rules
+from .properties import FormalWrapper, Proof
 
 __all__ = ["AccumulatorsFormal", "PROOFS", "SMALL"]
 
@@ -32,13 +32,8 @@ class AccumulatorsFormal(FormalWrapper):
         })
 
     def elaborate(self, platform):
-        m = Module()
-        self.no_reset(m)
+        m, dut = self.stream_dut()
         config = self._config
-        m.submodules.dut = dut = self._dut
-        self.pass_through(m, dut)
-        stream_rules(m, dut.i, name="i", check=Assume)
-        stream_rules(m, dut.o, name="o")
         if not self._data:
             return m
 

@@ -3,7 +3,7 @@ component's outputs) or assumptions (on what its environment offers it)."""
 
 import dataclasses
 
-from amaranth.hdl import Assert, Assume, ResetSignal, Signal
+from amaranth.hdl import Assert, Assume, Module, ResetSignal, Signal
 from amaranth.lib import wiring
 
 __all__ = ["Proof", "ENGINE", "FormalWrapper", "stream_rules", "raw"]
@@ -50,11 +50,19 @@ class FormalWrapper(wiring.Component):
     :meth:`no_reset` (the properties are about the running design, from the reset state that
     the flip-flops' initial values give)."""
 
-    def pass_through(self, m, dut):
-        """Drive ``dut``'s input stream ``i`` from this wrapper's free ``i`` and its
-        ``o.ready`` from the free ``o_ready``."""
+    def stream_dut(self):
+        """``(m, dut)``: a new module without reset holding ``self._dut`` (a component with an
+        input stream ``i`` and an output stream ``o``) as ``dut``, its ``i`` driven from this
+        wrapper's free ``i`` and its ``o.ready`` from the free ``o_ready``; the stream rules
+        assumed on ``i`` (the environment's side) and asserted on ``o``."""
+        m = Module()
+        self.no_reset(m)
+        m.submodules.dut = dut = self._dut
         m.d.comb += [dut.i.valid.eq(self.i.valid), raw(dut.i.payload).eq(raw(self.i.payload)),
                      self.i.ready.eq(dut.i.ready), dut.o.ready.eq(self.o_ready)]
+        stream_rules(m, dut.i, name="i", check=Assume)
+        stream_rules(m, dut.o, name="o")
+        return m, dut
 
     @staticmethod
     def no_reset(m):

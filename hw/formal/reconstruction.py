@@ -2,7 +2,7 @@
 :class:`hw.pe.GoboPE`: both take a stream of work and a static dictionary and give one result
 per dot product."""
 
-from amaranth.hdl import Assert, Assume, Module, Signal, signed
+from amaranth.hdl import Assert, Assume, Signal, signed
 from amaranth.lib import stream
 from amaranth.lib.wiring import In
 
@@ -10,7 +10,7 @@ from golden.config import GoboConfig
 
 from ..layouts import centroids_layout
 from ..reconstruction import ReconstructionMultiplier
-from .properties import FormalWrapper, Proof, raw, stream_rules
+from .properties import FormalWrapper, Proof, raw
 
 __all__ = ["ResultStreamFormal", "PROOFS", "SMALL"]
 
@@ -44,14 +44,9 @@ class ResultStreamFormal(FormalWrapper):
         })
 
     def elaborate(self, platform):
-        m = Module()
-        self.no_reset(m)
+        m, dut = self.stream_dut()
         config = self._config
-        m.submodules.dut = dut = self._dut
-        self.pass_through(m, dut)
         m.d.comb += dut.centroids.eq(self.centroids)
-        stream_rules(m, dut.i, name="i", check=Assume)
-        stream_rules(m, dut.o, name="o")
         started = Signal(name="started")
         held = Signal.like(raw(self.centroids), name="centroids_held")
         m.d.sync += [started.eq(1), held.eq(raw(self.centroids))]
