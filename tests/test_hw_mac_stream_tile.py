@@ -126,12 +126,12 @@ def test_outputs_stay_exact_under_output_backpressure(layers):
     assert counters["bytes_read"] == layout.size
 
 
-@pytest.mark.parametrize("seed, wide", [(6, False), (10, False), (11, True)])
-def test_random_shapes_buses_and_memories(seed, wide):
-    """Seeded integer layers on other datapaths (1-4 PEs, 2-5 lanes; ``wide``: one lane and
-    300-700 columns of 16-bit weights, so a block's head is longer than a 256-beat burst),
-    buses of 4-16 bytes, images just below a 4 KiB boundary, memories with 1-3 outstanding
-    requests, refresh and random stalls: outputs and counters."""
+#: The seeds of :func:`test_random_shapes_buses_and_memories` (tests/test_latency.py runs them too).
+RANDOM_CASES = [(6, False), (10, False), (11, True)]
+
+
+def random_case(seed, wide):
+    """``(layer, acts, memory, base)`` of a seeded random layer (the next test's docstring)."""
     rng = np.random.default_rng(seed)
     flavour = "w16a16" if wide else str(rng.choice(list(MAC_FLAVOURS)))
     pes, lanes = int(rng.choice([1, 3, 4])), 1 if wide else int(rng.choice([2, 4, 5]))
@@ -146,6 +146,17 @@ def test_random_shapes_buses_and_memories(seed, wide):
     acts = rng.integers(-a_half, a_half, (tokens, cols))
     memory = random_memory(rng, seed)
     base = 4096 - 3 * memory.bus_bytes
+    return layer, acts, memory, base
+
+
+@pytest.mark.parametrize("seed, wide", RANDOM_CASES)
+def test_random_shapes_buses_and_memories(seed, wide):
+    """Seeded integer layers on other datapaths (1-4 PEs, 2-5 lanes; ``wide``: one lane and
+    300-700 columns of 16-bit weights, so a block's head is longer than a 256-beat burst),
+    buses of 4-16 bytes, images just below a 4 KiB boundary, memories with 1-3 outstanding
+    requests, refresh and random stalls: outputs and counters."""
+    layer, acts, memory, base = random_case(seed, wide)
+    tokens = acts.shape[0]
     y, counters, layout = run_mac_stream_tile(layer, acts, memory, base=base)
     assert (layout.head_beats(layer.chunks) > 256) == wide
     check_outputs(mac_tile_outputs(layer, acts), y)

@@ -167,12 +167,12 @@ def random_memory(rng, seed):
                          stall_max_cycles=5, seed=seed)
 
 
-@pytest.mark.parametrize("seed, wide", [(1, False), (4, False), (26, False), (2, True)])
-def test_random_shapes_buses_and_memories(seed, wide):
-    """Seeded integer layers on other datapaths (1-4 PEs, 2-5 lanes, 1-4 outlier lanes, 1-8
-    reconstruction multipliers; ``wide``: one lane and 300-700 columns, so a block's head is
-    longer than a 256-beat burst), buses of 4-16 bytes, images just below a 4 KiB boundary and
-    memories with 1-3 outstanding requests, refresh and random stalls: outputs and counters."""
+#: The seeds of :func:`test_random_shapes_buses_and_memories` (tests/test_latency.py runs them too).
+RANDOM_CASES = [(1, False), (4, False), (26, False), (2, True)]
+
+
+def random_case(seed, wide):
+    """``(image, acts, memory, base)`` of a seeded random layer (the next test's docstring)."""
     rng = np.random.default_rng(seed)
     pes, lanes = int(rng.choice([1, 3, 4])), 1 if wide else int(rng.choice([2, 4, 5]))
     config = STREAM.replace(pes=pes, lanes=lanes, max_dot_length=700 if wide else 300,
@@ -189,6 +189,17 @@ def test_random_shapes_buses_and_memories(seed, wide):
     acts = rng.integers(-3000, 3000, (tokens, cols))
     memory = random_memory(rng, seed)
     base = 4096 - 3 * memory.bus_bytes
+    return image, acts, memory, base
+
+
+@pytest.mark.parametrize("seed, wide", RANDOM_CASES)
+def test_random_shapes_buses_and_memories(seed, wide):
+    """Seeded integer layers on other datapaths (1-4 PEs, 2-5 lanes, 1-4 outlier lanes, 1-8
+    reconstruction multipliers; ``wide``: one lane and 300-700 columns, so a block's head is
+    longer than a 256-beat burst), buses of 4-16 bytes, images just below a 4 KiB boundary and
+    memories with 1-3 outstanding requests, refresh and random stalls: outputs and counters."""
+    image, acts, memory, base = random_case(seed, wide)
+    tokens = acts.shape[0]
     y, counters, layout = run_stream_tile(image, acts, memory, base=base)
     assert (layout.head_beats(image.chunks) > AXI_MAX_BURST) == wide
     check_outputs(tile_outputs(image, acts), y)

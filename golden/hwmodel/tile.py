@@ -36,7 +36,8 @@ from golden.hwmodel.fixedpoint import check_signed, signed_range
 from golden.hwmodel.pe import pe_dot
 
 __all__ = ["tile_outputs", "tile_accumulators", "requantize", "saturated_outputs", "tile_cycles",
-           "tile_cycles_of_image", "TileSteps", "records_per_block"]
+           "tile_cycles_of_image", "TileSteps", "records_per_block",
+           "tile_static_counts"]
 
 
 def tile_accumulators(image, acts):
@@ -114,19 +115,10 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
         ``stall_outlier``, ``stall_recon``, ``stall_output`` (0), ``outliers`` and
         ``utilization`` (ideal / cycles).
     """
-    check_config(config)
-    for name, value in (("blocks", blocks), ("chunks", chunks), ("tokens", tokens)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    static = tile_static_counts(config, blocks=blocks, chunks=chunks, tokens=tokens,
+                                words_per_block=words_per_block, rows=rows,
+                                outliers_per_block=outliers_per_block)
     words = [int(w) for w in words_per_block]
-    if len(words) != blocks or min(words) < 0:
-        raise ValueError(f"words_per_block must hold {blocks} non-negative counts, not {words!r}")
-    pes = config.pes
-    rows = blocks * pes if rows is None else int(rows)
-    if not (blocks - 1) * pes < rows <= blocks * pes:
-        raise ValueError(f"rows={rows} does not make {blocks} blocks of {pes}")
-    records = ([config.outlier_lanes * w for w in words] if outliers_per_block is None
-               else [int(r) for r in outliers_per_block])
     steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
     if max_cycles is None:
         max_cycles = 10 * (steps.ideal + steps.slots * (config.recon_cycles + 8)
@@ -140,18 +132,40 @@ def tile_cycles(config, *, blocks, chunks, tokens, words_per_block, rows=None,
         if steps.finished:
             break
         steps.clock()
+    return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
+            "stall_recon": steps.stall_recon, "utilization": steps.ideal / cycles}
 
-    busy = [chunks * tokens * sum(1 for b in range(blocks) if b * pes + p < rows)
-            for p in range(pes)]
+
+def tile_static_counts(config, *, blocks, chunks, tokens, words_per_block, rows=None,
+                       outliers_per_block=None):
+    """The counters of a tile run that do not depend on its timing, after
+    :func:`tile_cycles`'s checks of its parameters (the same): ``ideal_cycles``, ``busy``,
+    ``stall_output`` (0) and ``outliers``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for a run the tile cannot make.
+    """
+    check_config(config)
+    for name, value in (("blocks", blocks), ("chunks", chunks), ("tokens", tokens)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    words = [int(w) for w in words_per_block]
+    if len(words) != blocks or min(words) < 0:
+        raise ValueError(f"words_per_block must hold {blocks} non-negative counts, not {words!r}")
+    pes = config.pes
+    rows = blocks * pes if rows is None else int(rows)
+    if not (blocks - 1) * pes < rows <= blocks * pes:
+        raise ValueError(f"rows={rows} does not make {blocks} blocks of {pes}")
+    records = ([config.outlier_lanes * w for w in words] if outliers_per_block is None
+               else [int(r) for r in outliers_per_block])
     return {
-        "cycles": cycles,
-        "ideal_cycles": steps.ideal,
-        "busy": busy,
-        "stall_outlier": steps.stall_outlier,
-        "stall_recon": steps.stall_recon,
+        "ideal_cycles": tokens * blocks * chunks,
+        "busy": [chunks * tokens * sum(1 for b in range(blocks) if b * pes + p < rows)
+                 for p in range(pes)],
         "stall_output": 0,
         "outliers": tokens * sum(records),
-        "utilization": steps.ideal / cycles,
     }
 
 

@@ -1,0 +1,564 @@
+"""The streaming tiles' latency at any size: every counter of
+:func:`golden.hwmodel.stream_tile.stream_tile_cycles` (GOBO) and
+:func:`golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles` (W16A16 / W8A8 / W4A4), equal to
+them, in time that grows with the row blocks and the memory's bursts and stalls rather than the
+cycles (docs/latency.md).
+
+The stepping models run the tile's control state, the weight fetcher and the
+:class:`~golden.hwmodel.offchip.OffchipPort` together, a cycle at a time. The two halves only
+meet at two sequences of cycles (docs/offchip.md section 4):
+
+- ``A[b]``: the cycle in which block ``b``'s last beat is taken (the broadcast and the
+  side-path commands may take block ``b`` from cycle ``A[b] + 1`` on);
+- ``G[k]``: the first cycle in which the merge has finished ``k`` blocks (the reader may ask
+  for block ``k + 1`` from then on; ``G[0] = 0``).
+
+So this model runs them as two event simulations, each with the other's sequence as its input,
+interleaved by block (block ``b``'s requests need ``G[b - 1]``, its compute needs ``A[b]``; the
+beats of a block whose requests are all made do not depend on ``G`` at all, so ``A[b]`` can be
+read ahead):
+
+- **Memory** (:class:`_Reader`): the fetcher's request walker is stepped a cycle at a time only
+  when it can act (a request to make, the header to read, the gate to pass); while it waits,
+  the beats of the queued bursts are delivered in closed form: one a cycle when the memory's
+  rate is a beat a cycle or more, else the token bucket's ``k(m) = floor((X + (m - 1) P) / B)``
+  beats in ``m`` backlogged unstalled cycles from credit ``X`` (``P`` bytes a cycle, ``B`` a
+  beat, ``X < 2B``; the bucket's cap never binds there), up to the next stall of the memory's
+  :class:`~golden.hwmodel.offchip.StallSequence`, the end of the head burst or of a block.
+- **Compute** (:func:`_compute`): the tile's own control state
+  (:class:`~golden.hwmodel.tile.TileSteps`, :class:`~golden.hwmodel.mac_stream_tile.MacSteps`,
+  the stepping models' code) with two exact jumps: (1) a cycle whose only effect is one more
+  broadcast beat (and one less side-path word) repeats until a beat is a slot's last or the
+  side path's last word issues; a cycle with no effect but stall counts repeats until the next
+  block arrives; (2) when the whole state, its pointers taken relative to the slot, is the same
+  at the first beat of two consecutive slots, and every slot the pointers will touch is loaded
+  and in the same block, the period repeats slot after slot, so it is applied ``k`` times at
+  once.
+
+Both jumps are exact by construction (a deterministic step of the same state with the same
+inputs gives the same result); ``tests/test_latency.py`` checks every counter against the
+stepping models on every shape and memory the test suite simulates and on a seeded sweep.
+
+Token groups (:func:`stream_latency`, :func:`mac_stream_latency`): ``T`` above the tile's
+``max_tokens`` runs as ``ceil(T / max_tokens)`` back-to-back tile jobs of at most
+``max_tokens`` tokens (the full groups first), each reading the whole layer again from its own
+cycle 0; the layer's counters are the jobs' sums.
+"""
+
+import collections
+import dataclasses
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from golden.config import check_config, check_int
+from golden.hwmodel.mac_stream_tile import MacSteps
+from golden.hwmodel.offchip import (
+    AXI_BOUNDARY,
+    AXI_MAX_BURST,
+    StallSequence,
+    mac_word_beats,
+    word_beats,
+)
+from golden.hwmodel.stream_tile import block_beats
+from golden.hwmodel.tile import TileSteps, tile_static_counts
+
+__all__ = ["stream_tile_latency", "mac_stream_tile_latency", "stream_latency",
+           "mac_stream_latency", "token_groups", "STEP_STATE"]
+
+#: The fields of each control state that change while it runs, and which of them count slots
+#: (``issued`` counts beats); :func:`_compute` compares and moves exactly these, and a test
+#: checks that they are all the class's run-time attributes.
+STEP_STATE = {
+    TileSteps: ("issued", "s1_valid", "s1_last", "ho_valid", "step", "rec_o", "cmd_next", "rem",
+                "sp_stages", "sp_o", "merged", "merge"),
+    MacSteps: ("issued", "s1_valid", "s1_last", "pe", "merge", "merged"),
+}
+_SLOT_POINTERS = {TileSteps: ("cmd_next", "merged"), MacSteps: ("merged",)}
+_COUNTERS = ("stall_outlier", "stall_recon", "stall_memory")
+
+# The fetcher's request walker (hw/weight_fetcher.py; as golden.hwmodel.stream_tile).
+_IDLE, _HEAD, _WAIT, _OUTL, _GATE = range(5)
+_NEVER = math.inf
+
+
+class _Stalls:
+    """:class:`~golden.hwmodel.offchip.StallSequence` with the two searches the jumps need."""
+
+    def __init__(self, memory):
+        self.memory = memory
+        self.seq = StallSequence(memory)
+
+    def __call__(self, cycle):
+        return self.seq(cycle)
+
+    def _random(self, cycle, value):
+        """The first cycle ``>= cycle`` whose random stall bit is ``value``."""
+        seq = self.seq
+        while True:
+            seq(cycle + StallSequence.CHUNK)      # draws far enough
+            hits = np.flatnonzero(seq._random[cycle:] == value)
+            if len(hits):
+                return cycle + int(hits[0])
+            cycle = len(seq._random)
+
+    def next_stall(self, cycle):
+        """The first stalled cycle ``>= cycle`` (inf: none)."""
+        m = self.memory
+        out = _NEVER
+        if m.refresh_interval and m.refresh_cycles:
+            start = m.refresh_interval - m.refresh_cycles
+            phase = cycle % m.refresh_interval
+            out = cycle if phase >= start else cycle + start - phase
+        if m.stall_probability:
+            out = min(out, self._random(cycle, True))
+        return out
+
+    def next_free(self, cycle):
+        """The first unstalled cycle ``>= cycle``."""
+        while self(cycle):
+            m = self.memory
+            nxt = cycle + 1
+            if m.refresh_interval and cycle % m.refresh_interval >= \
+                    m.refresh_interval - m.refresh_cycles:
+                nxt = (cycle // m.refresh_interval + 1) * m.refresh_interval
+            elif m.stall_probability:
+                nxt = self._random(cycle, False)
+            cycle = nxt
+        return cycle
+
+
+@dataclasses.dataclass
+class _Reader:
+    """The weight fetcher and the off-chip memory (``stream_steps``'s request walker, data walker
+    and :class:`~golden.hwmodel.offchip.OffchipPort`), as an event simulation. ``gate(k)`` is
+    ``G[k]`` or None while unknown; :attr:`arrivals` collects ``A[b]``."""
+
+    memory: object
+    head: int
+    totals: list
+    words: list
+    outlier_beats: int
+    base: int
+    header: bool
+    gate: object
+    stalls: object = None
+
+    def __post_init__(self):
+        m = self.memory
+        q = Fraction(m.bytes_per_cycle).denominator
+        # The token bucket in units of 1/q byte: exact integers.
+        self.P = int(m.bytes_per_cycle * q)
+        self.Bq = m.bus_bytes * q
+        self.cap = self.Bq + self.P
+        self.X = self.Bq
+        self.n = 0
+        self.queue = collections.deque()          # [accepted cycle, beats left]
+        self.state, self.ar_block, self.ar_addr, self.ar_rem = _HEAD, 0, self.base, self.head
+        self.hdr_count = self.loaded = self.rx = self.beats = 0
+        self.arrivals = []
+        if self.stalls is None:
+            self.stalls = _Stalls(m)
+
+    def clone(self):
+        twin = dataclasses.replace(self, stalls=self.stalls)
+        twin.__dict__.update(self.__dict__)
+        twin.queue = collections.deque([list(e) for e in self.queue])
+        twin.arrivals = list(self.arrivals)
+        return twin
+
+    @property
+    def bytes_read(self):
+        return self.beats * self.memory.bus_bytes
+
+    def _step(self):
+        """One cycle, exactly as ``stream_steps``; the walker's gate is known to be decided."""
+        m, n, q = self.memory, self.n, self.queue
+        arready = len(q) < m.max_outstanding
+        beat = bool(q) and q[0][0] + m.latency <= n and self.X >= self.Bq and not self.stalls(n)
+        arvalid = self.state in (_HEAD, _OUTL)
+        if arvalid:
+            burst = min(self.ar_rem, AXI_MAX_BURST,
+                        (AXI_BOUNDARY - self.ar_addr % AXI_BOUNDARY) // m.bus_bytes)
+            if arready:
+                q.append([n, burst])
+        if beat:
+            q[0][1] -= 1
+            if q[0][1] == 0:
+                q.popleft()
+            self.X -= self.Bq
+            self.beats += 1
+        self.X = min(self.X + self.P, self.cap)
+        if arvalid and arready:
+            if self.ar_rem == burst:
+                self.state = _WAIT if self.state == _HEAD and self.header else _GATE
+            self.ar_addr += burst * m.bus_bytes
+            self.ar_rem -= burst
+        elif self.state == _WAIT and self.hdr_count == self.ar_block + 1:
+            self.ar_rem = self.words[self.ar_block] * self.outlier_beats
+            self.state = _GATE if self.words[self.ar_block] == 0 else _OUTL
+        elif self.state == _GATE:
+            if self.ar_block + 1 == len(self.totals):
+                self.state = _IDLE
+            elif n >= self.gate(self.ar_block):
+                self.state, self.ar_block, self.ar_rem = _HEAD, self.ar_block + 1, self.head
+        if beat:
+            self._took(1, n)
+        self.n = n + 1
+
+    def _took(self, count, last):
+        """The data walker after ``count`` beats of one block, the last in cycle ``last``."""
+        if self.rx == 0:
+            self.hdr_count += 1
+        self.rx += count
+        if self.rx == self.totals[self.loaded]:
+            self.arrivals.append(last)
+            self.loaded, self.rx = self.loaded + 1, 0
+
+    def _horizon(self, peek):
+        """The first cycle at which the waiting walker may act (None: it may act now)."""
+        state = self.state
+        if state == _IDLE:
+            return _NEVER
+        if state in (_HEAD, _OUTL):
+            return _NEVER if len(self.queue) >= self.memory.max_outstanding else None
+        if state == _WAIT:
+            return None if self.hdr_count == self.ar_block + 1 else _NEVER
+        if self.ar_block + 1 == len(self.totals):
+            return None
+        if peek:
+            return _NEVER
+        g = self.gate(self.ar_block)
+        if g is None:
+            return "unknown"
+        return None if self.n >= g else g
+
+    def _deliver(self, until):
+        """Deliver the head burst's beats while the walker waits (before cycle ``until``),
+        stopping after the burst's last beat, a block's last beat or, if the walker waits for
+        it, a header."""
+        m, stalls = self.memory, self.stalls
+        if not self.queue:
+            if until is _NEVER:
+                return False
+            self.X = min(self.X + (until - self.n) * self.P, self.cap)
+            self.n = until
+            return True
+        head = self.queue[0]
+        want = min(head[1], self.totals[self.loaded] - self.rx)
+        if self.state == _WAIT and self.rx == 0 and self.loaded == self.ar_block:
+            want = 1
+        t = self.n
+        ready = head[0] + m.latency
+        if ready > t:
+            stop = min(ready, until)
+            self.X = min(self.X + (stop - t) * self.P, self.cap)
+            t = stop
+        got, last = 0, None
+        while got < want and t < until:
+            if stalls(t):
+                free = min(stalls.next_free(t), until)
+                self.X = min(self.X + (free - t) * self.P, self.cap)
+                t = free
+                continue
+            end = min(stalls.next_stall(t), until)
+            need = want - got
+            if self.P >= self.Bq:
+                k = min(need, end - t)
+                self.X = min(self.X + k * (self.P - self.Bq), self.cap)
+                last, t = t + k - 1, t + k
+            else:
+                span = end - t if end is not _NEVER else None
+                avail = need if span is None else min(need, (self.X + (span - 1) * self.P)
+                                                      // self.Bq)
+                if avail == need:
+                    c = max(0, -(-(need * self.Bq - self.X) // self.P))
+                    self.X += (c + 1) * self.P - need * self.Bq
+                    k, last, t = need, t + c, t + c + 1
+                else:
+                    if avail:
+                        c = max(0, -(-(avail * self.Bq - self.X) // self.P))
+                        last = t + c
+                    self.X += span * self.P - avail * self.Bq
+                    k, t = avail, end
+            got += k
+        self.n = t
+        if got:
+            head[1] -= got
+            if head[1] == 0:
+                self.queue.popleft()
+            self.beats += got
+            self._took(got, last)
+        return True
+
+    def advance(self, target=None, peek=False):
+        """Run until block ``target`` has arrived (None: to the end), or the walker waits at a
+        gate not yet known (``peek``: the walker never passes the gate). Returns False if it
+        stopped at an unknown gate."""
+        while target is None or len(self.arrivals) <= target:
+            if self.loaded == len(self.totals) and self.state == _IDLE:
+                return True
+            h = self._horizon(peek)
+            if h is None:
+                self._step()
+            elif h == "unknown":
+                return False
+            elif not self._deliver(h):
+                return True
+        return True
+
+
+def _state(steps, fields):
+    return tuple(tuple(v) if isinstance(v, list) else v
+                 for v in (getattr(steps, f) for f in fields))
+
+
+def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
+    """Run a tile's control state ``steps`` against ``reader`` (the two interleaved as the
+    module docstring says). Returns ``(cycles, first_fill, gates)``."""
+    cls = type(steps)
+    fields = STEP_STATE[cls]
+    pointers = _SLOT_POINTERS[cls]
+    i_issued = fields.index("issued")
+    i_rem = fields.index("rem") if "rem" in fields else None
+    per_block = chunks * tokens
+    gates = [0]
+    arrivals = {}           # A[b], including reads ahead
+    state = {"loaded": 0, "twin": None}
+
+    def gate(k):
+        return gates[k] if k < len(gates) else None
+
+    reader.gate = gate
+
+    def arrival(b):
+        """``A[b]``, or None while the reader cannot have asked for block ``b`` yet."""
+        if b in arrivals:
+            return arrivals[b]
+        if b >= blocks:
+            return None
+        reader.advance(b)
+        for i, a in enumerate(reader.arrivals):
+            arrivals[i] = a
+        if b in arrivals:
+            return arrivals[b]
+        if reader.ar_block < b:
+            return None
+        # Every request of block b is made: its beats no longer depend on the gate.
+        twin = reader.clone()
+        twin.advance(b, peek=True)
+        for i, a in enumerate(twin.arrivals):
+            arrivals.setdefault(i, a)
+        return arrivals[b]
+
+    def loaded_at(n):
+        while state["loaded"] < blocks:
+            a = arrival(state["loaded"])
+            if a is None or a >= n:
+                break
+            state["loaded"] += 1
+        return state["loaded"]
+
+    def counters():
+        return tuple(getattr(steps, c, 0) for c in _COUNTERS)
+
+    def add_counters(delta, times):
+        for c, d in zip(_COUNTERS, delta):
+            if d:
+                setattr(steps, c, getattr(steps, c) + d * times)
+
+    n, first_fill = 0, None
+    last_snap = None            # (relative state, n, counters, pointers, loaded)
+    while True:
+        if n >= max_cycles:
+            raise RuntimeError(f"the latency model did not finish within {max_cycles} cycles")
+        loaded = loaded_at(n)
+        before, before_c = _state(steps, fields), counters()
+        steps.comb(loaded)
+        if steps.finished:
+            return n + 1, first_fill, gates
+        go = steps.s0_go
+        if first_fill is None and go:
+            first_fill = n
+        merged_blocks = steps.merged_blocks
+        steps.clock()
+        n += 1
+        while steps.merged_blocks > len(gates) - 1:
+            gates.append(n)
+        if steps.merged_blocks != merged_blocks:
+            continue
+        after, after_c = _state(steps, fields), counters()
+        delta = tuple(a - b for a, b in zip(after_c, before_c))
+        # (1) A cycle that only issued a beat (and a side-path word), or did nothing at all.
+        diff = [i for i, (a, b) in enumerate(zip(after, before)) if a != b]
+        if not diff:
+            a = arrival(loaded)
+            if a is not None and a + 1 > n:
+                add_counters(delta, a + 1 - n)
+                n = a + 1
+            continue
+        if set(diff) <= {i_issued, i_rem} and (
+                i_issued not in diff or after[i_issued] == before[i_issued] + 1) and (
+                i_rem not in diff or after[i_rem] == before[i_rem] - 1):
+            # The next cycles repeat this one until a slot's last beat, the side path's last
+            # word or the next block's arrival (which may wake the command walker).
+            jump = _NEVER
+            if i_issued in diff:
+                jump = chunks - 1 - after[i_issued] % chunks
+            if i_rem in diff:
+                jump = min(jump, after[i_rem] - 1)
+            a = arrival(loaded)
+            if a is not None:
+                jump = min(jump, a + 1 - n)
+            if 0 < jump < _NEVER:
+                if i_issued in diff:
+                    steps.issued += jump
+                if i_rem in diff:
+                    steps.rem -= jump
+                add_counters(delta, jump)
+                n += jump
+            continue
+        # (2) Slot periodicity, checked at each slot's first beat.
+        if not (go and (steps.issued - 1) % chunks == 0):
+            continue
+        slot = (steps.issued - 1) // chunks
+        rel = list(after)
+        rel[i_issued] -= slot * chunks
+        for p in pointers:
+            rel[fields.index(p)] -= slot
+        ptrs = (steps.issued - 1,) + tuple(getattr(steps, p) * chunks for p in pointers)
+        snap = (tuple(rel), n, after_c, ptrs, loaded)
+        prev, last_snap = last_snap, snap
+        if prev is None or prev[0] != snap[0] or prev[3][0] != ptrs[0] - chunks:
+            continue
+        # Every pointer (in beats) stays in the block it was in at the previous snapshot, that
+        # block was loaded then, and the run's last slot is not reached.
+        k = _NEVER
+        for lo, hi in zip(prev[3], ptrs):
+            block = lo // per_block
+            if block != hi // per_block or block >= prev[4]:
+                k = 0
+                break
+            k = min(k, ((block + 1) * per_block - 1 - hi) // chunks - 1)
+        k = min(k, steps.slots - 2 - steps.merged)
+        if k <= 0:
+            continue
+        period = n - prev[1]
+        steps.issued += k * chunks
+        for p in pointers:
+            setattr(steps, p, getattr(steps, p) + k)
+        add_counters(tuple(a - b for a, b in zip(after_c, prev[2])), k)
+        n += k * period
+        last_snap = None
+
+
+def _max_cycles(ideal, totals, memory):
+    """A guard against a hang, as ``stream_max_cycles``."""
+    return (10 * ideal + 20 * sum(totals) * (1 + int(memory.bus_bytes / memory.bytes_per_cycle))
+            + 100 * len(totals) * memory.latency + 1000 + 100 * len(totals))
+
+
+def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_block, rows=None,
+                        outliers_per_block=None, base=0):
+    """Every counter of :func:`golden.hwmodel.stream_tile.stream_tile_cycles` (same parameters
+    and result; one tile job, ``tokens <= max_tokens`` not required here), from the event
+    model of the module docstring."""
+    check_config(config)
+    static = tile_static_counts(config, blocks=blocks, chunks=chunks, tokens=tokens,
+                                words_per_block=words_per_block, rows=rows,
+                                outliers_per_block=outliers_per_block)
+    words = [int(w) for w in words_per_block]
+    bus = memory.bus_bytes
+    head, totals = block_beats(config, bus, chunks, words)
+    steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
+    reader = _Reader(memory, head, totals, words, word_beats(config, bus)["outlier"], base,
+                     True, None)
+    cycles, first_fill, _ = _compute(steps, reader, blocks=blocks, chunks=chunks,
+                                     tokens=tokens,
+                                     max_cycles=_max_cycles(steps.ideal, totals, memory))
+    return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
+            "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
+            "bytes_read": reader.bytes_read, "first_fill": first_fill,
+            "utilization": steps.ideal / cycles}
+
+
+def mac_stream_tile_latency(config, weight_bits, memory, *, rows, cols, tokens, base=0):
+    """Every counter of :func:`golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles` for a
+    ``rows`` x ``cols`` layer of ``weight_bits``-bit weights (the counters do not depend on the
+    values), from the event model of the module docstring."""
+    check_config(config)
+    check_int("rows", rows, 1, config.max_rows)
+    check_int("cols", cols, 1, config.max_dot_length)
+    check_int("tokens", tokens, 1)
+    blocks, chunks = -(-rows // config.pes), -(-cols // config.lanes)
+    beats = mac_word_beats(config, weight_bits, memory.bus_bytes)
+    head = beats["bias"] + chunks * beats["weight"]
+    totals = [head] * blocks
+    steps = MacSteps(config, blocks=blocks, chunks=chunks, tokens=tokens)
+    reader = _Reader(memory, head, totals, [0] * blocks, 0, base, False, None)
+    cycles, first_fill, _ = _compute(steps, reader, blocks=blocks, chunks=chunks,
+                                     tokens=tokens,
+                                     max_cycles=_max_cycles(steps.ideal, totals, memory))
+    busy_beats = tokens * chunks
+    return {"cycles": cycles,
+            "busy": [busy_beats * sum(b * config.pes + p < rows for b in range(blocks))
+                     for p in range(config.pes)],
+            "stall_outlier": 0, "stall_recon": 0, "stall_output": 0, "outliers": 0,
+            "stall_memory": steps.stall_memory, "bytes_read": reader.bytes_read,
+            "first_fill": first_fill, "ideal_cycles": steps.ideal,
+            "utilization": steps.ideal / cycles}
+
+
+def token_groups(tokens, max_tokens):
+    """The token groups of a run of ``tokens``: ``ceil(T / max_tokens)`` jobs, the full groups
+    of ``max_tokens`` first, then the rest (a list of ints)."""
+    check_int("tokens", tokens, 1)
+    check_int("max_tokens", max_tokens, 1)
+    full, rest = divmod(tokens, max_tokens)
+    return [max_tokens] * full + ([rest] if rest else [])
+
+
+_SUMMED = ("cycles", "ideal_cycles", "stall_outlier", "stall_recon", "stall_output",
+           "outliers", "stall_memory", "bytes_read")
+
+
+def _grouped(job, tokens, max_tokens):
+    """Sum the counters of ``job(group_tokens)`` over the token groups (equal groups are run
+    once)."""
+    groups = token_groups(tokens, max_tokens)
+    runs = {t: job(t) for t in set(groups)}
+    out = {"tokens": tokens, "groups": groups}
+    for key in _SUMMED:
+        out[key] = sum(runs[t].get(key, 0) for t in groups)
+    out["busy"] = [sum(runs[t]["busy"][p] for t in groups)
+                   for p in range(len(runs[groups[0]]["busy"]))]
+    out["first_fill"] = runs[groups[0]]["first_fill"]
+    out["utilization"] = out["ideal_cycles"] / out["cycles"]
+    return out
+
+
+def stream_latency(config, memory, *, rows, cols, tokens, words_per_block,
+                   outliers_per_block=None, base=0):
+    """The GOBO streaming tile's counters for one layer of ``rows`` x ``cols`` with outlier
+    words ``words_per_block`` over ``tokens`` tokens, run as token groups of at most
+    ``config.max_tokens`` (the module docstring): the groups' sums, plus ``groups`` and
+    ``first_fill`` (of the first group)."""
+    check_int("rows", rows, 1, config.max_rows)
+    check_int("cols", cols, 1, config.max_dot_length)
+    blocks, chunks = -(-rows // config.pes), -(-cols // config.lanes)
+
+    def job(t):
+        r = stream_tile_latency(config, memory, blocks=blocks, chunks=chunks, tokens=t,
+                                words_per_block=words_per_block, rows=rows,
+                                outliers_per_block=outliers_per_block, base=base)
+        r.setdefault("ideal_cycles", t * blocks * chunks)
+        return r
+    return _grouped(job, tokens, config.max_tokens)
+
+
+def mac_stream_latency(config, weight_bits, memory, *, rows, cols, tokens, base=0):
+    """:func:`stream_latency` for a streaming MAC tile of ``weight_bits``-bit weights."""
+    return _grouped(lambda t: mac_stream_tile_latency(config, weight_bits, memory, rows=rows,
+                                                      cols=cols, tokens=t, base=base),
+                    tokens, config.max_tokens)
