@@ -1,5 +1,5 @@
 """The ``gobo`` command line: ``quantize``, ``model``, ``run``, ``simulate``, ``board``,
-``verilog``, ``synth``.
+``verilog``, ``synth``, ``latency``.
 
 Each subcommand is a module of :mod:`gobo.commands` with an ``add(subparsers)`` function; a new
 one is one more module listed in :data:`COMMANDS`. User mistakes raise :class:`CliError` (or a
@@ -18,7 +18,7 @@ from gobo.common import EXIT_USAGE, CliError
 __all__ = ["main", "build_parser", "COMMANDS", "CliError"]
 
 #: The subcommand modules, in help order (imported when the parser is built).
-COMMANDS = ("quantize", "model", "run", "simulate", "board", "verilog", "synth")
+COMMANDS = ("quantize", "model", "run", "simulate", "board", "verilog", "synth", "latency")
 
 
 class _Parser(argparse.ArgumentParser):

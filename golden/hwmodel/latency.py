@@ -547,6 +547,11 @@ def stream_latency(config, memory, *, rows, cols, tokens, words_per_block,
     check_int("rows", rows, 1, config.max_rows)
     check_int("cols", cols, 1, config.max_dot_length)
     blocks, chunks = -(-rows // config.pes), -(-cols // config.lanes)
+    bank = config.max_outlier_words // 2
+    if len(words_per_block) == blocks and max(words_per_block) > bank:
+        worst = int(np.argmax(words_per_block))
+        raise ValueError(f"row block {worst} has {words_per_block[worst]} outlier words; a bank "
+                         f"of the outlier buffer holds max_outlier_words // 2 = {bank}")
 
     def job(t):
         r = stream_tile_latency(config, memory, blocks=blocks, chunks=chunks, tokens=t,

@@ -1,0 +1,88 @@
+"""``gobo latency`` (gobo/commands/latency.py) on a small case: clocks from a synthesis report or
+--fmax-mhz, the JSON's microseconds are its cycles at those clocks and its totals the layers'
+sums, the counters are the latency model's; one-line errors."""
+
+import json
+
+import pytest
+
+from gobo.cli import main
+from gobo.commands.latency import SYNTH_NAMES
+from golden.accel.latency_report import fc_layers, layer_latency, memory_at_clock, outlier_words
+from golden.nlp.weights import load_tensors
+
+SMALL = ["--models", "minilm", "--tokens", "32", "--memory", "ddr4_3200_x64", "--layers", "1",
+         "--designs", "gobo", "w4a4", "--no-plot"]
+
+
+def _run(argv, capsys):
+    code = main(["latency", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _synth(path, osu, ecp5=None):
+    designs = {SYNTH_NAMES[d]: {"timing": {"fmax_mhz": mhz},
+                                "ecp5": {"fmax_mhz": (ecp5 or {}).get(d)}}
+               for d, mhz in osu.items()}
+    path.write_text(json.dumps({"designs": designs}))
+    return path
+
+
+def test_small_case_from_a_synthesis_report(tmp_path, capsys, minilm_path):
+    osu = {"gobo": 80.0, "w16a16": 90.0, "w8a8": 95.0, "w4a4": 100.0}
+    synth = _synth(tmp_path / "synth.json", osu)
+    ecp5 = _synth(tmp_path / "ecp5.json", osu, {"gobo": 40.0, "w4a4": 50.0})
+    code, out, err = _run([*SMALL, "--out", tmp_path, "--synth-report", synth,
+                           "--ecp5-report", ecp5], capsys)
+    assert code == 0, err
+    assert "| 32 | GOBO |" in out and "| 32 | W4A4 |" in out
+    report = json.loads((tmp_path / "latency.json").read_text())
+    assert report["clocks"] == {"osu": {"gobo": 80.0, "w4a4": 100.0},
+                                "ecp5": {"gobo": 40.0, "w4a4": 50.0}}
+    layers = report["layers"]
+    assert len(layers) == 6 * 2 * 2            # 6 FC layers x 2 designs x 2 clocks
+    for total in report["totals"]:
+        mine = [r for r in layers if all(r[k] == total[k] for k in
+                                          ("design", "clock", "memory", "tokens"))]
+        assert total["cycles"] == sum(r["cycles"] for r in mine)
+        assert total["microseconds"] == pytest.approx(total["cycles"] / total["mhz"])
+        assert total["memory_bound"] == (total["stall_memory"] > 0.1 * total["cycles"])
+    # One row against the model called directly (the memory at the design's clock).
+    row = next(r for r in layers if r["design"] == "gobo" and r["clock"] == "ecp5"
+               and r["fc"] == "output")
+    tensors = load_tensors(minilm_path)
+    words, records, label = outlier_words(tensors, "minilm", 0, "output")
+    assert label == row["outlier_source"] == "MiniLM encoder.layer.0.output.dense"
+    want = layer_latency("minilm", "gobo", memory_at_clock("ddr4_3200_x64", 40.0), rows=384,
+                         cols=1536, tokens=32, words=words, records=records)
+    assert (row["cycles"], row["stall_memory"], row["bytes_read"]) == (
+        want["cycles"], want["stall_memory"], want["bytes_read"])
+
+
+def test_shapes_and_memory_rescaling():
+    assert len(fc_layers("bert_large")) == 24 * 6
+    assert fc_layers("bert_base")[4] == (0, "intermediate", 3072, 768)
+    ddr4 = memory_at_clock("ddr4_3200_x64", 84.7)
+    assert ddr4.name == "ddr4_3200_x64"                     # the preset's own clock
+    fast = memory_at_clock("ddr4_3200_x64", 169.4)          # twice the clock
+    assert fast.bytes_per_cycle == ddr4.bytes_per_cycle / 2
+    assert (fast.latency, fast.refresh_interval, fast.refresh_cycles) == (18, 1322, 60)
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    missing = tmp_path / "none.json"
+    code, _, err = _run([*SMALL, "--out", tmp_path, "--synth-report", missing], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert f"no synthesis report at {missing}: run `make synth`" in err
+    for bad, message in ((["--fmax-mhz", "fast"], "not a number of MHz"),
+                         (["--fmax-mhz", "-3"], "must be positive"),
+                         (["--fmax-mhz", "w9a9=80"], "unknown design 'w9a9'"),
+                         (["--fmax-mhz", "gobo=80"], "gives no clock for w4a4"),
+                         (["--fmax-mhz", "80", "--layers", "0"], "--layers must be a positive"),
+                         (["--fmax-mhz", "80", "--tokens", "0"], "--tokens must be positive")):
+        code, _, err = _run([*SMALL, "--out", tmp_path, *bad], capsys)
+        assert code == 2 and err.count("\n") == 1 and message in err, err
+    partial = _synth(tmp_path / "partial.json", {"gobo": 80.0})
+    code, _, err = _run([*SMALL, "--out", tmp_path, "--synth-report", partial], capsys)
+    assert code == 2 and "no OSU Fmax of mac_tile_p2_l16_w4a4" in err
