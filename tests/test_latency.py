@@ -18,6 +18,7 @@ from golden.hwmodel.latency import (
     stream_tile_latency,
     token_groups,
 )
+from golden.hwmodel.layer_image import calibrated_image
 from golden.hwmodel.mac_stream_tile import MacSteps, mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import MacLayer
 from golden.hwmodel.offchip import MEMORY_PRESETS, OffchipMemory
@@ -209,3 +210,20 @@ def test_bad_parameters_are_named():
                             words_per_block=[1])
     with pytest.raises(ValueError, match="tokens must be"):
         token_groups(0, 4)
+
+
+def test_equal_on_a_whole_real_layer_under_every_preset(minilm):
+    """MiniLM layer 5's attention query (384 x 384, 24 row blocks) at 8 tokens on the
+    minilm_stream preset under every memory preset, GOBO and W16A16."""
+    config = preset("minilm_stream")
+    name = "encoder.layer.5.attention.self.query"
+    weights = np.asarray(minilm[name + ".weight"], dtype=np.float32)
+    acts = np.random.default_rng(1).standard_normal((8, weights.shape[1]))
+    image, _, _ = calibrated_image(config, weights, acts, bias=minilm[name + ".bias"],
+                                   streamed=True)
+    mac, w = mac_flavour("w16a16", base="minilm_stream")
+    layer = MacLayer(mac, w, np.zeros(weights.shape, dtype=np.int64), np.zeros(384))
+    for memory in MEMORY_PRESETS.values():
+        check_equal(stream_tile_cycles_of_image(image, 8, memory),
+                    latency_of_image(image, 8, memory))
+        check_equal(mac_stream_tile_cycles(layer, 8, memory), latency_of_mac(layer, 8, memory))
