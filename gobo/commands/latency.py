@@ -19,7 +19,7 @@ SYNTH_NAMES = {"gobo": "gobo_stream_tile_p2_l16_a16", "w16a16": "mac_tile_p2_l16
 SYNTH_REPORT = "build/reports/synth.json"
 ECP5_REPORT = "build/reports/tiles_ecp5/synth.json"
 #: The bandwidths of the plot (bytes a cycle on the DDR4 preset's 16-byte bus).
-PLOT_BYTES_PER_CYCLE = ("1/8", "1/4", "1/2", "1", "2", "4", "8", "16")
+PLOT_BYTES_PER_CYCLE = ("1/4", "1/2", "1", "2", "4", "8", "16")
 
 
 def add(subparsers):
@@ -154,8 +154,9 @@ def _run(args):
                                "ecp5": str(args.ecp5_report) if ecp5 else None}
     report["command"] = "gobo latency " + " ".join(sys.argv[2:]) if sys.argv[1:2] == [
         "latency"] else "gobo latency"
+    from golden.accel.latency_report import format_latency, latency_verdict
+    report["verdict"] = latency_verdict(report)
     (out / "latency.json").write_text(json.dumps(json_safe(report), indent=1))
-    from golden.accel.latency_report import format_latency
     md = format_latency(report)
     (out / "latency.md").write_text(md)
     written = ["latency.json", "latency.md"]
@@ -190,7 +191,8 @@ def _plot(report, path):
         ax.set_title(f"{sweep[0]['model_label']}, T = {tokens}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
-    fig.suptitle("Latency against bandwidth (DDR4 preset's latency and refresh, 16-byte bus)")
+    fig.suptitle("Latency against bandwidth (DDR4 preset's latency and refresh, 16-byte bus)",
+                 fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

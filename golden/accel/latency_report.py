@@ -30,7 +30,8 @@ from golden.hwmodel.offchip import ASIC_MHZ, FPGA_MHZ, MEMORY_PRESETS
 
 __all__ = ["MODELS", "FC_LAYERS", "DESIGNS", "NOT_MODELLED", "PRESET_MHZ", "SEQUENCE_LENGTHS",
            "MEMORY_BOUND_SHARE", "ModelShape", "fc_layers", "memory_at_clock", "layer_latency",
-           "source_matrix", "outlier_words", "latency_report", "format_latency"]
+           "source_matrix", "outlier_words", "latency_report", "format_latency",
+           "latency_verdict"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -306,4 +307,30 @@ def format_latency(report):
         lines.append("")
     lines.append("(x): the MAC design's latency over GOBO's at the OSU clocks (above 1: GOBO "
                  "is faster).")
+    verdict = latency_verdict(report)
+    if verdict:
+        lines += ["", "### GOBO against each MAC flavour (OSU clocks; every model and length)", "",
+                  "| MAC | memory | GOBO faster in | MAC / GOBO latency (min - max) |",
+                  "|---|---|---:|---:|"]
+        lines += [f"| {v['mac'].upper()} | {v['memory']} | {v['gobo_faster']} of {v['cases']} "
+                  f"| {v['ratio_min']:.2f} - {v['ratio_max']:.2f} |" for v in verdict]
     return "\n".join(lines) + "\n"
+
+
+def latency_verdict(report):
+    """Per MAC flavour and memory: in how many (model, length) cases GOBO's one-inference latency
+    at the OSU clocks is lower, and the range of MAC / GOBO."""
+    totals = [r for r in report["totals"] if r["clock"] == "osu"]
+    gobo = {(r["model"], r["tokens"], r["memory"]): r["microseconds"] for r in totals
+            if r["design"] == "gobo"}
+    out = []
+    for mac in [d for d in report["designs"] if d != "gobo"]:
+        for memory in report["memories"]:
+            ratios = [r["microseconds"] / gobo[(r["model"], r["tokens"], memory)]
+                      for r in totals if r["design"] == mac and r["memory"] == memory
+                      and (r["model"], r["tokens"], memory) in gobo]
+            if ratios:
+                out.append({"mac": mac, "memory": memory, "cases": len(ratios),
+                            "gobo_faster": sum(x > 1 for x in ratios),
+                            "ratio_min": min(ratios), "ratio_max": max(ratios)})
+    return out
