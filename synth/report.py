@@ -375,7 +375,8 @@ def _annotate(ax, labels, gap=7):
 #: ``kind: (marker, colour)`` in :func:`plot`.
 PLOT_STYLE = {"gobo_pe": ("o", "tab:blue"), "mac_pe": ("s", "tab:orange"),
               "decompressor": ("^", "tab:green"), "gobo_tile": ("D", "tab:purple"),
-              "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive")}
+              "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive"),
+              "gobo_stream_tile": ("d", "tab:pink")}
 
 
 def plot(designs, path, title):
