@@ -476,3 +476,11 @@ def test_sweep_cache_skips_points_whose_verilog_is_unchanged(tmp_path, capsys):
     again = run_all([tiny], tmp_path, None, 1, seeds=(), cache=True)["tiny_decomp"]
     assert again["cached"] and again["transistors"] == first["transistors"]
     assert "1 point(s) cached, 0 to run" in capsys.readouterr().out
+
+
+def test_every_default_design_kind_has_a_plot_style():
+    """The plot of `make synth` styles every kind it synthesizes (a kind without a style ended
+    a 24-minute run in a KeyError before any report was written)."""
+    from synth.designs import default_designs
+    from synth.report import PLOT_STYLE
+    assert {d.kind for d in default_designs()} <= set(PLOT_STYLE)
