@@ -13,6 +13,7 @@ from hw.designs import KINDS, Design
 __all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile",
            "compressed_tile",
            "stream_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
+           "mac_stream_tile",
            "TILE_ECP5_SKIPPED", "memory_bits"]
 
 #: Kinds whose Verilog is a whole tile (``pes`` PEs, controller, memories as ports).
@@ -136,6 +137,15 @@ def stream_tile(shape=None):
                        ecp5_skipped=TILE_ECP5_SKIPPED)
 
 
+def mac_stream_tile(flavour, shape=None):
+    """The streaming MAC baseline tile of ``flavour`` (``minilm_stream`` memories,
+    :data:`TILE_SHAPE`, 16-byte AXI port), to stand beside :func:`stream_tile`."""
+    shape = TILE_SHAPE if shape is None else shape
+    config, weight_bits = mac_flavour(flavour, base="minilm_stream", **shape)
+    return synth_design("mac_stream_tile", _tile_name("mac_stream_tile", shape, flavour), config,
+                        weight_bits, ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
 def mac_tile(flavour, shape=None, compressed=False):
     """The MAC baseline tile of ``flavour`` or (``compressed``) its memory-compression mode."""
     shape = TILE_SHAPE if shape is None else shape
@@ -158,8 +168,8 @@ def default_designs():
     """The default `make synth` set (under 10 minutes on 2 cores): GOBO paper/lanes4/lanes1,
     GOBO lanes 16 at activation widths 8 and 4 (to pair with W8A8 and W4A4), the three MAC
     flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
-    8, 4, the streaming GOBO A16 tile, the three MAC tiles and the W16A16 memory-compression
-    tile. ``lanes16_idx4`` went to
+    8, 4, the streaming GOBO A16 tile and its W16A16 streaming MAC baseline, the three MAC
+    tiles and the W16A16 memory-compression tile. ``lanes16_idx4`` went to
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     large = PRESETS["bert_large"]
     return [
@@ -170,7 +180,7 @@ def default_designs():
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
         *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],
-        stream_tile(),
+        stream_tile(), mac_stream_tile("w16a16"),
         *[mac_tile(flavour) for flavour in MAC_FLAVOURS],
         compressed_tile("w16a16"),
     ]
@@ -216,7 +226,7 @@ def memory_bits(design, layer=None):
     leaves out (they are ports), ``{memories: {name: {width, depth, bits, holds}},
     total_bits}``."""
     layer = layer or {}
-    if design.kind in ("mac_pe", "mac_tile"):
+    if design.kind in ("mac_pe", "mac_tile", "mac_stream_tile"):
         bits = layer_memory_bits(dense_bits=(design.weight_bits,), **layer)
         bits = bits[f"w{design.weight_bits}"]
     else:

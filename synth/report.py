@@ -46,7 +46,8 @@ def markdown(report):
         na = "skipped" if d.get("ecp5_skipped") else "n/a"
         lines.append("| " + " | ".join([
             name, _fmt(cfg.get("lanes")),
-            "-" if d.get("kind") in ("mac_pe", "mac_tile") else _fmt(cfg.get("index_bits")),
+            "-" if d.get("kind") in ("mac_pe", "mac_tile", "mac_stream_tile")
+            else _fmt(cfg.get("index_bits")),
             _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
             "n/a" if share is None else f"{100 * share:.1f}%",
             _fmt(_get(d, "asic_area", "cells"), ","),
@@ -375,7 +376,8 @@ def _annotate(ax, labels, gap=7):
 #: ``kind: (marker, colour)`` in :func:`plot`.
 PLOT_STYLE = {"gobo_pe": ("o", "tab:blue"), "mac_pe": ("s", "tab:orange"),
               "decompressor": ("^", "tab:green"), "gobo_tile": ("D", "tab:purple"),
-              "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive")}
+              "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive"),
+              "gobo_stream_tile": ("d", "tab:pink"), "mac_stream_tile": ("p", "tab:gray")}
 
 
 def plot(designs, path, title):

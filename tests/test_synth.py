@@ -322,8 +322,8 @@ def test_tile_designs_have_memories_as_ports():
     tiles = [d for d in designs if d.is_tile]
     assert sorted(d.name for d in tiles) == [
         "compressed_tile_p2_l16_w16a16", "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
-        "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_tile_p2_l16_w16a16",
-        "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
+        "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_stream_tile_p2_l16_w16a16",
+        "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
     assert all(d.ops_per_cycle == d.pes * d.lanes == 32 == d.describe()["ops_per_cycle"]
                for d in tiles)
     assert all(d.ops_per_cycle == d.lanes and d.pes == 1 for d in designs if not d.is_tile)
@@ -340,8 +340,15 @@ def test_tile_designs_have_memories_as_ports():
                 assert f"{name}_rd{k}__addr" in header and f"{name}_rd{k}__data" in header
     assert "packed__payload" in headers["compressed_tile"]
     assert "outliers__payload" in headers["compressed_tile"]
-    assert "axi__arvalid" in headers["gobo_stream_tile"] and "axi__rdata" in headers[
-        "gobo_stream_tile"]
+    for kind in ("gobo_stream_tile", "mac_stream_tile"):
+        assert "axi__arvalid" in headers[kind] and "axi__rdata" in headers[kind]
+
+
+def test_every_kind_has_a_plot_style():
+    """synth.png marks each kind its own way (a kind without a style was a KeyError)."""
+    from hw.designs import KINDS
+    from synth.report import PLOT_STYLE
+    assert set(KINDS) <= set(PLOT_STYLE)
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

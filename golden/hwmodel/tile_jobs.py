@@ -10,14 +10,17 @@ from golden.hwmodel.layer_image import (
     load_beats,
     logical_outputs,
 )
+from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import (
+    MacLayer,
     compressed_streams,
     mac_layer_word,
     mac_load_beats,
     mac_tile_cycles,
     mac_tile_outputs,
 )
-from golden.hwmodel.offchip import offchip_layout
+from golden.hwmodel.offchip import mac_offchip_layout, offchip_layout
+from golden.hwmodel.packing import mac_load_fields
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 from golden.quant.quantizer import quantize
@@ -107,18 +110,31 @@ def mac_tile_job(layer, acts, *, name, seed=1, **options):
 
 def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, **options):
     """One streaming tile bench job (docs/offchip.md): the activations are loaded, the layer's
-    off-chip image (:func:`~golden.hwmodel.offchip.offchip_layout` at byte ``base``) is what the
-    bench's memory serves, timed by ``memory`` (an :class:`~golden.hwmodel.offchip.
-    OffchipMemory`); the counters are :func:`~golden.hwmodel.stream_tile.
-    stream_tile_cycles_of_image`'s. Adds ``memory`` (its parameters), ``base`` and ``offchip``
-    (the image's bytes, hex) to the tile job's keys."""
+    off-chip image is what the bench's memory serves, timed by ``memory`` (an
+    :class:`~golden.hwmodel.offchip.OffchipMemory`). ``image`` is a GOBO
+    :class:`~golden.hwmodel.layer_image.LayerImage` (the ``gobo_stream_tile``: layout
+    :func:`~golden.hwmodel.offchip.offchip_layout`, counters :func:`~golden.hwmodel.
+    stream_tile.stream_tile_cycles_of_image`) or a dense :class:`~golden.hwmodel.mac_tile.
+    MacLayer` (the ``mac_stream_tile``: :func:`~golden.hwmodel.offchip.mac_offchip_layout`,
+    :func:`~golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles`), laid out from byte
+    ``base``. Adds ``memory`` (its parameters), ``base`` and ``offchip`` (the image's bytes,
+    hex) to the tile job's keys."""
     acts = np.asarray(acts, dtype=np.int64)
     tokens = acts.shape[0]
-    layout = offchip_layout(image, memory.bus_bytes, base=base)
-    job = _job(image, tokens, tile_outputs(image, acts),
-               stream_tile_cycles_of_image(image, tokens, memory, base=base),
-               name=name, seed=seed, layer_word=layer_word(image, tokens),
-               load=act_beats(image.config, acts), counters=STREAM_COUNTERS, **options)
+    if isinstance(image, MacLayer):
+        layout = mac_offchip_layout(image, memory.bus_bytes, base=base)
+        y = mac_tile_outputs(image, acts)
+        model = mac_stream_tile_cycles(image, tokens, memory, base=base)
+        word = mac_layer_word(image, tokens)
+        load = act_beats(image.config, acts, mac_load_fields(image.config, image.weight_bits))
+    else:
+        layout = offchip_layout(image, memory.bus_bytes, base=base)
+        y = tile_outputs(image, acts)
+        model = stream_tile_cycles_of_image(image, tokens, memory, base=base)
+        word = layer_word(image, tokens)
+        load = act_beats(image.config, acts)
+    job = _job(image, tokens, y, model, name=name, seed=seed, layer_word=word, load=load,
+               counters=STREAM_COUNTERS, **options)
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
 
