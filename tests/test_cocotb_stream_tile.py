@@ -1,32 +1,43 @@
-"""The streaming tile's Verilog on Verilator through cocotb (sim/stream_tile_bench.py), the
-off-chip memory on the bench side stepping the golden memory model: slices of real MiniLM
-matrices larger than the tile's two banks of row blocks, under a slow, a fast and a bursty
-memory, every output element bit for bit against the golden tile model and every counter equal
-to the streaming cycle model; the bench shown to fail on one corrupted bit. (Whole 1536-wide
-MiniLM layers on the minilm-sized streaming preset: `gobo simulate --preset minilm_stream`,
+"""The streaming tiles' Verilog on Verilator through cocotb, one bench for both
+(sim/stream_tile_bench.py), the off-chip memory on the bench side stepping the golden memory
+model: slices of real MiniLM matrices larger than the tiles' two banks of row blocks, under a
+slow, a fast and a bursty memory, every output element bit for bit against the golden model
+(GOBO: the tile model; MAC W16A16, W8A8, W4A4: golden.hwmodel.mac_tile) and every counter equal
+to the streaming cycle model (stall_memory and bytes_read included); the bench shown to fail on
+one corrupted output element and on a counter off by one. (Whole 1536-wide MiniLM layers on the
+minilm-sized streaming preset: `gobo simulate --preset minilm_stream [--flavour F]`,
 docs/offchip.md section 9; too slow to build for `make test`.)"""
 
+import re
 import shutil
 
 import pytest
 
+from golden.config import MAC_FLAVOURS, mac_flavour
 from golden.hwmodel.tile_jobs import stream_tile_job
 from hw.designs import Design
 from sim.runner import BenchFailed
 from sim.simulate import run_design
+from tests.test_hw_mac_stream_tile import real_mac_layer
 from tests.test_hw_stream_tile import BASE, BUS, MEMORIES, STREAM, real_layer
 
 # 2 PEs x 2 lanes, one outlier lane: the 4 x 4 datapath is the Amaranth tests'; this one builds
 # in about 10 s rather than 50 (make test's budget).
 SMALL = STREAM.replace(pes=2, lanes=2, outlier_lanes=1, recon_multipliers=2)
 DESIGN = Design("gobo_stream_tile", SMALL, name="gobo_stream_tile_p2_l2", bus_bytes=BUS)
+#: The streaming MAC tile on the same 2 x 2 datapath, per flavour.
+MAC_DESIGNS = {
+    flavour: Design("mac_stream_tile", *mac_flavour(flavour, base="tiny", max_rows=STREAM.max_rows,
+                                                    pes=2, lanes=2),
+                    name=f"mac_stream_tile_{flavour}_p2_l2", bus_bytes=BUS)
+    for flavour in MAC_FLAVOURS}
+LAYER5 = "encoder.layer.5.output.dense.weight"
 
 
 def _jobs(minilm):
     """Layer 5 FFN output slice (19 row blocks, 3 tokens) under every memory, and layer 0's
     FFN input slice (12 blocks, 4 tokens) under the fast one."""
-    image, acts = real_layer(minilm, "encoder.layer.5.output.dense.weight", 38, 61, 3,
-                             config=SMALL)
+    image, acts = real_layer(minilm, LAYER5, 38, 61, 3, config=SMALL)
     jobs = [stream_tile_job(image, acts, memory, name=f"layer5 output 38x61, {name}", seed=i,
                             base=BASE)
             for i, (name, memory) in enumerate(MEMORIES.items())]
@@ -37,29 +48,64 @@ def _jobs(minilm):
     return jobs
 
 
-def test_stream_tile_rtl_matches_golden_and_cycle_models(minilm):
-    jobs = _jobs(minilm)
-    assert all(len(job["expected"]) // job["tokens"] > 2 for job in jobs), "must not fit on chip"
-    results = run_design(DESIGN, jobs, name="real")
-    for job, observed in zip(jobs, results["jobs"]):
+def _mac_jobs(minilm, flavour):
+    """Layer 5 FFN output slice, quantized to the flavour, under every memory."""
+    layer, acts = real_mac_layer(minilm, flavour, LAYER5, 38, 61, 3,
+                                 config=MAC_DESIGNS[flavour].config)
+    return [stream_tile_job(layer, acts, memory, name=f"{flavour} layer5 output 38x61, {name}",
+                            seed=i, base=BASE)
+            for i, (name, memory) in enumerate(MEMORIES.items())]
+
+
+def check_runs(jobs, results):
+    """Every output element and counter of every run equals the models'; ``bytes_read`` is
+    the off-chip image's size. Returns each run's ``stall_memory``."""
+    for job, observed in zip(jobs, results["jobs"], strict=True):
         assert observed["mismatches"] == 0 and observed["outputs"] == job["expected"], job["name"]
         counters = {k: observed["counters"][k] for k in job["expected_counters"]}
         assert counters == job["expected_counters"], job["name"]
         assert counters["bytes_read"] == len(job["offchip"]) // 2
+    return [r["counters"]["stall_memory"] for r in results["jobs"]]
+
+
+def test_stream_tile_rtl_matches_golden_and_cycle_models(minilm):
+    jobs = _jobs(minilm)
+    assert all(len(job["expected"]) // job["tokens"] > 2 for job in jobs), "must not fit on chip"
+    stalls = check_runs(jobs, run_design(DESIGN, jobs, name="real"))
     # The three memories differ where they should: only the slow one waits between blocks.
-    stalls = [r["counters"]["stall_memory"] for r in results["jobs"][:3]]
     assert stalls[0] > stalls[2] > stalls[1] > 0, stalls
 
 
-def test_stream_tile_bench_fails_on_a_corrupted_bit_or_counter(minilm):
-    job = _jobs(minilm)[2]
-    job["corrupt"] = (4, 1, 0)
-    with pytest.raises(BenchFailed, match=r"slot 4 PE 1: hardware -?\d+ != golden -?\d+") as e:
-        run_design(DESIGN, [job], name="mutant", waves_on_failure=False)
-    shutil.rmtree(e.value.run_dir)
-    job = _jobs(minilm)[2]
-    job["expected_counters"]["stall_memory"] += 1
-    with pytest.raises(BenchFailed, match=r"counter stall_memory = \d+, cycle model \d+") as e:
-        run_design(DESIGN, [job], name="mutant_counter", waves_on_failure=False)
+@pytest.mark.parametrize("flavour", list(MAC_FLAVOURS))
+def test_mac_stream_tile_rtl_matches_golden_and_cycle_models(minilm, flavour):
+    jobs = _mac_jobs(minilm, flavour)
+    assert all(len(job["expected"]) // job["tokens"] > 2 for job in jobs), "must not fit on chip"
+    stalls = check_runs(jobs, run_design(MAC_DESIGNS[flavour], jobs, name="real"))
+    assert stalls[0] > stalls[2] > stalls[1] > 0, stalls
+
+
+def _fails(design, jobs, *patterns):
+    """The bench fails on ``jobs`` with every one of ``patterns`` in its message, each job
+    marked failed."""
+    with pytest.raises(BenchFailed) as e:
+        run_design(design, jobs, name="mutant", waves_on_failure=False)
+    for pattern in patterns:
+        assert re.search(pattern, str(e.value)), (pattern, str(e.value))
+    assert [job["failed"] for job in e.value.results["jobs"]] == [True] * len(jobs)
     shutil.rmtree(e.value.run_dir)
 
+
+def test_stream_tile_bench_fails_on_a_corrupted_bit_or_counter(minilm):
+    corrupt, counter = _jobs(minilm)[2], _jobs(minilm)[2]
+    corrupt["corrupt"] = (4, 1, 0)
+    counter["expected_counters"]["stall_memory"] += 1
+    _fails(DESIGN, [corrupt, counter], r"slot 4 PE 1: hardware -?\d+ != golden -?\d+",
+           r"counter stall_memory = \d+, cycle model \d+")
+
+
+def test_mac_stream_tile_bench_fails_on_a_corrupted_element_or_counter(minilm):
+    corrupt, counter = _mac_jobs(minilm, "w4a4")[2], _mac_jobs(minilm, "w4a4")[2]
+    corrupt["corrupt"] = (7, 0, 2)
+    counter["expected_counters"]["bytes_read"] -= 1
+    _fails(MAC_DESIGNS["w4a4"], [corrupt, counter], r"slot 7 PE 0: hardware -?\d+ != golden -?\d+",
+           r"counter bytes_read = \d+, cycle model \d+")

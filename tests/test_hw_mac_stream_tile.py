@@ -35,10 +35,12 @@ CONFIGS = {name: mac_flavour(name, base="tiny", max_rows=STREAM.max_rows)
            for name in MAC_FLAVOURS}
 
 
-def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0):
+def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0, config=None):
     """A ``rows x cols`` slice of a real MiniLM matrix (with its bias) quantized to the
-    flavour's weights, and seeded integer activations."""
-    config, weight_bits = CONFIGS[flavour]
+    flavour's weights on ``config`` (default the flavour's tiny datapath, :data:`CONFIGS`), and
+    seeded integer activations."""
+    config, weight_bits = CONFIGS[flavour] if config is None else (config,
+                                                                     MAC_FLAVOURS[flavour][0])
     w = np.asarray(minilm[name][:rows, :cols], dtype=np.float64)
     bias = np.asarray(minilm[name.replace(".weight", ".bias")][:rows], dtype=np.float64)
     x = np.random.default_rng(seed).standard_normal((tokens, cols))
