@@ -1,7 +1,8 @@
 """`gobo simulate`: one real FC layer through the tile RTL on Verilator, checked bit for bit.
 
 Quantize the matrix, build its layer image, run the tile (the whole-layer ``gobo_tile``, or with
-an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md) with seeded (or
+an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md; with ``weight_bits``
+the MAC baseline's ``mac_tile`` or ``mac_stream_tile`` on its dense layer) with seeded (or
 given) activations, compare every output element with the golden tile model and every counter
 with the cycle model, and measure the float error of the hardware's result against the FP32
 layer.
@@ -11,6 +12,7 @@ import time
 
 import numpy as np
 
+from golden.hwmodel.mac_tile import mac_tile_accumulators
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import layer_job, logical_beats
 from hw.designs import Design
@@ -57,13 +59,17 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
                    gap_probability=0.0, outlier_fit="gaussian", waves=None, memory=None,
-                   base=0):
+                   base=0, weight_bits=None):
     """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
 
     ``memory`` (an :class:`~golden.hwmodel.offchip.OffchipMemory`): run the streaming tile
     (``gobo_stream_tile``, AXI width ``memory.bus_bytes``) with the layer's off-chip image at byte
     ``base``, served by the bench from that memory model; the report adds ``stall_memory``,
-    ``bytes_read`` and the memory's name. Without it: the whole-layer tile.
+    ``bytes_read`` and the memory's name. Without it: the whole-layer tile. ``weight_bits``: the
+    MAC baseline (``config`` and ``weight_bits`` of :func:`golden.config.mac_flavour`) on the
+    layer quantized to dense weights (:func:`golden.hwmodel.tile_jobs.calibrated_mac_layer`),
+    the whole-layer ``mac_tile`` or with ``memory`` the streaming ``mac_stream_tile``; its
+    report has no outliers (``outliers`` and ``outliers_processed`` are None).
 
     ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
     and outlier threshold are ``config``'s. ``waves``: trace the run into an FST file (default:
@@ -82,12 +88,16 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     image, x_int, fp32, job = layer_job(config, weights, activations, bias=bias, seed=seed,
                                         name=name, outlier_fit=outlier_fit, memory=memory,
                                         base=base, gap_probability=gap_probability,
-                                        backpressure_probability=backpressure_probability)
+                                        backpressure_probability=backpressure_probability,
+                                        weight_bits=weight_bits)
+    gobo = weight_bits is None
+    kind = ("gobo_" if gobo else "mac_") + ("tile" if memory is None else "stream_tile")
     if memory is None:
-        design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
+        design = Design(kind, config, weight_bits, name=f"{kind}_{tag}")
     else:
-        design = Design("gobo_stream_tile", config, name=f"gobo_stream_tile_{tag}_"
-                        f"bus{memory.bus_bytes}", bus_bytes=memory.bus_bytes)
+        design = Design(kind, config, weight_bits, name=f"{kind}_{tag}_bus{memory.bus_bytes}",
+                        bus_bytes=memory.bus_bytes)
+    accumulators = (tile_accumulators if gobo else mac_tile_accumulators)(image, x_int)
     try:
         results = run_design(design, [job], name=name, waves=waves)
         failure, wave_file = None, results.get("waves")
@@ -102,7 +112,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     counters = observed.get("counters", {})
     report = {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
-        "design": design.kind, "config": config.to_dict(),
+        "design": design.kind, "weight_bits": weight_bits, "config": config.to_dict(),
         "mismatches": mismatches,
         "outputs_checked": sum(len(beat) for beat in outputs),
         "cycles": counters.get("cycles"), "ideal_cycles": job["ideal_cycles"],
@@ -110,11 +120,11 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         else None,
         "stall_cycles": {k: counters.get(f"stall_{k}") for k in ("outlier", "recon", "output")},
         "busy_per_pe": counters.get("busy"),
-        "outliers": image.n_outliers, "outliers_processed": counters.get("outliers"),
+        "outliers": image.n_outliers if gobo else None,
+        "outliers_processed": counters.get("outliers") if gobo else None,
         # The numeric contract's saturation counts (docs/numerics.md): outputs clamped to
         # act_bits, biases clamped to bias_bits (0 unless beyond the bias shift's reach).
-        "outputs_saturated": saturated_outputs(config, tile_accumulators(image, x_int),
-                                               image.out_shift),
+        "outputs_saturated": saturated_outputs(config, accumulators, image.out_shift),
         "bias_saturated": image.bias_saturated, "shift_bias": image.shift_bias,
         "counters_match_model": failure is None or "counter" not in failure,
         **({} if memory is None else {

@@ -7,7 +7,7 @@ import numpy as np
 
 from gobo.common import CliError, add_outlier_options, example, no_such_tensor, print_json
 from golden import npyfile
-from golden.config import PRESETS, STREAM_PRESETS, preset
+from golden.config import MAC_FLAVOURS, PRESETS, STREAM_PRESETS, mac_flavour, preset
 from golden.hwmodel.offchip import MEMORY_PRESETS
 from golden.nlp.weights import load_tensors
 
@@ -34,7 +34,11 @@ def add(subparsers):
                        "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.output.dense.weight \\",
                        "    --bias encoder.layer.0.output.dense.bias --preset minilm_stream "
-                       "--memory ulx3s_sdram"))
+                       "--memory ulx3s_sdram",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.intermediate.dense.weight \\",
+                       "    --bias encoder.layer.0.intermediate.dense.bias --preset minilm_stream "
+                       "--flavour w8a8 --tokens 16"))
     add_layer_arguments(p)
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
@@ -44,6 +48,11 @@ def add(subparsers):
     p.add_argument("--memory", choices=sorted(MEMORY_PRESETS),
                    help=f"off-chip memory model of the streaming tile (default {DEFAULT_MEMORY}); "
                         "given, it runs the streaming tile on any preset")
+    p.add_argument("--flavour", choices=["gobo", *MAC_FLAVOURS], default="gobo",
+                   help="gobo (default): the GOBO tile on the layer's GOBO form; w16a16, w8a8, "
+                        "w4a4: the MAC baseline tile of that flavour (the preset's datapath at the "
+                        "flavour's activation width, dense weights), streamed like the GOBO "
+                        "tile under the same rules (a *_stream preset or --memory)")
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
                    help="override the outlier side path's multipliers")
     add_outlier_options(p, scope=False)
@@ -181,8 +190,15 @@ def _run_simulate(args):
     weights, bias, activations, args.tokens = layer_inputs(args)
     rows, cols = weights.shape
     args.preset, streaming = choose_preset(args.preset, rows, cols, args.tokens, args.memory)
-    config = preset(args.preset)
+    config, weight_bits = preset(args.preset), None
     memory = MEMORY_PRESETS[args.memory or DEFAULT_MEMORY] if streaming else None
+    if args.flavour != "gobo":
+        given = [name for name, value in (("--outlier-lanes", args.outlier_lanes),
+                                          ("--outlier-fit", args.outlier_fit)) if value is not None]
+        if given:
+            raise CliError(f"{' and '.join(given)} apply to the GOBO tile, not to --flavour "
+                           f"{args.flavour} (a MAC baseline has no outliers)")
+        config, weight_bits = mac_flavour(args.flavour, base=args.preset)
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
     _check_tokens(args.tokens, config, args.preset)
@@ -193,14 +209,17 @@ def _run_simulate(args):
         raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
                        f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
+    if weight_bits is not None:
+        tag = f"{args.flavour}_{tag}"
     try:
         report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
                                 activations=activations, seed=args.seed, name=args.tensor,
                                 tag=tag, outlier_fit=args.outlier_fit or "gaussian",
-                                waves=True if args.waves else None, memory=memory)
+                                waves=True if args.waves else None, memory=memory,
+                                weight_bits=weight_bits)
     except ValueError as e:     # a layer image the preset cannot hold (e.g. outlier words)
         raise CliError(f"{args.tensor} on preset {args.preset}: {e}") from None
-    report["preset"] = args.preset
+    report["preset"], report["flavour"] = args.preset, args.flavour
     if args.json:
         print_json(report)
     else:
@@ -214,15 +233,16 @@ def _print_report(r):
         stalls += f", memory {r['stall_memory']}"
     util = f"{r['utilization']:.4f}" if r["utilization"] is not None else "n/a"
     print(f"{r['name']} {r['shape'][0]}x{r['shape'][1]}, {r['tokens']} tokens, {r['design']} "
-          f"preset {r['preset']}")
+          f"{r['flavour']} preset {r['preset']}")
     if "memory" in r:
         print(f"  off-chip         {r['memory']}: {r['bytes_read']} bytes read (image "
               f"{r['offchip_bytes']}), {r['row_blocks']} row blocks")
     print(f"  outputs checked  {r['outputs_checked']}   mismatches {r['mismatches']}")
     print(f"  cycles           {r['cycles']} (ideal {r['ideal_cycles']}, utilization {util})")
     print(f"  stalls           {stalls}")
-    print(f"  outliers         {r['outliers']} (processed per token x block: "
-          f"{r['outliers_processed']})")
+    if r["outliers"] is not None:
+        print(f"  outliers         {r['outliers']} (processed per token x block: "
+              f"{r['outliers_processed']})")
     print(f"  saturated        {r['outputs_saturated']} outputs, {r['bias_saturated']} biases "
           f"(bias shift {r['shift_bias']})")
     if r.get("rel_rmse_vs_fp32") is not None:

@@ -39,7 +39,8 @@ from golden.hwmodel.packing import (
 )
 from golden.hwmodel.tile import requantize
 
-__all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
+__all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_accumulators", "mac_tile_cycles",
+           "mac_load_beats", "mac_layer_word",
            "mac_layer_from_float", "compressed_layer_from_float", "make_compressed_layer",
            "compressed_streams"]
 
@@ -101,6 +102,12 @@ class MacLayer(TiledLayer):
 
 def mac_tile_outputs(layer, acts):
     """``Y`` (blocks * pes, T) of the MAC tile, padded rows (weights 0, bias 0) included."""
+    return requantize(layer.config, mac_tile_accumulators(layer, acts), layer.out_shift)
+
+
+def mac_tile_accumulators(layer, acts):
+    """``acc[m, t]`` of the MAC tile before requantization, for every row of the padded blocks
+    (``blocks * pes``) and token; int64, checked to fit the accumulator."""
     config = layer.config
     acts = np.asarray(acts, dtype=np.int64)
     if acts.ndim != 2 or acts.shape[1] != layer.cols:
@@ -111,7 +118,7 @@ def mac_tile_outputs(layer, acts):
     dot = np.stack([mac_dot(config, layer.weight_bits, padded, x) for x in acts], axis=1)
     acc = (dot << layer.shift_dot) + (bias[:, None] << layer.shift_bias)
     check_signed("accumulators", acc, mac_acc_bits(config, layer.weight_bits))
-    return requantize(config, acc, layer.out_shift)
+    return acc
 
 
 def mac_tile_cycles(layer, tokens):

@@ -5,6 +5,7 @@ import numpy as np
 
 from golden.hwmodel.layer_image import (
     act_beats,
+    calibrate,
     calibrated_image,
     layer_word,
     load_beats,
@@ -14,6 +15,7 @@ from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import (
     MacLayer,
     compressed_streams,
+    mac_layer_from_float,
     mac_layer_word,
     mac_load_beats,
     mac_tile_cycles,
@@ -25,8 +27,8 @@ from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 from golden.quant.quantizer import quantize
 
-__all__ = ["tile_job", "layer_job", "logical_beats", "mac_tile_job", "stream_tile_job",
-           "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
+__all__ = ["tile_job", "layer_job", "calibrated_mac_layer", "logical_beats", "mac_tile_job",
+           "stream_tile_job", "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
@@ -63,31 +65,53 @@ def tile_job(image, acts, *, name, seed=1, **options):
 
 
 def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
-              outlier_fit="gaussian", memory=None, base=0, **options):
+              outlier_fit="gaussian", memory=None, base=0, weight_bits=None, **options):
     """One real FC layer as a tile job: quantize ``weights`` (M, N float) with GOBO
     (``outlier_fit`` as :func:`golden.quant.quantizer.quantize`; index width and threshold from
     ``config``), calibrate the image on float ``activations`` (T, N); return ``(image, x_int,
     fp32, job)``: the layer image, the integer activations, the FP32 layer's result (T, M) and
     the :func:`tile_job`, or with an off-chip ``memory``
     (:class:`~golden.hwmodel.offchip.OffchipMemory`) the :func:`stream_tile_job` of the
-    streaming tile with its image at byte ``base``. Raises
+    streaming tile with its image at byte ``base``. With ``weight_bits`` (a MAC baseline's
+    ``config`` and weight width, :func:`golden.config.mac_flavour`) the layer is the dense
+    :class:`~golden.hwmodel.mac_tile.MacLayer` (:func:`~golden.hwmodel.mac_tile.
+    mac_layer_from_float`, the same calibration) and the job the MAC tile's
+    (:func:`mac_tile_job`) or, with ``memory``, the streaming MAC tile's. Raises
     :class:`~golden.hwmodel.layer_image.ImageError` (a ``ValueError``) for a layer the
     configuration cannot hold."""
-    layer = quantize(weights, index_bits=config.index_bits,
-                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
-                                          streamed=memory is not None)
-    if memory is None:
+    if weight_bits is None:
+        layer = quantize(weights, index_bits=config.index_bits,
+                         outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
+        image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias,
+                                              layer=layer, streamed=memory is not None)
+    else:
+        image, x_int, fp32 = calibrated_mac_layer(config, weight_bits, weights, activations,
+                                                  bias=bias)
+    if memory is not None:
+        job = stream_tile_job(image, x_int, memory, name=name, seed=seed, base=base, **options)
+    elif weight_bits is None:
         job = tile_job(image, x_int, name=name, seed=seed, **options)
     else:
-        job = stream_tile_job(image, x_int, memory, name=name, seed=seed, base=base, **options)
+        job = mac_tile_job(image, x_int, name=name, seed=seed, **options)
     return image, x_int, fp32, job
+
+
+def calibrated_mac_layer(config, weight_bits, weights, acts, *, bias=None):
+    """:func:`~golden.hwmodel.layer_image.calibrated_image` for a MAC baseline: ``(MacLayer,
+    integer activations (T, N), FP32 result (T, M))``, calibrated alike
+    (:func:`~golden.hwmodel.layer_image.calibrate`)."""
+    weights, x_int, e_x, fp32, e_y = calibrate(config, weights, acts, bias=bias)
+    layer = mac_layer_from_float(config, weight_bits, weights, bias=bias, act_exponent=e_x,
+                                 out_exponent=e_y)
+    return layer, x_int, fp32
 
 
 def logical_beats(image, beats, tokens):
     """Output beats (slot ``(b, t)`` -> ``P`` values, ``b`` major) back to ``Y`` (T, M) in the
-    model's row order."""
+    model's row order (a :class:`~golden.hwmodel.mac_tile.MacLayer` keeps the model's order)."""
     physical = physical_outputs(image.blocks, image.config.pes, beats, tokens)
+    if isinstance(image, MacLayer):
+        return physical[:image.rows].T
     return logical_outputs(image, physical).T
 
 
