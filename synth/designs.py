@@ -204,6 +204,8 @@ def _holds(design, name):
     """What memory ``name`` of a tile holds, for the reports."""
     c, w = design.config, design.weight_bits
     per_word = f"{c.pes} PEs x {c.lanes} lanes a word"
+    if name == "bias":      # the streaming tiles' two banks of one row block's biases
+        return f"{c.bias_bits}-bit biases, {c.pes} (a row block's) a word, two banks"
     if name.startswith("bias"):
         return f"{c.bias_bits}-bit biases, one bank per PE"
     return {

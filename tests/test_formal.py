@@ -127,6 +127,12 @@ class _ReleaseEarly(TileController):
         return m
 
 
+def _streamed(dut_class):
+    """The streamed controller's gates proof on a mutant controller class."""
+    return ("tile_controller_streamed_gates",
+            lambda: tile_controller.TileControllerFormal(streamed=True, dut_class=dut_class))
+
+
 PROOFS = {proof.name: proof for proof in all_proofs()}
 
 # (proof, wrapper with the mutant, what the bug does)
@@ -173,15 +179,9 @@ MUTANTS = {
     "controller_run_ends_early": ("tile_controller_slots", lambda: tile_controller
                                   .TileControllerFormal(slots=True, dut_class=mutant(
                                       TileController, _run_ends_at_first_output))),
-    "controller_gate_off_by_one": ("tile_controller_streamed_gates", lambda: tile_controller
-                                   .TileControllerFormal(streamed=True,
-                                                         dut_class=_GateOffByOne)),
-    "controller_bc_before_loaded": ("tile_controller_streamed_gates", lambda: tile_controller
-                                    .TileControllerFormal(streamed=True, dut_class=mutant(
-                                        TileController, _bc_valid_all_run))),
-    "controller_releases_early": ("tile_controller_streamed_gates", lambda: tile_controller
-                                  .TileControllerFormal(streamed=True,
-                                                        dut_class=_ReleaseEarly)),
+    "controller_gate_off_by_one": _streamed(_GateOffByOne),
+    "controller_bc_before_loaded": _streamed(mutant(TileController, _bc_valid_all_run)),
+    "controller_releases_early": _streamed(_ReleaseEarly),
     "mac_pe_drop_valid": ("mac_pe_stream_rules", lambda: streams.StreamRulesFormal(
         mutant(MacPE, _drop_valid_on_stall("o"))(config=streams.MAC_SMALL[0],
                                                   weight_bits=streams.MAC_SMALL[1]))),

@@ -362,7 +362,14 @@ def test_tile_memory_bits():
     from hw.compressed_mac_tile import CompressedMacTile
     from hw.mac_tile import MacTile
     from hw.tile import GoboTile
-    from synth.designs import compressed_tile, gobo_tile, mac_tile, memory_bits, synth_design
+    from synth.designs import (
+        compressed_tile,
+        gobo_tile,
+        mac_stream_tile,
+        mac_tile,
+        memory_bits,
+        synth_design,
+    )
     gobo, mac, comp = gobo_tile(16), mac_tile("w16a16"), compressed_tile("w16a16")
     classes = {gobo: GoboTile(config=gobo.config, memories="ports"),
                mac: MacTile(config=mac.config, weight_bits=16, memories="ports"),
@@ -388,6 +395,13 @@ def test_tile_memory_bits():
     assert layer["total"] == 7_460_356 and "off-chip only" in layer["what"]
     pe = synth_design("gobo_pe", "x", PRESETS["bert_large"])
     assert "memory_bits_on_chip" not in memory_bits(pe)
+    # The streaming MAC tile reads the dense layer (off chip) and holds two blocks' banks.
+    stream = mac_stream_tile("w16a16")
+    assert memory_bits(stream)["memory_bits_bert_base_layer"] == \
+        memory_bits(mac)["memory_bits_bert_base_layer"]
+    banks = memory_bits(stream)["memory_bits_on_chip"]["memories"]
+    assert set(banks) == {"activation", "weight", "bias"}
+    assert "two banks" in banks["bias"]["holds"] and "dense 16-bit" in banks["weight"]["holds"]
 
 
 def test_tile_comparison_per_op_ratios(tmp_path):
