@@ -42,9 +42,9 @@ def small_model(tmp_path):
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
     (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
     (["--tensor", "w", "--flavour", "w8a8", "--outlier-lanes", "2"],
-     "--outlier-lanes apply to the GOBO tile, not to --flavour w8a8"),
-    (["--tensor", "w", "--flavour", "w4a4", "--outlier-fit", "robust"],
-     "--outlier-fit apply to the GOBO tile, not to --flavour w4a4"),
+     "--outlier-lanes applies to the GOBO tile, not to --flavour w8a8"),
+    (["--tensor", "w", "--flavour", "w4a4", "--outlier-fit", "robust", "--outlier-lanes", "1"],
+     "--outlier-lanes and --outlier-fit apply to the GOBO tile, not to --flavour w4a4"),
 ])
 def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     cols = int(np.load(small_model)["w"].shape[1])
@@ -113,6 +113,17 @@ def test_simulate_streams_a_mac_flavour(small_model, capsys):
     # 4-bit activations and per-tensor 4-bit weights (0.9 and -0.8 among 0.05-sized ones set the
     # scale): coarse (0.69 when written), but a result, not noise.
     assert 0 < report["rel_rmse_vs_fp32"] < 0.9
+
+
+def test_simulate_runs_a_mac_flavour_on_chip(small_model, capsys):
+    """--flavour without a memory or *_stream preset: the whole-layer MAC tile."""
+    status = main(["simulate", str(small_model), "--preset", "tiny", "--tensor", "w",
+                   "--tokens", "2", "--flavour", "w8a8", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0, report["error"]
+    assert report["design"] == "mac_tile" and report["weight_bits"] == 8 and "memory" not in report
+    assert report["mismatches"] == 0 and report["outputs_checked"] == 2 * 40
+    assert report["cycles"] == report["expected_counters"]["cycles"] > report["ideal_cycles"]
 
 
 def test_two_simulations_at_once_both_pass(small_model):

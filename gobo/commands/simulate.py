@@ -196,8 +196,9 @@ def _run_simulate(args):
         given = [name for name, value in (("--outlier-lanes", args.outlier_lanes),
                                           ("--outlier-fit", args.outlier_fit)) if value is not None]
         if given:
-            raise CliError(f"{' and '.join(given)} apply to the GOBO tile, not to --flavour "
-                           f"{args.flavour} (a MAC baseline has no outliers)")
+            raise CliError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to the "
+                           f"GOBO tile, not to --flavour {args.flavour} (a MAC baseline has no "
+                           f"outliers)")
         config, weight_bits = mac_flavour(args.flavour, base=args.preset)
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
