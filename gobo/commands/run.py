@@ -20,11 +20,11 @@ from gobo.commands.model import (
 from gobo.common import CliError, example, json_safe, note, print_json, writable_folder
 from golden.accel.encoder import calibrate
 from golden.accel.run_report import SPLITS, format_run, run_report
-from golden.config import PRESETS, preset
+from golden.config import PRESETS, STREAM_PRESETS, preset
 from golden.nlp.bert import fc_names
 from golden.nlp.quantized_model import QuantSpec, quantize_model
 from golden.nlp.sentiment import DEFAULT_SEED, SOURCE, load_tweets, split
-from golden.nlp.weights import minilm_dir
+from golden.nlp.weights import WEIGHT_FORMATS, minilm_dir
 
 __all__ = ["add", "DEFAULTS"]
 
@@ -63,8 +63,8 @@ def add(subparsers):
             "gobo run --rtl --text 'The license allows you to copy and modify the software "
             "freely.'"))
     p.add_argument("weights", metavar="WEIGHTS", nargs="?", default=None,
-                   help="FP32 BERT weights: a .safetensors, .npz, PyTorch .bin, sharded index "
-                        "or checkpoint folder (default: all-MiniLM-L6-v2, fetched and cached)")
+                   help=f"FP32 BERT weights: {WEIGHT_FORMATS} (default: all-MiniLM-L6-v2, "
+                        f"fetched and cached)")
     p.add_argument("--config", metavar="CONFIG.json", default=None,
                    help="the model's Hugging Face config.json (default: beside WEIGHTS)")
     p.add_argument("--tokenizer", metavar="PATH", default=None,
@@ -89,7 +89,8 @@ def add(subparsers):
                         "(default: the preset's, -4)")
     p.add_argument("--rtl", action="store_true",
                    help="run sentences through every FC layer on the tile RTL and check them "
-                        "against the bit-exact model (slow: about 5 minutes for MiniLM)")
+                        "against the bit-exact model (slow: for MiniLM about 7 minutes cold, 3 with "
+                        "a warm build)")
     p.add_argument("--text", metavar="TEXT", action="append", default=None,
                    help=f"with --rtl: a sentence to run (repeatable; one batch; default: the "
                         f"first test tweet of at least {RTL_MIN_TOKENS} tokens)")
@@ -162,12 +163,24 @@ def _check_args(args):
 
 def _check_fits(config, encoder, preset_name):
     """One line naming the first FC matrix the tile cannot hold, before any slow work."""
-    for name in fc_names(encoder.config):
-        rows, cols = encoder.weights[name].shape
+    shapes = {name: encoder.weights[name].shape for name in fc_names(encoder.config)}
+    for name, (rows, cols) in shapes.items():
         if rows > config.max_rows or cols > config.max_dot_length:
             raise CliError(f"{name} is {rows} x {cols}, larger than preset {preset_name} holds "
                            f"(max_rows {config.max_rows}, max_dot_length "
-                           f"{config.max_dot_length}); choose --preset bert_large")
+                           f"{config.max_dot_length}); {_fitting_preset(shapes.values())}")
+
+
+def _fitting_preset(shapes):
+    """'choose --preset P' for the smallest whole-layer preset holding every ``(rows, cols)``."""
+    rows = max(r for r, _ in shapes)
+    cols = max(c for _, c in shapes)
+    fits = [(c.max_rows * c.max_dot_length, name) for name, c in
+            ((name, preset(name)) for name in PRESETS if name not in STREAM_PRESETS)
+            if rows <= c.max_rows and cols <= c.max_dot_length]
+    if not fits:
+        return "no whole-layer preset holds the model"
+    return f"choose --preset {min(fits)[1]}"
 
 
 def _progress(args, started):

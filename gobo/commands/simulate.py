@@ -9,7 +9,7 @@ from gobo.common import CliError, add_outlier_options, example, no_such_tensor, 
 from golden import npyfile
 from golden.config import PRESETS, STREAM_PRESETS, preset
 from golden.hwmodel.offchip import MEMORY_PRESETS
-from golden.nlp.weights import load_tensors
+from golden.nlp.weights import WEIGHT_FORMATS, load_tensors
 
 __all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset"]
 
@@ -59,7 +59,7 @@ def add_layer_arguments(p):
     """The layer a command runs: ``WEIGHTS``, ``--tensor``, ``--bias``, ``--tokens``,
     ``--activations``, ``--seed`` (read back by :func:`layer_inputs`); shared by ``gobo
     simulate`` and ``gobo board``."""
-    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
+    p.add_argument("weights", metavar="WEIGHTS", help=f"weights: {WEIGHT_FORMATS}")
     p.add_argument("--tensor", metavar="NAME", required=True,
                    help="the weight matrix ([out, in], e.g. "
                         "encoder.layer.0.attention.self.query.weight)")
