@@ -15,6 +15,7 @@ from gobo.commands.model import (
     find_tokenizer,
     folder_of,
     load_encoder,
+    progress_printer,
     weight_calibration,
 )
 from gobo.common import CliError, example, json_safe, note, print_json, writable_folder
@@ -89,8 +90,8 @@ def add(subparsers):
                         "(default: the preset's, -4)")
     p.add_argument("--rtl", action="store_true",
                    help="run sentences through every FC layer on the tile RTL and check them "
-                        "against the bit-exact model (slow: for MiniLM about 7 minutes cold, 3 with "
-                        "a warm build)")
+                        "against the bit-exact model (slow: for MiniLM about 7 minutes cold, "
+                        "3 with a warm build)")
     p.add_argument("--text", metavar="TEXT", action="append", default=None,
                    help=f"with --rtl: a sentence to run (repeatable; one batch; default: the "
                         f"first test tweet of at least {RTL_MIN_TOKENS} tokens)")
@@ -205,9 +206,13 @@ def _weights(args, config, encoder, tokenizer):
     narrow = config.index_bits - (args.bits_budget is not None)
     spec = QuantSpec(bits=narrow, embedding_bits=None, rounding=args.rounding or "nearest",
                      bits_budget=args.bits_budget, outlier_log_prob=config.outlier_log_prob)
+    if not args.quiet:
+        print(f"quantizing the FC weights: {spec.label} (calibrated on "
+              f"{args.weight_calibration} held-out tweets)", file=sys.stderr, flush=True)
     try:
-        model = quantize_model(encoder, spec, calibration=weight_calibration(
-            args, spec, tokenizer, seed=args.seed))
+        model = quantize_model(encoder, spec, progress=progress_printer(args),
+                               calibration=weight_calibration(args, spec, tokenizer,
+                                                              seed=args.seed))
     except ValueError as e:
         raise CliError(str(e)) from None
     return ({n: model.layers[n] for n in fc_names(encoder.config)},
@@ -239,7 +244,9 @@ def _run(args):
     if args.rtl:
         return _run_rtl(args, config.replace(act_bits=args.act_bits[0]), encoder, tokenizer,
                         splits, started, {"weights": str(weights), "config": str(config_path)})
+    quantize_started = time.monotonic()
     layers, label = _weights(args, config, encoder, tokenizer)
+    quantize_seconds = time.monotonic() - quantize_started
     report = run_report(encoder, tokenizer, config, splits, act_bits=tuple(args.act_bits),
                         progress=_progress(args, started), layers=layers, label=label)
     report.update(
@@ -252,6 +259,8 @@ def _run(args):
                  "rounding": args.rounding or "nearest", "bits_budget": args.bits_budget,
                  "weight_calibration": args.weight_calibration,
                  "threshold": config.outlier_log_prob})
+    if layers is not None:
+        report["seconds"]["quantize"] = quantize_seconds
     report["seconds"]["wall"] = time.monotonic() - started
     if report["test_truncated"]:
         note(f"{report['test_truncated']} of {args.sentences} test sentences reach the "
