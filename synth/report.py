@@ -8,7 +8,7 @@ from pathlib import Path
 from golden.hwmodel.sram import GF180_SRAM_SOURCE, bitcell_floor_um2, sram
 
 __all__ = ["NOTE", "write_reports", "markdown", "comparison", "tile_comparison", "pareto",
-           "memory_area", "tile_memory_comparison",
+           "memory_area", "tile_memory_comparison", "refresh",
            "write_sweep_reports", "plot", "PLOT_STYLE"]
 
 NOTE = ("Open-tool estimates, not sign-off: Yosys/ABC mapping to the academic OSU 0.18 um library "
@@ -552,3 +552,34 @@ def write_sweep_reports(report, out_dir):
     md = "\n".join(lines)
     (out_dir / "sweep.md").write_text(md)
     return md
+
+
+def refresh(json_path):
+    """Recompute the comparison (e.g. the tile areas with memories) of an existing
+    ``synth.json`` from its figures, without synthesizing again, and rewrite ``synth.json``,
+    ``synth.md`` and ``synth.png`` beside it; returns the Markdown.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If ``json_path`` is missing or not a synthesis report (no ``designs``).
+    """
+    path = Path(json_path)
+    report = json.loads(path.read_text())
+    if not isinstance(report, dict) or "designs" not in report:
+        raise ValueError(f"{path} is not a synth.json (no 'designs')")
+    report["comparison"] = comparison(report["designs"])
+    return write_reports(report, path.parent)
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(
+        description="Rewrite synth.json/.md/.png from an existing synth.json's figures "
+                    "(no synthesis). Example: python -m synth.report build/reports/synth.json")
+    parser.add_argument("json_path")
+    try:
+        print(refresh(parser.parse_args().json_path))
+    except (OSError, ValueError) as e:
+        sys.exit(f"synth.report: {e}")

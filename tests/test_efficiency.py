@@ -202,3 +202,24 @@ def test_sram_energy_of_a_real_buffer_is_its_macros():
     assert e.columns == math.ceil(width / 8)
     assert e.read_pj == pytest.approx(e.columns * e.macro.read_pj)
     assert np.isclose(e.read_pj / width, e.macro.read_pj / 8)
+
+
+def test_synth_report_refresh_rewrites_an_existing_report(tmp_path):
+    import json
+
+    from synth.report import NOTE, refresh
+    from tests.test_synth import _fake
+    tile = {"pes": 4, "ecp5_skipped": "skipped"}
+    designs = {"gobo_tile_p4_l4_a16": _fake("gobo_tile", 4, 16, 3200.0, 80.0, 6400, **tile),
+               "mac_tile_w16a16_p4_l4": _fake("mac_tile", 4, 16, 6400.0, 40.0, 3200, 16,
+                                              **tile)}
+    for name, d in designs.items():
+        d["design"] = name
+    path = tmp_path / "synth.json"
+    path.write_text(json.dumps({"note": NOTE, "designs": designs, "errors": []}))
+    md = refresh(path)
+    assert "## Tile area with the memories" in md and (tmp_path / "synth.md").read_text() == md
+    assert json.loads(path.read_text())["comparison"]["tiles"]["with_memories"]["pairs"]
+    path.write_text("[]")
+    with pytest.raises(ValueError, match="is not a synth.json"):
+        refresh(path)
