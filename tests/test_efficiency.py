@@ -162,8 +162,8 @@ def test_energy_sums():
         LogicPower()
 
 
-def test_synth_report_tile_area_with_memories(tmp_path):
-    from synth.report import NOTE, comparison, write_reports
+def _tile_pair():
+    """A made-up GOBO tile and W16A16 MAC tile (4 x 4) with their real memory specs."""
     from tests.test_synth import _fake
     tile = {"pes": 4, "ecp5_skipped": "skipped"}
     designs = {"gobo_tile_p4_l4_a16": _fake("gobo_tile", 4, 16, 3200.0, 80.0, 6400, **tile),
@@ -171,7 +171,13 @@ def test_synth_report_tile_area_with_memories(tmp_path):
                                               **tile)}
     for name, d in designs.items():
         d["design"] = name
-        del d["ecp5"]
+        d.pop("ecp5", None)
+    return designs
+
+
+def test_synth_report_tile_area_with_memories(tmp_path):
+    from synth.report import NOTE, comparison, write_reports
+    designs = _tile_pair()
     comp = comparison(designs)
     r = comp["tiles"]["with_memories"]["pairs"][0]
     g, m = r["gobo_figures"], r["mac_figures"]
@@ -208,13 +214,7 @@ def test_synth_report_refresh_rewrites_an_existing_report(tmp_path):
     import json
 
     from synth.report import NOTE, refresh
-    from tests.test_synth import _fake
-    tile = {"pes": 4, "ecp5_skipped": "skipped"}
-    designs = {"gobo_tile_p4_l4_a16": _fake("gobo_tile", 4, 16, 3200.0, 80.0, 6400, **tile),
-               "mac_tile_w16a16_p4_l4": _fake("mac_tile", 4, 16, 6400.0, 40.0, 3200, 16,
-                                              **tile)}
-    for name, d in designs.items():
-        d["design"] = name
+    designs = _tile_pair()
     path = tmp_path / "synth.json"
     path.write_text(json.dumps({"note": NOTE, "designs": designs, "errors": []}))
     md = refresh(path)
