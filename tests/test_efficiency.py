@@ -223,3 +223,30 @@ def test_synth_report_refresh_rewrites_an_existing_report(tmp_path):
     path.write_text("[]")
     with pytest.raises(ValueError, match="is not a synth.json"):
         refresh(path)
+
+
+def _energy_script():
+    import importlib.util
+    import pathlib
+    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "energy_report.py"
+    spec = importlib.util.spec_from_file_location("energy_report", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_energy_report_refuses_missing_or_bad_logic_figures():
+    script = _energy_script()
+    with pytest.raises(SystemExit, match="no logic energy for gobo_a8, gobo_a4, w16a16"):
+        script.main(["--logic-pj-per-op", "gobo=1.5"])
+    with pytest.raises(SystemExit, match="'gobo=x' is not DESIGN=NUMBER"):
+        script.main(["--logic-pj-per-op", "gobo=x"])
+    with pytest.raises(SystemExit, match="'tpu=1' is not DESIGN=NUMBER"):
+        script.main(["--logic-pj-per-op", "tpu=1"])
+    with pytest.raises(SystemExit, match="exclude each other"):
+        script.main(["--without-logic", "--logic-pj-per-op", "gobo=1"])
+    # the streaming tiles' buffers: GOBO's index words are 3/16 of W16A16's weight words
+    rows = {r["design"]: r for r in script.streaming_area(None)}
+    assert rows["gobo"]["memories"]["index"]["width"] * 16 == \
+        rows["w16a16"]["memories"]["weight"]["width"] * 3
+    assert rows["gobo"]["logic_um2"] is None and rows["gobo"]["total_um2"] is None
