@@ -10,6 +10,7 @@ import shutil
 
 import pytest
 
+from gobo.commands.simulate import print_report
 from golden.hwmodel.tile_jobs import stream_tile_group_jobs, stream_tile_job
 from golden.hwmodel.token_groups import stream_tile_group_cycles
 from hw.designs import Design
@@ -70,7 +71,7 @@ def test_stream_tile_bench_fails_on_a_corrupted_bit_or_counter(minilm):
 
 
 
-def test_token_groups_through_simulate_layer(minilm):
+def test_token_groups_through_simulate_layer(minilm, capsys):
     """10 tokens on a tile of 4 (docs/offchip.md section 4): 3 token groups, jobs of one
     simulation of one build; every output element and every group's counters checked; the
     report's counters are the groups' sums, the weights read once per group."""
@@ -89,6 +90,11 @@ def test_token_groups_through_simulate_layer(minilm):
     assert report["ideal_cycles"] == 10 * 12 * 32
     assert report["utilization"] == report["ideal_cycles"] / report["cycles"] < 1
     assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+    print_report({**report, "preset": "small"})
+    text = capsys.readouterr().out
+    assert "token groups     3 (tokens 4 + 4 + 2); counters below are sums" in text
+    assert f"utilization {report['utilization']:.4f})\n" in text, text
+    assert f"group 2: 2 tokens, {groups[2]['cycles']} cycles" in text
 
 
 def test_a_corrupted_token_group_fails_the_bench(minilm):

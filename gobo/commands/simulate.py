@@ -11,7 +11,7 @@ from golden.config import PRESETS, STREAM_PRESETS, preset
 from golden.hwmodel.offchip import MEMORY_PRESETS
 from golden.nlp.weights import load_tensors
 
-__all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset"]
+__all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset", "print_report"]
 
 #: The whole-layer tile ``--preset auto`` prefers when the layer fits it.
 ON_CHIP_PRESET = "minilm"
@@ -211,11 +211,12 @@ def _run_simulate(args):
     if args.json:
         print_json(report)
     else:
-        _print_report(report)
+        print_report(report)
     return 0 if report["mismatches"] == 0 and report["error"] is None else 1
 
 
-def _print_report(r):
+def print_report(r):
+    """Print a :func:`sim.simulate.simulate_layer` report (with its ``preset``) for people."""
     stalls = ", ".join(f"{k} {v}" for k, v in r["stall_cycles"].items())
     if "memory" in r:
         stalls += f", memory {r['stall_memory']}"
@@ -230,9 +231,9 @@ def _print_report(r):
             print(f"  token groups     {len(groups)} (tokens " +
                   " + ".join(str(g["tokens"]) for g in groups) + "); counters below are sums")
             for i, g in enumerate(groups):
-                util = f"{g['ideal_cycles'] / g['cycles']:.4f}" if g["cycles"] else "n/a"
+                group_util = f"{g['ideal_cycles'] / g['cycles']:.4f}" if g["cycles"] else "n/a"
                 print(f"    group {i}: {g['tokens']} tokens, {g['cycles']} cycles (ideal "
-                      f"{g['ideal_cycles']}, utilization {util}), stall_memory "
+                      f"{g['ideal_cycles']}, utilization {group_util}), stall_memory "
                       f"{g['stall_memory']}, {g['bytes_read']} bytes, {g['mismatches']} "
                       f"mismatches")
     print(f"  outputs checked  {r['outputs_checked']}   mismatches {r['mismatches']}")
