@@ -133,14 +133,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
             "memory": memory.name, "stall_memory": counters.get("stall_memory"),
             "bytes_read": counters.get("bytes_read"),
             "offchip_bytes": len(jobs[0]["offchip"]) // 2, "row_blocks": image.blocks,
-            "token_groups": [
-                {"tokens": job["tokens"], "mismatches": seen.get("mismatches"),
-                 **{k: (seen.get("counters") or {}).get(k)
-                    for k in ("cycles", "stall_memory", "bytes_read")},
-                 "ideal_cycles": job["ideal_cycles"],
-                 "counters_match_model": (seen.get("counters") or {}).get("cycles") is not None
-                 and all(seen["counters"][k] == v for k, v in job["expected_counters"].items())}
-                for job, seen in zip(jobs, observed)]}),
+            "token_groups": [_group_record(job, seen) for job, seen in zip(jobs, observed)]}),
         "expected_counters": expected_counters,
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),
         "wall_s": time.monotonic() - started,
@@ -155,3 +148,15 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
     return report
 
+
+def _group_record(job, seen):
+    """One token group of a streaming run: its tokens, the bench's mismatch count, its cycles,
+    ``stall_memory``, ``bytes_read`` and ideal cycles, and whether every counter equals the
+    cycle model's (None when the job was run with backpressure: then not timed)."""
+    counters = seen.get("counters") or {}
+    expected = job["expected_counters"]
+    return {"tokens": job["tokens"], "mismatches": seen.get("mismatches"),
+            **{k: counters.get(k) for k in ("cycles", "stall_memory", "bytes_read")},
+            "ideal_cycles": job["ideal_cycles"],
+            "counters_match_model": None if expected is None else
+            bool(counters) and all(counters[k] == v for k, v in expected.items())}
