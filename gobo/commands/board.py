@@ -101,8 +101,8 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
     if activations is None:
         activations = np.random.default_rng(seed).standard_normal((tokens, weights.shape[1]))
     started = time.monotonic()
-    image, x_int, fp32, job = layer_job(config, weights, activations, bias=bias, seed=seed,
-                                        name=name, outlier_fit=outlier_fit)
+    image, x_int, fp32, [job] = layer_job(config, weights, activations, bias=bias, seed=seed,
+                                          name=name, outlier_fit=outlier_fit)
 
     def talk(url, where, wait):
         try:

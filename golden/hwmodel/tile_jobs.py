@@ -20,10 +20,11 @@ from golden.hwmodel.mac_tile import (
 from golden.hwmodel.offchip import offchip_layout
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
+from golden.hwmodel.token_groups import group_name, stream_tile_group_cycles, token_groups
 from golden.quant.quantizer import quantize
 
 __all__ = ["tile_job", "layer_job", "logical_beats", "mac_tile_job", "stream_tile_job",
-           "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
+           "stream_tile_group_jobs", "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
@@ -63,22 +64,24 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
               outlier_fit="gaussian", memory=None, base=0, **options):
     """One real FC layer as a tile job: quantize ``weights`` (M, N float) with GOBO
     (``outlier_fit`` as :func:`golden.quant.quantizer.quantize`; index width and threshold from
-    ``config``), calibrate the image on float ``activations`` (T, N); return ``(image, x_int,
-    fp32, job)``: the layer image, the integer activations, the FP32 layer's result (T, M) and
-    the :func:`tile_job`, or with an off-chip ``memory``
-    (:class:`~golden.hwmodel.offchip.OffchipMemory`) the :func:`stream_tile_job` of the
-    streaming tile with its image at byte ``base``. Raises
-    :class:`~golden.hwmodel.layer_image.ImageError` (a ``ValueError``) for a layer the
-    configuration cannot hold."""
+    ``config``), calibrate the image on float ``activations`` (T, N; one calibration for all
+    tokens); return ``(image, x_int, fp32, jobs)``: the layer image, the integer activations,
+    the FP32 layer's result (T, M) and the bench jobs: ``[`` the :func:`tile_job` ``]``, or with
+    an off-chip ``memory`` (:class:`~golden.hwmodel.offchip.OffchipMemory`) the
+    :func:`stream_tile_group_jobs` of the streaming tile (one per token group of ``max_tokens``)
+    with its image at byte ``base``. Raises :class:`~golden.hwmodel.layer_image.ImageError` (a
+    ``ValueError``) for a layer the configuration cannot hold (on the whole-layer tile: more
+    than ``max_tokens`` tokens too)."""
     layer = quantize(weights, index_bits=config.index_bits,
                      outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
     image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
                                           streamed=memory is not None)
     if memory is None:
-        job = tile_job(image, x_int, name=name, seed=seed, **options)
+        jobs = [tile_job(image, x_int, name=name, seed=seed, **options)]
     else:
-        job = stream_tile_job(image, x_int, memory, name=name, seed=seed, base=base, **options)
-    return image, x_int, fp32, job
+        jobs = stream_tile_group_jobs(image, x_int, memory, name=name, seed=seed, base=base,
+                                      **options)
+    return image, x_int, fp32, jobs
 
 
 def logical_beats(image, beats, tokens):
@@ -105,22 +108,40 @@ def mac_tile_job(layer, acts, *, name, seed=1, **options):
                 **options)
 
 
-def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, **options):
+def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, model=None, **options):
     """One streaming tile bench job (docs/offchip.md): the activations are loaded, the layer's
     off-chip image (:func:`~golden.hwmodel.offchip.offchip_layout` at byte ``base``) is what the
     bench's memory serves, timed by ``memory`` (an :class:`~golden.hwmodel.offchip.
     OffchipMemory`); the counters are :func:`~golden.hwmodel.stream_tile.
-    stream_tile_cycles_of_image`'s. Adds ``memory`` (its parameters), ``base`` and ``offchip``
-    (the image's bytes, hex) to the tile job's keys."""
+    stream_tile_cycles_of_image`'s (``model``: those counters, already computed). Adds
+    ``memory`` (its parameters), ``base`` and ``offchip`` (the image's bytes, hex) to the tile
+    job's keys."""
     acts = np.asarray(acts, dtype=np.int64)
     tokens = acts.shape[0]
     layout = offchip_layout(image, memory.bus_bytes, base=base)
-    job = _job(image, tokens, tile_outputs(image, acts),
-               stream_tile_cycles_of_image(image, tokens, memory, base=base),
+    if model is None:
+        model = stream_tile_cycles_of_image(image, tokens, memory, base=base)
+    job = _job(image, tokens, tile_outputs(image, acts), model,
                name=name, seed=seed, layer_word=layer_word(image, tokens),
                load=act_beats(image.config, acts), counters=STREAM_COUNTERS, **options)
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
+
+
+def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **options):
+    """The :func:`stream_tile_job` of every token group of ``acts`` (T, N ints; groups of the
+    image's ``max_tokens``, :func:`golden.hwmodel.token_groups.token_groups`), in token order:
+    each loads its group's activations and reads the whole off-chip image again; its
+    ``expected`` outputs are its tokens' and its counters the streaming cycle model's for its
+    tokens (:func:`golden.hwmodel.token_groups.stream_tile_group_cycles`, whose sums are the
+    layer's). A job is named ``name``, or ``"<name> tokens a..b"`` when there are several."""
+    acts = np.asarray(acts, dtype=np.int64)
+    groups = token_groups(len(acts), image.config.max_tokens)
+    models = stream_tile_group_cycles(image, len(acts), memory, base=base)["groups"]
+    return [stream_tile_job(image, acts[g.start:g.stop], memory,
+                            name=group_name(name, g, len(groups)), seed=seed, base=base,
+                            model=model, **options)
+            for g, model in zip(groups, models)]
 
 
 def physical_outputs(blocks, pes, beats, tokens):
