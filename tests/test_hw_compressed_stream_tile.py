@@ -1,15 +1,37 @@
-"""The streaming memory-compression tile: its cycle model (golden.hwmodel.compressed_stream_tile)
-on real all-MiniLM-L6-v2 slices larger than the on-chip buffers."""
+"""The streaming memory-compression tile (hw/compressed_stream_tile.py) in the Amaranth simulator,
+a Python process playing the off-chip memory from the same golden model the cycle model
+(golden.hwmodel.compressed_stream_tile) steps, as the GOBO and MAC streaming benches
+(tests/test_hw_stream_tile.py, tests/test_hw_mac_stream_tile.py): every output element against
+the whole-layer memory-compression tile's golden model (golden.hwmodel.mac_tile), every counter
+against the cycle model, on slices of real all-MiniLM-L6-v2 matrices larger than the on-chip
+buffers, under a slow, a fast and a bursty memory; the checkers shown to fail."""
+
+import gc
 
 import numpy as np
 import pytest
 
 from golden.config import mac_flavour
 from golden.hwmodel.compressed_stream_tile import DECOMPRESS_GAP, compressed_stream_tile_cycles
-from golden.hwmodel.layer_image import output_exponent, quantize_activations
-from golden.hwmodel.mac_tile import compressed_image, compressed_layer_from_float
-from golden.hwmodel.offchip import offchip_layout
-from tests.test_hw_stream_tile import BASE, MEMORIES, STREAM
+from golden.hwmodel.layer_image import act_beats, output_exponent, quantize_activations
+from golden.hwmodel.mac_tile import (
+    compressed_image,
+    compressed_layer_from_float,
+    mac_layer_word,
+    mac_tile_outputs,
+)
+from golden.hwmodel.offchip import OffchipPort, offchip_layout
+from golden.hwmodel.packing import mac_load_fields, stream_counters_fields, unpack
+from hw.compressed_stream_tile import CompressedStreamTile
+from hw.testing import StreamMonitor, offchip_memory, run_tile
+from tests.test_hw_stream_tile import (
+    BASE,
+    MEMORIES,
+    STREAM,
+    check_checkers_fail,
+    check_counters,
+    check_outputs,
+)
 
 # The GOBO streaming bench's tiny datapath (4 PEs x 4 lanes, buffers of two blocks) at W8A8.
 CONFIG, WEIGHT_BITS = mac_flavour("w8a8", base="tiny", max_rows=STREAM.max_rows,
@@ -69,3 +91,101 @@ def test_model_refuses_a_dense_layer_and_a_residual_too_wide(layer):
                                  outliers=[(0, 1, 100)])
     with pytest.raises(ValueError, match="outlier residuals"):
         compressed_stream_tile_cycles(wide, 1, MEMORIES["fast"])
+
+
+def run_compressed_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE):
+    """One run of ``layer`` on a CompressedStreamTile with ``memory`` playing the off-chip
+    memory. Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream
+    rules."""
+    config, tokens = layer.config, acts.shape[0]
+    layout = offchip_layout(compressed_image(layer), memory.bus_bytes, base=base)
+    dut = CompressedStreamTile(config=config, weight_bits=layer.weight_bits,
+                               bus_bytes=memory.bus_bytes)
+    port = OffchipPort(memory, layout.data, base=base)
+    monitor = StreamMonitor()
+    load = act_beats(config, acts, mac_load_fields(config, layer.weight_bits))
+    ((y, word),) = run_tile(dut, load=load, layer=mac_layer_word(layer, tokens), tokens=tokens,
+                            blocks=layer.blocks, inputs=[(dut.base, base)],
+                            background=[offchip_memory(dut, port)], monitor=monitor,
+                            rng=np.random.default_rng(seed), stall_prob=stall_prob)
+    assert monitor.transfers["controller.bc"] == tokens * layer.blocks * layer.chunks
+    return y, unpack(stream_counters_fields(config), word), layout
+
+
+@pytest.mark.parametrize("memory", list(MEMORIES))
+def test_compressed_stream_tile_matches_golden_and_cycle_models(layer, memory):
+    layer, acts = layer
+    y, counters, layout = run_compressed_stream_tile(layer, acts, MEMORIES[memory])
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    model = compressed_stream_tile_cycles(layer, acts.shape[0], MEMORIES[memory], base=BASE)
+    check_counters(model, counters)
+    assert counters["bytes_read"] == layout.size
+
+
+
+def test_checkers_fail_on_a_corrupted_output_or_counter(layer):
+    layer, acts = layer
+    memory = MEMORIES["bursty"]
+    y, counters, _ = run_compressed_stream_tile(layer, acts, memory)
+    want = mac_tile_outputs(layer, acts)
+    model = compressed_stream_tile_cycles(layer, acts.shape[0], memory, base=BASE)
+    check_checkers_fail(want, y, model, counters, (6, 2))
+
+
+def test_outputs_stay_exact_under_output_backpressure(layer):
+    """With o.ready random the counters are not predicted, but every output still is."""
+    layer, acts = layer
+    y, counters, layout = run_compressed_stream_tile(layer, acts, MEMORIES["fast"],
+                                                     stall_prob=0.7, seed=4)
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    assert counters["bytes_read"] == layout.size
+
+
+@pytest.mark.parametrize("seed", [3, 8])
+def test_random_outlier_heavy_layers_buses_and_memories(seed):
+    """Seeded integer layers with ~5 % outliers, a row of only outliers and a whole beat of
+    outliers (several outlier words a block, records of one weight word back to back) on other
+    datapaths (1-4 PEs, 2-5 lanes, 1-4 outlier lanes, W4 or W8), buses of 4-16 bytes, images
+    just below a 4 KiB boundary, memories with 1-3 outstanding requests, refresh and random
+    stalls: every output and counter."""
+    from tests.test_hw_mac_tile import random_compressed
+    from tests.test_hw_stream_tile import random_memory
+    rng = np.random.default_rng(seed)
+    pes, lanes = int(rng.choice([1, 3, 4])), int(rng.choice([2, 3, 5]))
+    config, weight_bits = mac_flavour(str(rng.choice(["w8a8", "w4a4"])), base="tiny",
+                                      max_rows=STREAM.max_rows, pes=pes, lanes=lanes,
+                                      max_dot_length=120, max_outlier_words=256,
+                                      outlier_lanes=int(rng.choice([1, 2, 4])))
+    rows = int(rng.integers(2 * pes + 2, 7 * pes + 1))
+    layer, acts = random_compressed(config, weight_bits, rng, rows=rows,
+                                    cols=int(rng.integers(8, 40)),
+                                    tokens=int(rng.integers(1, 5)))
+    assert max(compressed_image(layer).words_per_block()) > 1
+    memory = random_memory(rng, seed)
+    base = 4096 - 3 * memory.bus_bytes
+    y, counters, layout = run_compressed_stream_tile(layer, acts, memory, base=base)
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    check_counters(compressed_stream_tile_cycles(layer, acts.shape[0], memory, base=base),
+                   counters)
+    assert counters["bytes_read"] == layout.size
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_compressed_stream_tile_parameters_are_checked():
+    with pytest.raises(ValueError, match="bus_bytes must be a power of two, not 12"):
+        CompressedStreamTile(config=CONFIG, weight_bits=WEIGHT_BITS, bus_bytes=12)
+    with pytest.raises(ValueError, match="weight_bits"):
+        CompressedStreamTile(config=CONFIG, weight_bits=40, bus_bytes=8)
+    with pytest.raises(ValueError, match="memories must be one of"):
+        CompressedStreamTile(config=CONFIG, weight_bits=WEIGHT_BITS, bus_bytes=8,
+                             memories="sram")
+    gc.collect()
+
+
+def test_compressed_stream_tile_verilog_is_lint_clean(tmp_path):
+    """The emitted Verilog passes ``verilator --lint-only -Wall`` with the project waivers."""
+    from hw.verilog import emit, lint
+    path = tmp_path / "compressed_stream_tile_tiny.v"
+    path.write_text(emit(CompressedStreamTile(config=CONFIG, weight_bits=WEIGHT_BITS,
+                                              bus_bytes=8), "compressed_stream_tile_tiny"))
+    lint(path, "compressed_stream_tile_tiny")
