@@ -473,8 +473,9 @@ register(DesignKind(
     "compressed_stream_tile", "memory-compression streaming tile: the GOBO form read over AXI4, "
     "decompressed a row block at a time into dense banks for MAC PEs",
     create=_compressed_stream_tile, example=_compressed_stream_tile_example,
-    run=testing.run_stream_tile_job, vectors=_tile_vectors, weight_bits=True, tile=True,
-    cost=_cost_mac, memory_specs=_compressed_stream_tile_memories, bus=True))
+    run=testing.run_stream_tile_job, bench="sim.stream_tile_bench", vectors=_tile_vectors,
+    weight_bits=True, tile=True, cost=_cost_mac, memory_specs=_compressed_stream_tile_memories,
+    bus=True))
 
 
 #: A small example design of every kind (the ``tiny`` preset; W8A8 for the baselines).
