@@ -5,14 +5,13 @@ decompression stage expands each row block into a dense bank, the MAC tile's PEs
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 
-from golden.hwmodel.offchip import check_bus_bytes, word_beats
+from golden.hwmodel.offchip import word_beats
 
 from .block_decompressor import BlockDecompressor
-from .mac_stream_tile import mac_stream_tile_memory_specs
-from .mac_tile import check_mac_acc, connect_mac_core, mac_core, mac_layer_layout, mac_load_layout
-from .params import MacParams, check_memories
-from .stream_tile import connect_streamed, stream_members
-from .tile_memories import MemorySpec, TileMemories
+from .mac_stream_tile import MacStreamTile, mac_stream_tile_memory_specs
+from .mac_tile import connect_mac_core, mac_core
+from .stream_tile import connect_streamed
+from .tile_memories import MemorySpec
 from .weight_fetcher import WeightFetcher, fetcher_buffer_shapes
 
 __all__ = ["CompressedStreamTile", "compressed_stream_tile_memory_specs"]
@@ -34,7 +33,7 @@ def compressed_stream_tile_memory_specs(config, weight_bits):
     return specs
 
 
-class CompressedStreamTile(MacParams, wiring.Component):
+class CompressedStreamTile(MacStreamTile):
     """The memory-compression tile (:class:`~hw.compressed_mac_tile.CompressedMacTile`) with its
     GOBO form off chip: ``Y = X W^T + b`` of any number of rows on ``pes`` MAC PEs, bit-exactly
     :func:`golden.hwmodel.mac_tile.mac_tile_outputs` of the decompressed layer.
@@ -79,33 +78,17 @@ class CompressedStreamTile(MacParams, wiring.Component):
         and ``bytes_read``.
     """
 
-    def __init__(self, *, config, weight_bits, bus_bytes, memories="internal"):
-        self._init_mac(config, weight_bits)
-        check_memories(memories)
-        check_mac_acc(config, weight_bits)
-        self._bus_bytes = check_bus_bytes(bus_bytes, config)
-        self._memories = TileMemories(compressed_stream_tile_memory_specs(config, weight_bits),
-                                      memories)
-        self._fetcher = WeightFetcher(config=config, bus_bytes=bus_bytes)
-        super().__init__(stream_members(config, self._memories, self._fetcher,
-                                        mac_load_layout(config, weight_bits),
-                                        mac_layer_layout(config, weight_bits)))
+    def _memory_specs(self):
+        return compressed_stream_tile_memory_specs(self._config, self._weight_bits)
 
-    @property
-    def bus_bytes(self):
-        """Bytes of an AXI R beat (read-only)."""
-        return self._bus_bytes
+    def _new_fetcher(self):
+        return WeightFetcher(config=self._config, bus_bytes=self._bus_bytes)
 
     @property
     def beats(self):
         """``{section: beats of one word}`` (:func:`golden.hwmodel.offchip.word_beats`: the GOBO
         layout's)."""
         return word_beats(self._config, self._bus_bytes)
-
-    @property
-    def memories(self):
-        """The :class:`~hw.tile_memories.TileMemories` (read-only)."""
-        return self._memories
 
     def elaborate(self, platform):
         m = Module()

@@ -13,17 +13,15 @@ import pytest
 
 from golden.config import mac_flavour
 from golden.hwmodel.compressed_stream_tile import DECOMPRESS_GAP, compressed_stream_tile_cycles
-from golden.hwmodel.layer_image import act_beats, output_exponent, quantize_activations
+from golden.hwmodel.layer_image import output_exponent, quantize_activations
 from golden.hwmodel.mac_tile import (
     compressed_image,
     compressed_layer_from_float,
-    mac_layer_word,
     mac_tile_outputs,
 )
-from golden.hwmodel.offchip import OffchipPort, offchip_layout
-from golden.hwmodel.packing import mac_load_fields, stream_counters_fields, unpack
+from golden.hwmodel.offchip import offchip_layout
 from hw.compressed_stream_tile import CompressedStreamTile
-from hw.testing import StreamMonitor, offchip_memory, run_tile
+from tests.test_hw_mac_stream_tile import run_mac_stream_tile
 from tests.test_hw_stream_tile import (
     BASE,
     MEMORIES,
@@ -93,23 +91,16 @@ def test_model_refuses_a_dense_layer_and_a_residual_too_wide(layer):
         compressed_stream_tile_cycles(wide, 1, MEMORIES["fast"])
 
 
-def run_compressed_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE):
-    """One run of ``layer`` on a CompressedStreamTile with ``memory`` playing the off-chip
-    memory. Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream
-    rules."""
-    config, tokens = layer.config, acts.shape[0]
-    layout = offchip_layout(compressed_image(layer), memory.bus_bytes, base=base)
-    dut = CompressedStreamTile(config=config, weight_bits=layer.weight_bits,
-                               bus_bytes=memory.bus_bytes)
-    port = OffchipPort(memory, layout.data, base=base)
-    monitor = StreamMonitor()
-    load = act_beats(config, acts, mac_load_fields(config, layer.weight_bits))
-    ((y, word),) = run_tile(dut, load=load, layer=mac_layer_word(layer, tokens), tokens=tokens,
-                            blocks=layer.blocks, inputs=[(dut.base, base)],
-                            background=[offchip_memory(dut, port)], monitor=monitor,
-                            rng=np.random.default_rng(seed), stall_prob=stall_prob)
-    assert monitor.transfers["controller.bc"] == tokens * layer.blocks * layer.chunks
-    return y, unpack(stream_counters_fields(config), word), layout
+def compressed_layout(layer, bus_bytes, base=0):
+    """The off-chip layout of ``layer``'s GOBO form (the GOBO tile's layout)."""
+    return offchip_layout(compressed_image(layer), bus_bytes, base=base)
+
+
+def run_compressed_stream_tile(layer, acts, memory, **options):
+    """One run of ``layer`` on a CompressedStreamTile (the streaming MAC bench's run, with this
+    tile and layout): ``(Y, counters dict, layout)``."""
+    return run_mac_stream_tile(layer, acts, memory, tile=CompressedStreamTile,
+                               layout_of=compressed_layout, **options)
 
 
 @pytest.mark.parametrize("memory", list(MEMORIES))
