@@ -113,7 +113,6 @@ def test_compressed_stream_tile_matches_golden_and_cycle_models(layer, memory):
     assert counters["bytes_read"] == layout.size
 
 
-
 def test_checkers_fail_on_a_corrupted_output_or_counter(layer):
     layer, acts = layer
     memory = MEMORIES["bursty"]
