@@ -63,6 +63,10 @@ def test_model_bytes_are_gobo_and_fast_memory_waits_only_for_the_first_block(lay
     tokens = acts.shape[0]
     image = compressed_image(layer)
     assert image.n_outliers and layer.blocks > 2
+    # centroid + residual is the decompressed weight at every outlier; the rest is the centroid.
+    rebuilt = image.centroids[image.indexes]
+    rebuilt[image.outlier_rows, image.outlier_cols] += image.outlier_residuals
+    np.testing.assert_array_equal(rebuilt, layer.weights)
     size = offchip_layout(image, MEMORIES["fast"].bus_bytes, base=BASE).size
     fast = compressed_stream_tile_cycles(layer, tokens, MEMORIES["fast"], base=BASE)
     assert fast["bytes_read"] == size
