@@ -3,6 +3,7 @@ the golden outputs and counters."""
 
 import numpy as np
 
+from golden.hwmodel.compressed_stream_tile import compressed_stream_tile_cycles
 from golden.hwmodel.layer_image import (
     act_beats,
     calibrated_image,
@@ -11,6 +12,7 @@ from golden.hwmodel.layer_image import (
     logical_outputs,
 )
 from golden.hwmodel.mac_tile import (
+    compressed_image,
     compressed_streams,
     mac_layer_word,
     mac_load_beats,
@@ -18,13 +20,15 @@ from golden.hwmodel.mac_tile import (
     mac_tile_outputs,
 )
 from golden.hwmodel.offchip import offchip_layout
+from golden.hwmodel.packing import mac_load_fields
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 from golden.hwmodel.token_groups import group_name, stream_tile_group_cycles, token_groups
 from golden.quant.quantizer import quantize
 
 __all__ = ["tile_job", "layer_job", "logical_beats", "mac_tile_job", "stream_tile_job",
-           "stream_tile_group_jobs", "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
+           "stream_tile_group_jobs", "compressed_stream_tile_job", "tile_vectors",
+           "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
@@ -124,6 +128,12 @@ def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, model=None, **
     job = _job(image, tokens, tile_outputs(image, acts), model,
                name=name, seed=seed, layer_word=layer_word(image, tokens),
                load=act_beats(image.config, acts), counters=STREAM_COUNTERS, **options)
+    return _offchip(job, memory, base, layout)
+
+
+def _offchip(job, memory, base, layout):
+    """``job`` with what a streaming bench's memory serves: ``memory`` (its parameters),
+    ``base`` and ``offchip`` (the image's bytes, hex)."""
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
 
@@ -142,6 +152,25 @@ def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **optio
                             name=group_name(name, g, len(groups)), seed=seed, base=base,
                             model=model, **options)
             for g, model in zip(groups, models)]
+
+
+def compressed_stream_tile_job(layer, acts, memory, *, name, seed=1, base=0, **options):
+    """One streaming memory-compression tile bench job (docs/offchip.md section 8): ``layer`` a
+    memory-compression :class:`~golden.hwmodel.mac_tile.MacLayer`, its GOBO form off chip in the
+    GOBO layout (:func:`~golden.hwmodel.mac_tile.compressed_image`) at byte ``base``, timed by
+    ``memory``; outputs :func:`~golden.hwmodel.mac_tile.mac_tile_outputs`, counters
+    :func:`~golden.hwmodel.compressed_stream_tile.compressed_stream_tile_cycles`'s. Keys as
+    :func:`stream_tile_job`'s."""
+    acts = np.asarray(acts, dtype=np.int64)
+    tokens = acts.shape[0]
+    config = layer.config
+    layout = offchip_layout(compressed_image(layer), memory.bus_bytes, base=base)
+    job = _job(layer, tokens, mac_tile_outputs(layer, acts),
+               compressed_stream_tile_cycles(layer, tokens, memory, base=base),
+               name=name, seed=seed, layer_word=mac_layer_word(layer, tokens),
+               load=act_beats(config, acts, mac_load_fields(config, layer.weight_bits)),
+               counters=STREAM_COUNTERS, **options)
+    return _offchip(job, memory, base, layout)
 
 
 def physical_outputs(blocks, pes, beats, tokens):
