@@ -11,6 +11,8 @@
 #                 utilization and timing in build/board/<board>/ (docs/board.md, 5-8 CPU minutes)
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
+#   make efficiency  energy per inference (SRAM + off-chip; logic when given) and tile area with
+#                 memories in build/reports/energy.* (docs/efficiency.md, about 2-3 minutes)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
 #   make run      the whole MiniLM with every FC layer on the bit-exact accelerator model (A16, A8)
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
@@ -60,6 +62,13 @@ synth: $(STAMP)
 BOARD ?= ulx3s-85f
 bitstream: $(STAMP)
 	$(PY) -m synth.bitstream --board $(BOARD) --out build/board
+
+# Energy per inference and tile area with memories (docs/efficiency.md). The logic's energy is
+# an input from the power analysis: LOGIC="--logic-pj-per-op gobo=X ..." (every design), else
+# the memories' energy alone.
+.PHONY: efficiency
+efficiency: $(STAMP)
+	$(PY) scripts/energy_report.py --out build/reports $(if $(LOGIC),$(LOGIC),--without-logic)
 
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)

@@ -393,6 +393,27 @@ def _mac_stream_tile_memories(design):
     return mac_stream_tile_memory_specs(design.config, design.weight_bits)
 
 
+def _compressed_stream_tile(design, memories):
+    from .compressed_stream_tile import CompressedStreamTile
+    return CompressedStreamTile(config=design.config, weight_bits=design.weight_bits,
+                                bus_bytes=design.bus_bytes, memories=memories)
+
+
+def _compressed_stream_tile_example(design, seed):
+    weights, x_int, e_x, e_y = _tile_layer(design, seed)
+    layer = compressed_layer_from_float(design.config, design.weight_bits, weights,
+                                        act_exponent=e_x, out_exponent=e_y)
+    bus = design.bus_bytes
+    return tile_jobs.compressed_stream_tile_job(layer, x_int, example_memory(bus, seed),
+                                                name=f"{design.name}_example", seed=seed,
+                                                base=4096 - 2 * bus)
+
+
+def _compressed_stream_tile_memories(design):
+    from .compressed_stream_tile import compressed_stream_tile_memory_specs
+    return compressed_stream_tile_memory_specs(design.config, design.weight_bits)
+
+
 def _mac_tile(design, memories):
     from .compressed_mac_tile import CompressedMacTile
     from .mac_tile import MacTile
@@ -471,14 +492,23 @@ register(DesignKind(
     create=_mac_stream_tile, example=_stream_tile_example, run=testing.run_stream_tile_job,
     bench="sim.stream_tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True,
     cost=_cost_mac, memory_specs=_mac_stream_tile_memories, bus=True))
+register(DesignKind(
+    "compressed_stream_tile", "memory-compression streaming tile: the GOBO form read over AXI4, "
+    "decompressed a row block at a time into dense banks for MAC PEs",
+    create=_compressed_stream_tile, example=_compressed_stream_tile_example,
+    run=testing.run_stream_tile_job, bench="sim.stream_tile_bench", vectors=_tile_vectors,
+    weight_bits=True, tile=True, cost=_cost_mac, memory_specs=_compressed_stream_tile_memories,
+    bus=True))
 
 
 #: A small example design of every kind (the ``tiny`` preset; W8A8 for the baselines).
 def example_design(name):
     """A small :class:`Design` of kind ``name`` for tests and ``gobo verilog --kind``."""
     entry = kind(name)
-    bus = {"bus_bytes": 8} if entry.bus else {}
+    if entry.bus and not entry.weight_bits:
+        return Design(name, preset("tiny"), name=f"{name}_tiny", bus_bytes=8)
     if not entry.weight_bits:
-        return Design(name, preset("tiny"), name=f"{name}_tiny", **bus)
+        return Design(name, preset("tiny"), name=f"{name}_tiny")
     config, weight_bits = mac_flavour("w8a8", base="tiny")
-    return Design(name, config, weight_bits, name=f"{name}_w8a8_tiny", **bus)
+    return Design(name, config, weight_bits, name=f"{name}_w8a8_tiny",
+                  bus_bytes=8 if entry.bus else None)

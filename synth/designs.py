@@ -11,7 +11,7 @@ from golden.hwmodel.mac import layer_memory_bits
 from hw.designs import KINDS, Design
 
 __all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile",
-           "compressed_tile",
+           "compressed_tile", "compressed_stream_tile",
            "stream_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
            "mac_stream_tile",
            "TILE_ECP5_SKIPPED", "memory_bits"]
@@ -146,6 +146,17 @@ def mac_stream_tile(flavour, shape=None):
                         weight_bits, ecp5_skipped=TILE_ECP5_SKIPPED)
 
 
+def compressed_stream_tile(flavour="w16a16", shape=None):
+    """The streaming memory-compression tile (``minilm_stream`` memories, :data:`TILE_SHAPE`,
+    16-byte AXI port): the fetcher, the GOBO banks, the block decompressor, the dense banks and
+    the MAC tile's datapath of ``flavour``."""
+    shape = TILE_SHAPE if shape is None else shape
+    config, weight_bits = mac_flavour(flavour, base="minilm_stream", **shape)
+    return SynthDesign(Design("compressed_stream_tile", config, weight_bits,
+                              name=_tile_name("compressed_stream_tile", shape, flavour)),
+                       ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
 def mac_tile(flavour, shape=None, compressed=False):
     """The MAC baseline tile of ``flavour`` or (``compressed``) its memory-compression mode."""
     shape = TILE_SHAPE if shape is None else shape
@@ -169,7 +180,7 @@ def default_designs():
     GOBO lanes 16 at activation widths 8 and 4 (to pair with W8A8 and W4A4), the three MAC
     flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
     8, 4, the streaming GOBO A16 tile and its W16A16 streaming MAC baseline, the three MAC
-    tiles and the W16A16 memory-compression tile. ``lanes16_idx4`` went to
+    tiles and the W16A16 memory-compression tile, whole-layer and streamed. ``lanes16_idx4`` went to
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     large = PRESETS["bert_large"]
     return [
@@ -183,6 +194,7 @@ def default_designs():
         stream_tile(), mac_stream_tile("w16a16"),
         *[mac_tile(flavour) for flavour in MAC_FLAVOURS],
         compressed_tile("w16a16"),
+        compressed_stream_tile("w16a16"),
     ]
 
 
@@ -208,6 +220,8 @@ def _holds(design, name):
         return f"{c.bias_bits}-bit biases, {c.pes} (a row block's) a word, two banks"
     if name.startswith("bias"):
         return f"{c.bias_bits}-bit biases, one bank per PE"
+    if name == "dense_bias":
+        return f"{c.bias_bits}-bit biases, two row blocks, copied by the block decompressor"
     return {
         "index": f"{c.index_bits}-bit weight indexes, {per_word}",
         "activation": f"{c.act_bits}-bit activations, {c.lanes} a word, up to {c.max_tokens} "
@@ -215,7 +229,8 @@ def _holds(design, name):
         "outlier": f"outlier records (row, column, residual), {c.outlier_lanes} a word",
         "offset": "first outlier word of each row block",
         "weight": f"dense {w}-bit weights, {per_word}" + (
-            ", written by the decompressor" if design.kind == "compressed_tile" else ""),
+            ", written by the decompressor" if design.kind in (
+                "compressed_tile", "compressed_stream_tile") else ""),
     }[name]
 
 
@@ -233,7 +248,7 @@ def memory_bits(design, layer=None):
         bits = bits[f"w{design.weight_bits}"]
     else:
         bits = layer_memory_bits(index_bits=design.config.index_bits, **layer)["gobo"]
-    if design.kind == "compressed_tile":
+    if design.kind in ("compressed_tile", "compressed_stream_tile"):
         bits = {**bits, "what": bits["what"] + f"; off-chip only: the decompressor expands it "
                                                f"into the dense {design.weight_bits}-bit on-chip "
                                                f"weight memory"}

@@ -13,25 +13,31 @@ import shutil
 
 import pytest
 
+from gobo.commands.simulate import print_report
 from golden.config import MAC_FLAVOURS, mac_flavour
-from golden.hwmodel.tile_jobs import stream_tile_job
+from golden.hwmodel.tile_jobs import stream_tile_group_jobs, stream_tile_job
+from golden.hwmodel.token_groups import stream_tile_group_cycles
 from hw.designs import Design
 from sim.runner import BenchFailed
-from sim.simulate import run_design
+from sim.simulate import run_design, simulate_layer
 from tests.test_hw_mac_stream_tile import real_mac_layer
 from tests.test_hw_stream_tile import BASE, BUS, MEMORIES, STREAM, real_layer
 
 # 2 PEs x 2 lanes, one outlier lane: the 4 x 4 datapath is the Amaranth tests'; this one builds
-# in about 10 s rather than 50 (make test's budget).
+# in about 10 s rather than 50 (make test's budget). Named as sim.simulate.simulate_layer names
+# it (tag p2_l2), so that the token-group run through simulate_layer shares the build.
 SMALL = STREAM.replace(pes=2, lanes=2, outlier_lanes=1, recon_multipliers=2)
-DESIGN = Design("gobo_stream_tile", SMALL, name="gobo_stream_tile_p2_l2", bus_bytes=BUS)
+TAG = "p2_l2"
+DESIGN = Design("gobo_stream_tile", SMALL, name=f"gobo_stream_tile_{TAG}_bus{BUS}",
+                bus_bytes=BUS)
+LAYER0 = "encoder.layer.0.intermediate.dense"
+LAYER5 = "encoder.layer.5.output.dense.weight"
 #: The streaming MAC tile on the same 2 x 2 datapath, per flavour.
 MAC_DESIGNS = {
     flavour: Design("mac_stream_tile", *mac_flavour(flavour, base="tiny", max_rows=STREAM.max_rows,
                                                     pes=2, lanes=2),
                     name=f"mac_stream_tile_{flavour}_p2_l2", bus_bytes=BUS)
     for flavour in MAC_FLAVOURS}
-LAYER5 = "encoder.layer.5.output.dense.weight"
 
 
 def _jobs(minilm):
@@ -115,3 +121,55 @@ def test_mac_stream_tile_bench_fails_on_a_corrupted_element_or_counter(minilm):
     counter["expected_counters"]["bytes_read"] -= 1
     _fails(MAC_DESIGNS["w4a4"], [corrupt, counter], r"slot 7 PE 0: hardware -?\d+ != golden -?\d+",
            r"counter bytes_read = \d+, cycle model \d+")
+
+
+def test_token_groups_through_simulate_layer(minilm, capsys):
+    """10 tokens on a tile of 4 (docs/offchip.md section 4): 3 token groups, jobs of one
+    simulation of one build; every output element and every group's counters checked; the
+    report's counters are the groups' sums, the weights read once per group."""
+    weights, bias = minilm[LAYER0 + ".weight"][:24, :64], minilm[LAYER0 + ".bias"][:24]
+    report = simulate_layer(SMALL, weights, bias=bias, tokens=10, seed=3, name="layer0 24x64",
+                            tag=TAG, memory=MEMORIES["bursty"], base=BASE)
+    assert report["error"] is None and report["mismatches"] == 0
+    assert report["outputs_checked"] == 10 * 24        # 12 blocks of 2 PEs, every token
+    groups = report["token_groups"]
+    assert [g["tokens"] for g in groups] == [4, 4, 2]
+    assert all(g["counters_match_model"] and g["mismatches"] == 0 for g in groups)
+    for key in ("cycles", "stall_memory", "bytes_read", "ideal_cycles"):
+        assert report[key] == sum(g[key] for g in groups), key
+    assert report["bytes_read"] == 3 * report["offchip_bytes"]
+    assert report["expected_counters"]["cycles"] == report["cycles"]
+    assert report["ideal_cycles"] == 10 * 12 * 32
+    assert report["utilization"] == report["ideal_cycles"] / report["cycles"] < 1
+    assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+    print_report({**report, "preset": "small"})
+    text = capsys.readouterr().out
+    assert "token groups     3 (tokens 4 + 4 + 2); counters below are sums" in text
+    assert f"utilization {report['utilization']:.4f})\n" in text, text
+    assert f"group 2: 2 tokens, {groups[2]['cycles']} cycles" in text
+    # Under random output backpressure the groups are untimed, their outputs still exact.
+    report = simulate_layer(SMALL, weights, bias=bias, tokens=5, seed=4, name="layer0 24x64 bp",
+                            tag=TAG, memory=MEMORIES["fast"], base=BASE,
+                            backpressure_probability=0.3)
+    assert report["error"] is None and report["mismatches"] == 0
+    assert report["outputs_checked"] == 5 * 24 and report["expected_counters"] is None
+    assert [(g["tokens"], g["counters_match_model"]) for g in report["token_groups"]] == \
+        [(4, None), (1, None)]
+
+
+def test_a_corrupted_token_group_fails_the_bench(minilm):
+    """The group jobs straight through the bench: every group's outputs are the golden split's,
+    the cycles sum to the grouped model's; a flipped bit in the last group's outputs fails the
+    bench, named with its group."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 10, config=SMALL)
+    jobs = stream_tile_group_jobs(image, acts, MEMORIES["fast"], name="groups", base=BASE)
+    totals = stream_tile_group_cycles(image, 10, MEMORIES["fast"], base=BASE)
+    assert [job["tokens"] for job in jobs] == [4, 4, 2]
+    results = run_design(DESIGN, jobs, name="groups")
+    assert [r["outputs"] for r in results["jobs"]] == [job["expected"] for job in jobs]
+    assert sum(r["counters"]["cycles"] for r in results["jobs"]) == totals["cycles"]
+    assert all(r["mismatches"] == 0 for r in results["jobs"])
+    jobs[2]["corrupt"] = (5, 1, 0)
+    with pytest.raises(BenchFailed, match=r"groups tokens 8\.\.9 slot 5 PE 1: hardware") as e:
+        run_design(DESIGN, jobs, name="groups_mutant", waves_on_failure=False)
+    shutil.rmtree(e.value.run_dir)

@@ -50,12 +50,15 @@ def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0, config=Non
     return layer, x_int
 
 
-def run_mac_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE):
-    """One run of ``layer`` on a MacStreamTile with ``memory`` playing the off-chip memory.
-    Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream rules."""
+def run_mac_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE,
+                        tile=MacStreamTile, layout_of=mac_offchip_layout):
+    """One run of ``layer`` on a ``tile`` (a MacStreamTile, or a subclass reading another
+    layout: ``layout_of(layer, bus_bytes, base=...)``) with ``memory`` playing the off-chip
+    memory. Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream
+    rules."""
     config, tokens = layer.config, acts.shape[0]
-    layout = mac_offchip_layout(layer, memory.bus_bytes, base=base)
-    dut = MacStreamTile(config=config, weight_bits=layer.weight_bits, bus_bytes=memory.bus_bytes)
+    layout = layout_of(layer, memory.bus_bytes, base=base)
+    dut = tile(config=config, weight_bits=layer.weight_bits, bus_bytes=memory.bus_bytes)
     port = OffchipPort(memory, layout.data, base=base)
     monitor = StreamMonitor()
     load = act_beats(config, acts, mac_load_fields(config, layer.weight_bits))

@@ -38,7 +38,8 @@ def small_model(tmp_path):
     (["--tensor", "v"], "v has shape (5,); a 2-D tensor is needed"),
     (["--tensor", "bad"], "bad contains NaN or Inf"),
     (["--tensor", "w", "--bias", "v"], "bias v has 5 values; w has 40 rows"),
-    (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny"),
+    (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny, not 9 (with "
+     "--memory or a *_stream preset the streaming tile runs them in token groups)"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
     (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
     (["--tensor", "w", "--flavour", "w8a8", "--outlier-lanes", "2"],
@@ -67,7 +68,8 @@ def test_a_npy_file_names_its_one_tensor(tmp_path, capsys):
 
 def test_preset_auto_streams_what_does_not_fit_on_chip():
     """auto: the whole-layer minilm tile when the layer fits, else the smallest streaming preset
-    whose dot length holds it; a named memory streams; too wide: one line naming the limit."""
+    whose dot length holds it (more tokens than its activation memory run in token groups); a
+    named memory streams; too wide: one line naming the limit."""
     from gobo.commands.simulate import choose_preset
     assert choose_preset("auto", 1536, 384, 4, None) == ("minilm", False)
     assert choose_preset("auto", 1536, 384, 4, "ddr4_3200_x64") == ("minilm_stream", True)
@@ -80,8 +82,9 @@ def test_preset_auto_streams_what_does_not_fit_on_chip():
     with pytest.raises(CliError, match="4097 columns exceed max_dot_length=4096 of the largest "
                                        "streaming preset bert_large_stream; no preset takes it"):
         choose_preset("auto", 8, 4097, 1, None)
-    with pytest.raises(CliError, match="--tokens 129 exceeds max_tokens=128"):
-        choose_preset("auto", 8, 4000, 129, None)
+    assert choose_preset("auto", 8, 4000, 129, None) == ("bert_large_stream", True)
+    assert choose_preset("auto", 384, 384, 9, None) == ("minilm_stream", True)
+    assert choose_preset("auto", 1536, 384, 512, None) == ("minilm_stream", True)
 
 
 def test_simulate_runs_the_tiny_tile(small_model, capsys):

@@ -321,7 +321,8 @@ def test_tile_designs_have_memories_as_ports():
     assert len({d.name for d in designs}) == len(designs)
     tiles = [d for d in designs if d.is_tile]
     assert sorted(d.name for d in tiles) == [
-        "compressed_tile_p2_l16_w16a16", "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
+        "compressed_stream_tile_p2_l16_w16a16", "compressed_tile_p2_l16_w16a16",
+        "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
         "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_stream_tile_p2_l16_w16a16",
         "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
     assert all(d.ops_per_cycle == d.pes * d.lanes == 32 == d.describe()["ops_per_cycle"]
@@ -340,7 +341,7 @@ def test_tile_designs_have_memories_as_ports():
                 assert f"{name}_rd{k}__addr" in header and f"{name}_rd{k}__data" in header
     assert "packed__payload" in headers["compressed_tile"]
     assert "outliers__payload" in headers["compressed_tile"]
-    for kind in ("gobo_stream_tile", "mac_stream_tile"):
+    for kind in ("gobo_stream_tile", "mac_stream_tile", "compressed_stream_tile"):
         assert "axi__arvalid" in headers[kind] and "axi__rdata" in headers[kind]
 
 

@@ -42,15 +42,17 @@ def design_for(kind_name, preset_name, flavour="w16a16"):
 def default_designs():
     """What ``make verilog`` emits: the GOBO PE presets, the GOBO tile presets, the streaming
     tile at ``tiny`` and ``minilm_stream`` (16-byte AXI port; the BERT-base and BERT-large
-    streaming presets take 25-40 s each to emit: ``--kind gobo_stream_tile --preset ...``), the
-    ``tiny`` MAC tiles (every flavour) with the W16A16 memory-compression tile (their dense
-    weight memories make larger presets slow to emit), and the streaming MAC tiles at ``tiny``
-    and ``minilm_stream`` (every flavour; about 2 s each: their weights stay off chip)."""
+    streaming presets take 25-40 s each to emit: ``--kind gobo_stream_tile --preset ...``), and
+    the ``tiny`` MAC tiles (every flavour) with the W16A16 memory-compression tile, whole-layer
+    and streamed (their dense weight memories make larger presets slow to emit), and the
+    streaming MAC tiles at ``tiny`` and ``minilm_stream`` (every flavour; about 2 s each: their
+    weights stay off chip)."""
     return [*(design_for("gobo_pe", p) for p in PE_PRESETS),
             *(design_for("gobo_tile", p) for p in TILE_PRESETS),
             *(design_for("gobo_stream_tile", p) for p in ("tiny", STREAM_PRESETS[0])),
             *(design_for("mac_tile", "tiny", f) for f in MAC_FLAVOURS),
             design_for("compressed_tile", "tiny", "w16a16"),
+            design_for("compressed_stream_tile", "tiny", "w16a16"),
             *(design_for("mac_stream_tile", p, f) for p in ("tiny", STREAM_PRESETS[0])
               for f in MAC_FLAVOURS)]
 

@@ -24,6 +24,7 @@ from golden.hwmodel.layer_image import (
     bias_beats,
     fixed_bias,
     gobo_quantized,
+    make_image,
 )
 from golden.hwmodel.mac import decompress, mac_dot
 from golden.hwmodel.packing import (
@@ -42,7 +43,7 @@ from golden.hwmodel.tile import requantize
 __all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_accumulators", "mac_tile_cycles",
            "mac_load_beats", "mac_layer_word",
            "mac_layer_from_float", "compressed_layer_from_float", "make_compressed_layer",
-           "compressed_streams"]
+           "compressed_streams", "compressed_image"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -264,3 +265,27 @@ def compressed_streams(layer):
     for m, n, v in sorted(layer.compressed["outliers"]):
         by_row[m].append((n, v))
     return decompressor_streams(config, layer.weight_bits, list(zip(indexes, by_row)))
+
+
+def compressed_image(layer):
+    """The GOBO form of a memory-compression :class:`MacLayer` as the streaming GOBO tile's
+    :class:`~golden.hwmodel.layer_image.LayerImage` (``streamed``), so that its off-chip layout
+    (:func:`golden.hwmodel.offchip.offchip_layout`) and bytes are the GOBO tile's: the indexes,
+    the bias, and per outlier a record whose ``residual`` is ``value - centroids[index]`` at its
+    position (the streaming memory-compression tile writes ``centroid + residual`` back, which
+    is ``value``; docs/offchip.md section 8). The shifts stay with the MAC layer.
+
+    Raises
+    ------
+    ValueError
+        If ``layer`` is dense, or :class:`~golden.hwmodel.layer_image.ImageError` if a residual
+        does not fit ``residual_bits``, a centroid ``centroid_bits`` or a row block's outlier
+        words one bank (``max_outlier_words // 2``).
+    """
+    if layer.compressed is None:
+        raise ValueError("a dense MAC layer has no compressed form")
+    indexes, centroids = layer.compressed["indexes"], layer.compressed["centroids"]
+    records = [(m, n, v - int(centroids[indexes[m, n]]))
+               for m, n, v in layer.compressed["outliers"]]
+    return make_image(layer.config, indexes=indexes, centroids=centroids, outliers=records,
+                      bias=layer.bias, streamed=True)
