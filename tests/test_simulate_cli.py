@@ -100,17 +100,21 @@ def test_simulate_runs_the_tiny_tile(small_model, capsys):
 
 def test_simulate_streams_a_mac_flavour(small_model, capsys):
     """--flavour w4a4 with a memory: the streaming MAC tile on the layer's dense 4-bit weights,
-    every output and counter checked, the memory's report fields; no outliers reported."""
+    6 tokens on a tile of 4 in two token groups, every output and counter checked, the memory's
+    report fields; no outliers reported."""
     status = main(["simulate", str(small_model), "--preset", "tiny", "--tensor", "w",
-                   "--bias", "b", "--tokens", "3", "--flavour", "w4a4", "--memory",
+                   "--bias", "b", "--tokens", "6", "--flavour", "w4a4", "--memory",
                    "ulx3s_sdram", "--json"])
     report = json.loads(capsys.readouterr().out)
     assert status == 0, report["error"]
     assert report["design"] == "mac_stream_tile" and report["weight_bits"] == 4
     assert report["flavour"] == "w4a4" and report["config"]["act_bits"] == 4
-    assert report["mismatches"] == 0 and report["outputs_checked"] == 3 * 40
+    assert report["mismatches"] == 0 and report["outputs_checked"] == 6 * 40
     assert report["counters_match_model"] and report["memory"] == "ulx3s_sdram"
-    assert report["bytes_read"] == report["offchip_bytes"] > 0
+    groups = report["token_groups"]
+    assert [g["tokens"] for g in groups] == [4, 2]
+    assert all(g["counters_match_model"] and g["mismatches"] == 0 for g in groups)
+    assert report["bytes_read"] == 2 * report["offchip_bytes"] > 0
     assert report["stall_memory"] == report["expected_counters"]["stall_memory"] > 0
     assert report["outliers"] is None and report["row_blocks"] == 10
     # 4-bit activations and per-tensor 4-bit weights (0.9 and -0.8 among 0.05-sized ones set the
