@@ -6,6 +6,7 @@ goes to ``$GOBO_RESULTS``. ``valid``/``ready`` are sampled right after each risi
 """
 
 import random
+import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -124,9 +125,12 @@ async def run_jobs(dut, tb, vectors):
     report, errors = bench.jobs, bench.errors
     for job in vectors["jobs"]:
         rng = random.Random(job["seed"])
+        started = time.monotonic()
         dut.layer.value = int(job["layer"], 16)
         await tb.load(job, rng)
+        loaded = time.monotonic()
         outputs, counters, times = await tb.run(job, rng)
+        ran = time.monotonic()
         if job.get("corrupt") is not None:  # mutation check: prove that this checker can fail
             beat, element, bit = job["corrupt"]
             outputs[beat][element] = to_signed(outputs[beat][element] ^ (1 << bit),
@@ -152,5 +156,8 @@ async def run_jobs(dut, tb, vectors):
         report.append({"name": job["name"], "outputs": outputs, "counters": counters,
                        "mismatches": len(mismatches),
                        "elements": sum(len(beat) for beat in outputs),
-                       "failed": len(errors) > failed, "first_mismatch": first})
+                       "failed": len(errors) > failed, "first_mismatch": first,
+                       # Wall seconds (scripts/bench_sim.py): load beats, run, compare.
+                       "load_s": loaded - started, "run_s": ran - loaded,
+                       "check_s": time.monotonic() - ran, "load_beats": len(job["load"])})
     bench.finish(tb.cycles_simulated)
