@@ -79,6 +79,7 @@ def test_tile_rtl_small_configuration_stress(minilm):
     results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, jobs),
                         name="stress")
     for job, observed in zip(jobs, results["jobs"]):
+        assert observed["driver"] == "model"        # sim/tile_driver.py: no per-cycle Python
         assert observed["outputs"] == job["expected"], job["name"]
         if job["expected_counters"] is not None:
             assert {k: observed["counters"][k] for k in job["expected_counters"]} == \
