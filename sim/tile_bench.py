@@ -26,7 +26,7 @@ from cocotb.triggers import RisingEdge
 from golden.config import GoboConfig
 from golden.hwmodel.packing import counters_fields, tile_output_fields, to_signed, unpack
 from sim.bench_io import CLOCK_NS, BenchReport, mismatch_record, read_vectors, sim_time_ns
-from sim.tile_driver import LOAD_FILE, PROBABILITY_ONE
+from sim.tile_driver import LOAD_FILE, PROBABILITY_ONE, load_file_bytes
 
 
 class TileTestbench:
@@ -127,8 +127,8 @@ class TileTestbench:
         """Load and run ``job`` on the in-model driver; Python wakes once per output beat.
         Returns what :meth:`run` returns."""
         dut = self.dut
-        with open(LOAD_FILE, "w") as f:     # the simulator's folder is this process's
-            f.write("\n".join(job["load"]) + "\n")
+        with open(LOAD_FILE, "wb") as f:     # the simulator's folder is this process's
+            f.write(load_file_bytes(job["load"], int(dut.bench_beat_bytes.value)))
         n_beats = len(job["expected"])
         dut.bench_beats.value = len(job["load"])
         dut.bench_outputs.value = n_beats

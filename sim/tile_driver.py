@@ -9,9 +9,11 @@ register of the wrapper (``layer`` through one, loaded every cycle), so no logic
 instead of on every ``eval()`` (the profile in docs/verification.md: 65 % of the bare minilm
 tile's time). A pulse on ``bench_go`` starts one job:
 
-1. read ``bench_beats`` load beats, one hex word a line, from the file named by the plusarg
-   ``+gobo_load=PATH`` (default ``gobo_load.hex`` in the simulator's folder) and offer each on
-   ``load`` until it transfers, idling before a beat with probability ``bench_gap / 2**16``;
+1. read ``bench_beats`` load beats from the file named by the plusarg ``+gobo_load=PATH``
+   (default ``gobo_load.bin`` in the simulator's folder; :func:`load_file_bytes`: each beat
+   big-endian in ``bench_beat_bytes`` bytes, read with ``$fread``: parsing hex with ``$fscanf``
+   took a fifth of the minilm tile's simulation time) and offer each on ``load`` until it
+   transfers, idling before a beat with probability ``bench_gap / 2**16``;
 2. raise ``start`` in the cycle after the last load transfer;
 3. take output beats with ``o.ready`` low with probability ``bench_stall / 2**16``; each
    transfer increments ``bench_out_count`` and holds its payload in ``bench_out_data`` (the
@@ -30,18 +32,18 @@ bench.
 
 import re
 
-__all__ = ["wrap_tile", "wrappable", "TILE_PORTS", "BENCH_PORTS", "LOAD_FILE",
-           "PROBABILITY_ONE"]
+__all__ = ["wrap_tile", "wrappable", "load_file_bytes", "TILE_PORTS", "BENCH_PORTS",
+           "LOAD_FILE", "PROBABILITY_ONE"]
 
 #: The whole-layer tile's ports (hw/tile.py, hw/mac_tile.py): what the wrapper drives.
 TILE_PORTS = frozenset({"clk", "rst", "start", "layer", "load__payload", "load__valid",
                         "load__ready", "o__payload", "o__valid", "o__ready", "busy", "counters"})
 #: The wrapper's own ports (module docstring).
-BENCH_PORTS = ("bench_go", "bench_beats", "bench_outputs", "bench_gap",
+BENCH_PORTS = ("bench_beat_bytes", "bench_go", "bench_beats", "bench_outputs", "bench_gap",
                "bench_stall", "bench_seed", "bench_budget", "bench_out_count", "bench_out_data",
                "bench_done", "bench_timeout")
 #: The load file's default name, relative to the simulator's working folder.
-LOAD_FILE = "gobo_load.hex"
+LOAD_FILE = "gobo_load.bin"
 #: ``bench_gap`` / ``bench_stall`` of a probability of 1.
 PROBABILITY_ONE = 1 << 16
 
@@ -57,6 +59,12 @@ def _port_widths(verilog, toplevel):
                                            body.group(0), re.MULTILINE):
         ports[name] = (direction, int(msb) + 1 if msb else 1)
     return ports
+
+
+def load_file_bytes(beats, beat_bytes):
+    """The load file of ``beats`` (hex strings, as in a bench job): each beat big-endian in
+    ``beat_bytes`` bytes (the wrapper's ``bench_beat_bytes``)."""
+    return b"".join(int(beat, 16).to_bytes(beat_bytes, "big") for beat in beats)
 
 
 def wrappable(verilog, toplevel):
@@ -96,7 +104,8 @@ def wrap_tile(verilog, toplevel):
 module {toplevel}({", ".join(ports)});
   input clk; input rst; input {w('layer')}layer;
   output busy; output {w('counters')}counters;
-  input bench_go; input [31:0] bench_beats; input [31:0] bench_outputs;
+  output [31:0] bench_beat_bytes; input bench_go;
+  input [31:0] bench_beats; input [31:0] bench_outputs;
   input [16:0] bench_gap; input [16:0] bench_stall; input [31:0] bench_seed;
   input [31:0] bench_budget;
   output reg [31:0] bench_out_count; output reg {w('o__payload')}bench_out_data;
@@ -105,7 +114,11 @@ module {toplevel}({", ".join(ports)});
   reg [1:0] phase = IDLE;
   reg [31:0] rand_state = 1, left = 0, cycles = 0;
   reg {w('layer')}layer_q;
+  reg rst_q = 1;
   reg {w('load__payload')}beat;
+  localparam BEAT_BYTES = {(widths["load__payload"][1] + 7) // 8};
+  reg [8 * BEAT_BYTES - 1:0] raw;
+  assign bench_beat_bytes = BEAT_BYTES;
   reg offer = 0, take = 0, go_start = 0;
   integer fd = 0, got;
   reg [8*1024-1:0] path;
@@ -117,18 +130,19 @@ module {toplevel}({", ".join(ports)});
   wire gap = {{1'b0, next_rand[15:0]}} < bench_gap;
   wire stall = {{1'b0, next_rand[31:16]}} < bench_stall;
   {core} core(
-    .clk(clk), .rst(rst), .layer(layer_q), .start(go_start),
+    .clk(clk), .rst(rst_q), .layer(layer_q), .start(go_start),
     .load__payload(beat), .load__valid(offer), .load__ready(load__ready),
     .o__payload(o__payload), .o__valid(o__valid), .o__ready(take),
     .busy(busy), .counters(counters));
   always @(posedge clk) begin
     layer_q <= layer;
+    rst_q <= rst;
     rand_state <= next_rand;
     go_start <= 0;
     if (bench_go) begin
       if (!$value$plusargs("gobo_load=%s", path)) path = "{LOAD_FILE}";
       if (fd != 0) $fclose(fd);
-      fd = $fopen(path, "r");
+      fd = $fopen(path, "rb");
       if (fd == 0) $fatal(1, "bench: cannot open the load file %0s", path);
       rand_state <= (bench_seed == 0) ? 1 : bench_seed;
       bench_out_count <= 0;
@@ -153,8 +167,9 @@ module {toplevel}({", ".join(ports)});
         if (offer) left <= left - 1;
         offer <= !gap;
         if (!gap) begin
-          got = $fscanf(fd, "%h\\n", beat);
-          if (got != 1) $fatal(1, "bench: the load file %0s ends before beat %0d", path,
+          got = $fread(raw, fd);
+          beat <= raw[{widths["load__payload"][1] - 1}:0];
+          if (got != BEAT_BYTES) $fatal(1, "bench: the load file %0s ends before beat %0d", path,
                                bench_beats - left + (offer ? 1 : 0));
         end
       end
