@@ -456,13 +456,14 @@ def measure_calls(tokens):
         env = {**os.environ, "GOBO_CACHE": cache}
         env.pop("CCACHE_DIR", None)
         for which in ("cold", "warm"):
-            started = time.monotonic()
+            started, cpu = time.monotonic(), _children_cpu()
             done = subprocess.run([sys.executable, __file__, "--call", str(tokens)], env=env,
                                   capture_output=True, text=True)
             if done.returncode:
                 raise SystemExit(f"the {which} call failed:\n{done.stderr[-3000:]}")
             calls[which] = {**json.loads(done.stdout.strip().splitlines()[-1]),
-                            "process_wall_s": time.monotonic() - started}
+                            "process_wall_s": time.monotonic() - started,
+                            "process_cpu_s": _children_cpu() - cpu}
     return calls
 
 
@@ -476,8 +477,9 @@ def markdown(report):
         lines += ["## One `gobo simulate` call (minilm tile, layer 0 query, "
                   f"{report['call_tokens']} tokens), seconds", "",
                   "| phase | cold | warm |", "|---|---:|---:|"]
-        keys = ["process_wall_s", "start_and_weights_s", "prepare_s", "emission_s", "build_s",
-                "bench_s", "load_s", "compute_s", "check_s", "cocotb_overhead_s"]
+        keys = ["process_wall_s", "process_cpu_s", "start_and_weights_s", "prepare_s",
+                "emission_s", "build_s", "bench_s", "load_s", "compute_s", "check_s",
+                "cocotb_overhead_s"]
         for key in keys:
             lines.append(f"| {key[:-2]} | {report['calls']['cold'][key]:.2f} | "
                          f"{report['calls']['warm'][key]:.2f} |")
@@ -509,7 +511,7 @@ def main(argv=None):
                                      epilog="example: .venv/bin/python scripts/bench_sim.py "
                                             "--designs tiny,pe --skip-calls")
     parser.add_argument("--designs", default="pe,tiny,minilm",
-                        help="comma-separated from pe, tiny, minilm (default all)")
+                        help="comma-separated from pe, tiny, minilm (default all; '' for none)")
     parser.add_argument("--tokens", type=int, default=8,
                         help="tokens of the minilm throughput job (default 8)")
     parser.add_argument("--call-tokens", type=int, default=4,
