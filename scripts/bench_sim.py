@@ -47,6 +47,7 @@ import numpy as np
 REPO = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from gobo.common import example  # noqa: E402
 from golden.config import GoboConfig, preset  # noqa: E402
 from golden.hwmodel.packing import counters_fields, unpack  # noqa: E402
 from golden.hwmodel.pe_jobs import pe_job, pe_vectors  # noqa: E402
@@ -508,8 +509,8 @@ def markdown(report):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="example: .venv/bin/python scripts/bench_sim.py "
-                                            "--designs tiny,pe --skip-calls")
+                                     epilog=example(".venv/bin/python scripts/bench_sim.py "
+                                                    "--designs tiny,pe --skip-calls"))
     parser.add_argument("--designs", default="pe,tiny,minilm",
                         help="comma-separated from pe, tiny, minilm (default all; '' for none)")
     parser.add_argument("--tokens", type=int, default=8,
@@ -528,6 +529,10 @@ def main(argv=None):
     unknown = set(designs) - {"pe", "tiny", "minilm"}
     if unknown:
         parser.error(f"unknown design(s) {sorted(unknown)}: choose from pe, tiny, minilm")
+    most = preset("minilm").max_tokens
+    for name, value in (("--tokens", args.tokens), ("--call-tokens", args.call_tokens)):
+        if not 1 <= value <= most:
+            parser.error(f"{name} {value}: the minilm tile takes 1 to {most} tokens a run")
     report = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "command": " ".join(["scripts/bench_sim.py", *(argv or sys.argv[1:])]),
               "loadavg_start": [round(v, 2) for v in os.getloadavg()], "throughput": [],
