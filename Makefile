@@ -24,7 +24,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth bitstream accuracy run frontier reference clean distclean
+.PHONY: all report verilog formal test test-full synth bitstream accuracy run frontier bench-sim reference clean distclean
 
 all: report verilog
 
@@ -81,6 +81,10 @@ run: $(STAMP)
 # The accuracy-per-bit frontier of weights-only quantization (about 20 minutes on one core).
 frontier: $(STAMP)
 	$(PY) scripts/frontier.py --accelerator --out build/reports/frontier
+
+# RTL simulation throughput: C++ loop, cocotb bench, old per-cycle bench (a few minutes cold).
+bench-sim: $(STAMP)
+	$(PY) scripts/bench_sim.py --out build/reports
 
 # Optional check of the NumPy BERT against PyTorch/transformers, in a venv of its own.
 # torch==2.13.0+cpu matches only the local CPU wheel in /opt/wheels, so pip fails rather than

@@ -19,14 +19,19 @@ from golden.hwmodel.token_groups import sum_counters
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
+from .tile_driver import wrap_tile, wrappable
 
 __all__ = ["simulate_layer", "build", "build_tile", "run_design"]
 
 
 def build(design):
     """Build ``design`` (a registered :class:`hw.designs.Design`) for Verilator; returns the
-    build folder (cached by the hash of its Verilog)."""
-    return build_design(design.verilog(), design.name)
+    build folder (cached by the hash of its Verilog). A whole-layer tile run by the tile bench
+    is built with the in-model driver and monitor around it (:mod:`sim.tile_driver`)."""
+    verilog = design.verilog()
+    if design.entry.bench == "sim.tile_bench" and wrappable(verilog, design.name):
+        verilog = wrap_tile(verilog, design.name)
+    return build_design(verilog, design.name)
 
 
 def run_design(design, jobs, *, name="run", waves=None, waves_on_failure=True):
