@@ -13,6 +13,8 @@
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make latency  per-inference latency of every encoder FC layer, GOBO vs the MAC tiles, under each
 #                 memory preset, at the Fmax of `make synth` (docs/latency.md; ~10 minutes)
+#   make efficiency  energy per inference (SRAM + off-chip; logic when given) and tile area with
+#                 memories in build/reports/energy.* (docs/efficiency.md, about 2-3 minutes)
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
 #   make run      the whole MiniLM with every FC layer on the bit-exact accelerator model (A16, A8)
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
@@ -24,7 +26,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth latency bitstream accuracy run frontier reference clean distclean
+.PHONY: all report verilog formal test test-full synth latency bitstream accuracy run frontier bench-sim reference clean distclean
 
 all: report verilog
 
@@ -66,6 +68,13 @@ BOARD ?= ulx3s-85f
 bitstream: $(STAMP)
 	$(PY) -m synth.bitstream --board $(BOARD) --out build/board
 
+# Energy per inference and tile area with memories (docs/efficiency.md). The logic's energy is
+# an input from the power analysis: LOGIC="--logic-pj-per-op gobo=X ..." (every design), else
+# the memories' energy alone.
+.PHONY: efficiency
+efficiency: $(STAMP)
+	$(PY) scripts/energy_report.py --out build/reports $(if $(LOGIC),$(LOGIC),--without-logic)
+
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)
 	$(PY) scripts/model_accuracy.py --out build/reports
@@ -77,6 +86,10 @@ run: $(STAMP)
 # The accuracy-per-bit frontier of weights-only quantization (about 20 minutes on one core).
 frontier: $(STAMP)
 	$(PY) scripts/frontier.py --accelerator --out build/reports/frontier
+
+# RTL simulation throughput: C++ loop, cocotb bench, old per-cycle bench (a few minutes cold).
+bench-sim: $(STAMP)
+	$(PY) scripts/bench_sim.py --out build/reports
 
 # Optional check of the NumPy BERT against PyTorch/transformers, in a venv of its own.
 # torch==2.13.0+cpu matches only the local CPU wheel in /opt/wheels, so pip fails rather than

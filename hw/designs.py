@@ -75,7 +75,7 @@ class DesignKind:
     memory_specs : callable ``(design) -> {name: MemorySpec}`` or None
         A tile's memories (:mod:`hw.tile_memories`), without building the tile.
     bus : bool
-        Whether it reads off-chip memory over an AXI bus of ``bus_bytes`` (the streaming tile).
+        Whether it reads off-chip memory over an AXI bus of ``bus_bytes`` (the streaming tiles).
     """
 
     name: str
@@ -239,7 +239,7 @@ class Design:
                 "weight_bits": self.weight_bits, "lanes": self.config.lanes, "pes": self.pes,
                 "ops_per_cycle": self.ops_per_cycle, "act_bits": self.config.act_bits,
                 **({"bus_bytes": self.bus_bytes} if self.bus_bytes is not None else {}),
-                "index_bits": None if self.kind in ("mac_pe", "mac_tile")
+                "index_bits": None if self.kind in ("mac_pe", "mac_tile", "mac_stream_tile")
                 else self.config.index_bits}
 
     def cost(self):
@@ -362,11 +362,17 @@ def example_memory(bus_bytes, seed=1):
 
 
 def _stream_tile_example(design, seed):
+    """A seeded layer of a streaming tile: a GOBO image, or for a kind with ``weight_bits`` (the
+    streaming MAC tile) the dense layer, under :func:`example_memory`."""
     weights, x_int, e_x, e_y = _tile_layer(design, seed)
-    image = build_layer_image(design.config, weights, act_exponent=e_x, out_exponent=e_y)
+    if design.weight_bits is None:
+        layer = build_layer_image(design.config, weights, act_exponent=e_x, out_exponent=e_y)
+    else:
+        layer = mac_layer_from_float(design.config, design.weight_bits, weights,
+                                     act_exponent=e_x, out_exponent=e_y)
     bus = design.bus_bytes
     # Just below a 4 KiB boundary: the first block's head is split there.
-    return tile_jobs.stream_tile_job(image, x_int, example_memory(bus, seed),
+    return tile_jobs.stream_tile_job(layer, x_int, example_memory(bus, seed),
                                      name=f"{design.name}_example", seed=seed,
                                      base=4096 - 2 * bus)
 
@@ -374,6 +380,38 @@ def _stream_tile_example(design, seed):
 def _stream_tile_memories(design):
     from .stream_tile import stream_tile_memory_specs
     return stream_tile_memory_specs(design.config)
+
+
+def _mac_stream_tile(design, memories):
+    from .mac_stream_tile import MacStreamTile
+    return MacStreamTile(config=design.config, weight_bits=design.weight_bits,
+                         bus_bytes=design.bus_bytes, memories=memories)
+
+
+def _mac_stream_tile_memories(design):
+    from .mac_stream_tile import mac_stream_tile_memory_specs
+    return mac_stream_tile_memory_specs(design.config, design.weight_bits)
+
+
+def _compressed_stream_tile(design, memories):
+    from .compressed_stream_tile import CompressedStreamTile
+    return CompressedStreamTile(config=design.config, weight_bits=design.weight_bits,
+                                bus_bytes=design.bus_bytes, memories=memories)
+
+
+def _compressed_stream_tile_example(design, seed):
+    weights, x_int, e_x, e_y = _tile_layer(design, seed)
+    layer = compressed_layer_from_float(design.config, design.weight_bits, weights,
+                                        act_exponent=e_x, out_exponent=e_y)
+    bus = design.bus_bytes
+    return tile_jobs.compressed_stream_tile_job(layer, x_int, example_memory(bus, seed),
+                                                name=f"{design.name}_example", seed=seed,
+                                                base=4096 - 2 * bus)
+
+
+def _compressed_stream_tile_memories(design):
+    from .compressed_stream_tile import compressed_stream_tile_memory_specs
+    return compressed_stream_tile_memory_specs(design.config, design.weight_bits)
 
 
 def _mac_tile(design, memories):
@@ -448,15 +486,29 @@ register(DesignKind(
     create=_stream_tile, example=_stream_tile_example, run=testing.run_stream_tile_job,
     bench="sim.stream_tile_bench", vectors=_tile_vectors, tile=True, cost=_cost_gobo,
     memory_specs=_stream_tile_memories, bus=True))
+register(DesignKind(
+    "mac_stream_tile", "MAC baseline streaming tile: the MAC tile's PEs fed dense row blocks from "
+    "off-chip memory over AXI4",
+    create=_mac_stream_tile, example=_stream_tile_example, run=testing.run_stream_tile_job,
+    bench="sim.stream_tile_bench", vectors=_tile_vectors, weight_bits=True, tile=True,
+    cost=_cost_mac, memory_specs=_mac_stream_tile_memories, bus=True))
+register(DesignKind(
+    "compressed_stream_tile", "memory-compression streaming tile: the GOBO form read over AXI4, "
+    "decompressed a row block at a time into dense banks for MAC PEs",
+    create=_compressed_stream_tile, example=_compressed_stream_tile_example,
+    run=testing.run_stream_tile_job, bench="sim.stream_tile_bench", vectors=_tile_vectors,
+    weight_bits=True, tile=True, cost=_cost_mac, memory_specs=_compressed_stream_tile_memories,
+    bus=True))
 
 
 #: A small example design of every kind (the ``tiny`` preset; W8A8 for the baselines).
 def example_design(name):
     """A small :class:`Design` of kind ``name`` for tests and ``gobo verilog --kind``."""
     entry = kind(name)
-    if entry.bus:
+    if entry.bus and not entry.weight_bits:
         return Design(name, preset("tiny"), name=f"{name}_tiny", bus_bytes=8)
     if not entry.weight_bits:
         return Design(name, preset("tiny"), name=f"{name}_tiny")
     config, weight_bits = mac_flavour("w8a8", base="tiny")
-    return Design(name, config, weight_bits, name=f"{name}_w8a8_tiny")
+    return Design(name, config, weight_bits, name=f"{name}_w8a8_tiny",
+                  bus_bytes=8 if entry.bus else None)

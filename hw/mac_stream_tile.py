@@ -71,13 +71,18 @@ class MacStreamTile(MacParams, wiring.Component):
         check_memories(memories)
         check_mac_acc(config, weight_bits)
         self._bus_bytes = check_bus_bytes(bus_bytes, config)
-        self._memories = TileMemories(mac_stream_tile_memory_specs(config, weight_bits),
-                                      memories)
-        self._fetcher = WeightFetcher(config=config, bus_bytes=bus_bytes,
-                                      weight_bits=weight_bits)
+        self._memories = TileMemories(self._memory_specs(), memories)
+        self._fetcher = self._new_fetcher()
         super().__init__(stream_members(config, self._memories, self._fetcher,
                                         mac_load_layout(config, weight_bits),
                                         mac_layer_layout(config, weight_bits)))
+
+    def _memory_specs(self):
+        return mac_stream_tile_memory_specs(self._config, self._weight_bits)
+
+    def _new_fetcher(self):
+        return WeightFetcher(config=self._config, bus_bytes=self._bus_bytes,
+                             weight_bits=self._weight_bits)
 
     @property
     def bus_bytes(self):

@@ -47,13 +47,17 @@ def stream_members(config, memories, fetcher, load, layer):
             **members}
 
 
-def connect_streamed(m, tile, ctrl, fetch, mems, buffers):
-    """Wire what every streaming tile (this one, :class:`~hw.mac_stream_tile.MacStreamTile`)
-    shares: the activations, written from ``tile.load`` while idle (other targets taken and
-    dropped) and read by the broadcast; the fetcher's writes into the ``buffers`` memories; the
-    merge's biases (block ``b``'s ``P`` biases, one word, from bank ``b % 2``); the fetcher's AXI
-    port, its run inputs and the bank handshake with the controller (``merged``, ``loaded``);
-    and ``tile.counters``: the controller's, ``stall_memory``, ``bytes_read``."""
+def connect_streamed(m, tile, ctrl, fetch, mems, buffers, *, stage=None, bias="bias"):
+    """Wire what every streaming tile (this one, :class:`~hw.mac_stream_tile.MacStreamTile`,
+    :class:`~hw.compressed_stream_tile.CompressedStreamTile`) shares: the activations, written
+    from ``tile.load`` while idle (other targets taken and dropped) and read by the broadcast;
+    the fetcher's writes into the ``buffers`` memories; the merge's biases (block ``b``'s ``P``
+    biases, one word, from bank ``b % 2`` of memory ``bias``); the fetcher's AXI port, its run
+    inputs and the bank handshake with the controller (``merged``, ``loaded``), or, given a
+    middle ``stage`` (:class:`~hw.block_decompressor.BlockDecompressor`), the handshakes
+    fetcher-stage (``fetched``, the stage's ``loaded`` releasing the fetcher's banks) and
+    stage-controller (``loaded``, ``merged``); and ``tile.counters``: the controller's,
+    ``stall_memory``, ``bytes_read``."""
     config = ctrl.config
     m.d.comb += tile.load.ready.eq(~ctrl.busy)
     act_wr = mems.write("activation")
@@ -67,7 +71,7 @@ def connect_streamed(m, tile, ctrl, fetch, mems, buffers):
         wr = mems.write(name)
         port = getattr(fetch, f"{name}_wr")
         m.d.comb += [wr.en.eq(port.en), wr.addr.eq(port.addr), wr.data.eq(port.data)]
-    bias_rd = mems.read("bias")
+    bias_rd = mems.read(bias)
     bias_bits = config.bias_bits
     m.d.comb += [bias_rd.addr.eq(ctrl.bias_rd[0].addr[0]), bias_rd.en.eq(ctrl.bias_rd[0].en)]
     for p in range(config.pes):
@@ -76,10 +80,18 @@ def connect_streamed(m, tile, ctrl, fetch, mems, buffers):
     m.d.comb += [
         fetch.start.eq(ctrl.launch), fetch.base.eq(tile.base),
         fetch.blocks.eq(tile.layer.blocks), fetch.chunks.eq(tile.layer.chunks),
-        fetch.merged.eq(ctrl.merged), ctrl.loaded.eq(fetch.loaded),
         tile.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
                                         fetch.bytes_read)),
     ]
+    if stage is None:
+        m.d.comb += [fetch.merged.eq(ctrl.merged), ctrl.loaded.eq(fetch.loaded)]
+    else:
+        m.d.comb += [
+            stage.start.eq(ctrl.launch), stage.blocks.eq(tile.layer.blocks),
+            stage.chunks.eq(tile.layer.chunks), stage.fetched.eq(fetch.loaded),
+            fetch.merged.eq(stage.loaded), stage.merged.eq(ctrl.merged),
+            ctrl.loaded.eq(stage.loaded),
+        ]
 
 
 class StreamTile(ConfigParams, wiring.Component):

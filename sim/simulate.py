@@ -1,7 +1,8 @@
 """`gobo simulate`: one real FC layer through the tile RTL on Verilator, checked bit for bit.
 
 Quantize the matrix, build its layer image, run the tile (the whole-layer ``gobo_tile``, or with
-an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md) with seeded (or
+an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md; with ``weight_bits``
+the MAC baseline's ``mac_tile`` or ``mac_stream_tile`` on its dense layer) with seeded (or
 given) activations, compare every output element with the golden tile model and every counter
 with the cycle model, and measure the float error of the hardware's result against the FP32
 layer.
@@ -11,19 +12,26 @@ import time
 
 import numpy as np
 
+from golden.hwmodel.mac_tile import mac_tile_accumulators
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import layer_job, logical_beats
+from golden.hwmodel.token_groups import sum_counters
 from hw.designs import Design
 
 from .runner import BenchFailed, build_design, run_bench
+from .tile_driver import wrap_tile, wrappable
 
 __all__ = ["simulate_layer", "build", "build_tile", "run_design"]
 
 
 def build(design):
     """Build ``design`` (a registered :class:`hw.designs.Design`) for Verilator; returns the
-    build folder (cached by the hash of its Verilog)."""
-    return build_design(design.verilog(), design.name)
+    build folder (cached by the hash of its Verilog). A whole-layer tile run by the tile bench
+    is built with the in-model driver and monitor around it (:mod:`sim.tile_driver`)."""
+    verilog = design.verilog()
+    if design.entry.bench == "sim.tile_bench" and wrappable(verilog, design.name):
+        verilog = wrap_tile(verilog, design.name)
+    return build_design(verilog, design.name)
 
 
 def run_design(design, jobs, *, name="run", waves=None, waves_on_failure=True):
@@ -57,13 +65,20 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
                    gap_probability=0.0, outlier_fit="gaussian", waves=None, memory=None,
-                   base=0):
+                   base=0, weight_bits=None):
     """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
 
     ``memory`` (an :class:`~golden.hwmodel.offchip.OffchipMemory`): run the streaming tile
     (``gobo_stream_tile``, AXI width ``memory.bus_bytes``) with the layer's off-chip image at byte
     ``base``, served by the bench from that memory model; the report adds ``stall_memory``,
-    ``bytes_read`` and the memory's name. Without it: the whole-layer tile.
+    ``bytes_read`` and the memory's name. Without it: the whole-layer tile. ``weight_bits``: the
+    MAC baseline (``config`` and ``weight_bits`` of :func:`golden.config.mac_flavour`) on the
+    layer quantized to dense weights (:func:`golden.hwmodel.tile_jobs.calibrated_mac_layer`),
+    the whole-layer ``mac_tile`` or with ``memory`` the streaming ``mac_stream_tile``; its
+    report has no outliers (``outliers`` and ``outliers_processed`` are None). On a streaming tile
+    more than ``config.max_tokens`` tokens run in token groups (docs/offchip.md section 4),
+    jobs of one simulation of one build: every group's outputs and counters are checked, the
+    report's counters are the groups' sums and ``token_groups`` lists each group's.
 
     ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
     and outlier threshold are ``config``'s. ``waves``: trace the run into an FST file (default:
@@ -79,57 +94,84 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
-    image, x_int, fp32, job = layer_job(config, weights, activations, bias=bias, seed=seed,
-                                        name=name, outlier_fit=outlier_fit, memory=memory,
-                                        base=base, gap_probability=gap_probability,
-                                        backpressure_probability=backpressure_probability)
+    image, x_int, fp32, jobs = layer_job(config, weights, activations, bias=bias, seed=seed,
+                                         name=name, outlier_fit=outlier_fit, memory=memory,
+                                         base=base, gap_probability=gap_probability,
+                                         backpressure_probability=backpressure_probability,
+                                         weight_bits=weight_bits)
+    gobo = weight_bits is None
+    kind = ("gobo_" if gobo else "mac_") + ("tile" if memory is None else "stream_tile")
     if memory is None:
-        design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
+        design = Design(kind, config, weight_bits, name=f"{kind}_{tag}")
     else:
-        design = Design("gobo_stream_tile", config, name=f"gobo_stream_tile_{tag}_"
-                        f"bus{memory.bus_bytes}", bus_bytes=memory.bus_bytes)
+        design = Design(kind, config, weight_bits, name=f"{kind}_{tag}_bus{memory.bus_bytes}",
+                        bus_bytes=memory.bus_bytes)
+    accumulators = (tile_accumulators if gobo else mac_tile_accumulators)(image, x_int)
     try:
-        results = run_design(design, [job], name=name, waves=waves)
+        results = run_design(design, jobs, name=name, waves=waves)
         failure, wave_file = None, results.get("waves")
     except BenchFailed as e:
         results, failure = e.results or {}, str(e)
         wave_file = str(e.waves) if e.waves else None
-    observed = (results.get("jobs") or [{}])[0]
-    outputs = observed.get("outputs", [])
-    expected = job["expected"]
-    mismatches = sum(g != e for got, exp in zip(outputs, expected) for g, e in zip(got, exp))
-    mismatches += abs(len(expected) - len(outputs)) * config.pes
-    counters = observed.get("counters", {})
+    observed = results.get("jobs") or []
+    observed = observed + [{}] * (len(jobs) - len(observed))
+    mismatches = checked = 0
+    for job, seen in zip(jobs, observed):
+        outputs, expected = seen.get("outputs", []), job["expected"]
+        mismatches += sum(g != e for got, exp in zip(outputs, expected)
+                          for g, e in zip(got, exp))
+        mismatches += abs(len(expected) - len(outputs)) * config.pes
+        checked += sum(len(beat) for beat in outputs)
+    ran = all(seen.get("counters") for seen in observed)
+    # A layer over more tokens than max_tokens runs in token groups; its counters are the sums.
+    counters = sum_counters([seen["counters"] for seen in observed]) if ran else {}
+    ideal = sum(job["ideal_cycles"] for job in jobs)
+    expected_counters = (sum_counters([job["expected_counters"] for job in jobs])
+                         if all(job["expected_counters"] for job in jobs) else None)
     report = {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
-        "design": design.kind, "config": config.to_dict(),
+        "design": design.kind, "weight_bits": weight_bits, "config": config.to_dict(),
         "mismatches": mismatches,
-        "outputs_checked": sum(len(beat) for beat in outputs),
-        "cycles": counters.get("cycles"), "ideal_cycles": job["ideal_cycles"],
-        "utilization": (job["ideal_cycles"] / counters["cycles"]) if counters.get("cycles")
-        else None,
+        "outputs_checked": checked,
+        "cycles": counters.get("cycles"), "ideal_cycles": ideal,
+        "utilization": (ideal / counters["cycles"]) if counters.get("cycles") else None,
         "stall_cycles": {k: counters.get(f"stall_{k}") for k in ("outlier", "recon", "output")},
         "busy_per_pe": counters.get("busy"),
-        "outliers": image.n_outliers, "outliers_processed": counters.get("outliers"),
+        "outliers": image.n_outliers if gobo else None,
+        "outliers_processed": counters.get("outliers") if gobo else None,
         # The numeric contract's saturation counts (docs/numerics.md): outputs clamped to
         # act_bits, biases clamped to bias_bits (0 unless beyond the bias shift's reach).
-        "outputs_saturated": saturated_outputs(config, tile_accumulators(image, x_int),
-                                               image.out_shift),
+        "outputs_saturated": saturated_outputs(config, accumulators, image.out_shift),
         "bias_saturated": image.bias_saturated, "shift_bias": image.shift_bias,
         "counters_match_model": failure is None or "counter" not in failure,
         **({} if memory is None else {
             "memory": memory.name, "stall_memory": counters.get("stall_memory"),
-            "bytes_read": counters.get("bytes_read"), "offchip_bytes": len(job["offchip"]) // 2,
-            "row_blocks": image.blocks}),
-        "expected_counters": job["expected_counters"],
+            "bytes_read": counters.get("bytes_read"),
+            "offchip_bytes": len(jobs[0]["offchip"]) // 2, "row_blocks": image.blocks,
+            "token_groups": [_group_record(job, seen) for job, seen in zip(jobs, observed)]}),
+        "expected_counters": expected_counters,
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),
         "wall_s": time.monotonic() - started,
         "waves": wave_file,
         "error": failure,
     }
-    if outputs and len(outputs) == len(expected):
-        y = logical_beats(image, outputs, x_int.shape[0])
+    if all(len(seen.get("outputs", [])) == len(job["expected"])
+           for job, seen in zip(jobs, observed)):
+        y = np.concatenate([logical_beats(image, seen["outputs"], job["tokens"])
+                            for job, seen in zip(jobs, observed)])
         hw = y * 2.0 ** image.exponents["outputs"]
         report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
     return report
 
+
+def _group_record(job, seen):
+    """One token group of a streaming run: its tokens, the bench's mismatch count, its cycles,
+    ``stall_memory``, ``bytes_read`` and ideal cycles, and whether every counter equals the
+    cycle model's (None when the job was run with backpressure: then not timed)."""
+    counters = seen.get("counters") or {}
+    expected = job["expected_counters"]
+    return {"tokens": job["tokens"], "mismatches": seen.get("mismatches"),
+            **{k: counters.get(k) for k in ("cycles", "stall_memory", "bytes_read")},
+            "ideal_cycles": job["ideal_cycles"],
+            "counters_match_model": None if expected is None else
+            bool(counters) and all(counters[k] == v for k, v in expected.items())}

@@ -1,6 +1,11 @@
-"""cocotb bench for the streaming tile (hw/stream_tile.py, docs/offchip.md): the tile bench's
-load, run and checks (every output element against the golden tile model, every counter against
-the streaming cycle model), with the off-chip memory on the bench side.
+"""cocotb bench for the streaming tiles, GOBO (hw/stream_tile.py) and MAC (hw/mac_stream_tile.py;
+docs/offchip.md sections 8-9): the tile bench's load, run and checks (every output element
+against the golden model, every counter against the streaming cycle model), with the off-chip
+memory on the bench side. The two tiles share the ports the bench touches (``load`` of
+activations, ``layer``, ``base``, ``axi``, ``o``, ``counters`` of
+:func:`golden.hwmodel.packing.stream_counters_fields`); a job
+(:func:`golden.hwmodel.tile_jobs.stream_tile_job`) carries what differs: the packed load beats
+and ``layer`` word, the off-chip bytes (GOBO or dense layout), the golden outputs and counters.
 
 The memory is :class:`golden.hwmodel.offchip.OffchipPort`, the object the cycle model steps,
 driving the AXI4 read channels (``axi__*``) one cycle at a time from the job's memory parameters
@@ -64,7 +69,7 @@ class StreamTileTestbench(TileTestbench):
 
 @cocotb.test(timeout_time=1800, timeout_unit="sec")
 async def stream_tile_matches_golden(dut):
-    """Every output element equals the golden tile model's; counters equal the streaming cycle
-    model's (with the job's memory)."""
+    """Every output element equals the golden model's (GOBO or MAC tile); counters equal the
+    streaming cycle model's (with the job's memory)."""
     vectors = read_vectors()
     await run_jobs(dut, StreamTileTestbench(dut, GoboConfig(**vectors["config"])), vectors)

@@ -2,10 +2,22 @@
 compares every output element and every performance counter with the golden models.
 
 Jobs come from ``$GOBO_VECTORS`` (made by :mod:`golden.hwmodel.tile_jobs`); what the design did
-goes to ``$GOBO_RESULTS``. ``valid``/``ready`` are sampled right after each rising edge.
+goes to ``$GOBO_RESULTS``. Two drivers:
+
+* **in the model** (every build with :mod:`sim.tile_driver`'s wrapper: the whole-layer GOBO
+  and MAC tiles as :func:`sim.simulate.build` makes them): Python writes the job's load beats
+  to a file, pulses ``bench_go`` and wakes only on each output beat and at the job's end; the
+  driver inside the Verilated model streams the beats with random gaps and takes the outputs
+  with random backpressure;
+* **per cycle in Python** (a build of the bare tile, and the streaming and compressed tiles):
+  ``valid``/``ready`` set and sampled by Python right after each rising edge (the bench before
+  issue 17 item 3; `scripts/bench_sim.py` measures both).
+
+Either way every output element and every counter is checked here, in Python.
 """
 
 import random
+import time
 
 import cocotb
 from cocotb.clock import Clock
@@ -14,6 +26,7 @@ from cocotb.triggers import RisingEdge
 from golden.config import GoboConfig
 from golden.hwmodel.packing import counters_fields, tile_output_fields, to_signed, unpack
 from sim.bench_io import CLOCK_NS, BenchReport, mismatch_record, read_vectors, sim_time_ns
+from sim.tile_driver import LOAD_FILE, PROBABILITY_ONE, load_file_bytes
 
 
 class TileTestbench:
@@ -23,14 +36,13 @@ class TileTestbench:
         self.dut = dut
         self.config = config
         self.counters_fields = counters_fields(config)
-        self.cycles_simulated = 0
+        self.in_model = hasattr(dut, "bench_go")
         cocotb.start_soon(Clock(dut.clk, CLOCK_NS, unit="ns").start())
-        cocotb.start_soon(self._count())
 
-    async def _count(self):
-        while True:
-            await RisingEdge(self.dut.clk)
-            self.cycles_simulated += 1
+    @property
+    def cycles_simulated(self):
+        """Clock cycles since time 0 (from the simulation time: no per-cycle count)."""
+        return int(sim_time_ns() // CLOCK_NS)
 
     async def tick(self):
         await RisingEdge(self.dut.clk)
@@ -38,12 +50,15 @@ class TileTestbench:
     async def reset(self):
         dut = self.dut
         dut.rst.value = 1
-        dut.load__valid.value = 0
-        for name in ("packed", "outliers"):       # the memory-compression tile's streams
-            if hasattr(dut, f"{name}__valid"):
-                getattr(dut, f"{name}__valid").value = 0
-        dut.start.value = 0
-        dut.o__ready.value = 0
+        if self.in_model:
+            dut.bench_go.value = 0
+        else:
+            dut.load__valid.value = 0
+            for name in ("packed", "outliers"):       # the memory-compression tile's streams
+                if hasattr(dut, f"{name}__valid"):
+                    getattr(dut, f"{name}__valid").value = 0
+            dut.start.value = 0
+            dut.o__ready.value = 0
         for _ in range(2):
             await self.tick()
         dut.rst.value = 0
@@ -108,6 +123,47 @@ class TileTestbench:
         counters = unpack(self.counters_fields, int(dut.counters.value))
         return outputs, counters, times
 
+    async def run_in_model(self, job, rng):
+        """Load and run ``job`` on the in-model driver; Python wakes once per output beat.
+        Returns what :meth:`run` returns."""
+        dut = self.dut
+        with open(LOAD_FILE, "wb") as f:     # the simulator's folder is this process's
+            f.write(load_file_bytes(job["load"], int(dut.bench_beat_bytes.value)))
+        n_beats = len(job["expected"])
+        dut.bench_beats.value = len(job["load"])
+        dut.bench_outputs.value = n_beats
+        dut.bench_gap.value = round(job["gap_probability"] * PROBABILITY_ONE)
+        dut.bench_stall.value = round(job["backpressure_probability"] * PROBABILITY_ONE)
+        dut.bench_seed.value = rng.getrandbits(32) or 1
+        budget = 1000 + 20 * (job["ideal_cycles"] + len(job["load"]))
+        dut.bench_budget.value = min(budget, (1 << 32) - 1)
+        dut.bench_go.value = 1
+        await self.tick()
+        dut.bench_go.value = 0
+        outputs, times = [], []
+        monitor = cocotb.start_soon(self._collect(outputs, times))
+        await RisingEdge(dut.bench_done)
+        monitor.cancel()
+        if dut.bench_timeout.value:
+            raise AssertionError(f"{job['name']}: timed out after {budget} cycles with "
+                                 f"{len(outputs)} of {n_beats} output beats")
+        counters = unpack(self.counters_fields, int(dut.counters.value))
+        return outputs, counters, times
+
+    async def _collect(self, outputs, times):
+        """Each output beat the in-model monitor took, with its time, as its count moves."""
+        fields = tile_output_fields(self.config)
+        count, data = self.dut.bench_out_count, self.dut.bench_out_data
+        while True:
+            await count.value_change
+            seen = int(count.value)
+            if seen == 0:           # the count's reset at bench_go
+                continue
+            assert seen == len(outputs) + 1, (f"monitor skipped output beats: count {seen} "
+                                              f"after {len(outputs)}")
+            outputs.append(unpack(fields, int(data.value))["outputs"])
+            times.append(sim_time_ns())
+
 
 @cocotb.test(timeout_time=600, timeout_unit="sec")
 async def tile_matches_golden(dut):
@@ -124,9 +180,17 @@ async def run_jobs(dut, tb, vectors):
     report, errors = bench.jobs, bench.errors
     for job in vectors["jobs"]:
         rng = random.Random(job["seed"])
+        started = time.monotonic()
         dut.layer.value = int(job["layer"], 16)
-        await tb.load(job, rng)
-        outputs, counters, times = await tb.run(job, rng)
+        if tb.in_model:
+            # Load and run are one step inside the model: the run's time counts both.
+            loaded = time.monotonic()
+            outputs, counters, times = await tb.run_in_model(job, rng)
+        else:
+            await tb.load(job, rng)
+            loaded = time.monotonic()
+            outputs, counters, times = await tb.run(job, rng)
+        ran = time.monotonic()
         if job.get("corrupt") is not None:  # mutation check: prove that this checker can fail
             beat, element, bit = job["corrupt"]
             outputs[beat][element] = to_signed(outputs[beat][element] ^ (1 << bit),
@@ -152,5 +216,9 @@ async def run_jobs(dut, tb, vectors):
         report.append({"name": job["name"], "outputs": outputs, "counters": counters,
                        "mismatches": len(mismatches),
                        "elements": sum(len(beat) for beat in outputs),
-                       "failed": len(errors) > failed, "first_mismatch": first})
+                       "failed": len(errors) > failed, "first_mismatch": first,
+                       # Wall seconds (scripts/bench_sim.py): load beats, run, compare.
+                       "load_s": loaded - started, "run_s": ran - loaded,
+                       "check_s": time.monotonic() - ran, "load_beats": len(job["load"]),
+                       "driver": "model" if tb.in_model else "python"})
     bench.finish(tb.cycles_simulated)

@@ -11,8 +11,9 @@ from golden.hwmodel.mac import layer_memory_bits
 from hw.designs import KINDS, Design
 
 __all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile",
-           "compressed_tile",
+           "compressed_tile", "compressed_stream_tile",
            "stream_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
+           "mac_stream_tile",
            "TILE_ECP5_SKIPPED", "memory_bits"]
 
 #: Kinds whose Verilog is a whole tile (``pes`` PEs, controller, memories as ports).
@@ -136,6 +137,26 @@ def stream_tile(shape=None):
                        ecp5_skipped=TILE_ECP5_SKIPPED)
 
 
+def mac_stream_tile(flavour, shape=None):
+    """The streaming MAC baseline tile of ``flavour`` (``minilm_stream`` memories,
+    :data:`TILE_SHAPE`, 16-byte AXI port), to stand beside :func:`stream_tile`."""
+    shape = TILE_SHAPE if shape is None else shape
+    config, weight_bits = mac_flavour(flavour, base="minilm_stream", **shape)
+    return synth_design("mac_stream_tile", _tile_name("mac_stream_tile", shape, flavour), config,
+                        weight_bits, ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
+def compressed_stream_tile(flavour="w16a16", shape=None):
+    """The streaming memory-compression tile (``minilm_stream`` memories, :data:`TILE_SHAPE`,
+    16-byte AXI port): the fetcher, the GOBO banks, the block decompressor, the dense banks and
+    the MAC tile's datapath of ``flavour``."""
+    shape = TILE_SHAPE if shape is None else shape
+    config, weight_bits = mac_flavour(flavour, base="minilm_stream", **shape)
+    return SynthDesign(Design("compressed_stream_tile", config, weight_bits,
+                              name=_tile_name("compressed_stream_tile", shape, flavour)),
+                       ecp5_skipped=TILE_ECP5_SKIPPED)
+
+
 def mac_tile(flavour, shape=None, compressed=False):
     """The MAC baseline tile of ``flavour`` or (``compressed``) its memory-compression mode."""
     shape = TILE_SHAPE if shape is None else shape
@@ -158,8 +179,8 @@ def default_designs():
     """The default `make synth` set (under 10 minutes on 2 cores): GOBO paper/lanes4/lanes1,
     GOBO lanes 16 at activation widths 8 and 4 (to pair with W8A8 and W4A4), the three MAC
     flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
-    8, 4, the streaming GOBO A16 tile, the three MAC tiles and the W16A16 memory-compression
-    tile. ``lanes16_idx4`` went to
+    8, 4, the streaming GOBO A16 tile and its W16A16 streaming MAC baseline, the three MAC
+    tiles and the W16A16 memory-compression tile, whole-layer and streamed. ``lanes16_idx4`` went to
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     large = PRESETS["bert_large"]
     return [
@@ -170,9 +191,10 @@ def default_designs():
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
         *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],
-        stream_tile(),
+        stream_tile(), mac_stream_tile("w16a16"),
         *[mac_tile(flavour) for flavour in MAC_FLAVOURS],
         compressed_tile("w16a16"),
+        compressed_stream_tile("w16a16"),
     ]
 
 
@@ -194,8 +216,12 @@ def _holds(design, name):
     """What memory ``name`` of a tile holds, for the reports."""
     c, w = design.config, design.weight_bits
     per_word = f"{c.pes} PEs x {c.lanes} lanes a word"
+    if name == "bias":      # the streaming tiles' two banks of one row block's biases
+        return f"{c.bias_bits}-bit biases, {c.pes} (a row block's) a word, two banks"
     if name.startswith("bias"):
         return f"{c.bias_bits}-bit biases, one bank per PE"
+    if name == "dense_bias":
+        return f"{c.bias_bits}-bit biases, two row blocks, copied by the block decompressor"
     return {
         "index": f"{c.index_bits}-bit weight indexes, {per_word}",
         "activation": f"{c.act_bits}-bit activations, {c.lanes} a word, up to {c.max_tokens} "
@@ -203,7 +229,8 @@ def _holds(design, name):
         "outlier": f"outlier records (row, column, residual), {c.outlier_lanes} a word",
         "offset": "first outlier word of each row block",
         "weight": f"dense {w}-bit weights, {per_word}" + (
-            ", written by the decompressor" if design.kind == "compressed_tile" else ""),
+            ", written by the decompressor" if design.kind in (
+                "compressed_tile", "compressed_stream_tile") else ""),
     }[name]
 
 
@@ -216,12 +243,12 @@ def memory_bits(design, layer=None):
     leaves out (they are ports), ``{memories: {name: {width, depth, bits, holds}},
     total_bits}``."""
     layer = layer or {}
-    if design.kind in ("mac_pe", "mac_tile"):
+    if design.kind in ("mac_pe", "mac_tile", "mac_stream_tile"):
         bits = layer_memory_bits(dense_bits=(design.weight_bits,), **layer)
         bits = bits[f"w{design.weight_bits}"]
     else:
         bits = layer_memory_bits(index_bits=design.config.index_bits, **layer)["gobo"]
-    if design.kind == "compressed_tile":
+    if design.kind in ("compressed_tile", "compressed_stream_tile"):
         bits = {**bits, "what": bits["what"] + f"; off-chip only: the decompressor expands it "
                                                f"into the dense {design.weight_bits}-bit on-chip "
                                                f"weight memory"}

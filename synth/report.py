@@ -5,7 +5,10 @@ the sweep's Pareto fronts are computed here from figures of one run."""
 import json
 from pathlib import Path
 
+from golden.hwmodel.sram import GF180_SRAM_SOURCE, bitcell_floor_um2, sram
+
 __all__ = ["NOTE", "write_reports", "markdown", "comparison", "tile_comparison", "pareto",
+           "memory_area", "tile_memory_comparison", "refresh",
            "write_sweep_reports", "plot", "PLOT_STYLE"]
 
 NOTE = ("Open-tool estimates, not sign-off: Yosys/ABC mapping to the academic OSU 0.18 um library "
@@ -46,7 +49,8 @@ def markdown(report):
         na = "skipped" if d.get("ecp5_skipped") else "n/a"
         lines.append("| " + " | ".join([
             name, _fmt(cfg.get("lanes")),
-            "-" if d.get("kind") in ("mac_pe", "mac_tile") else _fmt(cfg.get("index_bits")),
+            "-" if d.get("kind") in ("mac_pe", "mac_tile", "mac_stream_tile")
+            else _fmt(cfg.get("index_bits")),
             _fmt(_get(d, "asic_area", "area_um2"), ",.0f"),
             "n/a" if share is None else f"{100 * share:.1f}%",
             _fmt(_get(d, "asic_area", "cells"), ","),
@@ -210,7 +214,52 @@ def tile_comparison(designs):
             "memories": "not in the tile areas: each tile is synthesized with its memory ports "
                         "as top-level ports; their bits are each tile's memory_bits_on_chip",
             "ecp5_skipped": skipped[0] if skipped else None,
-            "pairs": pairs, "compressed": compressed}
+            "pairs": pairs, "compressed": compressed,
+            "with_memories": tile_memory_comparison(designs, pairs)}
+
+
+def memory_area(on_chip):
+    """SRAM area of a tile's on-chip memories (``memory_bits_on_chip``), each memory tiled from
+    the GF180MCU macros (:func:`golden.hwmodel.sram.sram`): ``{memories: {name: estimate
+    dict}, area_um2, bitcell_floor_um2}``; None for a design without memories."""
+    if not on_chip:
+        return None
+    mems = {name: sram(x["width"], x["depth"]).to_dict() for name, x in on_chip["memories"].items()}
+    return {"memories": mems, "area_um2": sum(m["area_um2"] for m in mems.values()),
+            "bitcell_floor_um2": bitcell_floor_um2(on_chip["total_bits"])}
+
+
+def tile_memory_comparison(designs, pairs):
+    """Each tile pair's area with its memories: the logic area (OSU), the memories' SRAM area
+    (:func:`memory_area`; and the bitcell floor), their sum and the GOBO / MAC ratios of each.
+    The memories are those of the whole-layer tiles the synthesis builds (docs/synthesis.md,
+    Tiles)."""
+    rows = []
+    for r in pairs:
+        sides = {}
+        for side in ("gobo", "mac"):
+            d = designs[r[side]]
+            logic = _get(d, "asic_area", "area_um2")
+            mem = memory_area(d.get("memory_bits_on_chip"))
+            sides[side] = {
+                "logic_um2": logic,
+                "sram_um2": None if mem is None else mem["area_um2"],
+                "bitcell_floor_um2": None if mem is None else mem["bitcell_floor_um2"],
+                "total_um2": None if logic is None or mem is None else logic + mem["area_um2"],
+                "total_floor_um2": None if logic is None or mem is None
+                else logic + mem["bitcell_floor_um2"],
+                "memories": None if mem is None else mem["memories"]}
+        g, m = sides["gobo"], sides["mac"]
+        rows.append({"flavour": r["flavour"], "gobo": r["gobo"], "mac": r["mac"],
+                     "ops_per_cycle": r["ops_per_cycle"], "gobo_figures": g, "mac_figures": m,
+                     "gobo_over_mac": {k: _ratio(g[k], m[k]) for k in
+                                       ("logic_um2", "sram_um2", "bitcell_floor_um2",
+                                        "total_um2", "total_floor_um2")}})
+    return {"source": GF180_SRAM_SOURCE,
+            "method": "each memory (width x depth) a grid of GF180MCU 8-bit macros: ceil(width/8) "
+                      "side by side, the smallest macro holding the depth or rows of 512-word "
+                      "macros (golden.hwmodel.sram); floor = bits x 13.5 um^2 bitcell",
+            "pairs": rows}
 
 
 def comparison(designs):
@@ -355,6 +404,30 @@ def _tile_md(comp, designs):
             lines.append(f"| {name} | {label} | {shape} | {len(mems) * x['bits']:,} | "
                          f"{x.get('holds', '')} |")
         lines.append(f"| {name} | **total** | | **{on_chip['total_bits']:,}** | |")
+    return lines + _memory_area_md(tiles.get("with_memories"))
+
+
+def _mm2(um2):
+    return _fmt(None if um2 is None else um2 / 1e6, ",.2f")
+
+
+def _memory_area_md(comp):
+    """The tiles' area with their memories as SRAM (:func:`tile_memory_comparison`)."""
+    if not comp or not comp["pairs"]:
+        return []
+    lines = ["", "## Tile area with the memories (SRAM from published 0.18 um macros)", "",
+             f"Method: {comp['method']}. Source: {comp['source']}. The SRAM area is a model "
+             "from published figures, not synthesized; the floor counts bitcells alone.", "",
+             "| pair | logic GOBO (mm^2) | MAC | SRAM GOBO (mm^2) | MAC | total GOBO (mm^2) | MAC "
+             "| total GOBO/MAC | floor total GOBO (mm^2) | MAC | floor GOBO/MAC |",
+             "|" + "---|" * 11]
+    for r in comp["pairs"]:
+        g, m, q = r["gobo_figures"], r["mac_figures"], r["gobo_over_mac"]
+        lines.append("| " + " | ".join([
+            f"{r['gobo']} vs {r['mac']}", _mm2(g["logic_um2"]), _mm2(m["logic_um2"]),
+            _mm2(g["sram_um2"]), _mm2(m["sram_um2"]), _mm2(g["total_um2"]),
+            _mm2(m["total_um2"]), _fmt(q["total_um2"], ".2f"), _mm2(g["total_floor_um2"]),
+            _mm2(m["total_floor_um2"]), _fmt(q["total_floor_um2"], ".2f")]) + " |")
     return lines
 
 
@@ -376,7 +449,8 @@ def _annotate(ax, labels, gap=7):
 PLOT_STYLE = {"gobo_pe": ("o", "tab:blue"), "mac_pe": ("s", "tab:orange"),
               "decompressor": ("^", "tab:green"), "gobo_tile": ("D", "tab:purple"),
               "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive"),
-              "gobo_stream_tile": ("d", "tab:pink")}
+              "gobo_stream_tile": ("d", "tab:pink"), "mac_stream_tile": ("p", "tab:gray"),
+              "compressed_stream_tile": ("*", "tab:cyan")}
 
 
 def plot(designs, path, title):
@@ -481,3 +555,34 @@ def write_sweep_reports(report, out_dir):
     md = "\n".join(lines)
     (out_dir / "sweep.md").write_text(md)
     return md
+
+
+def refresh(json_path):
+    """Recompute the comparison (e.g. the tile areas with memories) of an existing
+    ``synth.json`` from its figures, without synthesizing again, and rewrite ``synth.json``,
+    ``synth.md`` and ``synth.png`` beside it; returns the Markdown.
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        If ``json_path`` is missing or not a synthesis report (no ``designs``).
+    """
+    path = Path(json_path)
+    report = json.loads(path.read_text())
+    if not isinstance(report, dict) or "designs" not in report:
+        raise ValueError(f"{path} is not a synth.json (no 'designs')")
+    report["comparison"] = comparison(report["designs"])
+    return write_reports(report, path.parent)
+
+
+if __name__ == "__main__":
+    import argparse
+    import sys
+    parser = argparse.ArgumentParser(
+        description="Rewrite synth.json/.md/.png from an existing synth.json's figures "
+                    "(no synthesis). Example: python -m synth.report build/reports/synth.json")
+    parser.add_argument("json_path")
+    try:
+        print(refresh(parser.parse_args().json_path))
+    except (OSError, ValueError) as e:
+        sys.exit(f"synth.report: {e}")

@@ -225,7 +225,10 @@ def test_cli_without_a_board_says_so_in_one_line(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--port", "/dev/gobo-no-such-port"], "cannot open /dev/gobo-no-such-port"),
+    (["--port", "/dev/gobo-no-such-port"],
+     "cannot open /dev/gobo-no-such-port: No such file or directory"),
+    (["--port", "/dev/null"], "cannot open /dev/null: Inappropriate ioctl for device (is it a "
+                              "serial port?)"),
     (["--port", "x", "--preset", "tiny"], "--preset needs --sim"),
     (["--sim", "--tokens", "17"], "--tokens must be 1..16 for preset ulx3s, not 17"),
     (["--sim", "--clocks-per-bit", "2"], "--clocks-per-bit must be 4..65535"),

@@ -79,10 +79,30 @@ def test_tile_rtl_small_configuration_stress(minilm):
     results = run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, jobs),
                         name="stress")
     for job, observed in zip(jobs, results["jobs"]):
+        assert observed["driver"] == "model"        # sim/tile_driver.py: no per-cycle Python
         assert observed["outputs"] == job["expected"], job["name"]
         if job["expected_counters"] is not None:
             assert {k: observed["counters"][k] for k in job["expected_counters"]} == \
                 job["expected_counters"], job["name"]
+
+
+def test_in_model_gaps_and_backpressure_slow_the_run_and_keep_it_exact(minilm):
+    """sim/tile_driver.py's random gaps and backpressure really happen: with idle gaps before
+    90 % of the load beats' cycles and o.ready low in 99 % of the run's, the load and the run
+    take several times the cycles of the same job without them (whole simulation time, and the
+    tile's own cycle counter: its output buffer absorbs milder backpressure), and the outputs
+    stay exact."""
+    build_dir, toplevel = build_tile(TINY, "tiny")
+    job = _pathological_jobs(minilm)[1]
+    slow = {**job, "name": "slow", "gap_probability": 0.9, "backpressure_probability": 0.99,
+            "expected_counters": None}
+    runs = [run_bench(build_dir, toplevel, "sim.tile_bench", tile_vectors(TINY, [j]),
+                      name="gaps") for j in (job, slow)]
+    fast, slowed = (r["jobs"][0] for r in runs)
+    assert fast["outputs"] == slowed["outputs"] == job["expected"]
+    assert fast["counters"]["cycles"] == job["expected_counters"]["cycles"]
+    assert slowed["counters"]["cycles"] > 3 * fast["counters"]["cycles"]
+    assert runs[1]["cycles_simulated"] > 3 * runs[0]["cycles_simulated"]
 
 
 def test_tile_needs_no_memory_init(minilm):

@@ -4,6 +4,7 @@ statement added after its own logic, so the bug wins) and must end in ``FAIL``: 
 counterexample from reset, not merely an induction that could not close."""
 
 import pytest
+from amaranth.hdl import Signal
 
 from hw.accumulators import CentroidAccumulators
 from hw.decompressor import Decompressor
@@ -94,6 +95,44 @@ def _run_ends_at_first_output(self, m):
         m.d.sync += self.busy.eq(0)
 
 
+def _bc_valid_all_run(self, m):
+    m.d.comb += self.bc.valid.eq(self.busy)
+
+
+class _GateOffByOne(TileController):
+    """The streamed gates let block ``loaded`` through (``b <= loaded``, not ``b < loaded``):
+    the controller is elaborated with ``loaded + 1`` where it reads ``loaded``."""
+
+    def elaborate(self, platform):
+        port = self.loaded
+        self.loaded = port + 1
+        try:
+            return super().elaborate(platform)
+        finally:
+            self.loaded = port
+
+
+class _ReleaseEarly(TileController):
+    """``merged`` one block ahead: the bank of the block in the merge is released while its
+    slots are still being merged."""
+
+    def elaborate(self, platform):
+        port = self.merged
+        self.merged = Signal.like(port, name="merged_true")
+        try:
+            m = super().elaborate(platform)
+        finally:
+            inner, self.merged = self.merged, port
+        m.d.comb += port.eq(inner + 1)
+        return m
+
+
+def _streamed(dut_class):
+    """The streamed controller's gates proof on a mutant controller class."""
+    return ("tile_controller_streamed_gates",
+            lambda: tile_controller.TileControllerFormal(streamed=True, dut_class=dut_class))
+
+
 PROOFS = {proof.name: proof for proof in all_proofs()}
 
 # (proof, wrapper with the mutant, what the bug does)
@@ -140,6 +179,9 @@ MUTANTS = {
     "controller_run_ends_early": ("tile_controller_slots", lambda: tile_controller
                                   .TileControllerFormal(slots=True, dut_class=mutant(
                                       TileController, _run_ends_at_first_output))),
+    "controller_gate_off_by_one": _streamed(_GateOffByOne),
+    "controller_bc_before_loaded": _streamed(mutant(TileController, _bc_valid_all_run)),
+    "controller_releases_early": _streamed(_ReleaseEarly),
     "mac_pe_drop_valid": ("mac_pe_stream_rules", lambda: streams.StreamRulesFormal(
         mutant(MacPE, _drop_valid_on_stall("o"))(config=streams.MAC_SMALL[0],
                                                   weight_bits=streams.MAC_SMALL[1]))),

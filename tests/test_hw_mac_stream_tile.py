@@ -35,10 +35,12 @@ CONFIGS = {name: mac_flavour(name, base="tiny", max_rows=STREAM.max_rows)
            for name in MAC_FLAVOURS}
 
 
-def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0):
+def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0, config=None):
     """A ``rows x cols`` slice of a real MiniLM matrix (with its bias) quantized to the
-    flavour's weights, and seeded integer activations."""
-    config, weight_bits = CONFIGS[flavour]
+    flavour's weights on ``config`` (default the flavour's tiny datapath, :data:`CONFIGS`), and
+    seeded integer activations."""
+    config, weight_bits = CONFIGS[flavour] if config is None else (config,
+                                                                     MAC_FLAVOURS[flavour][0])
     w = np.asarray(minilm[name][:rows, :cols], dtype=np.float64)
     bias = np.asarray(minilm[name.replace(".weight", ".bias")][:rows], dtype=np.float64)
     x = np.random.default_rng(seed).standard_normal((tokens, cols))
@@ -48,12 +50,15 @@ def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0):
     return layer, x_int
 
 
-def run_mac_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE):
-    """One run of ``layer`` on a MacStreamTile with ``memory`` playing the off-chip memory.
-    Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream rules."""
+def run_mac_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE,
+                        tile=MacStreamTile, layout_of=mac_offchip_layout):
+    """One run of ``layer`` on a ``tile`` (a MacStreamTile, or a subclass reading another
+    layout: ``layout_of(layer, bus_bytes, base=...)``) with ``memory`` playing the off-chip
+    memory. Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream
+    rules."""
     config, tokens = layer.config, acts.shape[0]
-    layout = mac_offchip_layout(layer, memory.bus_bytes, base=base)
-    dut = MacStreamTile(config=config, weight_bits=layer.weight_bits, bus_bytes=memory.bus_bytes)
+    layout = layout_of(layer, memory.bus_bytes, base=base)
+    dut = tile(config=config, weight_bits=layer.weight_bits, bus_bytes=memory.bus_bytes)
     port = OffchipPort(memory, layout.data, base=base)
     monitor = StreamMonitor()
     load = act_beats(config, acts, mac_load_fields(config, layer.weight_bits))

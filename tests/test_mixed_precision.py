@@ -125,7 +125,16 @@ def test_budget_model_round_trips_and_is_checked(tiny, tmp_path):
     with pytest.raises(ValueError, match="need calibration sentences"):
         quantize_model(enc, QuantSpec(bits=3, bits_budget=3.5))
     spec = QuantSpec(bits=3, embedding_bits=None, rounding="gptq", bits_budget=3.9)
-    model = quantize_model(enc, spec, calibration=(tok, SENTENCES))
+    steps = []
+    model = quantize_model(enc, spec, calibration=(tok, SENTENCES),
+                           progress=lambda label, seconds: steps.append(label))
+    # every step is named once: the Gram matrices first, each matrix at both widths, then the
+    # sensitivities
+    assert steps == ([f"measured GPTQ Gram matrices of the FC inputs on {len(SENTENCES)} "
+                      f"sentences"]
+                     + [f"quantized {n} at {b} bits" for b in (3, 4) for n in fc]
+                     + [f"measured bits-budget sensitivities of {len(fc)} matrices on "
+                        f"{len(SENTENCES)} sentences"])
     widths = {model.layers[n].index_bits for n in fc}
     assert widths == {3, 4}
     bits = fc_bits_per_weight(model.layers[n] for n in fc)
@@ -248,6 +257,7 @@ def test_cli_run_with_a_bits_budget_on_the_wider_tile(tiny, capsys):
     gobo = report["schemes"][1]
     assert gobo["label"] == "GOBO 3/4b <= 3.9 b/w gptq weights only"
     assert report["options"]["bits_budget"] == 3.9
+    assert 0 < report["seconds"]["quantize"] < report["seconds"]["wall"]
     # the accelerator runs the mixed matrices: its A16 embeddings stay close to weights-only
     assert report["schemes"][2]["mean_cos_vs_gobo"] > 0.99
     assert report["accelerator"][0]["totals"]["mismatches"] == 0

@@ -114,7 +114,8 @@ def test_cli_report_fields_are_present_and_sane(cli_run):
     (["--act-bits", "24"], "--act-bits must be between 2 and 16, not 24"),
     (["--act-bits", "8", "8"], "--act-bits names a width twice: 8 8"),
     (["--preset", "tiny"], "encoder.layer.0.attention.self.query.weight is 384 x 384, larger "
-                           "than preset tiny holds"),
+                           "than preset tiny holds (max_rows 64, max_dot_length 64); "
+                           "choose --preset minilm"),
     (["--train", "40000"], "the splits ask for 40316 texts (calibration 16, train 40000, test "
                            "300); the set holds 32265"),
     (["--act-bits", "x"], "argument --act-bits: invalid int value: 'x'"),

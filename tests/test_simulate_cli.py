@@ -38,9 +38,14 @@ def small_model(tmp_path):
     (["--tensor", "v"], "v has shape (5,); a 2-D tensor is needed"),
     (["--tensor", "bad"], "bad contains NaN or Inf"),
     (["--tensor", "w", "--bias", "v"], "bias v has 5 values; w has 40 rows"),
-    (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny"),
+    (["--tensor", "w", "--tokens", "9"], "--tokens must be 1..4 for preset tiny, not 9 (with "
+     "--memory or a *_stream preset the streaming tile runs them in token groups)"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
     (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
+    (["--tensor", "w", "--flavour", "w8a8", "--outlier-lanes", "2"],
+     "--outlier-lanes applies to the GOBO tile, not to --flavour w8a8"),
+    (["--tensor", "w", "--flavour", "w4a4", "--outlier-fit", "robust", "--outlier-lanes", "1"],
+     "--outlier-lanes and --outlier-fit apply to the GOBO tile, not to --flavour w4a4"),
 ])
 def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     cols = int(np.load(small_model)["w"].shape[1])
@@ -63,7 +68,8 @@ def test_a_npy_file_names_its_one_tensor(tmp_path, capsys):
 
 def test_preset_auto_streams_what_does_not_fit_on_chip():
     """auto: the whole-layer minilm tile when the layer fits, else the smallest streaming preset
-    whose dot length holds it; a named memory streams; too wide: one line naming the limit."""
+    whose dot length holds it (more tokens than its activation memory run in token groups); a
+    named memory streams; too wide: one line naming the limit."""
     from gobo.commands.simulate import choose_preset
     assert choose_preset("auto", 1536, 384, 4, None) == ("minilm", False)
     assert choose_preset("auto", 1536, 384, 4, "ddr4_3200_x64") == ("minilm_stream", True)
@@ -76,8 +82,9 @@ def test_preset_auto_streams_what_does_not_fit_on_chip():
     with pytest.raises(CliError, match="4097 columns exceed max_dot_length=4096 of the largest "
                                        "streaming preset bert_large_stream; no preset takes it"):
         choose_preset("auto", 8, 4097, 1, None)
-    with pytest.raises(CliError, match="--tokens 129 exceeds max_tokens=128"):
-        choose_preset("auto", 8, 4000, 129, None)
+    assert choose_preset("auto", 8, 4000, 129, None) == ("bert_large_stream", True)
+    assert choose_preset("auto", 384, 384, 9, None) == ("minilm_stream", True)
+    assert choose_preset("auto", 1536, 384, 512, None) == ("minilm_stream", True)
 
 
 def test_simulate_runs_the_tiny_tile(small_model, capsys):
@@ -89,6 +96,41 @@ def test_simulate_runs_the_tiny_tile(small_model, capsys):
     assert report["outliers"] >= 2 and report["counters_match_model"]
     assert report["cycles"] >= report["ideal_cycles"] == 3 * 10 * 15
     assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+
+
+def test_simulate_streams_a_mac_flavour(small_model, capsys):
+    """--flavour w4a4 with a memory: the streaming MAC tile on the layer's dense 4-bit weights,
+    6 tokens on a tile of 4 in two token groups, every output and counter checked, the memory's
+    report fields; no outliers reported."""
+    status = main(["simulate", str(small_model), "--preset", "tiny", "--tensor", "w",
+                   "--bias", "b", "--tokens", "6", "--flavour", "w4a4", "--memory",
+                   "ulx3s_sdram", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0, report["error"]
+    assert report["design"] == "mac_stream_tile" and report["weight_bits"] == 4
+    assert report["flavour"] == "w4a4" and report["config"]["act_bits"] == 4
+    assert report["mismatches"] == 0 and report["outputs_checked"] == 6 * 40
+    assert report["counters_match_model"] and report["memory"] == "ulx3s_sdram"
+    groups = report["token_groups"]
+    assert [g["tokens"] for g in groups] == [4, 2]
+    assert all(g["counters_match_model"] and g["mismatches"] == 0 for g in groups)
+    assert report["bytes_read"] == 2 * report["offchip_bytes"] > 0
+    assert report["stall_memory"] == report["expected_counters"]["stall_memory"] > 0
+    assert report["outliers"] is None and report["row_blocks"] == 10
+    # 4-bit activations and per-tensor 4-bit weights (0.9 and -0.8 among 0.05-sized ones set the
+    # scale): coarse (0.69 when written), but a result, not noise.
+    assert 0 < report["rel_rmse_vs_fp32"] < 0.9
+
+
+def test_simulate_runs_a_mac_flavour_on_chip(small_model, capsys):
+    """--flavour without a memory or *_stream preset: the whole-layer MAC tile."""
+    status = main(["simulate", str(small_model), "--preset", "tiny", "--tensor", "w",
+                   "--tokens", "2", "--flavour", "w8a8", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0, report["error"]
+    assert report["design"] == "mac_tile" and report["weight_bits"] == 8 and "memory" not in report
+    assert report["mismatches"] == 0 and report["outputs_checked"] == 2 * 40
+    assert report["cycles"] == report["expected_counters"]["cycles"] > report["ideal_cycles"]
 
 
 def test_two_simulations_at_once_both_pass(small_model):

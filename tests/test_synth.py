@@ -321,9 +321,10 @@ def test_tile_designs_have_memories_as_ports():
     assert len({d.name for d in designs}) == len(designs)
     tiles = [d for d in designs if d.is_tile]
     assert sorted(d.name for d in tiles) == [
-        "compressed_tile_p2_l16_w16a16", "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
-        "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_tile_p2_l16_w16a16",
-        "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
+        "compressed_stream_tile_p2_l16_w16a16", "compressed_tile_p2_l16_w16a16",
+        "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
+        "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_stream_tile_p2_l16_w16a16",
+        "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
     assert all(d.ops_per_cycle == d.pes * d.lanes == 32 == d.describe()["ops_per_cycle"]
                for d in tiles)
     assert all(d.ops_per_cycle == d.lanes and d.pes == 1 for d in designs if not d.is_tile)
@@ -340,8 +341,15 @@ def test_tile_designs_have_memories_as_ports():
                 assert f"{name}_rd{k}__addr" in header and f"{name}_rd{k}__data" in header
     assert "packed__payload" in headers["compressed_tile"]
     assert "outliers__payload" in headers["compressed_tile"]
-    assert "axi__arvalid" in headers["gobo_stream_tile"] and "axi__rdata" in headers[
-        "gobo_stream_tile"]
+    for kind in ("gobo_stream_tile", "mac_stream_tile", "compressed_stream_tile"):
+        assert "axi__arvalid" in headers[kind] and "axi__rdata" in headers[kind]
+
+
+def test_every_kind_has_a_plot_style():
+    """synth.png marks each kind its own way (a kind without a style was a KeyError)."""
+    from hw.designs import KINDS
+    from synth.report import PLOT_STYLE
+    assert set(KINDS) <= set(PLOT_STYLE)
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
@@ -355,7 +363,14 @@ def test_tile_memory_bits():
     from hw.compressed_mac_tile import CompressedMacTile
     from hw.mac_tile import MacTile
     from hw.tile import GoboTile
-    from synth.designs import compressed_tile, gobo_tile, mac_tile, memory_bits, synth_design
+    from synth.designs import (
+        compressed_tile,
+        gobo_tile,
+        mac_stream_tile,
+        mac_tile,
+        memory_bits,
+        synth_design,
+    )
     gobo, mac, comp = gobo_tile(16), mac_tile("w16a16"), compressed_tile("w16a16")
     classes = {gobo: GoboTile(config=gobo.config, memories="ports"),
                mac: MacTile(config=mac.config, weight_bits=16, memories="ports"),
@@ -381,6 +396,13 @@ def test_tile_memory_bits():
     assert layer["total"] == 7_460_356 and "off-chip only" in layer["what"]
     pe = synth_design("gobo_pe", "x", PRESETS["bert_large"])
     assert "memory_bits_on_chip" not in memory_bits(pe)
+    # The streaming MAC tile reads the dense layer (off chip) and holds two blocks' banks.
+    stream = mac_stream_tile("w16a16")
+    assert memory_bits(stream)["memory_bits_bert_base_layer"] == \
+        memory_bits(mac)["memory_bits_bert_base_layer"]
+    banks = memory_bits(stream)["memory_bits_on_chip"]["memories"]
+    assert set(banks) == {"activation", "weight", "bias"}
+    assert "two banks" in banks["bias"]["holds"] and "dense 16-bit" in banks["weight"]["holds"]
 
 
 def test_tile_comparison_per_op_ratios(tmp_path):
@@ -477,10 +499,3 @@ def test_sweep_cache_skips_points_whose_verilog_is_unchanged(tmp_path, capsys):
     assert again["cached"] and again["transistors"] == first["transistors"]
     assert "1 point(s) cached, 0 to run" in capsys.readouterr().out
 
-
-def test_every_default_design_kind_has_a_plot_style():
-    """The plot of `make synth` styles every kind it synthesizes (a kind without a style ended
-    a 24-minute run in a KeyError before any report was written)."""
-    from synth.designs import default_designs
-    from synth.report import PLOT_STYLE
-    assert {d.kind for d in default_designs()} <= set(PLOT_STYLE)

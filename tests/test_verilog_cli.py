@@ -63,6 +63,20 @@ def test_emit_and_lint_the_streaming_tile(tmp_path, capsys):
     assert set(sidecar["memories"]) == {"activation", "index", "outlier", "bias"}
 
 
+def test_emit_and_lint_the_streaming_mac_tile(tmp_path, capsys):
+    """The streaming MAC tile at the minilm_stream preset (16 x 16 W16A16 MAC PEs), lint-clean,
+    its weight banks sized for one block's 1536-column dense words, not for the layer."""
+    assert main(["verilog", "--out", str(tmp_path), "--kind", "mac_stream_tile", "--preset",
+                 "minilm_stream", "--lint"]) == 0
+    assert "lint clean" in capsys.readouterr().out
+    sidecar = json.loads((tmp_path / "mac_stream_tile_w16a16_minilm_stream.json").read_text())
+    assert sidecar["bus_bytes"] == 16 and sidecar["weight_bits"] == 16
+    assert sidecar["index_bits"] is None
+    assert sidecar["memories"]["weight"] == {"width": 16 * 16 * 16, "depth": 2 * 1536 // 16,
+                                             "bits": 4096 * 192}
+    assert set(sidecar["memories"]) == {"activation", "weight", "bias"}
+
+
 def test_emit_names_the_top_module():
     text = Design("gobo_pe", PRESETS["lanes4"], name="my_pe").verilog()
     assert re.search(r"^module my_pe\(", text, re.M)

@@ -101,14 +101,14 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
     if activations is None:
         activations = np.random.default_rng(seed).standard_normal((tokens, weights.shape[1]))
     started = time.monotonic()
-    image, x_int, fp32, job = layer_job(config, weights, activations, bias=bias, seed=seed,
-                                        name=name, outlier_fit=outlier_fit)
+    image, x_int, fp32, [job] = layer_job(config, weights, activations, bias=bias, seed=seed,
+                                          name=name, outlier_fit=outlier_fit)
 
     def talk(url, where, wait):
         try:
             handle = serial.serial_for_url(url, baudrate=baud, timeout=wait)
         except (serial.SerialException, ValueError) as e:
-            raise CliError(f"cannot open {where}: {' '.join(str(e).split())}") from None
+            raise CliError(f"cannot open {where}: {_reason(e)}") from None
         with handle:
             link = BoardLink(wrap(handle) if wrap else handle, config, name=where)
             try:
@@ -117,7 +117,7 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
             except LinkError as e:
                 raise CliError(str(e)) from None
             except serial.SerialException as e:
-                raise CliError(f"{where}: {' '.join(str(e).split())}") from None
+                raise CliError(f"{where}: {_reason(e)}") from None
         return outputs, status, link.stats
 
     bench = {}
@@ -172,3 +172,15 @@ def _print_report(r):
               f"a bit, {r['wall_s']:.1f} s")
     if not r["counters_match_model"]:
         print(f"  FAILED: counters {r['counters']} != model {r['expected_counters']}")
+
+
+def _reason(error):
+    """The cause of a pyserial error in a few words: the operating system's own words when an
+    OSError lies under it (pyserial repeats the errno and the path around them), else its text."""
+    cause = error.__context__
+    if isinstance(cause, OSError) and cause.strerror:
+        return cause.strerror
+    args = getattr(cause, "args", ())
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return f"{args[1]} (is it a serial port?)"     # termios.error: (errno, text)
+    return " ".join(str(error).split())

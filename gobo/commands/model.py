@@ -140,8 +140,7 @@ def load_encoder(weights, config_path):
 def progress_printer(args):
     if args.quiet:
         return None
-    return lambda name, seconds: print(f"quantized {name} {seconds:.2f} s", file=sys.stderr,
-                                       flush=True)
+    return lambda label, seconds: print(f"{label}: {seconds:.2f} s", file=sys.stderr, flush=True)
 
 
 def add(subparsers):

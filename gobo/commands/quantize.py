@@ -30,7 +30,7 @@ from gobo.common import (
     writable_file,
 )
 from golden.config import GoboConfig
-from golden.nlp.weights import load_tensors
+from golden.nlp.weights import WEIGHT_FORMATS, load_tensors
 from golden.quant.outliers import scope_fits
 from golden.quant.quantizer import METHODS, aggregate_stats, quantize
 
@@ -42,7 +42,7 @@ _MINILM = "~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors"
 def add(subparsers):
     p = subparsers.add_parser(
         "quantize", help="quantize weight matrices with GOBO and print statistics",
-        description="Quantize the 2-D weight matrices of a .safetensors, .npy or .npz file with "
+        description="Quantize the 2-D weight matrices of a weight file or checkpoint with "
                     "GOBO (Gaussian outliers kept exact, the rest as indexes into a dictionary of "
                     "2**BITS centroids) and print, per matrix, the outlier fraction, compression "
                     "ratio of the stored form, relative RMSE and L1 error. Progress goes to "
@@ -57,7 +57,7 @@ def add(subparsers):
                          f"gobo quantize {_MINILM} --all -o minilm.gobo",
                          f"gobo quantize {_MINILM} --all --embedding-bits none --rounding gptq "
                          f"--bits-budget 3.5 --threshold -6 -o minilm-3.5.gobo"))
-    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
+    p.add_argument("weights", metavar="WEIGHTS", help=f"weights: {WEIGHT_FORMATS}")
     p.add_argument("--tensor", metavar="NAME", nargs="+", action="extend", default=None,
                    help="quantize these tensors (several names, or the option repeated); "
                         "default: every non-empty 2-D floating-point tensor in the file")

@@ -15,16 +15,17 @@ from gobo.commands.model import (
     find_tokenizer,
     folder_of,
     load_encoder,
+    progress_printer,
     weight_calibration,
 )
 from gobo.common import CliError, example, json_safe, note, print_json, writable_folder
 from golden.accel.encoder import calibrate
 from golden.accel.run_report import SPLITS, format_run, run_report
-from golden.config import PRESETS, preset
+from golden.config import PRESETS, STREAM_PRESETS, preset
 from golden.nlp.bert import fc_names
 from golden.nlp.quantized_model import QuantSpec, quantize_model
 from golden.nlp.sentiment import DEFAULT_SEED, SOURCE, load_tweets, split
-from golden.nlp.weights import minilm_dir
+from golden.nlp.weights import WEIGHT_FORMATS, minilm_dir
 
 __all__ = ["add", "DEFAULTS"]
 
@@ -63,8 +64,8 @@ def add(subparsers):
             "gobo run --rtl --text 'The license allows you to copy and modify the software "
             "freely.'"))
     p.add_argument("weights", metavar="WEIGHTS", nargs="?", default=None,
-                   help="FP32 BERT weights: a .safetensors, .npz, PyTorch .bin, sharded index "
-                        "or checkpoint folder (default: all-MiniLM-L6-v2, fetched and cached)")
+                   help=f"FP32 BERT weights: {WEIGHT_FORMATS} (default: all-MiniLM-L6-v2, "
+                        f"fetched and cached)")
     p.add_argument("--config", metavar="CONFIG.json", default=None,
                    help="the model's Hugging Face config.json (default: beside WEIGHTS)")
     p.add_argument("--tokenizer", metavar="PATH", default=None,
@@ -89,7 +90,8 @@ def add(subparsers):
                         "(default: the preset's, -4)")
     p.add_argument("--rtl", action="store_true",
                    help="run sentences through every FC layer on the tile RTL and check them "
-                        "against the bit-exact model (slow: about 5 minutes for MiniLM)")
+                        "against the bit-exact model (slow: for MiniLM about 7 minutes cold, "
+                        "3 with a warm build)")
     p.add_argument("--text", metavar="TEXT", action="append", default=None,
                    help=f"with --rtl: a sentence to run (repeatable; one batch; default: the "
                         f"first test tweet of at least {RTL_MIN_TOKENS} tokens)")
@@ -162,12 +164,24 @@ def _check_args(args):
 
 def _check_fits(config, encoder, preset_name):
     """One line naming the first FC matrix the tile cannot hold, before any slow work."""
-    for name in fc_names(encoder.config):
-        rows, cols = encoder.weights[name].shape
+    shapes = {name: encoder.weights[name].shape for name in fc_names(encoder.config)}
+    for name, (rows, cols) in shapes.items():
         if rows > config.max_rows or cols > config.max_dot_length:
             raise CliError(f"{name} is {rows} x {cols}, larger than preset {preset_name} holds "
                            f"(max_rows {config.max_rows}, max_dot_length "
-                           f"{config.max_dot_length}); choose --preset bert_large")
+                           f"{config.max_dot_length}); {_fitting_preset(shapes.values())}")
+
+
+def _fitting_preset(shapes):
+    """'choose --preset P' for the smallest whole-layer preset holding every ``(rows, cols)``."""
+    rows = max(r for r, _ in shapes)
+    cols = max(c for _, c in shapes)
+    fits = [(c.max_rows * c.max_dot_length, name) for name, c in
+            ((name, preset(name)) for name in PRESETS if name not in STREAM_PRESETS)
+            if rows <= c.max_rows and cols <= c.max_dot_length]
+    if not fits:
+        return "no whole-layer preset holds the model"
+    return f"choose --preset {min(fits)[1]}"
 
 
 def _progress(args, started):
@@ -192,9 +206,13 @@ def _weights(args, config, encoder, tokenizer):
     narrow = config.index_bits - (args.bits_budget is not None)
     spec = QuantSpec(bits=narrow, embedding_bits=None, rounding=args.rounding or "nearest",
                      bits_budget=args.bits_budget, outlier_log_prob=config.outlier_log_prob)
+    if not args.quiet:
+        print(f"quantizing the FC weights: {spec.label} (calibrated on "
+              f"{args.weight_calibration} held-out tweets)", file=sys.stderr, flush=True)
     try:
-        model = quantize_model(encoder, spec, calibration=weight_calibration(
-            args, spec, tokenizer, seed=args.seed))
+        model = quantize_model(encoder, spec, progress=progress_printer(args),
+                               calibration=weight_calibration(args, spec, tokenizer,
+                                                              seed=args.seed))
     except ValueError as e:
         raise CliError(str(e)) from None
     return ({n: model.layers[n] for n in fc_names(encoder.config)},
@@ -226,7 +244,9 @@ def _run(args):
     if args.rtl:
         return _run_rtl(args, config.replace(act_bits=args.act_bits[0]), encoder, tokenizer,
                         splits, started, {"weights": str(weights), "config": str(config_path)})
+    quantize_started = time.monotonic()
     layers, label = _weights(args, config, encoder, tokenizer)
+    quantize_seconds = time.monotonic() - quantize_started
     report = run_report(encoder, tokenizer, config, splits, act_bits=tuple(args.act_bits),
                         progress=_progress(args, started), layers=layers, label=label)
     report.update(
@@ -239,6 +259,8 @@ def _run(args):
                  "rounding": args.rounding or "nearest", "bits_budget": args.bits_budget,
                  "weight_calibration": args.weight_calibration,
                  "threshold": config.outlier_log_prob})
+    if layers is not None:
+        report["seconds"]["quantize"] = quantize_seconds
     report["seconds"]["wall"] = time.monotonic() - started
     if report["test_truncated"]:
         note(f"{report['test_truncated']} of {args.sentences} test sentences reach the "

@@ -7,11 +7,11 @@ import numpy as np
 
 from gobo.common import CliError, add_outlier_options, example, no_such_tensor, print_json
 from golden import npyfile
-from golden.config import PRESETS, STREAM_PRESETS, preset
+from golden.config import MAC_FLAVOURS, PRESETS, STREAM_PRESETS, mac_flavour, preset
 from golden.hwmodel.offchip import MEMORY_PRESETS
-from golden.nlp.weights import load_tensors
+from golden.nlp.weights import WEIGHT_FORMATS, load_tensors
 
-__all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset"]
+__all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset", "print_report"]
 
 #: The whole-layer tile ``--preset auto`` prefers when the layer fits it.
 ON_CHIP_PRESET = "minilm"
@@ -26,7 +26,10 @@ def add(subparsers):
                     "RTL on Verilator through cocotb with seeded (or given) activations, compare "
                     "every output with the golden tile model and every performance counter with "
                     "the cycle model, and report utilization, stalls and the error against the "
-                    "FP32 layer. Exit status 1 on any mismatch.",
+                    "FP32 layer. On the streaming tile, more tokens than the preset's max_tokens "
+                    "(the activation memory) run as token groups of at most max_tokens, back to "
+                    "back, each checked; the counters reported are the groups' sums. Exit "
+                    "status 1 on any mismatch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example("gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.attention.self.query.weight \\",
@@ -34,7 +37,15 @@ def add(subparsers):
                        "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.output.dense.weight \\",
                        "    --bias encoder.layer.0.output.dense.bias --preset minilm_stream "
-                       "--memory ulx3s_sdram"))
+                       "--memory ulx3s_sdram",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.intermediate.dense.weight \\",
+                       "    --bias encoder.layer.0.intermediate.dense.bias --preset minilm_stream "
+                       "--tokens 300",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.5.output.dense.weight \\",
+                       "    --bias encoder.layer.5.output.dense.bias --preset minilm_stream "
+                       "--flavour w8a8 --tokens 16"))
     add_layer_arguments(p)
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
@@ -44,6 +55,11 @@ def add(subparsers):
     p.add_argument("--memory", choices=sorted(MEMORY_PRESETS),
                    help=f"off-chip memory model of the streaming tile (default {DEFAULT_MEMORY}); "
                         "given, it runs the streaming tile on any preset")
+    p.add_argument("--flavour", choices=["gobo", *MAC_FLAVOURS], default="gobo",
+                   help="gobo (default): the GOBO tile on the layer's GOBO form; w16a16, w8a8, "
+                        "w4a4: the MAC baseline tile of that flavour (the preset's datapath at the "
+                        "flavour's activation width, dense weights), streamed like the GOBO "
+                        "tile under the same rules (a *_stream preset or --memory)")
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
                    help="override the outlier side path's multipliers")
     add_outlier_options(p, scope=False)
@@ -59,7 +75,7 @@ def add_layer_arguments(p):
     """The layer a command runs: ``WEIGHTS``, ``--tensor``, ``--bias``, ``--tokens``,
     ``--activations``, ``--seed`` (read back by :func:`layer_inputs`); shared by ``gobo
     simulate`` and ``gobo board``."""
-    p.add_argument("weights", metavar="WEIGHTS", help="a .safetensors, .npy or .npz file")
+    p.add_argument("weights", metavar="WEIGHTS", help=f"weights: {WEIGHT_FORMATS}")
     p.add_argument("--tensor", metavar="NAME", required=True,
                    help="the weight matrix ([out, in], e.g. "
                         "encoder.layer.0.attention.self.query.weight)")
@@ -109,12 +125,13 @@ def choose_preset(name, rows, cols, tokens, memory):
     A named preset streams if it is one of ``STREAM_PRESETS`` or a ``memory`` is named (the
     streaming tile on that preset's datapath). ``"auto"``: :data:`ON_CHIP_PRESET` if the layer
     fits it (rows, columns, tokens) and no ``memory`` is named, else the first of
-    ``STREAM_PRESETS`` whose ``max_dot_length`` and ``max_tokens`` hold the layer.
+    ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the streaming tile runs any
+    number of rows, and tokens beyond ``max_tokens`` in token groups).
 
     Raises
     ------
     gobo.common.CliError
-        If no preset takes the layer's columns or tokens.
+        If no preset takes the layer's columns.
     """
     if name != "auto":
         return name, name in STREAM_PRESETS or memory is not None
@@ -123,16 +140,12 @@ def choose_preset(name, rows, cols, tokens, memory):
             tokens <= tile.max_tokens:
         return ON_CHIP_PRESET, False
     for candidate in STREAM_PRESETS:
-        c = preset(candidate)
-        if cols <= c.max_dot_length and tokens <= c.max_tokens:
+        if cols <= preset(candidate).max_dot_length:
             return candidate, True
     largest = preset(STREAM_PRESETS[-1])
-    if cols > largest.max_dot_length:
-        raise CliError(f"the layer's {cols} columns exceed max_dot_length="
-                       f"{largest.max_dot_length} of the largest streaming preset "
-                       f"{STREAM_PRESETS[-1]}; no preset takes it")
-    raise CliError(f"--tokens {tokens} exceeds max_tokens={largest.max_tokens} of every "
-                   f"streaming preset")
+    raise CliError(f"the layer's {cols} columns exceed max_dot_length="
+                   f"{largest.max_dot_length} of the largest streaming preset "
+                   f"{STREAM_PRESETS[-1]}; no preset takes it")
 
 
 def layer_inputs(args, config=None, preset_name=None):
@@ -170,10 +183,10 @@ def layer_inputs(args, config=None, preset_name=None):
     return weights, bias, activations, args.tokens
 
 
-def _check_tokens(tokens, config, preset_name):
+def _check_tokens(tokens, config, preset_name, hint=""):
     if not tokens <= config.max_tokens:
         raise CliError(f"--tokens must be 1..{config.max_tokens} for preset {preset_name}, not "
-                       f"{tokens}")
+                       f"{tokens}{hint}")
 
 
 def _run_simulate(args):
@@ -181,11 +194,22 @@ def _run_simulate(args):
     weights, bias, activations, args.tokens = layer_inputs(args)
     rows, cols = weights.shape
     args.preset, streaming = choose_preset(args.preset, rows, cols, args.tokens, args.memory)
-    config = preset(args.preset)
+    config, weight_bits = preset(args.preset), None
     memory = MEMORY_PRESETS[args.memory or DEFAULT_MEMORY] if streaming else None
+    if args.flavour != "gobo":
+        given = [name for name, value in (("--outlier-lanes", args.outlier_lanes),
+                                          ("--outlier-fit", args.outlier_fit)) if value is not None]
+        if given:
+            raise CliError(f"{' and '.join(given)} appl{'y' if len(given) > 1 else 'ies'} to the "
+                           f"GOBO tile, not to --flavour {args.flavour} (a MAC baseline has no "
+                           f"outliers)")
+        config, weight_bits = mac_flavour(args.flavour, base=args.preset)
     if args.outlier_lanes is not None:
         config = config.replace(outlier_lanes=args.outlier_lanes)
-    _check_tokens(args.tokens, config, args.preset)
+    if not streaming:   # the streaming tile runs more tokens in token groups
+        _check_tokens(args.tokens, config, args.preset,
+                      " (with --memory or a *_stream preset the streaming tile runs them in "
+                      "token groups)")
     if cols > config.max_dot_length:
         raise CliError(f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
                        f"max_dot_length={config.max_dot_length}")
@@ -193,36 +217,53 @@ def _run_simulate(args):
         raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
                        f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
+    if weight_bits is not None:
+        tag = f"{args.flavour}_{tag}"
     try:
         report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
                                 activations=activations, seed=args.seed, name=args.tensor,
                                 tag=tag, outlier_fit=args.outlier_fit or "gaussian",
-                                waves=True if args.waves else None, memory=memory)
+                                waves=True if args.waves else None, memory=memory,
+                                weight_bits=weight_bits)
     except ValueError as e:     # a layer image the preset cannot hold (e.g. outlier words)
         raise CliError(f"{args.tensor} on preset {args.preset}: {e}") from None
-    report["preset"] = args.preset
+    report["preset"], report["flavour"] = args.preset, args.flavour
     if args.json:
         print_json(report)
     else:
-        _print_report(report)
+        print_report(report)
     return 0 if report["mismatches"] == 0 and report["error"] is None else 1
 
 
-def _print_report(r):
+def print_report(r):
+    """Print a :func:`sim.simulate.simulate_layer` report (with its ``preset``) for people."""
     stalls = ", ".join(f"{k} {v}" for k, v in r["stall_cycles"].items())
     if "memory" in r:
         stalls += f", memory {r['stall_memory']}"
     util = f"{r['utilization']:.4f}" if r["utilization"] is not None else "n/a"
-    print(f"{r['name']} {r['shape'][0]}x{r['shape'][1]}, {r['tokens']} tokens, {r['design']} "
-          f"preset {r['preset']}")
+    widths = (f" W{r['weight_bits']}A{r['config']['act_bits']}" if r.get("weight_bits")
+              else "")
+    print(f"{r['name']} {r['shape'][0]}x{r['shape'][1]}, {r['tokens']} tokens, {r['design']}"
+          f"{widths} preset {r['preset']}")
     if "memory" in r:
         print(f"  off-chip         {r['memory']}: {r['bytes_read']} bytes read (image "
               f"{r['offchip_bytes']}), {r['row_blocks']} row blocks")
+        groups = r["token_groups"]
+        if len(groups) > 1:
+            print(f"  token groups     {len(groups)} (tokens " +
+                  " + ".join(str(g["tokens"]) for g in groups) + "); counters below are sums")
+            for i, g in enumerate(groups):
+                group_util = f"{g['ideal_cycles'] / g['cycles']:.4f}" if g["cycles"] else "n/a"
+                print(f"    group {i}: {g['tokens']} tokens, {g['cycles']} cycles (ideal "
+                      f"{g['ideal_cycles']}, utilization {group_util}), stall_memory "
+                      f"{g['stall_memory']}, {g['bytes_read']} bytes, {g['mismatches']} "
+                      f"mismatches")
     print(f"  outputs checked  {r['outputs_checked']}   mismatches {r['mismatches']}")
     print(f"  cycles           {r['cycles']} (ideal {r['ideal_cycles']}, utilization {util})")
     print(f"  stalls           {stalls}")
-    print(f"  outliers         {r['outliers']} (processed per token x block: "
-          f"{r['outliers_processed']})")
+    if r["outliers"] is not None:
+        print(f"  outliers         {r['outliers']} (processed per token x block: "
+              f"{r['outliers_processed']})")
     print(f"  saturated        {r['outputs_saturated']} outputs, {r['bias_saturated']} biases "
           f"(bias shift {r['shift_bias']})")
     if r.get("rel_rmse_vs_fp32") is not None:

@@ -43,13 +43,18 @@ def default_designs():
     """What ``make verilog`` emits: the GOBO PE presets, the GOBO tile presets, the streaming
     tile at ``tiny`` and ``minilm_stream`` (16-byte AXI port; the BERT-base and BERT-large
     streaming presets take 25-40 s each to emit: ``--kind gobo_stream_tile --preset ...``), and
-    the ``tiny`` MAC tiles (every flavour) with the W16A16 memory-compression tile (their dense
-    weight memories make larger presets slow to emit)."""
+    the ``tiny`` MAC tiles (every flavour) with the W16A16 memory-compression tile, whole-layer
+    and streamed (their dense weight memories make larger presets slow to emit), and the
+    streaming MAC tiles at ``tiny`` and ``minilm_stream`` (every flavour; about 2 s each: their
+    weights stay off chip)."""
     return [*(design_for("gobo_pe", p) for p in PE_PRESETS),
             *(design_for("gobo_tile", p) for p in TILE_PRESETS),
             *(design_for("gobo_stream_tile", p) for p in ("tiny", STREAM_PRESETS[0])),
             *(design_for("mac_tile", "tiny", f) for f in MAC_FLAVOURS),
-            design_for("compressed_tile", "tiny", "w16a16")]
+            design_for("compressed_tile", "tiny", "w16a16"),
+            design_for("compressed_stream_tile", "tiny", "w16a16"),
+            *(design_for("mac_stream_tile", p, f) for p in ("tiny", STREAM_PRESETS[0])
+              for f in MAC_FLAVOURS)]
 
 
 def sidecar(design, component):
@@ -98,7 +103,8 @@ def add(subparsers):
                     "line first) plus a JSON sidecar with the configuration, derived widths, "
                     "ports, latency and memories. Without --kind: the default set of `make "
                     "verilog` (GOBO PE presets, GOBO tile presets, tiny MAC and "
-                    "memory-compression tiles). A tile holds its layer's memories on chip, "
+                    "memory-compression tiles, the GOBO and MAC streaming tiles at tiny and "
+                    "minilm_stream). A tile holds its layer's memories on chip, "
                     "emitted without an initial block (they are loaded at run time): even "
                     "bert_large's tile emits in seconds. Each design is emitted once per "
                     "configuration, source and tool version and read from build/cache/verilog "
@@ -110,7 +116,9 @@ def add(subparsers):
                          "gobo verilog --out build/verilog --kind gobo_stream_tile "
                          "--preset bert_base_stream",
                          "gobo verilog --out build/verilog --kind mac_pe --flavour w8a8 "
-                         "--preset lanes4"))
+                         "--preset lanes4",
+                         "gobo verilog --out build/verilog --kind mac_stream_tile --flavour w4a4 "
+                         "--preset minilm_stream"))
     p.add_argument("--out", type=pathlib.Path, required=True, metavar="DIR",
                    help="output directory (created if missing)")
     p.add_argument("--kind", action="append", metavar="KIND",

@@ -36,8 +36,8 @@ from golden.quant.quantizer import quantize
 __all__ = ["LayerImage", "TiledLayer", "ImageError", "make_image", "build_layer_image",
            "load_beats", "act_beats", "bias_beats", "layer_word", "gobo_quantized", "fixed_bias",
            "FixedBias", "calibrated_image", "save_image", "load_image", "quantize_activations",
-           "output_exponent", "balanced_row_order", "logical_outputs", "widen_dictionary",
-           "IMAGE_FORMAT_VERSION"]
+           "output_exponent", "calibrate", "balanced_row_order", "logical_outputs",
+           "widen_dictionary", "IMAGE_FORMAT_VERSION"]
 
 IMAGE_FORMAT = "gobo-layer-image"
 #: Version 2 added the bias shift (``shift_bias``); version 1 files load with it 0.
@@ -443,6 +443,22 @@ def calibrated_image(config, weights, acts, *, bias=None, layer=None, balance_ro
     ImageError
         If the shapes disagree or a value is not finite.
     """
+    weights, x_int, e_x, fp32, e_y = calibrate(config, weights, acts, bias=bias)
+    image = build_layer_image(config, weights, bias=bias, act_exponent=e_x, out_exponent=e_y,
+                              layer=layer, balance_rows=balance_rows, streamed=streamed)
+    return image, x_int, fp32
+
+
+def calibrate(config, weights, acts, *, bias=None):
+    """The calibration of :func:`calibrated_image` (shared with the MAC baselines'): ``(weights
+    float32 (M, N), x_int (T, N), e_x, fp32 (T, M), e_y)``, the activations quantized at their
+    own exponent ``e_x``, the output exponent ``e_y`` the FP32 result's.
+
+    Raises
+    ------
+    ImageError
+        If the shapes disagree.
+    """
     weights = np.asarray(weights, dtype=np.float32)
     acts = np.asarray(acts, dtype=np.float64)
     if weights.ndim != 2 or acts.ndim != 2 or acts.shape[1] != weights.shape[1]:
@@ -452,10 +468,7 @@ def calibrated_image(config, weights, acts, *, bias=None, layer=None, balance_ro
     fp32 = acts @ weights.astype(np.float64).T
     if bias is not None:
         fp32 = fp32 + np.asarray(bias, dtype=np.float64)
-    image = build_layer_image(config, weights, bias=bias, act_exponent=e_x,
-                              out_exponent=output_exponent(config, fp32), layer=layer,
-                              balance_rows=balance_rows, streamed=streamed)
-    return image, x_int, fp32
+    return weights, x_int, e_x, fp32, output_exponent(config, fp32)
 
 
 def output_exponent(config, y_float):

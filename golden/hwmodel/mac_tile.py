@@ -24,6 +24,7 @@ from golden.hwmodel.layer_image import (
     bias_beats,
     fixed_bias,
     gobo_quantized,
+    make_image,
 )
 from golden.hwmodel.mac import decompress, mac_dot
 from golden.hwmodel.packing import (
@@ -39,9 +40,10 @@ from golden.hwmodel.packing import (
 )
 from golden.hwmodel.tile import requantize
 
-__all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_cycles", "mac_load_beats", "mac_layer_word",
+__all__ = ["MacLayer", "mac_tile_outputs", "mac_tile_accumulators", "mac_tile_cycles",
+           "mac_load_beats", "mac_layer_word",
            "mac_layer_from_float", "compressed_layer_from_float", "make_compressed_layer",
-           "compressed_streams"]
+           "compressed_streams", "compressed_image"]
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -101,6 +103,12 @@ class MacLayer(TiledLayer):
 
 def mac_tile_outputs(layer, acts):
     """``Y`` (blocks * pes, T) of the MAC tile, padded rows (weights 0, bias 0) included."""
+    return requantize(layer.config, mac_tile_accumulators(layer, acts), layer.out_shift)
+
+
+def mac_tile_accumulators(layer, acts):
+    """``acc[m, t]`` of the MAC tile before requantization, for every row of the padded blocks
+    (``blocks * pes``) and token; int64, checked to fit the accumulator."""
     config = layer.config
     acts = np.asarray(acts, dtype=np.int64)
     if acts.ndim != 2 or acts.shape[1] != layer.cols:
@@ -111,7 +119,7 @@ def mac_tile_outputs(layer, acts):
     dot = np.stack([mac_dot(config, layer.weight_bits, padded, x) for x in acts], axis=1)
     acc = (dot << layer.shift_dot) + (bias[:, None] << layer.shift_bias)
     check_signed("accumulators", acc, mac_acc_bits(config, layer.weight_bits))
-    return requantize(config, acc, layer.out_shift)
+    return acc
 
 
 def mac_tile_cycles(layer, tokens):
@@ -257,3 +265,27 @@ def compressed_streams(layer):
     for m, n, v in sorted(layer.compressed["outliers"]):
         by_row[m].append((n, v))
     return decompressor_streams(config, layer.weight_bits, list(zip(indexes, by_row)))
+
+
+def compressed_image(layer):
+    """The GOBO form of a memory-compression :class:`MacLayer` as the streaming GOBO tile's
+    :class:`~golden.hwmodel.layer_image.LayerImage` (``streamed``), so that its off-chip layout
+    (:func:`golden.hwmodel.offchip.offchip_layout`) and bytes are the GOBO tile's: the indexes,
+    the bias, and per outlier a record whose ``residual`` is ``value - centroids[index]`` at its
+    position (the streaming memory-compression tile writes ``centroid + residual`` back, which
+    is ``value``; docs/offchip.md section 8). The shifts stay with the MAC layer.
+
+    Raises
+    ------
+    ValueError
+        If ``layer`` is dense, or :class:`~golden.hwmodel.layer_image.ImageError` if a residual
+        does not fit ``residual_bits``, a centroid ``centroid_bits`` or a row block's outlier
+        words one bank (``max_outlier_words // 2``).
+    """
+    if layer.compressed is None:
+        raise ValueError("a dense MAC layer has no compressed form")
+    indexes, centroids = layer.compressed["indexes"], layer.compressed["centroids"]
+    records = [(m, n, v - int(centroids[indexes[m, n]]))
+               for m, n, v in layer.compressed["outliers"]]
+    return make_image(layer.config, indexes=indexes, centroids=centroids, outliers=records,
+                      bias=layer.bias, streamed=True)

@@ -3,27 +3,42 @@ the golden outputs and counters."""
 
 import numpy as np
 
+from golden.hwmodel.compressed_stream_tile import compressed_stream_tile_cycles
 from golden.hwmodel.layer_image import (
     act_beats,
+    calibrate,
     calibrated_image,
     layer_word,
     load_beats,
     logical_outputs,
 )
+from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import (
+    MacLayer,
+    compressed_image,
     compressed_streams,
+    mac_layer_from_float,
     mac_layer_word,
     mac_load_beats,
     mac_tile_cycles,
     mac_tile_outputs,
 )
-from golden.hwmodel.offchip import offchip_layout
+from golden.hwmodel.offchip import mac_offchip_layout, offchip_layout
+from golden.hwmodel.packing import mac_load_fields
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
+from golden.hwmodel.token_groups import (
+    group_name,
+    mac_stream_tile_group_cycles,
+    stream_tile_group_cycles,
+    token_groups,
+)
 from golden.quant.quantizer import quantize
 
-__all__ = ["tile_job", "layer_job", "logical_beats", "mac_tile_job", "stream_tile_job",
-           "tile_vectors", "physical_outputs", "STREAM_COUNTERS"]
+__all__ = ["tile_job", "layer_job", "calibrated_mac_layer", "logical_beats", "mac_tile_job",
+           "stream_tile_job",
+           "stream_tile_group_jobs", "compressed_stream_tile_job", "tile_vectors",
+           "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
@@ -60,31 +75,57 @@ def tile_job(image, acts, *, name, seed=1, **options):
 
 
 def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
-              outlier_fit="gaussian", memory=None, base=0, **options):
+              outlier_fit="gaussian", memory=None, base=0, weight_bits=None, **options):
     """One real FC layer as a tile job: quantize ``weights`` (M, N float) with GOBO
     (``outlier_fit`` as :func:`golden.quant.quantizer.quantize`; index width and threshold from
-    ``config``), calibrate the image on float ``activations`` (T, N); return ``(image, x_int,
-    fp32, job)``: the layer image, the integer activations, the FP32 layer's result (T, M) and
-    the :func:`tile_job`, or with an off-chip ``memory``
-    (:class:`~golden.hwmodel.offchip.OffchipMemory`) the :func:`stream_tile_job` of the
-    streaming tile with its image at byte ``base``. Raises
-    :class:`~golden.hwmodel.layer_image.ImageError` (a ``ValueError``) for a layer the
-    configuration cannot hold."""
-    layer = quantize(weights, index_bits=config.index_bits,
-                     outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
-    image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias, layer=layer,
-                                          streamed=memory is not None)
-    if memory is None:
-        job = tile_job(image, x_int, name=name, seed=seed, **options)
+    ``config``), calibrate the image on float ``activations`` (T, N; one calibration for all
+    tokens); return ``(image, x_int, fp32, jobs)``: the layer image, the integer activations,
+    the FP32 layer's result (T, M) and the bench jobs: ``[`` the :func:`tile_job` ``]``, or with
+    an off-chip ``memory`` (:class:`~golden.hwmodel.offchip.OffchipMemory`) the
+    :func:`stream_tile_group_jobs` of the streaming tile (one per token group of ``max_tokens``)
+    with its image at byte ``base``. Raises :class:`~golden.hwmodel.layer_image.ImageError` (a
+    ``ValueError``) for a layer the configuration cannot hold (on the whole-layer tile: more
+    than ``max_tokens`` tokens too).
+
+    With ``weight_bits`` (a MAC baseline's ``config`` and weight width,
+    :func:`golden.config.mac_flavour`) the layer is the dense
+    :class:`~golden.hwmodel.mac_tile.MacLayer` (:func:`calibrated_mac_layer`, the same
+    calibration) and the jobs the MAC tile's (:func:`mac_tile_job`) or, with ``memory``, the
+    streaming MAC tile's."""
+    if weight_bits is None:
+        layer = quantize(weights, index_bits=config.index_bits,
+                         outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
+        image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias,
+                                              layer=layer, streamed=memory is not None)
     else:
-        job = stream_tile_job(image, x_int, memory, name=name, seed=seed, base=base, **options)
-    return image, x_int, fp32, job
+        image, x_int, fp32 = calibrated_mac_layer(config, weight_bits, weights, activations,
+                                                  bias=bias)
+    if memory is not None:
+        jobs = stream_tile_group_jobs(image, x_int, memory, name=name, seed=seed, base=base,
+                                      **options)
+    elif weight_bits is None:
+        jobs = [tile_job(image, x_int, name=name, seed=seed, **options)]
+    else:
+        jobs = [mac_tile_job(image, x_int, name=name, seed=seed, **options)]
+    return image, x_int, fp32, jobs
+
+
+def calibrated_mac_layer(config, weight_bits, weights, acts, *, bias=None):
+    """:func:`~golden.hwmodel.layer_image.calibrated_image` for a MAC baseline: ``(MacLayer,
+    integer activations (T, N), FP32 result (T, M))``, calibrated alike
+    (:func:`~golden.hwmodel.layer_image.calibrate`)."""
+    weights, x_int, e_x, fp32, e_y = calibrate(config, weights, acts, bias=bias)
+    layer = mac_layer_from_float(config, weight_bits, weights, bias=bias, act_exponent=e_x,
+                                 out_exponent=e_y)
+    return layer, x_int, fp32
 
 
 def logical_beats(image, beats, tokens):
     """Output beats (slot ``(b, t)`` -> ``P`` values, ``b`` major) back to ``Y`` (T, M) in the
-    model's row order."""
+    model's row order (a :class:`~golden.hwmodel.mac_tile.MacLayer` keeps the model's order)."""
     physical = physical_outputs(image.blocks, image.config.pes, beats, tokens)
+    if isinstance(image, MacLayer):
+        return physical[:image.rows].T
     return logical_outputs(image, physical).T
 
 
@@ -105,22 +146,90 @@ def mac_tile_job(layer, acts, *, name, seed=1, **options):
                 **options)
 
 
-def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, **options):
+def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, model=None, **options):
     """One streaming tile bench job (docs/offchip.md): the activations are loaded, the layer's
-    off-chip image (:func:`~golden.hwmodel.offchip.offchip_layout` at byte ``base``) is what the
-    bench's memory serves, timed by ``memory`` (an :class:`~golden.hwmodel.offchip.
-    OffchipMemory`); the counters are :func:`~golden.hwmodel.stream_tile.
-    stream_tile_cycles_of_image`'s. Adds ``memory`` (its parameters), ``base`` and ``offchip``
-    (the image's bytes, hex) to the tile job's keys."""
+    off-chip image is what the bench's memory serves, timed by ``memory`` (an
+    :class:`~golden.hwmodel.offchip.OffchipMemory`). ``image`` is a GOBO
+    :class:`~golden.hwmodel.layer_image.LayerImage` (the ``gobo_stream_tile``: layout
+    :func:`~golden.hwmodel.offchip.offchip_layout`, counters :func:`~golden.hwmodel.
+    stream_tile.stream_tile_cycles_of_image`) or a dense :class:`~golden.hwmodel.mac_tile.
+    MacLayer` (the ``mac_stream_tile``: :func:`~golden.hwmodel.offchip.mac_offchip_layout`,
+    :func:`~golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles`), laid out from byte
+    ``base`` (``model``: those counters, already computed). Adds ``memory`` (its parameters),
+    ``base`` and ``offchip`` (the image's bytes, hex) to the tile job's keys.
+
+    Raises
+    ------
+    ValueError
+        For a memory-compression ``MacLayer`` (:func:`compressed_stream_tile_job` streams it).
+    """
     acts = np.asarray(acts, dtype=np.int64)
     tokens = acts.shape[0]
-    layout = offchip_layout(image, memory.bus_bytes, base=base)
-    job = _job(image, tokens, tile_outputs(image, acts),
-               stream_tile_cycles_of_image(image, tokens, memory, base=base),
-               name=name, seed=seed, layer_word=layer_word(image, tokens),
-               load=act_beats(image.config, acts), counters=STREAM_COUNTERS, **options)
+    config = image.config
+    if isinstance(image, MacLayer):
+        if image.compressed is not None:
+            raise ValueError("a memory-compression layer streams in its GOBO form: "
+                             "compressed_stream_tile_job, not stream_tile_job")
+        layout = mac_offchip_layout(image, memory.bus_bytes, base=base)
+        y, word = mac_tile_outputs(image, acts), mac_layer_word(image, tokens)
+        load = act_beats(config, acts, mac_load_fields(config, image.weight_bits))
+        if model is None:
+            model = mac_stream_tile_cycles(image, tokens, memory, base=base)
+    else:
+        layout = offchip_layout(image, memory.bus_bytes, base=base)
+        y, word = tile_outputs(image, acts), layer_word(image, tokens)
+        load = act_beats(config, acts)
+        if model is None:
+            model = stream_tile_cycles_of_image(image, tokens, memory, base=base)
+    job = _job(image, tokens, y, model, name=name, seed=seed, layer_word=word, load=load,
+               counters=STREAM_COUNTERS, **options)
+    return _offchip(job, memory, base, layout)
+
+
+def _offchip(job, memory, base, layout):
+    """``job`` with what a streaming bench's memory serves: ``memory`` (its parameters),
+    ``base`` and ``offchip`` (the image's bytes, hex)."""
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
+
+
+def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **options):
+    """The :func:`stream_tile_job` of every token group of ``acts`` (T, N ints; groups of the
+    image's ``max_tokens``, :func:`golden.hwmodel.token_groups.token_groups`), in token order:
+    each loads its group's activations and reads the whole off-chip image again; its
+    ``expected`` outputs are its tokens' and its counters the streaming cycle model's for its
+    tokens (:func:`golden.hwmodel.token_groups.stream_tile_group_cycles`, or for a dense
+    ``MacLayer`` :func:`~golden.hwmodel.token_groups.mac_stream_tile_group_cycles`, whose sums
+    are the layer's). A job is named ``name``, or ``"<name> tokens a..b"`` when there are
+    several."""
+    acts = np.asarray(acts, dtype=np.int64)
+    groups = token_groups(len(acts), image.config.max_tokens)
+    cycles = (mac_stream_tile_group_cycles if isinstance(image, MacLayer)
+              else stream_tile_group_cycles)
+    models = cycles(image, len(acts), memory, base=base)["groups"]
+    return [stream_tile_job(image, acts[g.start:g.stop], memory,
+                            name=group_name(name, g, len(groups)), seed=seed, base=base,
+                            model=model, **options)
+            for g, model in zip(groups, models)]
+
+
+def compressed_stream_tile_job(layer, acts, memory, *, name, seed=1, base=0, **options):
+    """One streaming memory-compression tile bench job (docs/offchip.md section 8): ``layer`` a
+    memory-compression :class:`~golden.hwmodel.mac_tile.MacLayer`, its GOBO form off chip in the
+    GOBO layout (:func:`~golden.hwmodel.mac_tile.compressed_image`) at byte ``base``, timed by
+    ``memory``; outputs :func:`~golden.hwmodel.mac_tile.mac_tile_outputs`, counters
+    :func:`~golden.hwmodel.compressed_stream_tile.compressed_stream_tile_cycles`'s. Keys as
+    :func:`stream_tile_job`'s."""
+    acts = np.asarray(acts, dtype=np.int64)
+    tokens = acts.shape[0]
+    config = layer.config
+    layout = offchip_layout(compressed_image(layer), memory.bus_bytes, base=base)
+    job = _job(layer, tokens, mac_tile_outputs(layer, acts),
+               compressed_stream_tile_cycles(layer, tokens, memory, base=base),
+               name=name, seed=seed, layer_word=mac_layer_word(layer, tokens),
+               load=act_beats(config, acts, mac_load_fields(config, layer.weight_bits)),
+               counters=STREAM_COUNTERS, **options)
+    return _offchip(job, memory, base, layout)
 
 
 def physical_outputs(blocks, pes, beats, tokens):

@@ -259,8 +259,10 @@ def _source_info(path):
 def quantize_model(encoder, spec, *, source_path=None, progress=None, calibration=None):
     """Quantize ``encoder``'s weights (a :class:`~golden.nlp.bert.BertEncoder`) as ``spec`` says.
 
-    ``progress``, if given, is called as ``progress(name, seconds)`` after each matrix (twice per
-    FC matrix with a bits budget: at ``bits`` and ``bits + 1``). ``calibration`` is a
+    ``progress``, if given, is called as ``progress(label, seconds)`` after each step, ``label``
+    saying what was done: ``"quantized NAME"`` per matrix (with a bits budget each FC matrix
+    twice, ``"quantized NAME at B bits"``), then GPTQ's Gram matrices and the bits budget's
+    sensitivities ("measured ..."). ``calibration`` is a
     ``(tokenizer, sentences)`` pair, needed when ``spec.needs_calibration``: GPTQ's Gram matrices
     and the bits budget's sensitivities are measured on those sentences (keep them apart from
     any you measure accuracy on).
@@ -283,26 +285,36 @@ def quantize_model(encoder, spec, *, source_path=None, progress=None, calibratio
     if spec.scheme == "gobo":
         fits = scope_fits({name: weights[name] for name in fc}, spec.outlier_fit,
                           spec.outlier_scope)
-    if spec.rounding == "gptq":
-        grams = gram_matrices(encoder, *calibration)
 
-    def quantize_all(plan):
+    def step(label, work, *args):
+        start = time.perf_counter()
+        result = work(*args)
+        if progress:
+            progress(label, time.perf_counter() - start)
+        return result
+
+    if spec.rounding == "gptq":
+        grams = step(f"measured GPTQ Gram matrices of the FC inputs on {len(calibration[1])} "
+                     f"sentences", gram_matrices, encoder, *calibration)
+
+    def quantize_all(plan, labelled=False):
         out = {}
         for name, bits in plan.items():
-            start = time.perf_counter()
             try:
-                out[name] = _quantize_matrix(weights[name], bits, spec, fits.get(name),
-                                             grams.get(name))
+                label = f"quantized {name}" + (f" at {bits} bits" if labelled else "")
+                out[name] = step(label, _quantize_matrix, weights[name], bits, spec,
+                                 fits.get(name), grams.get(name))
             except ValueError as e:
                 raise ValueError(f"tensor {name!r}: {e}") from None
-            if progress:
-                progress(name, time.perf_counter() - start)
         return out
 
-    layers = quantize_all(dict.fromkeys(fc, spec.bits))
-    if spec.bits_budget is not None:
-        wide = quantize_all(dict.fromkeys(fc, spec.bits + 1))
-        drops, _ = sensitivities(encoder, *calibration, layers, wide)
+    budget = spec.bits_budget is not None
+    layers = quantize_all(dict.fromkeys(fc, spec.bits), labelled=budget)
+    if budget:
+        wide = quantize_all(dict.fromkeys(fc, spec.bits + 1), labelled=True)
+        drops, _ = step(f"measured bits-budget sensitivities of {len(fc)} matrices on "
+                        f"{len(calibration[1])} sentences", sensitivities, encoder, *calibration,
+                        layers, wide)
         layers = allocate(layers, wide, drops, spec.bits_budget)
     if spec.embedding_bits is not None:
         layers.update(quantize_all(dict.fromkeys(embedding_names(), spec.embedding_bits)))

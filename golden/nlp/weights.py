@@ -431,6 +431,10 @@ def torch_checkpoint_bytes(tensors, *, dtype="F32", prefix="archive"):
 _CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
                      "pytorch_model.bin.index.json")
 
+#: What :func:`load_tensors` reads, in words (CLI help texts and errors quote it).
+WEIGHT_FORMATS = (".safetensors, .npy, .npz, a PyTorch .bin/.pt/.pth checkpoint, a *.index.json of "
+                  "shards or a checkpoint folder")
+
 
 def _read_index(path, names=None):
     """A sharded checkpoint: ``model.safetensors.index.json`` naming the shard of each tensor;
@@ -493,8 +497,7 @@ def load_tensors(path, names=None):
     if path.name.endswith(".index.json"):
         return _read_index(path, names)
     if suffix not in readers:
-        _fail(path, f"unknown weight format {suffix!r}; use .safetensors, .npy, .npz, a PyTorch "
-                    f".bin/.pt checkpoint, a *.index.json of shards or a checkpoint folder")
+        _fail(path, f"unknown weight format {suffix!r}; use {WEIGHT_FORMATS}")
     try:
         if suffix == ".safetensors":
             return read_safetensors(path, names)

@@ -26,12 +26,22 @@ class TileControllerFormal(FormalWrapper):
 
     With ``slots=True`` it asserts instead that a run emits exactly ``blocks * tokens`` outputs
     on ``o``, all while ``busy``: ``busy`` falls with the transfer of the last one (depth 14:
-    runs of up to 4 beats complete, e.g. 2 blocks x 2 tokens x 1 chunk)."""
+    runs of up to 4 beats complete, e.g. 2 blocks x 2 tokens x 1 chunk).
 
-    def __init__(self, *, config=SMALL, slots=False, dut_class=TileController):
+    With ``streamed=True`` the controller is the streaming tiles' (docs/offchip.md section 4)
+    and ``loaded`` a free input under the weight reader's contract (0 in the cycle after a
+    ``launch``, never falling during a run); it asserts instead its gates and bank releases: a
+    beat offered on ``bc`` and a command offered on ``side`` belong to a block ``b < loaded``
+    (the broadcast never passes the ``loaded`` gate), and ``merged`` counts exactly the blocks
+    whose ``tokens`` slots the merge has taken, so it rises by one at a time, in block order,
+    and never passes ``loaded`` (a bank is released only after its block was loaded and
+    merged). Depth 18: a 2-block run with stalls."""
+
+    def __init__(self, *, config=SMALL, slots=False, streamed=False, dut_class=TileController):
         self._config = config
         self._slots = slots
-        self._dut = dut = dut_class(config=config)
+        self._streamed = streamed
+        self._dut = dut = dut_class(config=config, streamed=streamed)
         self._offset_words = 1 << len(dut.offset_lo.addr)
         sync_ports = {"index_data": dut.index_rd, "act_data": dut.act_rd}
         sync_ports.update({f"bias{p}_data": port for p, port in enumerate(dut.bias_rd)})
@@ -47,6 +57,7 @@ class TileControllerFormal(FormalWrapper):
             "bc_ready": In(1),
             "side_ready": In(1),
             "o_ready": In(1),
+            **({"loaded": In(len(dut.loaded))} if streamed else {}),
         })
 
     def elaborate(self, platform):
@@ -92,6 +103,9 @@ class TileControllerFormal(FormalWrapper):
         m.d.comb += [dut.offset_lo.data.eq(words[dut.offset_lo.addr]),
                      dut.offset_hi.data.eq(words[dut.offset_hi.addr])]
 
+        if self._streamed:
+            self._gates(m, dut)
+            return m
         if not self._slots:
             for name in ("bc", "side", "o"):
                 stream_rules(m, getattr(dut, name), name=name)
@@ -113,8 +127,48 @@ class TileControllerFormal(FormalWrapper):
                                "a run ended without blocks * tokens outputs")
         return m
 
+    def _gates(self, m, dut):
+        """The streamed controller's ``loaded`` contract (assumed) and gates (asserted)."""
+        layer, loaded = self.layer, self.loaded
+        m.d.comb += dut.loaded.eq(loaded)
+        after_launch = Signal(name="after_launch")
+        loaded_prev = Signal.like(loaded, name="loaded_prev")
+        m.d.sync += [after_launch.eq(dut.launch), loaded_prev.eq(loaded)]
+        with m.If(after_launch):
+            m.d.comb += Assume(loaded == 0)
+        with m.Elif(dut.busy):
+            m.d.comb += Assume(loaded >= loaded_prev)
+
+        def walker(name, step, last_step):
+            """The block of the next transfer of a stream: ``step`` counts its transfers
+            within a block's ``tokens`` (``last_step``: the transfer ends a token), from 0 at
+            ``launch``."""
+            t = Signal.like(layer.tokens, name=f"{name}_t")
+            b = Signal.like(layer.blocks, name=f"{name}_b")
+            with m.If(dut.launch):
+                m.d.sync += [t.eq(0), b.eq(0)]
+            with m.Elif(step & last_step):
+                with m.If(t == layer.tokens - 1):
+                    m.d.sync += [t.eq(0), b.eq(b + 1)]
+                with m.Else():
+                    m.d.sync += t.eq(t + 1)
+            return b
+
+        bc_b = walker("bc", dut.bc.valid & dut.bc.ready, dut.bc.payload.last)
+        side_b = walker("side", dut.side.valid & dut.side.ready, 1)
+        merge_b = walker("merge", dut.dots.valid & dut.dots.ready, 1)
+        with m.If(dut.bc.valid):
+            m.d.comb += Assert(bc_b < loaded, "bc: a beat of a block not loaded")
+        with m.If(dut.side.valid):
+            m.d.comb += Assert(side_b < loaded, "side: a command of a block not loaded")
+        with m.If(dut.busy & ~after_launch):
+            m.d.comb += [Assert(dut.merged == merge_b, "merged: not the blocks merged"),
+                         Assert(dut.merged <= loaded, "merged: a block released before loaded")]
+
 
 PROOFS = [
     Proof("tile_controller_stream_rules", TileControllerFormal, "bmc", 18),
     Proof("tile_controller_slots", lambda: TileControllerFormal(slots=True), "bmc", 14),
+    Proof("tile_controller_streamed_gates", lambda: TileControllerFormal(streamed=True), "bmc",
+          14),
 ]

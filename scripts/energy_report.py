@@ -1,0 +1,324 @@
+"""Energy per inference and tile area with memories (docs/efficiency.md): logic + on-chip SRAM +
+off-chip traffic of every encoder FC layer of MiniLM-L6, BERT-base and BERT-large shapes at 128
+tokens, for the GOBO streaming tile (A16), the streaming MAC tiles (W16A16, W8A8, W4A4) and the
+memory-compression mode, under each memory preset with a sourced energy per bit; and the
+streaming tiles' buffers as SRAM beside the synthesized logic area.
+
+Inputs and where they come from:
+- off-chip bytes: the layouts' sizes (``offchip_layout`` of the GOBO image, ``mac_offchip_layout``
+  of the dense layer) on the preset's streaming datapath and a 16-byte bus; MiniLM's from its
+  real layer-0 weights, BERT-base and -large from seeded Gaussian stand-ins of their shapes (no
+  BERT weights here), one matrix per shape, times the number of layers;
+- on-chip accesses: ``golden.hwmodel.energy.stream_accesses``; per-access energy: the SRAM model
+  (``golden.hwmodel.sram``) of each streaming buffer (``hw.stream_tile.stream_tile_memory_specs``,
+  ``hw.mac_stream_tile.mac_stream_tile_memory_specs``);
+- off-chip pJ/bit: ``golden.hwmodel.offchip_energy`` (a preset without a source is skipped and
+  listed);
+- logic: ``--logic-pj-per-op DESIGN=PJ`` for every design (from the power analysis of the
+  mapped netlist), or ``--without-logic`` to report the memories' energy alone; a missing one is
+  refused, never defaulted;
+- logic area: ``--synth`` (``synth.json`` of ``make synth``), its 2 x 16 tiles.
+
+Usage: .venv/bin/python scripts/energy_report.py --without-logic [--synth build/reports/synth.json]
+Writes build/reports/energy.json, energy.md and energy.png (stacked bars).
+"""
+
+import argparse
+import json
+import pathlib
+import sys
+
+import numpy as np
+
+from golden.config import MAC_FLAVOURS, mac_flavour, preset
+from golden.hwmodel.energy import LayerWork, LogicPower, inference_energy, stream_accesses
+from golden.hwmodel.layer_image import build_layer_image, output_exponent, quantize_activations
+from golden.hwmodel.mac_tile import mac_layer_from_float
+from golden.hwmodel.offchip import MEMORY_PRESETS, mac_offchip_layout, offchip_layout
+from golden.hwmodel.offchip_energy import offchip_energy_source, offchip_pj_per_bit
+from golden.hwmodel.sram import GF180_SRAM_SOURCE, sram
+from hw.mac_stream_tile import mac_stream_tile_memory_specs
+from hw.stream_tile import stream_tile_memory_specs
+
+TOKENS = 128
+BUS_BYTES = 16
+#: model: (streaming preset, hidden, FFN width, encoder layers, weights: "minilm" or "gaussian")
+MODELS = {
+    "MiniLM-L6": ("minilm_stream", 384, 1536, 6, "minilm"),
+    "BERT-base": ("bert_base_stream", 768, 3072, 12, "gaussian"),
+    "BERT-large": ("bert_large_stream", 1024, 4096, 24, "gaussian"),
+}
+#: GOBO at each activation width (A16 is the accuracy-safe one), so each MAC flavour has a GOBO
+#: design of its activation width (as the synthesis pairs them).
+GOBO_ACT_BITS = {"gobo": 16, "gobo_a8": 8, "gobo_a4": 4}
+DESIGNS = (*GOBO_ACT_BITS, *MAC_FLAVOURS, "compressed")
+#: The GOBO design each other design is compared with (same activation width).
+PAIRED_GOBO = {"gobo": "gobo", "gobo_a8": "gobo_a8", "gobo_a4": "gobo_a4", "w16a16": "gobo",
+               "w8a8": "gobo_a8", "w4a4": "gobo_a4", "compressed": "gobo"}
+#: 2 x 16 tiles of the synthesis (synth.designs.TILE_SHAPE) and their synthesized logic.
+SYNTH_TILES = {"gobo": "gobo_tile_p2_l16_a16", "gobo_a8": "gobo_tile_p2_l16_a8",
+               "gobo_a4": "gobo_tile_p2_l16_a4", "w16a16": "mac_tile_p2_l16_w16a16",
+               "w8a8": "mac_tile_p2_l16_w8a8", "w4a4": "mac_tile_p2_l16_w4a4",
+               "compressed": "compressed_tile_p2_l16_w16a16"}
+
+
+def fc_shapes(hidden, ffn):
+    """``[(name, rows, cols, per encoder layer)]``: Q, K, V, attention output; FFN in, out."""
+    return [("attention (Q, K, V, O)", hidden, hidden, 4), ("FFN intermediate", ffn, hidden, 1),
+            ("FFN output", hidden, ffn, 1)]
+
+
+def shape_weights(source, rows, cols, seed):
+    """Float weights and bias of one FC shape: MiniLM layer 0's real tensor of that shape, or a
+    seeded Gaussian stand-in (std 0.04, about a BERT FC layer's)."""
+    if source == "minilm":
+        from golden.nlp.weights import load_tensors, minilm_safetensors
+        names = {(384, 384): "encoder.layer.0.attention.self.query",
+                 (1536, 384): "encoder.layer.0.intermediate.dense",
+                 (384, 1536): "encoder.layer.0.output.dense"}
+        name = names[(rows, cols)]
+        t = load_tensors(minilm_safetensors(), [name + ".weight", name + ".bias"])
+        return (np.asarray(t[name + ".weight"], np.float64),
+                np.asarray(t[name + ".bias"], np.float64))
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 0.04, (rows, cols)), rng.normal(0, 0.04, rows)
+
+
+def layer_works(model):
+    """``{design: [LayerWork]}`` of one inference of ``model`` and ``{design: config}``."""
+    stream, hidden, ffn, layers, source = MODELS[model]
+    works = {d: [] for d in DESIGNS}
+    configs = {d: preset(stream).replace(act_bits=a) for d, a in GOBO_ACT_BITS.items()}
+    for i, (name, rows, cols, per_layer) in enumerate(fc_shapes(hidden, ffn)):
+        weights, bias = shape_weights(source, rows, cols, seed=i)
+        acts = np.random.default_rng(100 + i).standard_normal((TOKENS, cols))
+        ref = acts @ weights.T + bias
+        count, ops = per_layer * layers, rows * cols * TOKENS
+        for design in GOBO_ACT_BITS:
+            base = configs[design]
+            _, e_x = quantize_activations(base, acts)
+            image = build_layer_image(base, weights, bias=bias, act_exponent=e_x,
+                                      out_exponent=output_exponent(base, ref))
+            layout = offchip_layout(image, BUS_BYTES)
+            gobo_acc = stream_accesses("gobo", rows, cols, TOKENS, base.pes, base.lanes,
+                                       outlier_words=layout.outlier_words,
+                                       outlier_lanes=base.outlier_lanes)
+            works[design].append(LayerWork(name, ops, layout.size, gobo_acc, count=count))
+            if design == "gobo":
+                gobo_bytes = layout.size
+        for flavour in MAC_FLAVOURS:
+            config, weight_bits = mac_flavour(flavour, base=stream)
+            configs[flavour] = (config, weight_bits)
+            _, e_x = quantize_activations(config, acts)
+            mac = mac_layer_from_float(config, weight_bits, weights, bias=bias, act_exponent=e_x,
+                                       out_exponent=output_exponent(config, ref))
+            acc = stream_accesses("mac", rows, cols, TOKENS, config.pes, config.lanes)
+            works[flavour].append(LayerWork(name, ops, mac_offchip_layout(mac, BUS_BYTES).size,
+                                            acc, count=count))
+            if flavour == "w16a16":
+                # memory-compression mode: the W16A16 tile's on-chip traffic, GOBO's bytes
+                works["compressed"].append(LayerWork(name, ops, gobo_bytes, acc, count=count))
+    configs["compressed"] = configs["w16a16"]
+    return works, configs
+
+
+def buffer_estimates(design, configs):
+    """``{memory: SramEstimate}`` of a design's streaming buffers, plus ``output`` (a word of
+    ``P`` outputs into an activation memory of the activation memory's depth)."""
+    if design in GOBO_ACT_BITS:
+        config = configs[design]
+        specs = stream_tile_memory_specs(config)
+    else:
+        config, weight_bits = configs[design]
+        specs = mac_stream_tile_memory_specs(config, weight_bits)
+    mems = {name: sram(s.width, s.depth) for name, s in specs.items()}
+    mems["output"] = sram(config.pes * config.act_bits, specs["activation"].depth)
+    return mems
+
+
+def parse_assignments(items, what):
+    out = {}
+    for item in items or ():
+        key, sep, value = item.partition("=")
+        try:
+            out[key] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or key not in DESIGNS:
+            raise SystemExit(f"energy_report: {what} {item!r} is not DESIGN=NUMBER with DESIGN "
+                             f"one of {', '.join(DESIGNS)}")
+    return out
+
+
+def streaming_area(synth):
+    """Each design's 2 x 16 streaming tile: buffers (``minilm_stream`` depths on the 2 x 16
+    datapath) as SRAM beside the synthesized 2 x 16 whole-layer tile's logic."""
+    from synth.designs import TILE_SHAPE
+    rows = []
+    for design in DESIGNS:
+        if design == "compressed":
+            continue
+        if design in GOBO_ACT_BITS:
+            config = preset("minilm_stream").replace(act_bits=GOBO_ACT_BITS[design],
+                                                     **TILE_SHAPE)
+            specs = stream_tile_memory_specs(config)
+        else:
+            config, weight_bits = mac_flavour(design, base="minilm_stream", **TILE_SHAPE)
+            specs = mac_stream_tile_memory_specs(config, weight_bits)
+        mems = {n: sram(s.width, s.depth).to_dict() for n, s in specs.items()}
+        logic = (synth or {}).get("designs", {}).get(SYNTH_TILES[design], {})
+        logic = (logic.get("asic_area") or {}).get("area_um2")
+        area = sum(m["area_um2"] for m in mems.values())
+        rows.append({"design": design, "memories": mems, "sram_um2": area,
+                     "bits": sum(m["bits"] for m in mems.values()),
+                     "logic_um2": logic, "logic_from": SYNTH_TILES[design],
+                     "total_um2": None if logic is None else logic + area})
+    return rows
+
+
+def plot(results, path):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    presets = sorted({r["memory"] for r in results})
+    fig, axes = plt.subplots(len(presets), len(MODELS), figsize=(4 * len(MODELS),
+                                                                 3.2 * len(presets)),
+                             squeeze=False)
+    for i, memory in enumerate(presets):
+        for j, model in enumerate(MODELS):
+            ax = axes[i][j]
+            rows = [r for r in results if r["memory"] == memory and r["model"] == model]
+            x = np.arange(len(rows))
+            bottom = np.zeros(len(rows))
+            for key, label in (("logic_uj", "logic"), ("onchip_uj", "on-chip SRAM"),
+                               ("offchip_uj", "off-chip")):
+                values = np.array([r[key] or 0.0 for r in rows])
+                ax.bar(x, values, bottom=bottom, label=label)
+                bottom += values
+            ax.set_xticks(x, [r["design"] for r in rows], rotation=30, fontsize=8)
+            ax.set_title(f"{model}, {memory}", fontsize=9)
+            ax.set_ylabel("uJ per inference", fontsize=8)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def markdown(report):
+    lines = ["# Energy per inference and tile area with memories", "",
+             f"> {report['note']}", "",
+             f"SRAM: {GF180_SRAM_SOURCE}.", "",
+             "## Energy per inference (every encoder FC layer, 128 tokens)", "",
+             "| model | memory | design | logic (uJ) | on-chip SRAM (uJ) | off-chip (uJ) | total "
+             "(uJ) | x GOBO (same act. width) | on-chip pJ/op | off-chip MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in report["energy"]:
+        gobo = next(g for g in report["energy"] if g["design"] == PAIRED_GOBO[r["design"]]
+                    and g["model"] == r["model"] and g["memory"] == r["memory"])
+        logic = "pending" if r["logic_uj"] is None else f"{r['logic_uj']:,.1f}"
+        lines.append(f"| {r['model']} | {r['memory']} | {r['design']} | {logic} | "
+                     f"{r['onchip_uj']:,.1f} | {r['offchip_uj']:,.1f} | {r['total_uj']:,.1f} | "
+                     f"{r['total_uj'] / gobo['total_uj']:.2f} | "
+                     f"{r['onchip_uj'] * 1e6 / r['ops']:.1f} | {r['offchip_bytes'] / 1e6:.2f} |")
+    if report["skipped_presets"]:
+        lines += [""] + [f"- Skipped `{k}`: {v}" for k, v in report["skipped_presets"].items()]
+    lines += ["", "Off-chip energy per bit used:", ""]
+    for name, src in report["offchip_pj_per_bit"].items():
+        lines.append(f"- `{name}`: {src['pj_per_bit']:.2f} pJ/bit ({src['part']}; "
+                     f"{src['source']})")
+    lines += ["", "## SRAM per access of the streaming buffers", "",
+              "| model | design | memory | width x depth | macros | um^2/bit | read pJ | "
+              "write pJ |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for b in report["buffers"]:
+        lines.append(f"| {b['model']} | {b['design']} | {b['memory']} | {b['width']} x "
+                     f"{b['depth']:,} | {b['macros']:,} | {b['area_per_bit_um2']:.1f} | "
+                     f"{b['read_pj']:,.0f} | {b['write_pj']:,.0f} |")
+    lines += ["", "## Streaming tiles (2 x 16) with their buffers as SRAM", "",
+              "| design | buffers (kbit) | SRAM (mm^2) | logic (mm^2, synthesized tile) | total "
+              "(mm^2) | total x GOBO (same act. width) |", "|---|---:|---:|---:|---:|---:|"]
+    for r in report["streaming_area"]:
+        gobo = next(g for g in report["streaming_area"] if g["design"] == PAIRED_GOBO[r["design"]])
+        total = r["total_um2"]
+        ratio = "n/a" if total is None or gobo["total_um2"] is None else \
+            f"{total / gobo['total_um2']:.2f}"
+        logic = "n/a" if r["logic_um2"] is None else f"{r['logic_um2'] / 1e6:.2f}"
+        lines.append(f"| {r['design']} | {r['bits'] / 1e3:,.1f} | {r['sram_um2'] / 1e6:.2f} | "
+                     f"{logic} ({r['logic_from']}) | "
+                     f"{'n/a' if total is None else f'{total / 1e6:.2f}'} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--logic-pj-per-op", action="append", metavar="DESIGN=PJ",
+                        help="logic energy per MAC-equivalent op of a design: "
+                             + ", ".join(DESIGNS))
+    parser.add_argument("--logic-source", default="", help="where the logic figures come from")
+    parser.add_argument("--without-logic", action="store_true",
+                        help="report the memories' energy alone (logic pending)")
+    parser.add_argument("--synth", default="build/reports/synth.json",
+                        help="synth.json for the tiles' logic area (missing: n/a)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--out", default="build/reports")
+    args = parser.parse_args(argv)
+    logic = parse_assignments(args.logic_pj_per_op, "--logic-pj-per-op")
+    if args.without_logic and logic:
+        raise SystemExit("energy_report: --without-logic and --logic-pj-per-op exclude each other")
+    missing = [d for d in DESIGNS if d not in logic]
+    if not args.without_logic and missing:
+        raise SystemExit(f"energy_report: no logic energy for {', '.join(missing)}: pass "
+                         f"--logic-pj-per-op DESIGN=PJ (from the power analysis) or "
+                         f"--without-logic")
+    synth_path = pathlib.Path(args.synth)
+    synth = json.loads(synth_path.read_text()) if synth_path.is_file() else None
+    pj_bits, skipped = {}, {}
+    for name in MEMORY_PRESETS:
+        try:
+            pj_bits[name] = offchip_pj_per_bit(name)
+        except ValueError as e:
+            skipped[name] = str(e)
+    results, buffers = [], []
+    for model in args.models:
+        print(f"# {model}: quantizing and laying out its FC shapes", flush=True)
+        works, configs = layer_works(model)
+        for design in DESIGNS:
+            mems = buffer_estimates(design, configs)
+            buffers += [{"model": model, "design": design, "memory": n, **e.to_dict()}
+                        for n, e in mems.items()]
+            power = None if args.without_logic else LogicPower(pj_per_op=logic[design],
+                                                               source=args.logic_source)
+            for memory, pj in pj_bits.items():
+                e = inference_energy(works[design], mems, pj, power,
+                                     without_logic=args.without_logic)
+                results.append({
+                    "model": model, "design": design, "memory": memory, "tokens": TOKENS,
+                    "offchip_bytes": sum(w.count * w.offchip_bytes for w in works[design]),
+                    "ops": sum(w.count * w.ops for w in works[design]),
+                    "logic_uj": None if e["logic_pj"] is None else e["logic_pj"] / 1e6,
+                    "onchip_uj": e["onchip_pj"] / 1e6, "offchip_uj": e["offchip_pj"] / 1e6,
+                    "total_uj": e["total_pj"] / 1e6, "layers": e["layers"]})
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {
+        "note": "Memory energy from published figures (SRAM macros, DRAM IDD currents) and "
+                "counted accesses, not simulated; logic "
+                + ("pending (no power figures given)" if args.without_logic else
+                   f"from --logic-pj-per-op ({args.logic_source or 'source not given'})")
+                + ". BERT-base/large bytes from seeded Gaussian stand-ins of their shapes.",
+        "energy": results, "buffers": buffers, "skipped_presets": skipped,
+        "offchip_pj_per_bit": {n: offchip_energy_source(n) for n in pj_bits},
+        "streaming_area": streaming_area(synth), "synth": str(synth_path) if synth else None}
+    png = plot(results, out / "energy.png")
+    report["plot"] = str(png) if png else "matplotlib missing: no plot"
+    (out / "energy.json").write_text(json.dumps(report, indent=1) + "\n")
+    md = markdown(report)
+    (out / "energy.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
