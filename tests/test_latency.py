@@ -16,7 +16,6 @@ from golden.hwmodel.latency import (
     mac_stream_tile_latency,
     stream_latency,
     stream_tile_latency,
-    token_groups,
 )
 from golden.hwmodel.layer_image import calibrated_image
 from golden.hwmodel.mac_stream_tile import MacSteps, mac_stream_tile_cycles
@@ -24,6 +23,7 @@ from golden.hwmodel.mac_tile import MacLayer
 from golden.hwmodel.offchip import MEMORY_PRESETS, OffchipMemory
 from golden.hwmodel.stream_tile import stream_tile_cycles, stream_tile_cycles_of_image
 from golden.hwmodel.tile import TileSteps, records_per_block
+from golden.hwmodel.token_groups import group_cycles
 from hw.designs import example_memory
 from tests import test_hw_mac_stream_tile as mac_bench
 from tests import test_hw_stream_tile as bench
@@ -156,24 +156,22 @@ def test_minilm_datapath_on_the_presets():
         check_equal(mac_stream_tile_cycles(layer, 8, memory), latency_of_mac(layer, 8, memory))
 
 
-def test_token_groups_are_back_to_back_jobs():
-    """T above max_tokens: ceil(T / max_tokens) jobs, full groups first, each an exact tile
-    job reading the layer again; the layer's counters are their sums."""
-    assert token_groups(7, 3) == [3, 3, 1] and token_groups(6, 3) == [3, 3]
+def test_token_groups_are_the_stepping_models_groups():
+    """T above max_tokens: the groups and sums of golden.hwmodel.token_groups.group_cycles over
+    the stepping models, counter for counter (7 tokens on a tile of 3: 3 + 3 + 1)."""
     config = bench.STREAM.replace(max_tokens=3)
     memory = MEMORIES["bursty"]
     words = [1, 0, 4, 2]
     got = stream_latency(config, memory, rows=14, cols=9, tokens=7, words_per_block=words)
-    jobs = [stream_tile_cycles(config, memory, blocks=4, chunks=3, tokens=t,
-                               words_per_block=words, rows=14) for t in (3, 3, 1)]
-    for key in ("cycles", "stall_memory", "stall_outlier", "bytes_read", "outliers"):
-        assert got[key] == sum(j[key] for j in jobs), key
-    assert got["groups"] == [3, 3, 1]
+    want = group_cycles(lambda t: stream_tile_cycles(config, memory, blocks=4, chunks=3,
+                                                     tokens=t, words_per_block=words, rows=14),
+                        7, 3)
+    assert [g["tokens"] for g in got["groups"]] == [3, 3, 1]
+    check_equal(want, got)
     mac, w = mac_flavour("w8a8", base="tiny", max_tokens=3)
-    got = mac_stream_latency(mac, w, memory, rows=14, cols=9, tokens=7)
     layer = MacLayer(mac, w, np.zeros((14, 9), dtype=np.int64), np.zeros(14))
-    assert got["cycles"] == sum(mac_stream_tile_cycles(layer, t, memory)["cycles"]
-                                for t in (3, 3, 1))
+    check_equal(group_cycles(lambda t: mac_stream_tile_cycles(layer, t, memory), 7, 3),
+                mac_stream_latency(mac, w, memory, rows=14, cols=9, tokens=7))
 
 
 def test_a_wrong_count_fails_the_comparison(slices):
@@ -209,7 +207,8 @@ def test_bad_parameters_are_named():
         stream_tile_latency(preset("tiny"), MEMORIES["fast"], blocks=2, chunks=1, tokens=1,
                             words_per_block=[1])
     with pytest.raises(ValueError, match="tokens must be"):
-        token_groups(0, 4)
+        stream_latency(preset("tiny"), MEMORIES["fast"], rows=4, cols=4, tokens=0,
+                       words_per_block=[0])
 
 
 def test_equal_on_a_whole_real_layer_under_every_preset(minilm):

@@ -40,9 +40,9 @@ inputs gives the same result); ``tests/test_latency.py`` checks every counter ag
 stepping models on every shape and memory the test suite simulates and on a seeded sweep.
 
 Token groups (:func:`stream_latency`, :func:`mac_stream_latency`): ``T`` above the tile's
-``max_tokens`` runs as ``ceil(T / max_tokens)`` back-to-back tile jobs of at most
-``max_tokens`` tokens (the full groups first), each reading the whole layer again from its own
-cycle 0; the layer's counters are the jobs' sums.
+``max_tokens`` runs as ``ceil(T / max_tokens)`` back-to-back tile jobs
+(:func:`golden.hwmodel.token_groups.group_cycles`, the stepping models' rule), each reading the
+whole layer again from its own cycle 0; the layer's counters are the jobs' sums.
 """
 
 import collections
@@ -63,9 +63,10 @@ from golden.hwmodel.offchip import (
 )
 from golden.hwmodel.stream_tile import block_beats
 from golden.hwmodel.tile import TileSteps, tile_static_counts
+from golden.hwmodel.token_groups import group_cycles
 
 __all__ = ["stream_tile_latency", "mac_stream_tile_latency", "stream_latency",
-           "mac_stream_latency", "token_groups", "STEP_STATE"]
+           "mac_stream_latency", "STEP_STATE"]
 
 #: The fields of each control state that change while it runs, and which of them count slots
 #: (``issued`` counts beats); :func:`_compute` compares and moves exactly these, and a test
@@ -510,40 +511,12 @@ def mac_stream_tile_latency(config, weight_bits, memory, *, rows, cols, tokens, 
             "utilization": steps.ideal / cycles}
 
 
-def token_groups(tokens, max_tokens):
-    """The token groups of a run of ``tokens``: ``ceil(T / max_tokens)`` jobs, the full groups
-    of ``max_tokens`` first, then the rest (a list of ints)."""
-    check_int("tokens", tokens, 1)
-    check_int("max_tokens", max_tokens, 1)
-    full, rest = divmod(tokens, max_tokens)
-    return [max_tokens] * full + ([rest] if rest else [])
-
-
-_SUMMED = ("cycles", "ideal_cycles", "stall_outlier", "stall_recon", "stall_output",
-           "outliers", "stall_memory", "bytes_read")
-
-
-def _grouped(job, tokens, max_tokens):
-    """Sum the counters of ``job(group_tokens)`` over the token groups (equal groups are run
-    once)."""
-    groups = token_groups(tokens, max_tokens)
-    runs = {t: job(t) for t in set(groups)}
-    out = {"tokens": tokens, "groups": groups}
-    for key in _SUMMED:
-        out[key] = sum(runs[t].get(key, 0) for t in groups)
-    out["busy"] = [sum(runs[t]["busy"][p] for t in groups)
-                   for p in range(len(runs[groups[0]]["busy"]))]
-    out["first_fill"] = runs[groups[0]]["first_fill"]
-    out["utilization"] = out["ideal_cycles"] / out["cycles"]
-    return out
-
-
 def stream_latency(config, memory, *, rows, cols, tokens, words_per_block,
                    outliers_per_block=None, base=0):
     """The GOBO streaming tile's counters for one layer of ``rows`` x ``cols`` with outlier
     words ``words_per_block`` over ``tokens`` tokens, run as token groups of at most
-    ``config.max_tokens`` (the module docstring): the groups' sums, plus ``groups`` and
-    ``first_fill`` (of the first group)."""
+    ``config.max_tokens`` (the module docstring): the groups' sums, plus ``groups`` (each
+    group's counters with its ``tokens``)."""
     check_int("rows", rows, 1, config.max_rows)
     check_int("cols", cols, 1, config.max_dot_length)
     blocks, chunks = -(-rows // config.pes), -(-cols // config.lanes)
@@ -554,16 +527,15 @@ def stream_latency(config, memory, *, rows, cols, tokens, words_per_block,
                          f"of the outlier buffer holds max_outlier_words // 2 = {bank}")
 
     def job(t):
-        r = stream_tile_latency(config, memory, blocks=blocks, chunks=chunks, tokens=t,
-                                words_per_block=words_per_block, rows=rows,
-                                outliers_per_block=outliers_per_block, base=base)
-        r.setdefault("ideal_cycles", t * blocks * chunks)
-        return r
-    return _grouped(job, tokens, config.max_tokens)
+        return stream_tile_latency(config, memory, blocks=blocks, chunks=chunks, tokens=t,
+                                   words_per_block=words_per_block, rows=rows,
+                                   outliers_per_block=outliers_per_block, base=base)
+    return group_cycles(job, tokens, config.max_tokens)
 
 
 def mac_stream_latency(config, weight_bits, memory, *, rows, cols, tokens, base=0):
     """:func:`stream_latency` for a streaming MAC tile of ``weight_bits``-bit weights."""
-    return _grouped(lambda t: mac_stream_tile_latency(config, weight_bits, memory, rows=rows,
-                                                      cols=cols, tokens=t, base=base),
-                    tokens, config.max_tokens)
+    return group_cycles(lambda t: mac_stream_tile_latency(config, weight_bits, memory,
+                                                          rows=rows, cols=cols, tokens=t,
+                                                          base=base),
+                        tokens, config.max_tokens)
