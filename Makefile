@@ -11,6 +11,8 @@
 #                 utilization and timing in build/board/<board>/ (docs/board.md, 5-8 CPU minutes)
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
+#   make power    dynamic and leakage power of the five comparison tiles (OSU netlists, OpenSTA)
+#                 with the activity of a real MiniLM slice simulated on the gate netlist
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
 #   make run      the whole MiniLM with every FC layer on the bit-exact accelerator model (A16, A8)
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
@@ -22,7 +24,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth bitstream accuracy run frontier reference clean distclean
+.PHONY: all report verilog formal test test-full synth power bitstream accuracy run frontier reference clean distclean
 
 all: report verilog
 
@@ -56,6 +58,9 @@ test-full: $(STAMP)
 
 synth: $(STAMP)
 	$(GOBO) synth --out build/reports $(if $(filter 1,$(SWEEP)),--sweep)
+
+power: $(STAMP)
+	$(GOBO) synth --power --out build/reports
 
 BOARD ?= ulx3s-85f
 bitstream: $(STAMP)
