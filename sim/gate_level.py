@@ -11,6 +11,8 @@ Yosys writes from the liberty's ``function`` and ``ff`` groups (``read_liberty``
 ``-lib``), so the simulated logic is the liberty's.
 """
 
+import re
+
 from amaranth.hdl import ClockSignal, Const, Instance, Module, ResetSignal, Signal, Value
 from amaranth.lib import wiring
 
@@ -19,7 +21,31 @@ from hw.verilog import emit
 
 from .runner import build_design, run_bench
 
-__all__ = ["GateLevelTile", "gate_level_verilog", "run_gate_level"]
+__all__ = ["GateLevelTile", "simulation_netlist", "gate_level_verilog", "run_gate_level"]
+
+_ESCAPED = re.compile(r"\\(\S+)(?=\s)")
+_ANONYMOUS = re.compile(r"\b_(\d+)_\b")
+
+
+def simulation_netlist(netlist):
+    """The netlist with every internal name made traceable: Verilator leaves names that start
+    with ``_`` (Yosys' ``_123_``) out of its waveforms, and an escaped name with dots
+    (``\\pe0.acc[3]``) comes out of the FST split into scopes. Returns ``(text, names)``:
+    ``_123_`` becomes ``gu_123`` and ``\\pe0.acc[3]`` ``gx_<k>``; ``names`` maps each new
+    name back to the net's own (``_123_``, ``pe0.acc[3]``). Port names are plain identifiers
+    and stay."""
+    names, escaped = {}, {}
+
+    def escape(m):
+        new = escaped.setdefault(m.group(1), f"gx_{len(escaped)}")
+        names[new] = m.group(1)
+        return new
+
+    def anonymous(m):
+        names[f"gu_{m.group(1)}"] = m.group(0)
+        return f"gu_{m.group(1)}"
+
+    return _ANONYMOUS.sub(anonymous, _ESCAPED.sub(escape, netlist)), names
 
 
 def _flat(component):
@@ -75,17 +101,18 @@ class GateLevelTile(wiring.Component):
 
 
 def gate_level_verilog(design, netlist, cells, netlist_top):
-    """One Verilog text: the wrapper (top module ``gl_<netlist_top>``), the netlist and the cell
-    models. Returns ``(text, toplevel)``."""
+    """One Verilog text: the wrapper (top module ``gl_<netlist_top>``), the netlist (renamed by
+    :func:`simulation_netlist`) and the cell models. Returns ``(text, toplevel, names)``."""
     toplevel = f"gl_{netlist_top}"
     wrapper = emit(GateLevelTile(design, netlist_top), toplevel)
-    return "\n".join([wrapper, netlist, cells]), toplevel
+    renamed, names = simulation_netlist(netlist)
+    return "\n".join([wrapper, renamed, cells]), toplevel, names
 
 
 def run_gate_level(design, netlist, cells, netlist_top, jobs, *, name="power"):
     """Build the gate-level tile with FST tracing and run ``jobs`` (the design kind's bench
-    jobs) on it; returns the bench's results with ``waves`` (the FST of every net), the build
-    folder and the build's seconds.
+    jobs) on it; returns the bench's results with ``waves`` (the FST of every net), ``names``
+    (:func:`simulation_netlist`'s), the build folder and the build's seconds.
 
     Raises
     ------
@@ -94,10 +121,10 @@ def run_gate_level(design, netlist, cells, netlist_top, jobs, *, name="power"):
     RuntimeError
         If the Verilator build fails.
     """
-    text, toplevel = gate_level_verilog(design, netlist, cells, netlist_top)
+    text, toplevel, names = gate_level_verilog(design, netlist, cells, netlist_top)
     build_dir = build_design(text, toplevel, waves=True)
     results = run_bench(build_dir, toplevel, design.entry.bench, design.vectors(jobs), name=name,
                         waves=True)
     seconds = (build_dir / "build_seconds.txt")
-    return {**results, "build_dir": str(build_dir), "toplevel": toplevel,
+    return {**results, "names": names, "build_dir": str(build_dir), "toplevel": toplevel,
             "build_seconds": float(seconds.read_text()) if seconds.exists() else None}

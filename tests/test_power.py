@@ -8,7 +8,8 @@ The tiles' real-activity run is ``make power`` (minutes; docs/synthesis.md)."""
 import pytest
 from amaranth.back import verilog
 
-from sim.activity import end_time, first_high, pin_activity
+from sim.activity import end_time, first_high, net_activity
+from sim.gate_level import simulation_netlist
 from synth.flow import run_sta, run_yosys_asic
 from synth.parse import ToolOutputError
 from synth.power import (
@@ -91,9 +92,9 @@ def test_power_output_parser():
         parse_power_output(f"GOBO_DEFAULT {numbers}\nGOBO_POWER 1 2 3\n")
 
 
-# clk (period 10000 ps), start (high from 10000), a cell pin A that is high 2000 ps of the first
-# 10000 and 4000 of the second (two toggles in each), Y at 1 throughout, a 4-bit net of the
-# netlist itself (not a pin).
+# clk (period 10000 ps), start (high from 10000); in the netlist: a net A that is high 2000 ps of
+# the first 10000 and 4000 of the second (two toggles in each), Y at 1 throughout (both one scope
+# down, as Verilator writes dotted names), a 4-bit port whose bits 0 and 2 rise at 12000.
 VCD = """$timescale 1 ps $end
 $scope module top $end
 $var wire 1 ! clk $end
@@ -124,6 +125,7 @@ b0000 %
 1"
 #12000
 1#
+b0101 %
 #15000
 0!
 #16000
@@ -142,14 +144,24 @@ def test_activity_from_a_waveform(tmp_path):
     waveform = pywellen.Waveform(str(path))
     assert first_high(waveform, "top.start") == 10000
     assert end_time(waveform, "top.clk") == 20000
-    got = pin_activity(waveform, "top.netlist", {"first": (0, 10000), "all": (0, 20000)}, 10000)
-    assert set(got["all"]) == {"_1_/A", "_1_/Y"}
-    assert got["first"]["_1_/A"] == (2.0, 0.2) and got["all"]["_1_/A"] == (2.0, 0.3)
-    assert got["all"]["_1_/Y"] == (0.0, 1.0)
+    got = net_activity(waveform, "top.netlist", {"first": (0, 10000), "all": (0, 20000)}, 10000,
+                       names={"_1_.A": "a_net"})
+    assert set(got["all"]) == {"a_net", "_1_.Y", "bus[0]", "bus[1]", "bus[2]", "bus[3]"}
+    assert got["first"]["a_net"] == (2.0, 0.2) and got["all"]["a_net"] == (2.0, 0.3)
+    assert got["all"]["_1_.Y"] == (0.0, 1.0)
+    assert got["all"]["bus[0]"] == got["all"]["bus[2]"] == (0.5, 0.4)
+    assert got["all"]["bus[1]"] == got["first"]["bus[0]"] == (0.0, 0.0)
     with pytest.raises(ValueError, match="empty"):
-        pin_activity(waveform, "top.netlist", {"bad": (5, 5)}, 10000)
-    with pytest.raises(ValueError, match="no cell pins"):
-        pin_activity(waveform, "top.other", {"all": (0, 20000)}, 10000)
+        net_activity(waveform, "top.netlist", {"bad": (5, 5)}, 10000)
+    with pytest.raises(ValueError, match="no variables"):
+        net_activity(waveform, "top.other", {"all": (0, 20000)}, 10000)
+
+
+def test_simulation_netlist_names_are_traceable():
+    text, names = simulation_netlist(NETLIST)
+    assert "\\" not in text and " _5_" not in text and "(_5_)" not in text
+    assert names["gu_5"] == "_5_" and sorted(names.values()).count("pe0.accumulators.bin[0]") == 1
+    assert "input [1:0] a;" in text and ".A(a[0])" in text     # ports keep their names
 
 
 def test_preflight_stops_at_once_naming_the_missing_tool(tmp_path, monkeypatch, capsys):
