@@ -214,3 +214,18 @@ def test_timing_and_power_on_stand_in(tmp_path, liberty):
     with pytest.raises(ToolError, match="sta failed"):
         run_power(tmp_path, "standin", LIBERTY_NAME, "mapped.v", timing["min_period_ns"],
                   {"no_such_cell/A": (0.1, 0.5)})
+
+
+def test_zero_activation_check_fails_when_zero_is_not_lower():
+    """make power's check (every tile, real gate-level runs): all-zero activations must give
+    lower dynamic power than real ones; equal or higher is a named failure."""
+    from gobo.power import zero_check
+
+    def record(zero, real):
+        return {"design": "t", "runs": {"zero": {"compute": {"dynamic_mw": zero}},
+                                        "real": {"compute": {"dynamic_mw": real}}}}
+    assert zero_check(record(56.6, 81.7)) is None
+    assert zero_check(record(81.7, 81.7)) == ("t: all-zero activations gave 81.70 mW of dynamic "
+                                              "power, not less than the real activations' "
+                                              "81.70 mW")
+    assert zero_check(record(90.0, 81.7)) is not None
