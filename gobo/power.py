@@ -224,6 +224,7 @@ def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print):
     report = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "layer": LAYER,
               "rows": rows, "columns": int(weights.shape[1]), "tokens": int(acts.shape[0]),
               "sentence": SENTENCE, "tiles": {}, "errors": []}
+    out.mkdir(parents=True, exist_ok=True)
     for name in names:
         try:
             report["tiles"][name] = tile_power(designs[name], work, liberty, weights, acts, log)
@@ -231,14 +232,14 @@ def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print):
             msg = f"{name}: {str(e).splitlines()[0]}"
             log(f"power: ERROR {msg}")
             report["errors"].append(msg)
-            continue
-        failure = zero_check(report["tiles"][name])
-        if failure:
-            report["errors"].append(failure)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "power.json").write_text(json.dumps(report, indent=2) + "\n")
-    md = power_markdown(report)
-    (out / "power.md").write_text(md)
+        else:
+            failure = zero_check(report["tiles"][name])
+            if failure:
+                report["errors"].append(failure)
+        # after every tile: an interrupted run keeps the tiles it finished
+        (out / "power.json").write_text(json.dumps(report, indent=2) + "\n")
+        md = power_markdown(report)
+        (out / "power.md").write_text(md)
     print(md)
     for e in report["errors"]:
         print(f"power: ERROR {e}", file=sys.stderr)
