@@ -28,12 +28,12 @@ from golden.nlp.tokenizer import Tokenizer
 from golden.nlp.weights import minilm_dir
 from sim.activity import end_time, first_high, net_activity
 from sim.bench_io import CLOCK_NS
-from sim.gate_level import run_gate_level
-from sim.runner import BenchFailed
+from sim.gate_level import run_gate_level, simulation_netlist
+from sim.runner import RUNS, BenchFailed
 from synth.designs import default_designs
 from synth.flow import ASIC_CLOCK_NS, run_design
 from synth.parse import parse_sta_checks
-from synth.power import cell_outputs, design_parts, parse_netlist, run_power
+from synth.power import cell_activity, cell_outputs, design_parts, parse_netlist, run_power
 from synth.tools import (
     LIBERTY_NAME,
     ToolError,
@@ -121,16 +121,25 @@ def _activity(waves, period_ps, names):
     return net_activity(waveform, scope, windows, period_ps, names), windows
 
 
-def pins_of(netlist, nets):
-    """``{"inst/PIN": activity}`` for every cell pin on a net of ``nets`` (``{net:
-    activity}``), except the clock's (OpenSTA gives the clock network its own activity)."""
-    return {f"{inst}/{pin}": nets[net] for inst, (_, conns) in netlist["cells"].items()
-            for pin, net in conns.items() if net in nets and net != "clk"}
+def _kept_run(top, label):
+    """The newest kept gate-level run folder of ``top`` for ``label`` whose bench passed, with
+    its results (``waves`` set), or None."""
+    folders = sorted((RUNS / f"gl_{top}").glob(f"power_{label}-*"),
+                     key=lambda f: f.stat().st_mtime, reverse=True)
+    for folder in folders:
+        results, waves = folder / "results.json", folder / "dump.fst"
+        if results.is_file() and waves.is_file():
+            found = json.loads(results.read_text())
+            if found.get("jobs") and not found.get("error"):
+                return {**found, "waves": str(waves), "reused": str(folder)}
+    return None
 
 
-def tile_power(sd, work, liberty, weights, acts, log=print):
+def tile_power(sd, work, liberty, weights, acts, log=print, *, reuse=False):
     """Power of one tile (a :class:`synth.designs.SynthDesign`) on the real slice and on its
-    all-zero twin; returns the JSON-ready record (module docstring)."""
+    all-zero twin; returns the JSON-ready record (module docstring). ``reuse``: take the
+    newest kept gate-level runs (``build/runs/gl_<tile>/power_<real|zero>-*``) instead of
+    simulating again (their bench passed; same netlist and slice assumed)."""
     started = time.monotonic()
     folder, timing = _synthesized(sd, work, liberty, log)
     power_dir = folder / "power"
@@ -152,24 +161,30 @@ def tile_power(sd, work, liberty, weights, acts, log=print):
               "cells": len(netlist["cells"]), "runs": {}}
     for label, zero in (("real", False), ("zero", True)):
         job = tile_job_of(design, weights, acts, zero=zero, name=f"{sd.name}_{label}")
-        log(f"power: {sd.name}: gate-level run on {label} activations")
         t0 = time.monotonic()
-        results = run_gate_level(design, netlist_text, cells_text, sd.top, [job],
-                                 name=f"power_{label}")
+        results = _kept_run(sd.top, label) if reuse else None
+        if results is None:
+            log(f"power: {sd.name}: gate-level run on {label} activations")
+            results = run_gate_level(design, netlist_text, cells_text, sd.top, [job],
+                                     name=f"power_{label}")
+        else:
+            log(f"power: {sd.name}: {label} activations: reusing {results['reused']}")
+            results["names"] = simulation_netlist(netlist_text)[1]
         sim_s = time.monotonic() - t0
         activity, windows = _activity(results["waves"], int(CLOCK_NS * 1000),
                                       results["names"])
         run = {"bench_passed": True, "sim_seconds": round(sim_s, 1),
+               "waves": results["waves"],
                "build_seconds": results.get("build_seconds"),
                "cycles": {w: (t1 - t0) / (CLOCK_NS * 1000) for w, (t0, t1) in windows.items()},
                "tile_cycles": results["jobs"][0]["counters"].get("cycles")}
         for window, nets in activity.items():
-            pins = pins_of(netlist, nets)
+            cells = cell_activity(netlist, outputs, nets)
             wdir = power_dir / f"{label}_{window}"
             wdir.mkdir(exist_ok=True)
             for name in (LIBERTY_NAME, "mapped.v"):
                 (wdir / name).write_bytes((power_dir / name).read_bytes())
-            run[window] = run_power(wdir, sd.top, LIBERTY_NAME, "mapped.v", period_ns, pins,
+            run[window] = run_power(wdir, sd.top, LIBERTY_NAME, "mapped.v", period_ns, cells,
                                     parts=parts)
             run[window]["waveform_share"] = _waveform_share(netlist, outputs, nets)
         record["runs"][label] = run
@@ -206,7 +221,7 @@ def _waveform_share(netlist, outputs, nets):
     return len(driven & set(nets)) / len(driven) if driven else 0.0
 
 
-def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print):
+def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print, reuse=False):
     """Run :func:`tile_power` on every tile in ``names``; write ``power.json`` and ``power.md``
     in ``out``; ``work``: the per-design synthesis folders (default ``out/../synth``, as
     ``gobo synth``'s); return the exit status (1 if a tile failed or its zero check
@@ -227,7 +242,8 @@ def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print):
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         try:
-            report["tiles"][name] = tile_power(designs[name], work, liberty, weights, acts, log)
+            report["tiles"][name] = tile_power(designs[name], work, liberty, weights, acts, log,
+                                               reuse=reuse)
         except (ToolError, BenchFailed, RuntimeError, ValueError) as e:
             msg = f"{name}: {str(e).splitlines()[0]}"
             log(f"power: ERROR {msg}")

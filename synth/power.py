@@ -1,15 +1,21 @@
 """Switching-activity power of a mapped OSU netlist with OpenSTA: dynamic (internal + switching)
-and leakage power from the liberty's tables, with the activity of every pin a waveform gave
+and leakage power from the liberty's tables, with the activity a waveform gave each cell
 (docs/synthesis.md, "Power").
 
-Debian's OpenSTA 2.0.17 has ``report_power`` and ``set_power_activity`` but no ``read_vcd`` or
-``read_saif``, and its ``set_power_activity -pins`` is broken (it calls a missing
-``get_pins_error``). So the activity goes in through the command underneath,
-``sta::set_power_pin_activity PIN ACTIVITY DUTY`` (activity in transitions per clock period,
-duty the fraction of time at 1), on every pin the waveform covers, after one ``design_power``
-has propagated OpenSTA's default activity to the rest: a pin the waveform does not cover keeps
-that default, and :func:`run_power` counts how many nets did. The clock network (``clk`` and the
-buffers ABC put on it) keeps the clock's own activity (two transitions per period).
+Debian's OpenSTA 2.0.17 (a 2019 snapshot) has ``report_power`` and ``set_power_activity`` but no
+``read_vcd`` or ``read_saif``; its ``set_power_activity -pins`` is broken (it calls a missing
+``get_pins_error``), and the command underneath, ``sta::set_power_pin_activity``, does not
+survive its activity propagation, which recomputes every driver pin from its inputs with
+probabilities (measured: a pin set to 0.4 transitions per cycle leaves the cell's power where
+the propagation put it). What does hold is the global activity, which every pin but the clock
+network's takes: so each cell's power is computed alone (``sta::instance_power``) with the global
+activity set to its output net's waveform activity (transitions per clock period) and duty; a
+two-output cell (``FAX1``, ``HAX1``) takes the mean of its outputs. The switching power of a net
+is then exact for its waveform activity and load; a cell's internal energy per output
+transition is OpenSTA's average over its input arcs (with equal input activities). A cell whose
+output the waveform does not cover keeps OpenSTA's propagated default (a first pass), and
+:func:`run_power` counts those. The clock network (``clk`` and the buffers ABC put on it) has
+the clock's own activity (two transitions per period) either way.
 """
 
 import re
@@ -19,11 +25,12 @@ from pathlib import Path
 from .parse import ToolOutputError
 from .tools import ToolError, find_tool, run_tool
 
-__all__ = ["POWER_SCRIPT", "parse_netlist", "cell_outputs", "design_parts", "run_power",
-           "parse_power_output", "write_activity_tcl"]
+__all__ = ["POWER_SCRIPT", "parse_netlist", "cell_outputs", "design_parts", "cell_activity",
+           "run_power", "parse_power_output", "write_activity_tcl"]
 
-#: OpenSTA script: the default activity is propagated once (``design_power``), then the waveform's
-#: pin activities overwrite it, then the totals and every instance's power are written.
+#: OpenSTA script: every cell's power with the propagated default activity, then every cell of
+#: ``activity.tcl`` (``set cell_activity {inst activity duty ...}``) with the global activity set
+#: to its own.
 POWER_SCRIPT = """\
 read_liberty {liberty}
 read_verilog {netlist}
@@ -31,13 +38,20 @@ link_design {top}
 create_clock -name clk -period {period} [get_ports clk]
 set corner [sta::cmd_corner]
 puts "GOBO_DEFAULT [sta::design_power $corner]"
-source {activity}
-puts "GOBO_POWER [sta::design_power $corner]"
-set f [open instance_power.txt w]
+set f [open default_power.txt w]
 foreach cell [get_cells *] {{
-    puts $f "[get_full_name $cell] [sta::instance_power $cell $corner]"
+    set power [sta::instance_power $cell $corner]
+    puts $f "[get_full_name $cell] [get_property $cell ref_name] $power"
 }}
 close $f
+source {activity}
+set f [open waveform_power.txt w]
+foreach {{inst activity duty}} $cell_activity {{
+    sta::set_power_global_activity $activity $duty
+    puts $f "$inst [sta::instance_power [get_cells $inst] $corner]"
+}}
+close $f
+puts "GOBO_DONE"
 exit
 """
 
@@ -157,40 +171,58 @@ def design_parts(netlist, outputs):
     return parts
 
 
+def cell_activity(netlist, outputs, nets):
+    """``{instance: (activity, duty)}`` from ``nets`` (``{net: (transitions per period,
+    duty)}``): a cell's output net's, the mean over its outputs for a two-output cell; cells
+    with no output net in ``nets`` are left out."""
+    found = {}
+    for inst, (kind, conns) in netlist["cells"].items():
+        values = [nets[net] for pin, net in conns.items()
+                  if pin in outputs.get(kind, ()) and net in nets]
+        if values:
+            found[inst] = (sum(v[0] for v in values) / len(values),
+                           sum(v[1] for v in values) / len(values))
+    return found
+
+
 def write_activity_tcl(path, activity):
-    """Write ``sta::set_power_pin_activity`` lines for ``{"inst/PIN": (activity, duty)}``."""
-    lines = [f"sta::set_power_pin_activity [get_pins {{{pin}}}] {a:.6g} {d:.6g}"
-             for pin, (a, d) in sorted(activity.items())]
-    Path(path).write_text("\n".join(lines) + "\n")
+    """Write ``set cell_activity {inst activity duty ...}`` for ``{inst: (activity, duty)}``."""
+    body = "\n".join(f"    {{{inst}}} {a:.6g} {d:.6g}" for inst, (a, d) in sorted(activity.items()))
+    Path(path).write_text(f"set cell_activity {{\n{body}\n}}\n")
 
 
 def parse_power_output(text):
-    """``{"default": {...}, "annotated": {...}}`` of the two ``design_power`` lines, each
-    ``{group: {internal, switching, leakage, total}}`` in W.
+    """``{group: {internal, switching, leakage, total}}`` (W) of the ``GOBO_DEFAULT``
+    ``design_power`` line (OpenSTA's propagated default activity).
 
     Raises
     ------
     ToolOutputError
-        If a line is missing or has not 20 numbers.
+        If the line is missing or has not 20 numbers, or the script did not finish.
     """
-    found = {}
-    for tag, key in (("GOBO_DEFAULT", "default"), ("GOBO_POWER", "annotated")):
-        m = re.search(rf"^{tag} (.*)$", text, re.M)
-        values = m.group(1).split() if m else []
-        if len(values) != len(POWER_GROUPS) * len(POWER_KINDS):
-            raise ToolOutputError(f"OpenSTA printed no {tag} line of 20 numbers")
-        numbers = iter(float(v) for v in values)
-        found[key] = {g: {k: next(numbers) for k in POWER_KINDS} for g in POWER_GROUPS}
-    return found
+    m = re.search(r"^GOBO_DEFAULT (.*)$", text, re.M)
+    values = m.group(1).split() if m else []
+    if len(values) != len(POWER_GROUPS) * len(POWER_KINDS):
+        raise ToolOutputError("OpenSTA printed no GOBO_DEFAULT line of 20 numbers")
+    if not re.search(r"^GOBO_DONE$", text, re.M):
+        raise ToolOutputError("OpenSTA stopped before the per-cell power was written")
+    numbers = iter(float(v) for v in values)
+    return {g: {k: next(numbers) for k in POWER_KINDS} for g in POWER_GROUPS}
+
+
+def _sequential(kind):
+    return kind.startswith(("DFF", "LATCH"))
 
 
 def run_power(workdir, top, liberty_name, netlist_name, period_ns, activity, *, parts=None):
-    """OpenSTA power of ``netlist_name`` in ``workdir`` at a clock of ``period_ns`` with the pin
-    ``activity`` ``{"inst/PIN": (transitions per period, duty)}``.
+    """OpenSTA power of ``netlist_name`` in ``workdir`` at a clock of ``period_ns`` with the cell
+    ``activity`` ``{instance: (output transitions per period, duty)}`` (:func:`cell_activity`).
 
-    Returns the totals in mW (``dynamic_mw`` = internal + switching, ``leakage_mw``), the same
-    with OpenSTA's default activity everywhere (``default_activity``), the sequential /
-    combinational split and, with ``parts`` (``{instance: part}``), the power per part.
+    Returns the totals in mW (``dynamic_mw`` = internal + switching, ``leakage_mw``), the
+    sequential (flip-flop) and combinational shares, the same with OpenSTA's default activity
+    everywhere (``default_activity``), the number of cells with a waveform activity
+    (``cells_annotated``, of ``cells``) and, with ``parts`` (``{instance: part}``), the power
+    per part.
 
     Raises
     ------
@@ -210,29 +242,40 @@ def run_power(workdir, top, liberty_name, netlist_name, period_ns, activity, *, 
     if errors:
         raise ToolError("sta", step, "; ".join(errors[:3]))
     try:
-        found = parse_power_output(out)
+        default = parse_power_output(out)
     except ToolOutputError as e:
         raise ToolError("sta", step, str(e)) from None
-
-    def summary(p):
-        total = p["total"]
-        return {"dynamic_mw": (total["internal"] + total["switching"]) * 1e3,
-                "internal_mw": total["internal"] * 1e3,
-                "switching_mw": total["switching"] * 1e3,
-                "leakage_mw": total["leakage"] * 1e3,
-                "sequential_mw": p["sequential"]["total"] * 1e3,
-                "combinational_mw": p["combinational"]["total"] * 1e3}
-
-    result = {**summary(found["annotated"]), "default_activity": summary(found["default"]),
-              "period_ns": period_ns, "pins_annotated": len(activity)}
+    cells = {}
+    for line in (workdir / "default_power.txt").read_text().splitlines():
+        inst, kind, internal, switching, leakage, _ = line.split()
+        cells[inst] = [kind, float(internal), float(switching), float(leakage)]
+    for line in (workdir / "waveform_power.txt").read_text().splitlines():
+        inst, internal, switching, leakage, _ = line.split()
+        cells[inst][1:] = [float(internal), float(switching), float(leakage)]
+    sums = defaultdict(float)
+    per_part = defaultdict(lambda: [0.0, 0.0])
+    for inst, (kind, internal, switching, leakage) in cells.items():
+        group = "sequential" if _sequential(kind) else "combinational"
+        sums["internal"] += internal
+        sums["switching"] += switching
+        sums["leakage"] += leakage
+        sums[group] += internal + switching + leakage
+        if parts is not None:
+            acc = per_part[parts.get(inst, "unknown")]
+            acc[0] += internal + switching
+            acc[1] += leakage
+    total = default["total"]
+    result = {
+        "dynamic_mw": (sums["internal"] + sums["switching"]) * 1e3,
+        "internal_mw": sums["internal"] * 1e3, "switching_mw": sums["switching"] * 1e3,
+        "leakage_mw": sums["leakage"] * 1e3, "sequential_mw": sums["sequential"] * 1e3,
+        "combinational_mw": sums["combinational"] * 1e3,
+        "default_activity": {"dynamic_mw": (total["internal"] + total["switching"]) * 1e3,
+                             "leakage_mw": total["leakage"] * 1e3},
+        "period_ns": period_ns, "cells": len(cells),
+        "cells_annotated": sum(inst in cells for inst in activity),
+    }
     if parts is not None:
-        per_part = defaultdict(lambda: [0.0, 0.0, 0.0])
-        for line in (workdir / "instance_power.txt").read_text().splitlines():
-            name, internal, switching, leakage, _ = line.split()
-            acc = per_part[parts.get(name, "unknown")]
-            acc[0] += float(internal)
-            acc[1] += float(switching)
-            acc[2] += float(leakage)
-        result["parts"] = {part: {"dynamic_mw": (v[0] + v[1]) * 1e3, "leakage_mw": v[2] * 1e3}
+        result["parts"] = {part: {"dynamic_mw": v[0] * 1e3, "leakage_mw": v[1] * 1e3}
                            for part, v in sorted(per_part.items())}
     return result

@@ -13,6 +13,7 @@ from sim.gate_level import simulation_netlist
 from synth.flow import run_sta, run_yosys_asic
 from synth.parse import ToolOutputError
 from synth.power import (
+    cell_activity,
     cell_outputs,
     design_parts,
     parse_netlist,
@@ -84,12 +85,20 @@ def test_netlist_reader_and_parts():
 
 def test_power_output_parser():
     numbers = " ".join(str(i * 1e-3) for i in range(20))
-    found = parse_power_output(f"GOBO_DEFAULT {numbers}\nGOBO_POWER {numbers}\n")
-    assert found["annotated"]["total"] == {"internal": 0.0, "switching": 1e-3, "leakage": 2e-3,
-                                           "total": 3e-3}
-    assert found["default"]["combinational"]["leakage"] == 10e-3
-    with pytest.raises(ToolOutputError, match="GOBO_POWER"):
-        parse_power_output(f"GOBO_DEFAULT {numbers}\nGOBO_POWER 1 2 3\n")
+    found = parse_power_output(f"GOBO_DEFAULT {numbers}\nGOBO_DONE\n")
+    assert found["total"] == {"internal": 0.0, "switching": 1e-3, "leakage": 2e-3, "total": 3e-3}
+    assert found["combinational"]["leakage"] == 10e-3
+    with pytest.raises(ToolOutputError, match="GOBO_DEFAULT"):
+        parse_power_output("GOBO_DEFAULT 1 2 3\nGOBO_DONE\n")
+    with pytest.raises(ToolOutputError, match="stopped before"):
+        parse_power_output(f"GOBO_DEFAULT {numbers}\n")
+
+
+def test_cell_activity_takes_the_output_nets():
+    netlist = parse_netlist(NETLIST)
+    nets = {"_5_": (0.5, 0.25), "_6_": (0.5, 0.75), "y": (0.1, 0.5)}
+    got = cell_activity(netlist, cell_outputs(CELLS), nets)
+    assert got == {"_1_": (0.5, 0.25), "_2_": (0.5, 0.75), "_4_": (0.1, 0.5)}  # _3_: not covered
 
 
 # clk (period 10000 ps), start (high from 10000); in the netlist: a net A that is high 2000 ps of
@@ -201,19 +210,24 @@ def test_timing_and_power_on_stand_in(tmp_path, liberty):
     timing = run_sta(tmp_path, "standin", LIBERTY_NAME)
     assert area["area_um2"] > 0 and 10 < timing["fmax_mhz"] < 2000
     netlist = parse_netlist((tmp_path / "mapped.v").read_text())
-    pins = [f"{inst}/{pin}" for inst, (_, conns) in netlist["cells"].items() for pin in conns
-            if conns[pin] != "clk"]
+    cells = list(netlist["cells"])
     powers = {}
     for a in (0.0, 0.1, 0.5):
         powers[a] = run_power(tmp_path, "standin", LIBERTY_NAME, "mapped.v",
-                              timing["min_period_ns"], {p: (a, 0.5) for p in pins})
-    assert powers[0.0]["pins_annotated"] == len(pins) > 20
+                              timing["min_period_ns"], {c: (a, 0.5) for c in cells})
+    assert powers[0.0]["cells_annotated"] == powers[0.0]["cells"] == len(cells) > 20
+    # the flip-flops' clock pins keep the clock's activity: dynamic power is never 0
     assert 0 < powers[0.0]["dynamic_mw"] < powers[0.1]["dynamic_mw"] < powers[0.5]["dynamic_mw"]
+    assert powers[0.0]["sequential_mw"] > 0 and powers[0.5]["combinational_mw"] > 0
     assert powers[0.0]["leakage_mw"] == powers[0.5]["leakage_mw"] > 0
     assert powers[0.5]["default_activity"]["dynamic_mw"] > 0
+    # one cell annotated: the others keep the default, so the total lies between
+    one = run_power(tmp_path, "standin", LIBERTY_NAME, "mapped.v", timing["min_period_ns"],
+                    {cells[0]: (0.5, 0.5)})
+    assert one["cells_annotated"] == 1
     with pytest.raises(ToolError, match="sta failed"):
         run_power(tmp_path, "standin", LIBERTY_NAME, "mapped.v", timing["min_period_ns"],
-                  {"no_such_cell/A": (0.1, 0.5)})
+                  {"no_such_cell": (0.1, 0.5)})
 
 
 def test_zero_activation_check_fails_when_zero_is_not_lower():
