@@ -30,8 +30,32 @@ def end_time(waveform, clock):
     return signal[len(signal) - 1][0]
 
 
+def _one_bit_activity(signal, t0, t1):
+    """:func:`_bit_activity` of a one-bit signal (most nets), without the bit loop."""
+    toggles = high = 0
+    value, since = None, t0
+    for i in range(len(signal)):
+        time, new = signal[i]
+        if time > t1:
+            break
+        if time <= t0:
+            value = new
+            continue
+        if value is not None and new != value:
+            toggles += 1
+            if value == 1:
+                high += time - since
+            since = time
+        value = new
+    if value == 1:
+        high += t1 - since
+    return [toggles], [high]
+
+
 def _bit_activity(signal, width, t0, t1):
     """Per bit of a signal: transitions inside ``(t0, t1]`` and time at 1 inside ``[t0, t1)``."""
+    if width == 1 and signal[0][1] in (0, 1):
+        return _one_bit_activity(signal, t0, t1)
     toggles, high = [0] * width, [0] * width
     value, since = None, t0
 
