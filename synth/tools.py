@@ -58,9 +58,8 @@ def require_tools(names, step):
     """
     missing = [name for name in names if _locate(name) is None]
     if missing:
-        raise ToolError(", ".join(missing), step, "executable not found ("
-                        + "; ".join(INSTALL_HINTS.get(n, f"pip install {n}") for n in missing)
-                        + ")")
+        hints = dict.fromkeys(INSTALL_HINTS.get(n, f"pip install {n}") for n in missing)
+        raise ToolError(", ".join(missing), step, f"executable not found ({'; '.join(hints)})")
 
 
 def run_tool(argv, *, cwd, step, log_name, timeout=3600):
