@@ -6,7 +6,7 @@ netlist of the same Verilog, else synthesized here, OSU only); a real MiniLM lay
 first :data:`ROWS` rows of :data:`LAYER`'s weights, its real input on :data:`SENTENCE` from the
 NumPy BERT, the tile's ``max_tokens`` tokens) run on the gate netlist by the tile's own cocotb
 bench (:mod:`sim.gate_level`: every output element and counter checked against the golden model)
-with every net traced; the activity of every cell pin (:mod:`sim.activity`) over the compute
+with every net traced; the activity of every net (:mod:`sim.activity`) over the compute
 window (from ``start`` to the end of the run) and over the whole run (loading included); OpenSTA
 power at the tile's OSU Fmax (:mod:`synth.power`). The same slice with all-zero activations is the
 check: its dynamic power must be lower than the real run's, or the run fails.
