@@ -15,6 +15,8 @@
 #                 memory preset, at the Fmax of `make synth` (docs/latency.md; ~10 minutes)
 #   make efficiency  energy per inference (SRAM + off-chip; logic when given) and tile area with
 #                 memories in build/reports/energy.* (docs/efficiency.md, about 2-3 minutes)
+#   make power    dynamic and leakage power of the five comparison tiles (OSU netlists, OpenSTA)
+#                 with the activity of a real MiniLM slice simulated on the gate netlist
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
 #   make run      the whole MiniLM with every FC layer on the bit-exact accelerator model (A16, A8)
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
@@ -26,7 +28,7 @@ GOBO   := $(VENV)/bin/gobo
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: all report verilog formal test test-full synth latency bitstream accuracy run frontier bench-sim reference clean distclean
+.PHONY: all report verilog formal test test-full synth power latency bitstream accuracy run frontier bench-sim reference clean distclean
 
 all: report verilog
 
@@ -63,6 +65,8 @@ synth: $(STAMP)
 
 latency: $(STAMP)
 	$(GOBO) latency --out build/reports
+power: $(STAMP)
+	$(GOBO) synth --power --out build/reports
 
 BOARD ?= ulx3s-85f
 bitstream: $(STAMP)

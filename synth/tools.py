@@ -8,7 +8,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-__all__ = ["ToolError", "find_tool", "run_tool", "fetch_osu018_liberty", "LIBERTY_NAME"]
+__all__ = ["ToolError", "find_tool", "run_tool", "fetch_osu018_liberty", "require_tools",
+           "LIBERTY_NAME", "INSTALL_HINTS"]
 
 LIBERTY_NAME = "osu018_stdcells.lib"
 LIBERTY_PACKAGE = "qflow-tech-osu018"
@@ -22,19 +23,43 @@ class ToolError(RuntimeError):
         super().__init__(f"{tool} failed at step '{step}': {message}")
 
 
-def find_tool(name, step):
-    """The path of an executable: first next to this Python (the venv's yowasp launchers),
-    then on ``PATH``."""
+#: How to get each tool that is not a Python package of the venv (those: ``pip install NAME``).
+INSTALL_HINTS = {
+    "sta": "install OpenSTA: apt-get install -y opensta",
+    "apt-get": "a Debian/Ubuntu system is needed to fetch the OSU 0.18 um liberty",
+    "dpkg": "a Debian/Ubuntu system is needed to fetch the OSU 0.18 um liberty",
+}
+
+
+def _locate(name):
     local = Path(sys.executable).parent / name
     if local.is_file() and os.access(local, os.X_OK):
         return str(local)
-    found = shutil.which(name)
+    return shutil.which(name)
+
+
+def find_tool(name, step):
+    """The path of an executable: first next to this Python (the venv's yowasp launchers),
+    then on ``PATH``."""
+    found = _locate(name)
     if found is None:
-        hint = {"sta": "install OpenSTA: apt-get install -y opensta",
-                "apt-get": "a Debian/Ubuntu system is needed to fetch the OSU 0.18 um liberty",
-                }.get(name, f"pip install {name}")
+        hint = INSTALL_HINTS.get(name, f"pip install {name}")
         raise ToolError(name, step, f"executable not found ({hint})")
     return found
+
+
+def require_tools(names, step):
+    """Check that every executable in ``names`` is there before any work starts.
+
+    Raises
+    ------
+    ToolError
+        Naming every missing tool and how to install it, in one line.
+    """
+    missing = [name for name in names if _locate(name) is None]
+    if missing:
+        hints = dict.fromkeys(INSTALL_HINTS.get(n, f"pip install {n}") for n in missing)
+        raise ToolError(", ".join(missing), step, f"executable not found ({'; '.join(hints)})")
 
 
 def run_tool(argv, *, cwd, step, log_name, timeout=3600):

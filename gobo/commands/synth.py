@@ -23,6 +23,7 @@ def add(subparsers):
         epilog=example("gobo synth --out build/reports",
                        "gobo synth --out build/reports --preset lanes4",
                        "gobo synth --out build/reports --sweep",
+                       "gobo synth --out build/reports --power",
                        "gobo synth --out build/reports --sweep --scheduler tcp://10.0.0.5:8786"))
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where synth.json/.md/.png (or sweep.*) go")
@@ -41,6 +42,11 @@ def add(subparsers):
                       help="only the seven tiles of the default set, with ECP5 place and route "
                            "(skipped for tiles in the default run: it takes about as long as all "
                            "the rest)")
+    mode.add_argument("--power", action="store_true",
+                      help="dynamic and leakage power (OpenSTA) of the five comparison tiles on "
+                           "their OSU netlists, with the activity of a real MiniLM slice "
+                           "simulated on the gate netlist; writes power.json and power.md "
+                           "(reuses make synth's netlists; minutes per tile)")
     p.add_argument("--jobs", type=int, default=None,
                    help="designs run in parallel on a Dask LocalCluster of this many workers "
                         "(default 2; with --sweep all cores)")
@@ -55,5 +61,15 @@ def _run(args):
     from synth.run import synthesize
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
+    if args.power:
+        if args.preset or args.scheduler or args.jobs:
+            raise CliError("--power runs the five comparison tiles one at a time: it takes no "
+                           "--preset, --jobs or --scheduler")
+        from gobo.power import power_report
+        from synth.tools import ToolError
+        try:
+            return power_report(out=args.out, work=args.work)
+        except ToolError as e:
+            raise CliError(str(e)) from None
     return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
                       tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler)
