@@ -72,12 +72,13 @@ BOARD ?= ulx3s-85f
 bitstream: $(STAMP)
 	$(PY) -m synth.bitstream --board $(BOARD) --out build/board
 
-# Energy per inference and tile area with memories (docs/efficiency.md). The logic's energy is
-# an input from the power analysis: LOGIC="--logic-pj-per-op gobo=X ..." (every design), else
-# the memories' energy alone.
+# Energy per inference and tile area with memories (docs/efficiency.md). The logic's energy comes
+# from `make power` (build/reports/power.json) when it has run, or LOGIC="--logic-pj-per-op
+# gobo=X ..." (every design); else the memories' energy alone.
 .PHONY: efficiency
 efficiency: $(STAMP)
-	$(PY) scripts/energy_report.py --out build/reports $(if $(LOGIC),$(LOGIC),--without-logic)
+	$(PY) scripts/energy_report.py --out build/reports $(or $(LOGIC),$(if $(wildcard \
+	    build/reports/power.json),--power build/reports/power.json,--without-logic))
 
 # Whole-model accuracy of GOBO, uniform and block-wise quantization on real English text.
 accuracy: $(STAMP)

@@ -7,19 +7,23 @@ streaming tiles' buffers as SRAM beside the synthesized logic area.
 Inputs and where they come from:
 - off-chip bytes: the layouts' sizes (``offchip_layout`` of the GOBO image, ``mac_offchip_layout``
   of the dense layer) on the preset's streaming datapath and a 16-byte bus; MiniLM's from its
-  real layer-0 weights, BERT-base and -large from seeded Gaussian stand-ins of their shapes (no
-  BERT weights here), one matrix per shape, times the number of layers;
+  real layer-0 weights, BERT-base and -large from the same matrices tiled to their shapes
+  (``golden.accel.latency_report.source_matrix``, as ``gobo latency`` does; no BERT weights
+  here), one matrix per shape, times the number of layers;
 - on-chip accesses: ``golden.hwmodel.energy.stream_accesses``; per-access energy: the SRAM model
   (``golden.hwmodel.sram``) of each streaming buffer (``hw.stream_tile.stream_tile_memory_specs``,
   ``hw.mac_stream_tile.mac_stream_tile_memory_specs``);
 - off-chip pJ/bit: ``golden.hwmodel.offchip_energy`` (a preset without a source is skipped and
   listed);
-- logic: ``--logic-pj-per-op DESIGN=PJ`` for every design (from the power analysis of the
-  mapped netlist), or ``--without-logic`` to report the memories' energy alone; a missing one is
+- logic: ``--power build/reports/power.json`` (``make power``: pJ per MAC-equivalent op of each
+  tile's logic from OpenSTA on the mapped netlist with a real run's activity; the designs it does
+  not measure are left out of the report and named), or ``--logic-pj-per-op DESIGN=PJ`` for every
+  design, or ``--without-logic`` to report the memories' energy alone; a missing figure is
   refused, never defaulted;
 - logic area: ``--synth`` (``synth.json`` of ``make synth``), its 2 x 16 tiles.
 
-Usage: .venv/bin/python scripts/energy_report.py --without-logic [--synth build/reports/synth.json]
+Usage: .venv/bin/python scripts/energy_report.py --power build/reports/power.json
+       .venv/bin/python scripts/energy_report.py --without-logic [--synth build/reports/synth.json]
 Writes build/reports/energy.json, energy.md and energy.png (stacked bars).
 """
 
@@ -42,12 +46,8 @@ from hw.stream_tile import stream_tile_memory_specs
 
 TOKENS = 128
 BUS_BYTES = 16
-#: model: (streaming preset, hidden, FFN width, encoder layers, weights: "minilm" or "gaussian")
-MODELS = {
-    "MiniLM-L6": ("minilm_stream", 384, 1536, 6, "minilm"),
-    "BERT-base": ("bert_base_stream", 768, 3072, 12, "gaussian"),
-    "BERT-large": ("bert_large_stream", 1024, 4096, 24, "gaussian"),
-}
+#: report label: the model's shape in golden.accel.latency_report.MODELS
+MODELS = {"MiniLM-L6": "minilm", "BERT-base": "bert_base", "BERT-large": "bert_large"}
 #: GOBO at each activation width (A16 is the accuracy-safe one), so each MAC flavour has a GOBO
 #: design of its activation width (as the synthesis pairs them).
 GOBO_ACT_BITS = {"gobo": 16, "gobo_a8": 8, "gobo_a4": 4}
@@ -63,34 +63,26 @@ SYNTH_TILES = {"gobo": "gobo_tile_p2_l16_a16", "gobo_a8": "gobo_tile_p2_l16_a8",
 
 
 def fc_shapes(hidden, ffn):
-    """``[(name, rows, cols, per encoder layer)]``: Q, K, V, attention output; FFN in, out."""
-    return [("attention (Q, K, V, O)", hidden, hidden, 4), ("FFN intermediate", ffn, hidden, 1),
-            ("FFN output", hidden, ffn, 1)]
-
-
-def shape_weights(source, rows, cols, seed):
-    """Float weights and bias of one FC shape: MiniLM layer 0's real tensor of that shape, or a
-    seeded Gaussian stand-in (std 0.04, about a BERT FC layer's)."""
-    if source == "minilm":
-        from golden.nlp.weights import load_tensors, minilm_safetensors
-        names = {(384, 384): "encoder.layer.0.attention.self.query",
-                 (1536, 384): "encoder.layer.0.intermediate.dense",
-                 (384, 1536): "encoder.layer.0.output.dense"}
-        name = names[(rows, cols)]
-        t = load_tensors(minilm_safetensors(), [name + ".weight", name + ".bias"])
-        return (np.asarray(t[name + ".weight"], np.float64),
-                np.asarray(t[name + ".bias"], np.float64))
-    rng = np.random.default_rng(seed)
-    return rng.normal(0, 0.04, (rows, cols)), rng.normal(0, 0.04, rows)
+    """``[(name, rows, cols, per encoder layer, the latency report's FC standing for it)]``: Q,
+    K, V, attention output; FFN in, out."""
+    return [("attention (Q, K, V, O)", hidden, hidden, 4, "query"),
+            ("FFN intermediate", ffn, hidden, 1, "intermediate"),
+            ("FFN output", hidden, ffn, 1, "output")]
 
 
 def layer_works(model):
     """``{design: [LayerWork]}`` of one inference of ``model`` and ``{design: config}``."""
-    stream, hidden, ffn, layers, source = MODELS[model]
+    from golden.accel.latency_report import MODELS as SHAPES
+    from golden.accel.latency_report import source_matrix
+    from golden.nlp.weights import load_tensors, minilm_safetensors
+    shape = SHAPES[MODELS[model]]
+    tensors = load_tensors(minilm_safetensors())
+    stream, hidden, ffn, layers = shape.preset, shape.hidden, shape.ffn, shape.layers
     works = {d: [] for d in DESIGNS}
     configs = {d: preset(stream).replace(act_bits=a) for d, a in GOBO_ACT_BITS.items()}
-    for i, (name, rows, cols, per_layer) in enumerate(fc_shapes(hidden, ffn)):
-        weights, bias = shape_weights(source, rows, cols, seed=i)
+    for i, (name, rows, cols, per_layer, short) in enumerate(fc_shapes(hidden, ffn)):
+        weights, bias, _ = source_matrix(tensors, MODELS[model], 0, short)
+        weights, bias = np.asarray(weights, np.float64), np.asarray(bias, np.float64)
         acts = np.random.default_rng(100 + i).standard_normal((TOKENS, cols))
         ref = acts @ weights.T + bias
         count, ops = per_layer * layers, rows * cols * TOKENS
@@ -98,7 +90,7 @@ def layer_works(model):
             base = configs[design]
             _, e_x = quantize_activations(base, acts)
             image = build_layer_image(base, weights, bias=bias, act_exponent=e_x,
-                                      out_exponent=output_exponent(base, ref))
+                                      out_exponent=output_exponent(base, ref), streamed=True)
             layout = offchip_layout(image, BUS_BYTES)
             gobo_acc = stream_accesses("gobo", rows, cols, TOKENS, base.pes, base.lanes,
                                        outlier_words=layout.outlier_words,
@@ -134,6 +126,27 @@ def buffer_estimates(design, configs):
     mems = {name: sram(s.width, s.depth) for name, s in specs.items()}
     mems["output"] = sram(config.pes * config.act_bits, specs["activation"].depth)
     return mems
+
+
+def power_logic(path):
+    """``({design: pJ per MAC-equivalent op}, source)`` from ``make power``'s ``power.json``:
+    each design's tile (:data:`SYNTH_TILES`), its real run's compute window; designs whose tile
+    it does not hold (or whose run failed) are absent."""
+    path = pathlib.Path(path)
+    try:
+        tiles = json.loads(path.read_text())["tiles"]
+    except FileNotFoundError:
+        raise SystemExit(f"energy_report: {path}: no such file (run `make power` first)") from None
+    except (ValueError, KeyError, TypeError):
+        raise SystemExit(f"energy_report: {path}: not a power report of `make power` (no "
+                         f"'tiles')") from None
+    logic = {}
+    for design, tile in SYNTH_TILES.items():
+        run = ((tiles.get(tile) or {}).get("runs") or {}).get("real") or {}
+        pj = (run.get("compute") or {}).get("energy_per_op_pj")
+        if run.get("bench_passed") and isinstance(pj, (int, float)):
+            logic[design] = float(pj)
+    return logic, f"{path} (OpenSTA on the mapped OSU tiles, real MiniLM activity)"
 
 
 def parse_assignments(items, what):
@@ -217,12 +230,16 @@ def markdown(report):
              "(uJ) | x GOBO (same act. width) | on-chip pJ/op | off-chip MB |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in report["energy"]:
-        gobo = next(g for g in report["energy"] if g["design"] == PAIRED_GOBO[r["design"]]
-                    and g["model"] == r["model"] and g["memory"] == r["memory"])
+        same = [g for g in report["energy"]
+                if g["model"] == r["model"] and g["memory"] == r["memory"]]
+        # against the GOBO design of the same activation width, else (marked) GOBO A16
+        paired = [g for g in same if g["design"] == PAIRED_GOBO[r["design"]]]
+        gobo = (paired or [g for g in same if g["design"] == "gobo"])[0]
+        mark = "" if paired else " (vs A16)"
         logic = "pending" if r["logic_uj"] is None else f"{r['logic_uj']:,.1f}"
         lines.append(f"| {r['model']} | {r['memory']} | {r['design']} | {logic} | "
                      f"{r['onchip_uj']:,.1f} | {r['offchip_uj']:,.1f} | {r['total_uj']:,.1f} | "
-                     f"{r['total_uj'] / gobo['total_uj']:.2f} | "
+                     f"{r['total_uj'] / gobo['total_uj']:.2f}{mark} | "
                      f"{r['onchip_uj'] * 1e6 / r['ops']:.1f} | {r['offchip_bytes'] / 1e6:.2f} |")
     if report["skipped_presets"]:
         lines += [""] + [f"- Skipped `{k}`: {v}" for k, v in report["skipped_presets"].items()]
@@ -258,6 +275,9 @@ def main(argv=None):
                         help="logic energy per MAC-equivalent op of a design: "
                              + ", ".join(DESIGNS))
     parser.add_argument("--logic-source", default="", help="where the logic figures come from")
+    parser.add_argument("--power", metavar="POWER.json",
+                        help="take the logic's pJ/op from `make power`'s report; designs it "
+                             "does not measure are left out (named in the report)")
     parser.add_argument("--without-logic", action="store_true",
                         help="report the memories' energy alone (logic pending)")
     parser.add_argument("--synth", default="build/reports/synth.json",
@@ -266,9 +286,18 @@ def main(argv=None):
     parser.add_argument("--out", default="build/reports")
     args = parser.parse_args(argv)
     logic = parse_assignments(args.logic_pj_per_op, "--logic-pj-per-op")
-    if args.without_logic and logic:
-        raise SystemExit("energy_report: --without-logic and --logic-pj-per-op exclude each other")
-    missing = [d for d in DESIGNS if d not in logic]
+    if sum(map(bool, (args.without_logic, logic, args.power))) > 1:
+        raise SystemExit("energy_report: --without-logic, --logic-pj-per-op and --power exclude "
+                         "each other")
+    designs, left_out = list(DESIGNS), []
+    if args.power:
+        logic, args.logic_source = power_logic(args.power)
+        designs = [d for d in DESIGNS if d in logic]
+        left_out = [d for d in DESIGNS if d not in logic]
+        if "gobo" not in designs:
+            raise SystemExit(f"energy_report: {args.power} has no GOBO A16 tile "
+                             f"({SYNTH_TILES['gobo']}) to compare with")
+    missing = [d for d in designs if d not in logic]
     if not args.without_logic and missing:
         raise SystemExit(f"energy_report: no logic energy for {', '.join(missing)}: pass "
                          f"--logic-pj-per-op DESIGN=PJ (from the power analysis) or "
@@ -285,7 +314,7 @@ def main(argv=None):
     for model in args.models:
         print(f"# {model}: quantizing and laying out its FC shapes", flush=True)
         works, configs = layer_works(model)
-        for design in DESIGNS:
+        for design in designs:
             mems = buffer_estimates(design, configs)
             buffers += [{"model": model, "design": design, "memory": n, **e.to_dict()}
                         for n, e in mems.items()]
@@ -307,8 +336,11 @@ def main(argv=None):
         "note": "Memory energy from published figures (SRAM macros, DRAM IDD currents) and "
                 "counted accesses, not simulated; logic "
                 + ("pending (no power figures given)" if args.without_logic else
+                   f"from {args.logic_source}" if args.power else
                    f"from --logic-pj-per-op ({args.logic_source or 'source not given'})")
-                + ". BERT-base/large bytes from seeded Gaussian stand-ins of their shapes.",
+                + ". BERT-base/large from MiniLM's real layer-0 matrices tiled to their shapes."
+                + (f" Left out (no logic figure in {args.power}): {', '.join(left_out)}."
+                   if left_out else ""),
         "energy": results, "buffers": buffers, "skipped_presets": skipped,
         "offchip_pj_per_bit": {n: offchip_energy_source(n) for n in pj_bits},
         "streaming_area": streaming_area(synth), "synth": str(synth_path) if synth else None}

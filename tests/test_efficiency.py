@@ -2,6 +2,7 @@
 the off-chip energy per bit its memspec arithmetic, the access counts the streaming cycle
 model's structure, the energy sums add up, and the synthesis report's tile area with memories."""
 
+import json
 import math
 from fractions import Fraction
 
@@ -250,3 +251,25 @@ def test_energy_report_refuses_missing_or_bad_logic_figures():
     assert rows["gobo"]["memories"]["index"]["width"] * 16 == \
         rows["w16a16"]["memories"]["weight"]["width"] * 3
     assert rows["gobo"]["logic_um2"] is None and rows["gobo"]["total_um2"] is None
+
+
+def test_energy_report_takes_the_logic_from_a_power_report(tmp_path):
+    script = _energy_script()
+    tile = {"runs": {"real": {"bench_passed": True, "compute": {"energy_per_op_pj": 34.1}}}}
+    failed = {"runs": {"real": {"bench_passed": False, "compute": {"energy_per_op_pj": 1.0}}}}
+    power = tmp_path / "power.json"
+    power.write_text(json.dumps({"tiles": {"gobo_tile_p2_l16_a16": tile,
+                                           "mac_tile_p2_l16_w8a8": failed}}))
+    logic, source = script.power_logic(power)
+    # only a tile whose gate-level run passed gives a figure; the rest are absent, not defaulted
+    assert logic == {"gobo": 34.1} and str(power) in source
+    with pytest.raises(SystemExit, match="no such file .*make power"):
+        script.power_logic(tmp_path / "none.json")
+    (tmp_path / "bad.json").write_text("[1]")
+    with pytest.raises(SystemExit, match="not a power report"):
+        script.power_logic(tmp_path / "bad.json")
+    with pytest.raises(SystemExit, match="exclude each other"):
+        script.main(["--without-logic", "--power", str(power)])
+    power.write_text(json.dumps({"tiles": {"mac_tile_p2_l16_w8a8": tile}}))
+    with pytest.raises(SystemExit, match="no GOBO A16 tile"):
+        script.main(["--power", str(power), "--out", str(tmp_path)])
