@@ -1,4 +1,4 @@
-"""RTL simulation throughput, side by side in one run (issue 17, item 7; not a timed test).
+"""RTL simulation throughput, side by side in one run (a benchmark, not a timed test).
 
 Writes ``<out>/bench_sim.json`` and ``<out>/bench_sim.md`` (default ``build/reports``):
 
@@ -11,7 +11,8 @@ Writes ``<out>/bench_sim.json`` and ``<out>/bench_sim.md`` (default ``build/repo
 * **throughput**: simulated cycles/s of the GOBO PE, the tiny tile and the minilm tile. A tile
   has two Verilator builds: the one `gobo simulate` uses (the tile inside
   :mod:`sim.tile_driver`'s wrapper: inputs registered, load driver and output monitor in the
-  model) and the bare tile (the build before issue 17 items 3 and 4). Each build runs twice:
+  model) and the bare tile (the build before the in-model driver and the registered inputs).
+  Each build runs twice:
   from a **C++ loop** (the build's own compiled model objects and compiler flags, linked with
   a small generated C++ main instead of cocotb's: the C++-only limit of that model; it loads,
   runs and writes the outputs, and Python then checks every one) and under the **cocotb
@@ -300,8 +301,8 @@ def tile_job_for(config, tensors, name, tokens, seed):
     rows = min(weights.shape[0], config.max_rows)
     cols = min(weights.shape[1], config.max_dot_length)
     x = np.random.default_rng(seed).standard_normal((tokens, cols))
-    _, _, _, job = layer_job(config, weights[:rows, :cols], x,
-                             bias=tensors[name + ".bias"][:rows], seed=seed, name=name)
+    _, _, _, (job,) = layer_job(config, weights[:rows, :cols], x,
+                                bias=tensors[name + ".bias"][:rows], seed=seed, name=name)
     return job
 
 
@@ -320,7 +321,7 @@ def measure_tile(label, config, tag, job, repeats, folder):
     """Four ways on one tile; returns rows of the throughput table: the C++ loop and the cocotb
     bench on the build `gobo simulate` uses (the tile inside sim/tile_driver.py's wrapper, the
     in-model driver) and on a build of the bare tile (Python drives its ports every cycle: the
-    bench before issue 17 items 3 and 4)."""
+    bench before the in-model driver)."""
     design = Design("gobo_tile", config, name=f"gobo_tile_{tag}")
     builds = {"wrapped": build(design), "bare": build_design(design.verilog(), design.name)}
     rows = []
@@ -429,8 +430,8 @@ def timed_call(tokens):
     tensors = load_tensors(minilm_safetensors(), names={QUERY + ".weight", QUERY + ".bias"})
     x = np.random.default_rng(1).standard_normal((tokens, 384))
     t1 = time.monotonic()
-    _, _, _, job = layer_job(config, tensors[QUERY + ".weight"], x,
-                             bias=tensors[QUERY + ".bias"], seed=1, name=QUERY)
+    _, _, _, (job,) = layer_job(config, tensors[QUERY + ".weight"], x,
+                                bias=tensors[QUERY + ".bias"], seed=1, name=QUERY)
     t2 = time.monotonic()
     design = Design("gobo_tile", config, name="gobo_tile_minilm")
     design.verilog()                        # emission (cached on disk after the first)

@@ -29,6 +29,7 @@ Writes build/reports/energy.json, energy.md and energy.png (stacked bars).
 
 import argparse
 import json
+import math
 import pathlib
 import sys
 
@@ -150,7 +151,7 @@ def power_logic(path):
 
 
 def parse_assignments(items, what):
-    out = {}
+    out, seen = {}, set()
     for item in items or ():
         key, sep, value = item.partition("=")
         try:
@@ -160,6 +161,12 @@ def parse_assignments(items, what):
         if not sep or key not in DESIGNS:
             raise SystemExit(f"energy_report: {what} {item!r} is not DESIGN=NUMBER with DESIGN "
                              f"one of {', '.join(DESIGNS)}")
+        if not math.isfinite(out[key]) or out[key] < 0:
+            raise SystemExit(f"energy_report: {what} {item!r}: an energy must be a finite "
+                             f"number of pJ, at least 0")
+        if key in seen:
+            raise SystemExit(f"energy_report: {what} gives {key} twice")
+        seen.add(key)
     return out
 
 
@@ -270,11 +277,18 @@ def markdown(report):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    from gobo.common import example
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=example(".venv/bin/python scripts/energy_report.py --power build/reports/power.json",
+                       ".venv/bin/python scripts/energy_report.py --without-logic "
+                       "--models MiniLM-L6"))
     parser.add_argument("--logic-pj-per-op", action="append", metavar="DESIGN=PJ",
                         help="logic energy per MAC-equivalent op of a design: "
                              + ", ".join(DESIGNS))
-    parser.add_argument("--logic-source", default="", help="where the logic figures come from")
+    parser.add_argument("--logic-source", default="",
+                        help="with --logic-pj-per-op: where the figures come from (quoted in "
+                             "the report)")
     parser.add_argument("--power", metavar="POWER.json",
                         help="take the logic's pJ/op from `make power`'s report; designs it "
                              "does not measure are left out (named in the report)")
@@ -282,8 +296,11 @@ def main(argv=None):
                         help="report the memories' energy alone (logic pending)")
     parser.add_argument("--synth", default="build/reports/synth.json",
                         help="synth.json for the tiles' logic area (missing: n/a)")
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--out", default="build/reports")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS),
+                        help="model shapes to report (default: all three)")
+    parser.add_argument("--out", default="build/reports",
+                        help="folder for energy.json, energy.md, energy.png (default "
+                             "build/reports)")
     args = parser.parse_args(argv)
     logic = parse_assignments(args.logic_pj_per_op, "--logic-pj-per-op")
     if sum(map(bool, (args.without_logic, logic, args.power))) > 1:

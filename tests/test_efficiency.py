@@ -244,6 +244,11 @@ def test_energy_report_refuses_missing_or_bad_logic_figures():
         script.main(["--logic-pj-per-op", "gobo=x"])
     with pytest.raises(SystemExit, match="'tpu=1' is not DESIGN=NUMBER"):
         script.main(["--logic-pj-per-op", "tpu=1"])
+    for bad in ("gobo=-1", "gobo=nan", "gobo=inf"):
+        with pytest.raises(SystemExit, match=f"'{bad}': an energy must be a finite number"):
+            script.main(["--logic-pj-per-op", bad])
+    with pytest.raises(SystemExit, match="gives gobo twice"):
+        script.main(["--logic-pj-per-op", "gobo=1", "--logic-pj-per-op", "gobo=2"])
     with pytest.raises(SystemExit, match="exclude each other"):
         script.main(["--without-logic", "--logic-pj-per-op", "gobo=1"])
     # the streaming tiles' buffers: GOBO's index words are 3/16 of W16A16's weight words
