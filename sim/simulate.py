@@ -8,6 +8,7 @@ with the cycle model, and measure the float error of the hardware's result again
 layer.
 """
 
+import sys
 import time
 
 import numpy as np
@@ -94,6 +95,9 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
+    print(f"[sim] {name}: quantizing {weights.shape[0]}x{weights.shape[1]} and computing the "
+          f"expected outputs and counters of {len(activations)} tokens (golden and cycle "
+          f"models)", file=sys.stderr, flush=True)
     image, x_int, fp32, jobs = layer_job(config, weights, activations, bias=bias, seed=seed,
                                          name=name, outlier_fit=outlier_fit, memory=memory,
                                          base=base, gap_probability=gap_probability,
@@ -107,6 +111,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         design = Design(kind, config, weight_bits, name=f"{kind}_{tag}_bus{memory.bus_bytes}",
                         bus_bytes=memory.bus_bytes)
     accumulators = (tile_accumulators if gobo else mac_tile_accumulators)(image, x_int)
+    groups = f" ({len(jobs)} token groups of at most {config.max_tokens})" if len(jobs) > 1 else ""
+    print(f"[sim] {name}: models done in {time.monotonic() - started:.1f} s; simulating "
+          f"{sum(job['ideal_cycles'] for job in jobs):,} ideal cycles{groups} on {design.name}",
+          file=sys.stderr, flush=True)
     try:
         results = run_design(design, jobs, name=name, waves=waves)
         failure, wave_file = None, results.get("waves")

@@ -22,7 +22,7 @@ from hw.cluster import ClusterError, run_jobs
 from .designs import default_designs, gobo, memory_bits, sweep_designs
 from .flow import ECP5_SEED, SWEEP_SEEDS, run_design
 from .report import NOTE, comparison, pareto, write_reports, write_sweep_reports
-from .tools import LIBERTY_NAME, ToolError, fetch_osu018_liberty, require_tools
+from .tools import LIBERTY_NAME, fetch_osu018_liberty, require_tools
 
 
 def _run_one(job):
@@ -115,18 +115,11 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
                    if d.is_tile]
     else:
         designs = default_designs()
-    try:
-        require_tools(needed_tools(designs, base / "tech"), "checking the tools before synthesis")
-    except ToolError as e:
-        print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
-        return 1
+    # Set-up failures stop the run before any work (ToolError: the caller prints one line).
+    require_tools(needed_tools(designs, base / "tech"), "checking the tools before synthesis")
     flow_errors = []
     print(f"synth: fetching the OSU 0.18 um liberty into {base / 'tech'}", flush=True)
-    try:
-        liberty = str(fetch_osu018_liberty(base / "tech"))
-    except ToolError as e:
-        print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
-        return 1
+    liberty = str(fetch_osu018_liberty(base / "tech"))
     where = f"on the Dask scheduler {scheduler}" if scheduler else f"{jobs} in parallel"
     print(f"synth: {len(designs)} design(s): {', '.join(d.name for d in designs)}; {where}; "
           f"logs in {work}", flush=True)

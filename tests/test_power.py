@@ -183,10 +183,16 @@ def test_preflight_stops_at_once_naming_the_missing_tool(tmp_path, monkeypatch, 
     monkeypatch.setenv("PATH", str(tmp_path))              # no sta, no apt-get on PATH
     monkeypatch.delenv("OSU018_LIBERTY", raising=False)
     assert {"sta", "apt-get", "dpkg"} <= set(needed_tools([], tmp_path / "tech"))
-    status = synthesize(out=tmp_path / "reports", work=tmp_path / "synth", presets=["lanes1"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert status == 1 and len(err) == 1
-    assert "sta" in err[0] and "apt-get install -y opensta" in err[0]
+    with pytest.raises(ToolError, match="apt-get install -y opensta"):
+        synthesize(out=tmp_path / "reports", work=tmp_path / "synth", presets=["lanes1"])
+    # through the CLI: one line, as every other CLI error, for synthesis and power alike
+    from gobo.cli import main
+    for extra in ([], ["--power"]):
+        status = main(["synth", "--out", str(tmp_path / "reports"), "--work",
+                       str(tmp_path / "synth"), *extra, *([] if extra else ["--preset", "lanes1"])])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1, err
+        assert err[0].startswith("gobo: error: ") and "sta" in err[0] and "opensta" in err[0]
     assert not (tmp_path / "synth" / "gobo_pe_lanes1").exists()
 
 

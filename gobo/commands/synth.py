@@ -59,17 +59,17 @@ def add(subparsers):
 
 def _run(args):
     from synth.run import synthesize
+    from synth.tools import ToolError
+    if args.power and (args.preset or args.scheduler or args.jobs is not None):
+        raise CliError("--power runs the five comparison tiles one at a time: it takes no "
+                       "--preset, --jobs or --scheduler")
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
-    if args.power:
-        if args.preset or args.scheduler or args.jobs:
-            raise CliError("--power runs the five comparison tiles one at a time: it takes no "
-                           "--preset, --jobs or --scheduler")
-        from gobo.power import power_report
-        from synth.tools import ToolError
-        try:
+    try:     # a missing tool or liberty stops either flow before any work, in one line
+        if args.power:
+            from gobo.power import power_report
             return power_report(out=args.out, work=args.work)
-        except ToolError as e:
-            raise CliError(str(e)) from None
-    return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
-                      tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler)
+        return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
+                          tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler)
+    except ToolError as e:
+        raise CliError(str(e)) from None
