@@ -523,6 +523,14 @@ def _max_cycles(ideal, totals, memory):
             + 100 * len(totals) * memory.latency + 1000 + 100 * len(totals))
 
 
+def _gobo_reader(config, memory, chunks, words, base):
+    """The fetcher and memory of an image in the GOBO layout (``words`` outlier words a row
+    block) at byte ``base``: the GOBO and the memory-compression tiles'."""
+    head, totals = block_beats(config, memory.bus_bytes, chunks, words)
+    return _Reader(memory, head, totals, words, word_beats(config, memory.bus_bytes)["outlier"],
+                   base, True, None)
+
+
 def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_block, rows=None,
                         outliers_per_block=None, base=0):
     """Every counter of :func:`golden.hwmodel.stream_tile.stream_tile_cycles` (same parameters
@@ -533,11 +541,9 @@ def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_blo
                                 words_per_block=words_per_block, rows=rows,
                                 outliers_per_block=outliers_per_block)
     words = [int(w) for w in words_per_block]
-    bus = memory.bus_bytes
-    head, totals = block_beats(config, bus, chunks, words)
+    reader = _gobo_reader(config, memory, chunks, words, base)
+    totals = reader.totals
     steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
-    reader = _Reader(memory, head, totals, words, word_beats(config, bus)["outlier"], base,
-                     True, None)
     cycles, first_fill, _ = _compute(steps, reader, blocks=blocks, chunks=chunks,
                                      tokens=tokens,
                                      max_cycles=_max_cycles(steps.ideal, totals, memory))
@@ -599,11 +605,9 @@ def compressed_stream_tile_latency(config, memory, *, rows, cols, tokens, words_
         raise ValueError(f"words_per_block must hold {blocks} counts (one a row block), "
                          f"not {len(words_per_block)}")
     words = [int(w) for w in words_per_block]
-    bus = memory.bus_bytes
-    head, totals = block_beats(config, bus, chunks, words)
+    reader = _gobo_reader(config, memory, chunks, words, base)
+    totals = reader.totals
     steps = DecompressSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
-    reader = _Reader(memory, head, totals, words, word_beats(config, bus)["outlier"], base,
-                     True, None)
     cycles, first_fill, _ = _compute(
         steps, reader, blocks=blocks, chunks=chunks, tokens=tokens,
         max_cycles=_max_cycles(steps.ideal + sum(steps.items), totals, memory))
