@@ -1,17 +1,22 @@
 """The event latency model (golden/hwmodel/latency.py) against the stepping cycle models
-(golden.hwmodel.stream_tile, golden.hwmodel.mac_stream_tile): every counter equal on every
-shape and memory the streaming tiles' tests simulate (tests/test_hw_stream_tile.py,
-tests/test_hw_mac_stream_tile.py, tests/test_offchip.py) and on a seeded sweep of small layers
-and memories; token groups; the state the jumps move is the whole state."""
+(golden.hwmodel.stream_tile, golden.hwmodel.mac_stream_tile,
+golden.hwmodel.compressed_stream_tile): every counter equal on every shape and memory the
+streaming tiles' tests simulate (tests/test_hw_stream_tile.py, tests/test_hw_mac_stream_tile.py,
+tests/test_hw_compressed_stream_tile.py, tests/test_offchip.py) and on a seeded sweep of small
+layers and memories; token groups; the state the jumps move is the whole state."""
 
+import dataclasses
 from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from golden.config import MAC_FLAVOURS, mac_flavour, preset
+from golden.hwmodel.compressed_stream_tile import DecompressSteps, compressed_stream_tile_cycles
 from golden.hwmodel.latency import (
     STEP_STATE,
+    compressed_stream_latency,
+    compressed_stream_tile_latency,
     mac_stream_latency,
     mac_stream_tile_latency,
     stream_latency,
@@ -19,14 +24,16 @@ from golden.hwmodel.latency import (
 )
 from golden.hwmodel.layer_image import calibrated_image
 from golden.hwmodel.mac_stream_tile import MacSteps, mac_stream_tile_cycles
-from golden.hwmodel.mac_tile import MacLayer
+from golden.hwmodel.mac_tile import MacLayer, compressed_image
 from golden.hwmodel.offchip import MEMORY_PRESETS, OffchipMemory
 from golden.hwmodel.stream_tile import stream_tile_cycles, stream_tile_cycles_of_image
 from golden.hwmodel.tile import TileSteps, records_per_block
 from golden.hwmodel.token_groups import group_cycles
 from hw.designs import example_memory
+from tests import test_hw_compressed_stream_tile as compressed_bench
 from tests import test_hw_mac_stream_tile as mac_bench
 from tests import test_hw_stream_tile as bench
+from tests.test_hw_mac_tile import random_compressed
 from tests.test_offchip import small_image
 
 #: Memories of the tests that simulate: the benches' slow, fast and bursty ones, test_offchip's
@@ -46,6 +53,12 @@ def latency_of_image(image, tokens, memory, base=0):
 def latency_of_mac(layer, tokens, memory, base=0):
     return mac_stream_tile_latency(layer.config, layer.weight_bits, memory, rows=layer.rows,
                                    cols=layer.cols, tokens=tokens, base=base)
+
+
+def latency_of_compressed(layer, tokens, memory, base=0):
+    return compressed_stream_tile_latency(
+        layer.config, memory, rows=layer.rows, cols=layer.cols, tokens=tokens,
+        words_per_block=compressed_image(layer).words_per_block(), base=base)
 
 
 def check_equal(model, fast):
@@ -197,6 +210,13 @@ def test_the_jumps_move_the_whole_run_time_state():
                   MacSteps(config, blocks=2, chunks=2, tokens=2)):
         steps.comb(1)
         assert set(vars(steps)) - decisions - fixed == set(STEP_STATE[type(steps)])
+    # The decompression walker: its own fields (besides its MAC part, its inputs and counters)
+    # and its MAC part's, as MacSteps'.
+    steps = DecompressSteps(config, blocks=2, chunks=2, tokens=2, words=[1, 0])
+    steps.comb(1)
+    own = set(vars(steps)) - {"mac", "items", "ideal", "fetched", "busy_cycles"}
+    assert own | {"mac." + f for f in set(vars(steps.mac)) - decisions - fixed} == set(
+        STEP_STATE[DecompressSteps])
 
 
 def test_bad_parameters_are_named():
@@ -226,3 +246,80 @@ def test_equal_on_a_whole_real_layer_under_every_preset(minilm):
         check_equal(stream_tile_cycles_of_image(image, 8, memory),
                     latency_of_image(image, 8, memory))
         check_equal(mac_stream_tile_cycles(layer, 8, memory), latency_of_mac(layer, 8, memory))
+
+
+# The streaming memory-compression tile (golden.hwmodel.compressed_stream_tile).
+
+@pytest.fixture(scope="module")
+def compressed_slices(minilm):
+    """The compressed bench's real slices (layer 5's output.dense 38 x 61 at 3 tokens) and layer
+    0's intermediate.dense 24 x 64 at 4 tokens, GOBO-quantized at W8A8 on the tiny datapath."""
+    return [compressed_bench.real_compressed_layer(minilm, name, rows, cols, tokens)
+            for name, rows, cols, tokens in (
+                ("encoder.layer.5.output.dense.weight", 38, 61, 3),
+                ("encoder.layer.0.intermediate.dense.weight", 24, 64, 4))]
+
+
+def test_compressed_equals_the_stepping_model_on_the_benches_slices(compressed_slices):
+    for layer, acts in compressed_slices:
+        for name in ("slow", "fast", "bursty", "example", "ddr4_3200_x64_contended"):
+            memory = MEMORIES[name].replace(bus_bytes=bench.BUS)
+            check_equal(compressed_stream_tile_cycles(layer, acts.shape[0], memory,
+                                                      base=bench.BASE),
+                        latency_of_compressed(layer, acts.shape[0], memory, base=bench.BASE))
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_compressed_equal_on_a_seeded_sweep(seed):
+    """Seeded outlier-heavy integer layers (the compressed bench's: ~5 % outliers, a row of
+    only outliers, a whole beat of them) on 1-4 PEs, 1-5 lanes, 1-4 outlier lanes, W8 or W4,
+    1-11 tokens, under the sweep's seeded memories, the image at 0 or just below 4 KiB."""
+    rng = np.random.default_rng(seed)
+    pes, lanes = int(rng.choice([1, 3, 4])), int(rng.choice([1, 2, 4, 5]))
+    config, weight_bits = mac_flavour(str(rng.choice(["w8a8", "w4a4"])), base="tiny",
+                                      max_rows=4096, pes=pes, lanes=lanes, max_dot_length=700,
+                                      max_outlier_words=1024,
+                                      outlier_lanes=int(rng.choice([1, 2, 4])))
+    tokens = int(rng.integers(1, 12))
+    layer, _ = random_compressed(config, weight_bits, rng, rows=int(rng.integers(2, 12 * pes + 1)),
+                                 cols=int(rng.integers(2, 200)), tokens=tokens)
+    memory = random_memory(rng, seed)
+    base = int(rng.choice([0, 4096 - 3 * memory.bus_bytes]))
+    check_equal(compressed_stream_tile_cycles(layer, tokens, memory, base=base),
+                latency_of_compressed(layer, tokens, memory, base=base))
+
+
+def test_compressed_on_a_real_layer_under_every_preset(minilm):
+    """The minilm_stream datapath at W16A16 (the report's memory-compression design) on a 64 x
+    384 slice of MiniLM layer 5's query at 24 tokens under every memory preset."""
+    config, weight_bits = mac_flavour("w16a16", base="minilm_stream")
+    layer, acts = compressed_bench.real_compressed_layer(
+        minilm, "encoder.layer.5.attention.self.query.weight", 64, 384, 24, config=config,
+        weight_bits=weight_bits)
+    assert max(compressed_image(layer).words_per_block()) > 0
+    for memory in MEMORY_PRESETS.values():
+        check_equal(compressed_stream_tile_cycles(layer, 24, memory),
+                    latency_of_compressed(layer, 24, memory))
+
+
+def test_compressed_token_groups_are_the_stepping_models_groups(compressed_slices):
+    """7 tokens on a tile of 3: the groups and sums of group_cycles over the stepping model."""
+    layer, _ = compressed_slices[0]
+    layer = dataclasses.replace(layer, config=layer.config.replace(max_tokens=3))
+    memory = MEMORIES["bursty"]
+    got = compressed_stream_latency(layer.config, memory, rows=layer.rows, cols=layer.cols,
+                                    tokens=7,
+                                    words_per_block=compressed_image(layer).words_per_block())
+    assert [g["tokens"] for g in got["groups"]] == [3, 3, 1]
+    check_equal(group_cycles(lambda t: compressed_stream_tile_cycles(layer, t, memory), 7, 3),
+                got)
+
+
+def test_a_wrong_compressed_count_fails_the_comparison(compressed_slices):
+    layer, acts = compressed_slices[0]
+    memory = MEMORIES["bursty"]
+    fast = latency_of_compressed(layer, acts.shape[0], memory)
+    for key in ("cycles", "stall_memory", "bytes_read", "first_fill", "decompress_cycles"):
+        with pytest.raises(AssertionError, match=key):
+            check_equal(compressed_stream_tile_cycles(layer, acts.shape[0], memory),
+                        dict(fast, **{key: fast[key] + 1}))

@@ -4,11 +4,19 @@ sums, the counters are the latency model's; one-line errors."""
 
 import json
 
+import numpy as np
 import pytest
 
 from gobo.cli import main
 from gobo.commands.latency import SYNTH_NAMES
-from golden.accel.latency_report import fc_layers, layer_latency, memory_at_clock, outlier_words
+from golden.accel.latency_report import (
+    NOT_MODELLED,
+    compressed_outlier_words,
+    fc_layers,
+    layer_latency,
+    memory_at_clock,
+    outlier_words,
+)
 from golden.nlp.weights import load_tensors
 
 SMALL = ["--models", "minilm", "--tokens", "32", "--memory", "ddr4_3200_x64", "--layers", "1",
@@ -58,6 +66,40 @@ def test_small_case_from_a_synthesis_report(tmp_path, capsys, minilm_path):
                          cols=1536, tokens=32, words=words, records=records)
     assert (row["cycles"], row["stall_memory"], row["bytes_read"]) == (
         want["cycles"], want["stall_memory"], want["bytes_read"])
+
+
+def test_memory_compression_rows_are_the_stepping_models(tmp_path, capsys, minilm_path):
+    """The memory-compression design in the report: its layer 0 query row (384 x 384, 32
+    tokens, DDR4 at its clock) equals the stepping cycle model of its own GOBO form, built as
+    the report builds it; nothing is left out as not modelled."""
+    from golden.config import mac_flavour
+    from golden.hwmodel.compressed_stream_tile import compressed_stream_tile_cycles
+    from golden.hwmodel.layer_image import quantize_activations
+    from golden.hwmodel.mac_tile import compressed_image, compressed_layer_from_float
+    assert NOT_MODELLED == {}
+    code, out, err = _run([*SMALL[:-4], "--designs", "compressed_w16a16", "--no-plot",
+                           "--fmax-mhz", "87.81", "--out", tmp_path], capsys)
+    assert code == 0, err
+    assert "| 32 | COMPRESSED_W16A16 |" in out and "Not modelled" not in out
+    row = next(r for r in json.loads((tmp_path / "latency.json").read_text())["layers"]
+               if r["fc"] == "query")
+    tensors = load_tensors(minilm_path)
+    config, weight_bits = mac_flavour("w16a16", base="minilm_stream")
+    w = tensors["encoder.layer.0.attention.self.query.weight"]
+    _, e_x = quantize_activations(config, np.random.default_rng(1).standard_normal((8, 384)))
+    layer = compressed_layer_from_float(config, weight_bits, w, act_exponent=e_x,
+                                        bias=tensors["encoder.layer.0.attention.self.query.bias"])
+    words, _, label = compressed_outlier_words(tensors, "minilm", 0, "query",
+                                               "compressed_w16a16")
+    assert list(words) == list(compressed_image(layer).words_per_block())
+    assert label == row["outlier_source"] == "MiniLM encoder.layer.0.attention.self.query"
+    want = compressed_stream_tile_cycles(layer, 32, memory_at_clock("ddr4_3200_x64", 87.81))
+    assert (row["cycles"], row["stall_memory"], row["bytes_read"]) == (
+        want["cycles"], want["stall_memory"], want["bytes_read"])
+    direct = layer_latency("minilm", "compressed_w16a16",
+                           memory_at_clock("ddr4_3200_x64", 87.81), rows=384, cols=384,
+                           tokens=32, words=words)
+    assert direct["cycles"] == want["cycles"]
 
 
 def test_shapes_and_memory_rescaling():

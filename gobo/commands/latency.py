@@ -13,9 +13,12 @@ from gobo.common import CliError, example, json_safe, note, writable_folder
 __all__ = ["add", "SYNTH_NAMES", "clocks_from_synth"]
 
 #: The synthesized design whose Fmax clocks each latency design (docs/synthesis.md): the GOBO
-#: streaming tile, and the MAC tiles (their streaming reader is not synthesized).
+#: streaming tile, and the MAC and memory-compression tiles (the MAC flavours' streaming reader
+#: is not synthesized; the memory-compression mode takes its whole-layer tile's figure, as the
+#: MAC flavours do).
 SYNTH_NAMES = {"gobo": "gobo_stream_tile_p2_l16_a16", "w16a16": "mac_tile_p2_l16_w16a16",
-               "w8a8": "mac_tile_p2_l16_w8a8", "w4a4": "mac_tile_p2_l16_w4a4"}
+               "w8a8": "mac_tile_p2_l16_w8a8", "w4a4": "mac_tile_p2_l16_w4a4",
+               "compressed_w16a16": "compressed_tile_p2_l16_w16a16"}
 SYNTH_REPORT = "build/reports/synth.json"
 ECP5_REPORT = "build/reports/tiles_ecp5/synth.json"
 #: The bandwidths of the plot (bytes a cycle on the DDR4 preset's 16-byte bus).
@@ -26,12 +29,14 @@ def add(subparsers):
     from golden.accel.latency_report import DESIGNS, MODELS, SEQUENCE_LENGTHS
     from golden.hwmodel.offchip import MEMORY_PRESETS
     p = subparsers.add_parser(
-        "latency", help="per-inference latency of every encoder FC layer, GOBO vs MAC",
+        "latency", help="per-inference latency of every encoder FC layer, GOBO vs MAC and "
+                        "memory compression",
         description="Cycles and microseconds of one inference of every encoder FC layer (Q, K, "
                     "V, attention output, FFN intermediate, FFN output) of the MiniLM-L6, "
                     "BERT-base and BERT-large shapes at each sequence length, and the off-chip "
-                    "bytes, for the GOBO streaming tile and the W16A16 / W8A8 / W4A4 MAC "
-                    "streaming tiles under each memory preset, on the model's streaming preset. "
+                    "bytes, for the GOBO streaming tile, the W16A16 / W8A8 / W4A4 MAC streaming "
+                    "tiles and the W16A16 memory-compression streaming tile under each memory "
+                    "preset, on the model's streaming preset. "
                     "Outlier counts come from real MiniLM weights (BERT shapes: MiniLM matrices "
                     "tiled, labelled so). Clocks: each design's OSU Fmax from `make synth`'s "
                     "synth.json, the ECP5 Fmax (`gobo synth --tiles-ecp5`) in a second column. "

@@ -1,8 +1,9 @@
 """The streaming tiles' latency at any size: every counter of
-:func:`golden.hwmodel.stream_tile.stream_tile_cycles` (GOBO) and
-:func:`golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles` (W16A16 / W8A8 / W4A4), equal to
-them, in time that grows with the row blocks and the memory's bursts and stalls rather than the
-cycles (docs/latency.md).
+:func:`golden.hwmodel.stream_tile.stream_tile_cycles` (GOBO),
+:func:`golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles` (W16A16 / W8A8 / W4A4) and
+:func:`golden.hwmodel.compressed_stream_tile.compressed_stream_tile_cycles` (the
+memory-compression mode), equal to them, in time that grows with the row blocks and the
+memory's bursts and stalls rather than the cycles (docs/latency.md).
 
 The stepping models run the tile's control state, the weight fetcher and the
 :class:`~golden.hwmodel.offchip.OffchipPort` together, a cycle at a time. The two halves only
@@ -27,19 +28,28 @@ read ahead):
   :class:`~golden.hwmodel.offchip.StallSequence`, the end of the head burst or of a block.
 - **Compute** (:func:`_compute`): the tile's own control state
   (:class:`~golden.hwmodel.tile.TileSteps`, :class:`~golden.hwmodel.mac_stream_tile.MacSteps`,
-  the stepping models' code) with two exact jumps: (1) a cycle whose only effect is one more
-  broadcast beat (and one less side-path word) repeats until a beat is a slot's last or the
-  side path's last word issues; a cycle with no effect but stall counts repeats until the next
-  block arrives; (2) when the whole state, its pointers taken relative to the slot, is the same
-  at the first beat of two consecutive slots, and every slot the pointers will touch is loaded
-  and in the same block, the period repeats slot after slot, so it is applied ``k`` times at
-  once.
+  :class:`~golden.hwmodel.compressed_stream_tile.DecompressSteps`: the stepping models' code)
+  with two exact jumps: (1) a cycle whose only effect is one more broadcast beat (and one less
+  side-path word or decompression item) repeats until a beat is a slot's last or the side
+  path's last word or the block's last item issues; a cycle with no effect but stall counts
+  repeats until the next block arrives; (2) when the whole state, its pointers taken relative
+  to the slot, is the same at the first beat of two consecutive slots, and every slot the
+  pointers will touch is loaded and in the same block, the period repeats slot after slot, so
+  it is applied ``k`` times at once. The decompression walker reads the fetched blocks in any
+  state, so for it the period must also see no block arrive, and the jump ends before the next
+  arrival.
+
+The memory-compression tile's fetcher and memory are the GOBO tile's (the same
+:class:`_Reader`); its compute half is the decompression walker with the MAC control state
+behind it, whose blocks are the decompressed ones (part of the state the jumps compare), and
+``G[k]`` is the first cycle with ``k`` blocks decompressed (their GOBO banks free).
 
 Both jumps are exact by construction (a deterministic step of the same state with the same
 inputs gives the same result); ``tests/test_latency.py`` checks every counter against the
 stepping models on every shape and memory the test suite simulates and on a seeded sweep.
 
-Token groups (:func:`stream_latency`, :func:`mac_stream_latency`): ``T`` above the tile's
+Token groups (:func:`stream_latency`, :func:`mac_stream_latency`,
+:func:`compressed_stream_latency`): ``T`` above the tile's
 ``max_tokens`` runs as ``ceil(T / max_tokens)`` back-to-back tile jobs
 (:func:`golden.hwmodel.token_groups.group_cycles`, the stepping models' rule), each reading the
 whole layer again from its own cycle 0; the layer's counters are the jobs' sums.
@@ -48,11 +58,13 @@ whole layer again from its own cycle 0; the layer's counters are the jobs' sums.
 import collections
 import dataclasses
 import math
+import operator
 from fractions import Fraction
 
 import numpy as np
 
 from golden.config import check_config, check_int
+from golden.hwmodel.compressed_stream_tile import DecompressSteps
 from golden.hwmodel.mac_stream_tile import MacSteps
 from golden.hwmodel.offchip import (
     AXI_BOUNDARY,
@@ -65,19 +77,46 @@ from golden.hwmodel.stream_tile import block_beats
 from golden.hwmodel.tile import TileSteps, tile_static_counts
 from golden.hwmodel.token_groups import group_cycles
 
-__all__ = ["stream_tile_latency", "mac_stream_tile_latency", "stream_latency",
-           "mac_stream_latency", "STEP_STATE"]
+__all__ = ["stream_tile_latency", "mac_stream_tile_latency",
+           "compressed_stream_tile_latency", "stream_latency", "mac_stream_latency",
+           "compressed_stream_latency", "STEP_STATE"]
 
-#: The fields of each control state that change while it runs, and which of them count slots
-#: (``issued`` counts beats); :func:`_compute` compares and moves exactly these, and a test
-#: checks that they are all the class's run-time attributes.
+#: The fields of each control state that change while it runs; :func:`_compute` compares and
+#: moves exactly these, and a test checks that they are all the class's run-time attributes. A
+#: dotted name is a field of a part (the memory-compression tile's MAC control state).
 STEP_STATE = {
     TileSteps: ("issued", "s1_valid", "s1_last", "ho_valid", "step", "rec_o", "cmd_next", "rem",
                 "sp_stages", "sp_o", "merged", "merge"),
     MacSteps: ("issued", "s1_valid", "s1_last", "pe", "merge", "merged"),
 }
-_SLOT_POINTERS = {TileSteps: ("cmd_next", "merged"), MacSteps: ("merged",)}
-_COUNTERS = ("stall_outlier", "stall_recon", "stall_memory")
+STEP_STATE[DecompressSteps] = ("state", "block", "left", "s1", "s2", "loaded",
+                               *("mac." + f for f in STEP_STATE[MacSteps]))
+
+
+@dataclasses.dataclass(frozen=True)
+class _Roles:
+    """What :func:`_compute`'s jumps need to know of a control state's fields: the broadcast's
+    beat count (``issued``), the slot pointers besides it, the fields that count down one a
+    cycle while a run of items issues (a run ends the cycle they are 1), the counters, where
+    ``slots`` and ``merged`` live, and whether the blocks the MAC computes on are the control
+    state's own (``inner_loaded``: the decompressed blocks) rather than the fetched ones."""
+
+    issued: str
+    pointers: tuple
+    countdowns: tuple
+    counters: tuple
+    part: str = ""
+    inner_loaded: bool = False
+
+
+_ROLES = {
+    TileSteps: _Roles("issued", ("cmd_next", "merged"), ("rem",),
+                      ("stall_outlier", "stall_recon", "stall_memory")),
+    MacSteps: _Roles("issued", ("merged",), (), ("stall_memory",)),
+    DecompressSteps: _Roles("mac.issued", ("mac.merged",), ("left",),
+                            ("mac.stall_memory", "busy_cycles"), part="mac",
+                            inner_loaded=True),
+}
 
 # The fetcher's request walker (hw/weight_fetcher.py; as golden.hwmodel.stream_tile).
 _IDLE, _HEAD, _WAIT, _OUTL, _GATE = range(5)
@@ -310,9 +349,22 @@ class _Reader:
         return True
 
 
+def _get(steps, path):
+    return operator.attrgetter(path)(steps)
+
+
+def _set(steps, path, value):
+    owner, _, name = path.rpartition(".")
+    setattr(_get(steps, owner) if owner else steps, name, value)
+
+
+def _add(steps, path, delta):
+    _set(steps, path, _get(steps, path) + delta)
+
+
 def _state(steps, fields):
     return tuple(tuple(v) if isinstance(v, list) else v
-                 for v in (getattr(steps, f) for f in fields))
+                 for v in (_get(steps, f) for f in fields))
 
 
 def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
@@ -320,9 +372,11 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
     module docstring says). Returns ``(cycles, first_fill, gates)``."""
     cls = type(steps)
     fields = STEP_STATE[cls]
-    pointers = _SLOT_POINTERS[cls]
-    i_issued = fields.index("issued")
-    i_rem = fields.index("rem") if "rem" in fields else None
+    roles = _ROLES[cls]
+    pointers = roles.pointers
+    i_issued = fields.index(roles.issued)
+    i_countdowns = {fields.index(c) for c in roles.countdowns}
+    part = _get(steps, roles.part) if roles.part else steps
     per_block = chunks * tokens
     gates = [0]
     arrivals = {}           # A[b], including reads ahead
@@ -362,15 +416,15 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
         return state["loaded"]
 
     def counters():
-        return tuple(getattr(steps, c, 0) for c in _COUNTERS)
+        return tuple(_get(steps, c) for c in roles.counters)
 
     def add_counters(delta, times):
-        for c, d in zip(_COUNTERS, delta):
+        for c, d in zip(roles.counters, delta):
             if d:
-                setattr(steps, c, getattr(steps, c) + d * times)
+                _add(steps, c, d * times)
 
     n, first_fill = 0, None
-    last_snap = None            # (relative state, n, counters, pointers, loaded)
+    last_snap = None    # (relative state, n, counters, pointers, computable blocks, fetched)
     while True:
         if n >= max_cycles:
             raise RuntimeError(f"the latency model did not finish within {max_cycles} cycles")
@@ -399,37 +453,38 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
                 add_counters(delta, a + 1 - n)
                 n = a + 1
             continue
-        if set(diff) <= {i_issued, i_rem} and (
-                i_issued not in diff or after[i_issued] == before[i_issued] + 1) and (
-                i_rem not in diff or after[i_rem] == before[i_rem] - 1):
+        if set(diff) <= {i_issued} | i_countdowns and (
+                i_issued not in diff or after[i_issued] == before[i_issued] + 1) and all(
+                after[i] == before[i] - 1 for i in i_countdowns.intersection(diff)):
             # The next cycles repeat this one until a slot's last beat, the side path's last
             # word or the next block's arrival (which may wake the command walker).
             jump = _NEVER
             if i_issued in diff:
                 jump = chunks - 1 - after[i_issued] % chunks
-            if i_rem in diff:
-                jump = min(jump, after[i_rem] - 1)
+            for i in i_countdowns.intersection(diff):
+                jump = min(jump, after[i] - 1)
             a = arrival(loaded)
             if a is not None:
                 jump = min(jump, a + 1 - n)
             if 0 < jump < _NEVER:
                 if i_issued in diff:
-                    steps.issued += jump
-                if i_rem in diff:
-                    steps.rem -= jump
+                    part.issued += jump
+                for i in i_countdowns.intersection(diff):
+                    _add(steps, fields[i], -jump)
                 add_counters(delta, jump)
                 n += jump
             continue
         # (2) Slot periodicity, checked at each slot's first beat.
-        if not (go and (steps.issued - 1) % chunks == 0):
+        if not (go and (part.issued - 1) % chunks == 0):
             continue
-        slot = (steps.issued - 1) // chunks
+        slot = (part.issued - 1) // chunks
         rel = list(after)
         rel[i_issued] -= slot * chunks
         for p in pointers:
             rel[fields.index(p)] -= slot
-        ptrs = (steps.issued - 1,) + tuple(getattr(steps, p) * chunks for p in pointers)
-        snap = (tuple(rel), n, after_c, ptrs, loaded)
+        ptrs = (part.issued - 1,) + tuple(_get(steps, p) * chunks for p in pointers)
+        snap = (tuple(rel), n, after_c, ptrs, steps.loaded if roles.inner_loaded else loaded,
+                loaded)
         prev, last_snap = last_snap, snap
         if prev is None or prev[0] != snap[0] or prev[3][0] != ptrs[0] - chunks:
             continue
@@ -442,13 +497,21 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
                 k = 0
                 break
             k = min(k, ((block + 1) * per_block - 1 - hi) // chunks - 1)
-        k = min(k, steps.slots - 2 - steps.merged)
+        k = min(k, part.slots - 2 - part.merged)
+        period = n - prev[1]
+        if roles.inner_loaded:
+            # The decompression walker reads the fetched blocks: no block may arrive in the
+            # period seen nor in the jump.
+            a = arrival(loaded)
+            if prev[5] != loaded:
+                k = 0
+            elif a is not None:
+                k = min(k, (a + 1 - n) // period)
         if k <= 0:
             continue
-        period = n - prev[1]
-        steps.issued += k * chunks
+        part.issued += k * chunks
         for p in pointers:
-            setattr(steps, p, getattr(steps, p) + k)
+            _add(steps, p, k)
         add_counters(tuple(a - b for a, b in zip(after_c, prev[2])), k)
         n += k * period
         last_snap = None
@@ -458,6 +521,14 @@ def _max_cycles(ideal, totals, memory):
     """A guard against a hang, as ``stream_max_cycles``."""
     return (10 * ideal + 20 * sum(totals) * (1 + int(memory.bus_bytes / memory.bytes_per_cycle))
             + 100 * len(totals) * memory.latency + 1000 + 100 * len(totals))
+
+
+def _gobo_reader(config, memory, chunks, words, base):
+    """The fetcher and memory of an image in the GOBO layout (``words`` outlier words a row
+    block) at byte ``base``: the GOBO and the memory-compression tiles'."""
+    head, totals = block_beats(config, memory.bus_bytes, chunks, words)
+    return _Reader(memory, head, totals, words, word_beats(config, memory.bus_bytes)["outlier"],
+                   base, True, None)
 
 
 def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_block, rows=None,
@@ -470,11 +541,9 @@ def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_blo
                                 words_per_block=words_per_block, rows=rows,
                                 outliers_per_block=outliers_per_block)
     words = [int(w) for w in words_per_block]
-    bus = memory.bus_bytes
-    head, totals = block_beats(config, bus, chunks, words)
+    reader = _gobo_reader(config, memory, chunks, words, base)
+    totals = reader.totals
     steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
-    reader = _Reader(memory, head, totals, words, word_beats(config, bus)["outlier"], base,
-                     True, None)
     cycles, first_fill, _ = _compute(steps, reader, blocks=blocks, chunks=chunks,
                                      tokens=tokens,
                                      max_cycles=_max_cycles(steps.ideal, totals, memory))
@@ -501,7 +570,15 @@ def mac_stream_tile_latency(config, weight_bits, memory, *, rows, cols, tokens, 
     cycles, first_fill, _ = _compute(steps, reader, blocks=blocks, chunks=chunks,
                                      tokens=tokens,
                                      max_cycles=_max_cycles(steps.ideal, totals, memory))
+    return _mac_counters(config, steps, reader, rows=rows, chunks=chunks, tokens=tokens,
+                         cycles=cycles, first_fill=first_fill)
+
+
+def _mac_counters(config, steps, reader, *, rows, chunks, tokens, cycles, first_fill):
+    """The MAC tile's counters (:func:`golden.hwmodel.mac_tile.mac_tile_cycles`'s, streamed)
+    after a run of its control state ``steps`` (or the decompression walker in front of it)."""
     busy_beats = tokens * chunks
+    blocks = -(-rows // config.pes)
     return {"cycles": cycles,
             "busy": [busy_beats * sum(b * config.pes + p < rows for b in range(blocks))
                      for p in range(config.pes)],
@@ -509,6 +586,34 @@ def mac_stream_tile_latency(config, weight_bits, memory, *, rows, cols, tokens, 
             "stall_memory": steps.stall_memory, "bytes_read": reader.bytes_read,
             "first_fill": first_fill, "ideal_cycles": steps.ideal,
             "utilization": steps.ideal / cycles}
+
+
+def compressed_stream_tile_latency(config, memory, *, rows, cols, tokens, words_per_block,
+                                   base=0):
+    """Every counter of :func:`golden.hwmodel.compressed_stream_tile.
+    compressed_stream_tile_cycles` for a ``rows`` x ``cols`` memory-compression layer on the MAC
+    flavour ``config`` whose GOBO form has ``words_per_block`` outlier words in each row block
+    (the counters depend on nothing else), from the event model of the module docstring: the
+    GOBO tile's reader and memory, the decompression walker and the MAC control state
+    (:class:`~golden.hwmodel.compressed_stream_tile.DecompressSteps`) as the compute half."""
+    check_config(config)
+    check_int("rows", rows, 1, config.max_rows)
+    check_int("cols", cols, 1, config.max_dot_length)
+    check_int("tokens", tokens, 1)
+    blocks, chunks = -(-rows // config.pes), -(-cols // config.lanes)
+    if len(words_per_block) != blocks:
+        raise ValueError(f"words_per_block must hold {blocks} counts (one a row block), "
+                         f"not {len(words_per_block)}")
+    words = [int(w) for w in words_per_block]
+    reader = _gobo_reader(config, memory, chunks, words, base)
+    totals = reader.totals
+    steps = DecompressSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
+    cycles, first_fill, _ = _compute(
+        steps, reader, blocks=blocks, chunks=chunks, tokens=tokens,
+        max_cycles=_max_cycles(steps.ideal + sum(steps.items), totals, memory))
+    return {**_mac_counters(config, steps, reader, rows=rows, chunks=chunks, tokens=tokens,
+                            cycles=cycles, first_fill=first_fill),
+            "decompress_cycles": steps.busy_cycles}
 
 
 def stream_latency(config, memory, *, rows, cols, tokens, words_per_block,
@@ -539,3 +644,11 @@ def mac_stream_latency(config, weight_bits, memory, *, rows, cols, tokens, base=
                                                           rows=rows, cols=cols, tokens=t,
                                                           base=base),
                         tokens, config.max_tokens)
+
+
+def compressed_stream_latency(config, memory, *, rows, cols, tokens, words_per_block, base=0):
+    """:func:`stream_latency` for the streaming memory-compression tile
+    (:func:`compressed_stream_tile_latency`'s parameters)."""
+    return group_cycles(lambda t: compressed_stream_tile_latency(
+        config, memory, rows=rows, cols=cols, tokens=t, words_per_block=words_per_block,
+        base=base), tokens, config.max_tokens)
