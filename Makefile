@@ -12,7 +12,7 @@
 #   make synth    area (OSU 0.18 um), transistors, ECP5 LUT/FF/DSP and Fmax in build/reports/
 #                 (SWEEP=1: the GOBO design-space sweep, OSU flow only)
 #   make latency  per-inference latency of every encoder FC layer, GOBO vs the MAC tiles, under each
-#                 memory preset, at the Fmax of `make synth` (docs/latency.md; ~10 minutes)
+#                 memory preset, at the Fmax of `make synth` (docs/latency.md; about 5 minutes)
 #   make efficiency  energy per inference (SRAM + off-chip; logic when given) and tile area with
 #                 memories in build/reports/energy.* (docs/efficiency.md, about 2-3 minutes)
 #   make power    dynamic and leakage power of the five comparison tiles (OSU netlists, OpenSTA)

@@ -118,13 +118,27 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1
     assert f"no synthesis report at {missing}: run `make synth`" in err
     for bad, message in ((["--fmax-mhz", "fast"], "not a number of MHz"),
-                         (["--fmax-mhz", "-3"], "must be positive"),
+                         (["--fmax-mhz", "-3"], "the clock must be 1 to 2000 MHz"),
+                         (["--fmax-mhz", "inf"], "the clock must be 1 to 2000 MHz"),
+                         (["--fmax-mhz", "nan"], "the clock must be 1 to 2000 MHz"),
+                         (["--fmax-mhz", "1e-9"], "the clock must be 1 to 2000 MHz"),
+                         (["--fmax-mhz", "80", "--fmax-mhz", "gobo=90"],
+                          "a clock for gobo is given twice"),
+                         (["--fmax-mhz", "80", "--tokens", "32", "32"], "--tokens names 32 twice"),
+                         (["--fmax-mhz", "80", "--layers", "7"],
+                          "--layers 7 exceeds the 6 encoder layers of minilm"),
+                         (["--fmax-mhz", "80", "--ecp5-report", str(tmp_path / "no.json")],
+                          "no.json: no such file"),
                          (["--fmax-mhz", "w9a9=80"], "unknown design 'w9a9'"),
                          (["--fmax-mhz", "gobo=80"], "gives no clock for w4a4"),
                          (["--fmax-mhz", "80", "--layers", "0"], "--layers must be a positive"),
                          (["--fmax-mhz", "80", "--tokens", "0"], "--tokens must be positive")):
         code, _, err = _run([*SMALL, "--out", tmp_path, *bad], capsys)
         assert code == 2 and err.count("\n") == 1 and message in err, err
+    listed = tmp_path / "list.json"
+    listed.write_text('{"designs": []}')
+    code, _, err = _run([*SMALL, "--out", tmp_path, "--synth-report", listed], capsys)
+    assert code == 2 and err.count("\n") == 1 and "not a synthesis report" in err, err
     partial = _synth(tmp_path / "partial.json", {"gobo": 80.0})
     code, _, err = _run([*SMALL, "--out", tmp_path, "--synth-report", partial], capsys)
     assert code == 2 and "no OSU Fmax of mac_tile_p2_l16_w4a4" in err

@@ -21,6 +21,9 @@ SYNTH_NAMES = {"gobo": "gobo_stream_tile_p2_l16_a16", "w16a16": "mac_tile_p2_l16
                "compressed_w16a16": "compressed_tile_p2_l16_w16a16"}
 SYNTH_REPORT = "build/reports/synth.json"
 ECP5_REPORT = "build/reports/tiles_ecp5/synth.json"
+#: The clocks --fmax-mhz accepts (MHz): a range around any 0.18 um or FPGA clock, this project's
+#: choice (beyond it the memory presets' rescaling turns meaningless).
+FMAX_RANGE_MHZ = (1.0, 2000.0)
 #: The bandwidths of the plot (bytes a cycle on the DDR4 preset's 16-byte bus).
 PLOT_BYTES_PER_CYCLE = ("1/4", "1/2", "1", "2", "4", "8", "16")
 
@@ -47,13 +50,15 @@ def add(subparsers):
                        "--memory ddr4_3200_x64 --layers 1 --fmax-mhz 84.7"))
     p.add_argument("--out", default="build/reports", metavar="DIR",
                    help="where latency.json/.md/.png go (default build/reports)")
-    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
+    p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
+                   metavar="MODEL", help=f"model shapes (default all: {', '.join(MODELS)})")
     p.add_argument("--tokens", nargs="+", type=int, default=list(SEQUENCE_LENGTHS),
                    metavar="T", help="sequence lengths (default 32 128 512)")
     p.add_argument("--memory", nargs="+", choices=list(MEMORY_PRESETS),
                    default=list(MEMORY_PRESETS), metavar="NAME",
                    help=f"memory presets (default all: {', '.join(MEMORY_PRESETS)})")
-    p.add_argument("--designs", nargs="+", choices=list(DESIGNS), default=list(DESIGNS))
+    p.add_argument("--designs", nargs="+", choices=list(DESIGNS), default=list(DESIGNS),
+                   metavar="DESIGN", help=f"designs (default all: {', '.join(DESIGNS)})")
     p.add_argument("--layers", type=int, default=None, metavar="N",
                    help="only the first N encoder layers of each model (a quick look; the "
                         "totals are then not one inference)")
@@ -73,19 +78,23 @@ def add(subparsers):
 
 def _fmax_option(values, designs):
     """``{design: MHz}`` from ``--fmax-mhz`` values."""
-    out = {}
+    out, low, high = {}, *FMAX_RANGE_MHZ
     for value in values:
         name, _, mhz = value.rpartition("=")
         try:
             mhz = float(mhz)
         except ValueError:
             raise CliError(f"--fmax-mhz {value!r}: not a number of MHz") from None
-        if not mhz > 0:
-            raise CliError(f"--fmax-mhz {value!r}: the clock must be positive")
+        if not low <= mhz <= high:      # NaN and infinities fail this too
+            raise CliError(f"--fmax-mhz {value!r}: the clock must be {low:g} to {high:g} MHz")
         if name and name not in designs:
             raise CliError(f"--fmax-mhz {value!r}: unknown design {name!r}; choose one of "
                            f"{', '.join(designs)}")
-        out.update({name: mhz} if name else dict.fromkeys(designs, mhz))
+        given = [name] if name else designs
+        if any(d in out for d in given):
+            raise CliError(f"--fmax-mhz {value!r}: a clock for "
+                           f"{', '.join(d for d in given if d in out)} is given twice")
+        out.update(dict.fromkeys(given, mhz))
     return out
 
 
@@ -105,6 +114,9 @@ def clocks_from_synth(path, designs, kind):
         report = json.loads(path.read_text())["designs"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CliError(f"{path}: not a synthesis report ({e})") from None
+    if not isinstance(report, dict):
+        raise CliError(f"{path}: not a synthesis report ('designs' is not an object of "
+                       f"designs)")
     out = {}
     for design in designs:
         entry = report.get(SYNTH_NAMES[design]) or {}
@@ -119,11 +131,21 @@ def clocks_from_synth(path, designs, kind):
 
 
 def _run(args):
+    from golden.accel.latency_report import MODELS
     if args.layers is not None and args.layers < 1:
         raise CliError(f"--layers must be a positive integer, not {args.layers}")
+    for model in args.models:
+        if args.layers is not None and args.layers > MODELS[model].layers:
+            raise CliError(f"--layers {args.layers} exceeds the {MODELS[model].layers} encoder "
+                           f"layers of {model}")
     for t in args.tokens:
         if t < 1:
             raise CliError(f"--tokens must be positive integers, not {t}")
+    for option, values in (("--tokens", args.tokens), ("--models", args.models),
+                           ("--memory", args.memory), ("--designs", args.designs)):
+        twice = sorted({str(v) for v in values if values.count(v) > 1})
+        if twice:
+            raise CliError(f"{option} names {', '.join(twice)} twice")
     designs = list(dict.fromkeys(args.designs))
     if args.fmax_mhz:
         osu = _fmax_option(args.fmax_mhz, designs)
@@ -137,6 +159,8 @@ def _run(args):
             raise CliError(f"no synthesis report at {args.synth_report}: run `make synth` "
                            f"(docs/synthesis.md) or give --fmax-mhz")
         osu_source = str(args.synth_report)
+    if args.ecp5_report != ECP5_REPORT and not pathlib.Path(args.ecp5_report).exists():
+        raise CliError(f"--ecp5-report {args.ecp5_report}: no such file")
     ecp5 = clocks_from_synth(args.ecp5_report, designs, "ecp5")
     if ecp5 is None:
         note(f"no tiles' ECP5 Fmax in {args.ecp5_report}: no ECP5 column (run `gobo synth "
@@ -192,7 +216,9 @@ def _plot(report, path):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("off-chip bandwidth (GB/s, at the design's OSU clock)")
-        ax.set_ylabel("one inference, all FC layers (us)")
+        layers = report.get("layers_per_model")
+        ax.set_ylabel("one inference, all FC layers (us)" if layers is None else
+                      f"first {layers} encoder layer(s) (us)")
         ax.set_title(f"{sweep[0]['model_label']}, T = {tokens}")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()

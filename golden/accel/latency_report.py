@@ -305,7 +305,12 @@ def format_latency(report):
     memories = list(report["memories"])
     kinds = [k for k in ("osu", "ecp5") if report["clocks"].get(k)]
     clocks = report["clocks"]
-    lines = ["Clocks (MHz): " + "; ".join(
+    layers = report.get("layers_per_model")
+    scope = ("one inference" if layers is None else
+             f"the first {layers} encoder layer{'s' if layers > 1 else ''} (not one inference)")
+    lines = [f"# Latency per inference: {', '.join(report['designs'])} (`gobo latency`)", "",
+             *([f"Command: `{report['command']}`", ""] if report.get("command") else []),
+             "Clocks (MHz): " + "; ".join(
         f"{d} OSU {clocks['osu'][d]:g}" + (f", ECP5 {clocks['ecp5'][d]:g}"
                                            if clocks.get("ecp5") else "")
         for d in report["designs"]),
@@ -315,7 +320,7 @@ def format_latency(report):
     index = {(r["model"], r["tokens"], r["design"], r["memory"], r["clock"]): r for r in totals}
     for model in report["models"]:
         label = report["models"][model]["label"]
-        lines += [f"### {label} ({report['models'][model]['preset']}), one inference, "
+        lines += [f"### {label} ({report['models'][model]['preset']}), {scope}, "
                   f"microseconds" + (" (OSU / ECP5)" if "ecp5" in kinds else " (OSU)"), "",
                   "| T | design | off-chip MB | " + " | ".join(memories) + " |",
                   "|---:|---|---:|" + "---:|" * len(memories)]
