@@ -136,7 +136,7 @@ def offchip_pj_per_bit(preset):
     part = PRESET_PARTS[preset]
     if part is None:
         raise ValueError(f"no sourced off-chip energy per bit for {preset!r} (no IDD currents "
-                         f"of its SDRAM in a source used here); give one explicitly")
+                         f"of its SDRAM in a source used here): left out of energy reports")
     return DRAM_PARTS[part].pj_per_bit
 
 
