@@ -63,6 +63,11 @@ def build_tile(config, tag, *, weight_bits=None, compressed=False):
     return build(design), design.name
 
 
+#: Ideal cycles above which :func:`simulate_layer` prints what it is doing (this project's
+#: choice: the models take a second or more from about here).
+PROGRESS_CYCLES = 100_000
+
+
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
                    gap_probability=0.0, outlier_fit="gaussian", waves=None, memory=None,
@@ -95,9 +100,15 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         raise ValueError(f"{name}: activations must be (tokens, {weights.shape[1]}), "
                          f"not {activations.shape}")
     started = time.monotonic()
-    print(f"[sim] {name}: quantizing {weights.shape[0]}x{weights.shape[1]} and computing the "
-          f"expected outputs and counters of {len(activations)} tokens (golden and cycle "
-          f"models)", file=sys.stderr, flush=True)
+    # Ideal cycles: the models step about that many; only runs that take a while say so (a
+    # small bad layer still ends in its one-line error alone).
+    ideal_work = (len(activations) * -(-weights.shape[0] // config.pes)
+                  * -(-weights.shape[1] // config.lanes))
+    talk = ideal_work >= PROGRESS_CYCLES
+    if talk:
+        print(f"[sim] {name}: quantizing {weights.shape[0]}x{weights.shape[1]} and computing "
+              f"the expected outputs and counters of {len(activations)} tokens (golden and "
+              f"cycle models)", file=sys.stderr, flush=True)
     image, x_int, fp32, jobs = layer_job(config, weights, activations, bias=bias, seed=seed,
                                          name=name, outlier_fit=outlier_fit, memory=memory,
                                          base=base, gap_probability=gap_probability,
@@ -112,9 +123,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                         bus_bytes=memory.bus_bytes)
     accumulators = (tile_accumulators if gobo else mac_tile_accumulators)(image, x_int)
     groups = f" ({len(jobs)} token groups of at most {config.max_tokens})" if len(jobs) > 1 else ""
-    print(f"[sim] {name}: models done in {time.monotonic() - started:.1f} s; simulating "
-          f"{sum(job['ideal_cycles'] for job in jobs):,} ideal cycles{groups} on {design.name}",
-          file=sys.stderr, flush=True)
+    if talk:
+        print(f"[sim] {name}: models done in {time.monotonic() - started:.1f} s; simulating "
+              f"{sum(job['ideal_cycles'] for job in jobs):,} ideal cycles{groups} on "
+              f"{design.name}", file=sys.stderr, flush=True)
     try:
         results = run_design(design, jobs, name=name, waves=waves)
         failure, wave_file = None, results.get("waves")
