@@ -21,3 +21,19 @@ def minilm(minilm_path):
     missing = [name for name in MINILM_FC_NAMES if name not in tensors]
     assert not missing, f"{minilm_path} lacks {missing}"
     return tensors
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script("bench_sim")``: ``scripts/bench_sim.py`` imported as a module (``scripts/``
+    is not a package)."""
+    import importlib.util
+    import pathlib
+
+    def load(name):
+        path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    return load

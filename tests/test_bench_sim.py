@@ -2,27 +2,16 @@
 docs/verification.md). A change of a job builder's return shape broke the script once; this
 keeps its jobs real."""
 
-import importlib.util
-import pathlib
-
 from golden.config import preset
 from golden.nlp.weights import load_tensors, minilm_safetensors
 
 QUERY = "encoder.layer.0.attention.self.query"
 
 
-def _script():
-    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "bench_sim.py"
-    spec = importlib.util.spec_from_file_location("bench_sim", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_tile_job_for_gives_one_tile_job_of_real_weights():
+def test_tile_job_for_gives_one_tile_job_of_real_weights(load_script):
     config = preset("tiny")
     tensors = load_tensors(minilm_safetensors(), names={QUERY + ".weight", QUERY + ".bias"})
-    job = _script().tile_job_for(config, tensors, QUERY, 3, seed=1)
+    job = load_script("bench_sim").tile_job_for(config, tensors, QUERY, 3, seed=1)
     assert isinstance(job, dict) and job["name"] == QUERY
     # the slice the tiny tile holds (64 rows: 16 row blocks of 4 PEs), one output word a block
     # and token

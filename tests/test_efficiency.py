@@ -226,18 +226,8 @@ def test_synth_report_refresh_rewrites_an_existing_report(tmp_path):
         refresh(path)
 
 
-def _energy_script():
-    import importlib.util
-    import pathlib
-    path = pathlib.Path(__file__).resolve().parent.parent / "scripts" / "energy_report.py"
-    spec = importlib.util.spec_from_file_location("energy_report", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_energy_report_refuses_missing_or_bad_logic_figures():
-    script = _energy_script()
+def test_energy_report_refuses_missing_or_bad_logic_figures(load_script):
+    script = load_script("energy_report")
     with pytest.raises(SystemExit, match="no logic energy for gobo_a8, gobo_a4, w16a16"):
         script.main(["--logic-pj-per-op", "gobo=1.5"])
     with pytest.raises(SystemExit, match="'gobo=x' is not DESIGN=NUMBER"):
@@ -258,8 +248,8 @@ def test_energy_report_refuses_missing_or_bad_logic_figures():
     assert rows["gobo"]["logic_um2"] is None and rows["gobo"]["total_um2"] is None
 
 
-def test_energy_report_takes_the_logic_from_a_power_report(tmp_path):
-    script = _energy_script()
+def test_energy_report_takes_the_logic_from_a_power_report(tmp_path, load_script):
+    script = load_script("energy_report")
     tile = {"runs": {"real": {"bench_passed": True, "compute": {"energy_per_op_pj": 34.1}}}}
     failed = {"runs": {"real": {"bench_passed": False, "compute": {"energy_per_op_pj": 1.0}}}}
     power = tmp_path / "power.json"

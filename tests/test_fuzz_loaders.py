@@ -23,12 +23,8 @@ def test_short_fuzz_run_lets_only_named_errors_escape():
         assert stats["peak_mb"] < 512, loader
 
 
-def test_the_fuzzer_catches_a_loader_that_leaks(monkeypatch):
-    import importlib.util
-    spec = importlib.util.spec_from_file_location("fuzz_loaders",
-                                                  ROOT / "scripts" / "fuzz_loaders.py")
-    fuzz = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(fuzz)
+def test_the_fuzzer_catches_a_loader_that_leaks(monkeypatch, load_script):
+    fuzz = load_script("fuzz_loaders")
     from golden.nlp.weights import WeightsError
 
     def leaky(path):
