@@ -71,13 +71,23 @@ def fc_shapes(hidden, ffn):
             ("FFN output", hidden, ffn, 1, "output")]
 
 
-def layer_works(model):
-    """``{design: [LayerWork]}`` of one inference of ``model`` and ``{design: config}``."""
+def source_tensors():
+    """MiniLM's layer-0 weights and biases of the FC kinds :func:`fc_shapes` stands on (read once
+    for every model: the BERT shapes tile the same matrices)."""
+    from golden.accel.latency_report import FC_LAYERS
+    from golden.nlp.weights import load_tensors, minilm_safetensors
+    shorts = {short for *_, short in fc_shapes(0, 0)}
+    names = {f"encoder.layer.0.{suffix}.{part}" for short, suffix, _, _ in FC_LAYERS
+             if short in shorts for part in ("weight", "bias")}
+    return load_tensors(minilm_safetensors(), names)
+
+
+def layer_works(model, tensors):
+    """``{design: [LayerWork]}`` of one inference of ``model`` and ``{design: config}``;
+    ``tensors``: :func:`source_tensors`."""
     from golden.accel.latency_report import MODELS as SHAPES
     from golden.accel.latency_report import source_matrix
-    from golden.nlp.weights import load_tensors, minilm_safetensors
     shape = SHAPES[MODELS[model]]
-    tensors = load_tensors(minilm_safetensors())
     stream, hidden, ffn, layers = shape.preset, shape.hidden, shape.ffn, shape.layers
     works = {d: [] for d in DESIGNS}
     configs = {d: preset(stream).replace(act_bits=a) for d, a in GOBO_ACT_BITS.items()}
@@ -328,9 +338,10 @@ def main(argv=None):
         except ValueError as e:
             skipped[name] = str(e)
     results, buffers = [], []
+    tensors = source_tensors()
     for model in args.models:
         print(f"# {model}: quantizing and laying out its FC shapes", flush=True)
-        works, configs = layer_works(model)
+        works, configs = layer_works(model, tensors)
         for design in designs:
             mems = buffer_estimates(design, configs)
             buffers += [{"model": model, "design": design, "memory": n, **e.to_dict()}
