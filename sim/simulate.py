@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from golden.hwmodel.mac_tile import mac_tile_accumulators
+from golden.hwmodel.offchip import OffchipMemory
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import layer_job, logical_beats
 from golden.hwmodel.token_groups import sum_counters
@@ -46,7 +47,14 @@ def run_design(design, jobs, *, name="run", waves=None, waves_on_failure=True):
         If the kind has no RTL bench.
     sim.runner.BenchFailed
         On any mismatch, cycle-count error, timeout or crash.
+    ValueError
+        For a streaming job whose memory is faster than the bench's AXI RAM can follow
+        (:func:`sim.stream_tile_bench.check_axi_ram_latency`), before anything is built.
     """
+    if any("memory" in job for job in jobs):
+        from sim.stream_tile_bench import check_axi_ram_latency  # imports cocotb: only here
+        for job in jobs:
+            check_axi_ram_latency(OffchipMemory(**job["memory"]))
     vectors = design.vectors(jobs)
     return run_bench(build(design), design.name, design.entry.bench, vectors, name=name,
                      waves=waves, waves_on_failure=waves_on_failure)

@@ -15,11 +15,13 @@ import pytest
 
 from gobo.commands.simulate import print_report
 from golden.config import MAC_FLAVOURS, mac_flavour
+from golden.hwmodel.offchip import offchip_layout
 from golden.hwmodel.tile_jobs import stream_tile_group_jobs, stream_tile_job
 from golden.hwmodel.token_groups import stream_tile_group_cycles
 from hw.designs import Design
 from sim.runner import BenchFailed
 from sim.simulate import run_design, simulate_layer
+from sim.stream_tile_bench import AXI_RAM_LATENCY
 from tests.test_hw_mac_stream_tile import real_mac_layer
 from tests.test_hw_stream_tile import BASE, BUS, MEMORIES, STREAM, real_layer
 
@@ -172,4 +174,38 @@ def test_a_corrupted_token_group_fails_the_bench(minilm):
     jobs[2]["corrupt"] = (5, 1, 0)
     with pytest.raises(BenchFailed, match=r"groups tokens 8\.\.9 slot 5 PE 1: hardware") as e:
         run_design(DESIGN, jobs, name="groups_mutant", waves_on_failure=False)
+    shutil.rmtree(e.value.run_dir)
+
+
+def test_axi_ram_pipeline_is_two_cycles(minilm):
+    """cocotbext-axi's AxiRamRead offers a request's first beat two cycles after the request at
+    the earliest (sim.stream_tile_bench.AXI_RAM_LATENCY): a memory of latency 2 at a beat a
+    cycle runs exact; a memory of latency 1 is refused in one line, not run with wrong
+    counters."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    quick = MEMORIES["fast"].replace(latency=AXI_RAM_LATENCY)
+    jobs = [stream_tile_job(image, acts, quick, name="latency 2", base=BASE)]
+    check_runs(jobs, run_design(DESIGN, jobs, name="latency2"))
+    jobs = [stream_tile_job(image, acts, quick.replace(latency=1), name="latency 1", base=BASE)]
+    with pytest.raises(ValueError, match=r"^memory latency 1 is shorter than cocotbext-axi "
+                                         r"AxiRamRead's AR-to-R pipeline of 2 cycles; the bench "
+                                         r"cannot reproduce it exactly$"):
+        run_design(DESIGN, jobs, name="latency1")
+
+
+def test_a_corrupted_word_in_the_axi_ram_fails_the_bench(minilm):
+    """One bit of block 3's first index word flipped in the AXI RAM's copy of the image (the
+    models keep the true one): the bench reports the outputs of that block's PE 0 as differing
+    from the golden model's; the counters, which do not depend on the data, still equal the
+    cycle model's."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    job = stream_tile_job(image, acts, MEMORIES["fast"], name="corrupt ram", base=BASE)
+    job["corrupt_offchip"] = (offchip_layout(image, BUS, base=BASE).blocks[3]["index"] - BASE, 0)
+    with pytest.raises(BenchFailed, match=r"corrupt ram slot \d+ PE 0: hardware -?\d+ != "
+                                          r"golden -?\d+") as e:
+        run_design(DESIGN, [job], name="corrupt_ram", waves_on_failure=False)
+    observed = e.value.results["jobs"][0]
+    assert observed["failed"] and observed["mismatches"] > 0
+    assert {k: observed["counters"][k] for k in job["expected_counters"]} == \
+        job["expected_counters"]
     shutil.rmtree(e.value.run_dir)
