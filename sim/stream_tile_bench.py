@@ -94,30 +94,35 @@ class StreamTileTestbench(TileTestbench):
         at its falling edge: check the beat the RAM drove against the model's, set ``arready``,
         clock the model with what the tile drove, pause the RAM's R channel for the next cycle.
         (The cycle after the start edge is the first busy cycle, ``port``'s cycle 0.)"""
-        dut, ram = self.dut, self.ram
+        dut, r_channel = self.dut, self.ram.r_channel
+        # Handles looked up once: this loop runs every cycle of every run.
+        busy, arready_wire, arvalid, araddr, arlen = (
+            dut.busy, dut.axi__arready, dut.axi__arvalid, dut.axi__araddr, dut.axi__arlen)
+        rvalid, rlast, rready = dut.axi__rvalid, dut.axi__rlast, dut.axi__rready
+        falling = FallingEdge(dut.clk)
         while True:
             await RisingEdge(dut.clk)
             if dut.start.value:
                 break
         arready, beat = port.outputs()
         while True:
-            await FallingEdge(dut.clk)
-            dut.axi__arready.value = int(arready)
-            rvalid = bool(dut.axi__rvalid.value)
-            if rvalid != (beat is not None) or (rvalid and bool(dut.axi__rlast.value) != beat[1]):
+            await falling
+            arready_wire.value = int(arready)
+            offered = bool(rvalid.value)
+            if offered != (beat is not None) or (offered and bool(rlast.value) != beat[1]):
                 raise AssertionError(
-                    f"{name}: cycle {port.cycle}: the AXI RAM drove rvalid={int(rvalid)} where "
+                    f"{name}: cycle {port.cycle}: the AXI RAM drove rvalid={int(offered)} where "
                     f"the memory model offers {'no beat' if beat is None else 'a beat'}")
-            port.clock(int(dut.axi__arvalid.value), int(dut.axi__araddr.value),
-                       int(dut.axi__arlen.value), int(dut.axi__rready.value))
-            busy = dut.busy.value
+            port.clock(int(arvalid.value), int(araddr.value), int(arlen.value),
+                       int(rready.value))
+            running = busy.value
             arready, beat = port.outputs()
-            ram.r_channel.pause = beat is None
-            if not busy:
+            r_channel.pause = beat is None
+            if not running:
                 break
-        dut.axi__arready.value = 0
-        ram.r_channel.pause = True
-        if not ram.r_channel.empty():
+        arready_wire.value = 0
+        r_channel.pause = True
+        if not r_channel.empty():
             raise AssertionError(f"{name}: the AXI RAM holds beats the run did not take")
 
 
