@@ -17,9 +17,9 @@ first busy cycle) is stepped at every falling clock edge and
   reads ``pause`` at the rising edge, so setting it half a cycle before is exact);
 - drives ``arready``: the AR sink's own ``pause`` is sampled a cycle before the edge it applies
   to, before the tile's ``arvalid`` of the cycle that decides the model's ``arready`` is known,
-  so it cannot follow the model exactly (docs/offchip.md section 7). The model's ``arready`` is
-  written half a cycle after the sink's (the sink samples the wire, so it accepts exactly the
-  requests the model accepts), and the sink's queue limit is lifted.
+  so it cannot follow the model exactly (docs/offchip.md section 7). The sink stays paused
+  (driving ``arready`` 0 at the edges) and the model's ``arready`` is written half a cycle
+  later; the sink samples the wire, so it accepts exactly the requests the model accepts.
 
 Each cycle the bench checks that the RAM offered a beat exactly when the model did, with the
 model's ``rlast``: a RAM too slow for the memory's latency (its AR-to-R pipeline,
@@ -75,8 +75,8 @@ class StreamTileTestbench(TileTestbench):
                               size=2 ** len(dut.axi__araddr))
         for log in (self.ram.log, self.ram.ar_channel.log, self.ram.r_channel.log):
             log.setLevel(logging.WARNING)     # not a line per burst
-        self.ram.ar_channel.queue_occupancy_limit = -1   # arready is the model's (above)
-        self.ram.ar_channel.pause = True                 # outside runs
+        # The sink's own arready stays 0: during a run the model's is written over it (above).
+        self.ram.ar_channel.pause = True
         self.ram.r_channel.pause = True
 
     async def before_run(self, job):
