@@ -26,9 +26,17 @@ model's ``rlast``: a RAM too slow for the memory's latency (its AR-to-R pipeline
 :data:`AXI_RAM_LATENCY`) is refused up front with a one-line error, never run with wrong
 counters. A job's ``corrupt_offchip`` ``(byte, bit)`` flips one bit of the RAM's copy (a
 mutation check: the outputs must then differ from the golden model's).
+
+A job with ``axi_pauses`` (``{"seed": int, "probability": p}``) runs the RAM on its own timing
+instead: its AR and R channels paused at random (each cycle with probability ``p``, seeded), the
+golden model not consulted. The outputs are still the golden model's bit for bit; only the
+counters the timing cannot change are the cycle model's (the job's ``expected_counters`` name
+them).
 """
 
+import itertools
 import logging
+import random
 
 import cocotb
 from cocotb.triggers import FallingEdge, RisingEdge
@@ -87,7 +95,29 @@ class StreamTileTestbench(TileTestbench):
         if job.get("corrupt_offchip") is not None:
             at, bit = job["corrupt_offchip"]
             self.ram.write(base + at, bytes([data[at] ^ (1 << bit)]))
-        cocotb.start_soon(self._memory(OffchipPort(memory, data, base=base), job["name"]))
+        if job.get("axi_pauses") is None:
+            cocotb.start_soon(self._memory(OffchipPort(memory, data, base=base), job["name"]))
+        else:
+            cocotb.start_soon(self._own_timing(**job["axi_pauses"]))
+
+    async def _own_timing(self, seed, probability):
+        """The RAM's own timing for one run: its AR and R channels paused at random from the
+        edge that takes ``start`` until ``busy`` falls."""
+        dut, channels = self.dut, (self.ram.ar_channel, self.ram.r_channel)
+        rng = random.Random(seed)
+        while True:
+            await RisingEdge(dut.clk)
+            if dut.start.value:
+                break
+        for channel in channels:
+            channel.set_pause_generator(rng.random() < probability for _ in itertools.count())
+        while True:
+            await RisingEdge(dut.clk)
+            if not dut.busy.value:
+                break
+        for channel in channels:
+            channel.clear_pause_generator()
+            channel.pause = True
 
     async def _memory(self, port, name):
         """Idle until the edge that takes ``start``, then ``port``'s cycles while ``busy``, each

@@ -209,3 +209,25 @@ def test_a_corrupted_word_in_the_axi_ram_fails_the_bench(minilm):
     assert {k: observed["counters"][k] for k in job["expected_counters"]} == \
         job["expected_counters"]
     shutil.rmtree(e.value.run_dir)
+
+
+def test_axi_ram_on_its_own_timing(minilm):
+    """cocotbext-axi's RAM on its own timing rather than the memory model's: its AR and R
+    channels paused at random (each cycle with probability 0.4, seeded) on top of its own queues
+    and AR-to-R pipeline. Every output element is still the golden model's; `bytes_read`, `busy`
+    and `outliers`, which the timing cannot change, are the cycle model's; every cycle the tile
+    did not compute is in `stall_memory` (`cycles - stall_memory` is the model's), and there are
+    more of them than from the fast memory."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    model = stream_tile_job(image, acts, MEMORIES["fast"], name="own timing", base=BASE)
+    expected = model["expected_counters"]
+    job = {**model, "axi_pauses": {"seed": 3, "probability": 0.4},
+           "expected_counters": {k: expected[k] for k in ("busy", "outliers", "bytes_read")}}
+    observed = run_design(DESIGN, [job], name="own_timing")["jobs"][0]
+    assert observed["mismatches"] == 0 and observed["outputs"] == job["expected"]
+    counters = observed["counters"]
+    assert counters["cycles"] - counters["stall_memory"] == \
+        expected["cycles"] - expected["stall_memory"]
+    assert counters["stall_memory"] > expected["stall_memory"], counters
+    print(f"own timing: {counters['cycles']} cycles, stall_memory {counters['stall_memory']} "
+          f"(fast memory model: {expected['cycles']}, {expected['stall_memory']})")
