@@ -50,9 +50,10 @@ from sim.tile_bench import TileTestbench, run_jobs
 
 #: Fewest cycles from an accepted AR request (cycle ``c``) to its first R beat that cocotbext-axi
 #: 0.1.28's ``AxiRamRead`` can offer: its read process queues the beat in the edge that takes the
-#: request, its R source drives it from the next edge on (cycle ``c + 2``). Measured with
-#: ``tests/test_cocotb_stream_tile.py::test_axi_ram_pipeline_is_two_cycles`` (latency 2 runs
-#: exact, latency 1 is refused by the first beat the RAM cannot offer).
+#: request, its R source drives it from the next edge on (cycle ``c + 2``). Measured 2026-11-30:
+#: with this constant lowered to 1, a latency-1 memory failed the per-cycle check at its first
+#: beat; ``tests/test_cocotb_stream_tile.py::test_axi_ram_pipeline_is_two_cycles`` runs latency
+#: 2 exact at a beat a cycle and the refusal of 1.
 AXI_RAM_LATENCY = 2
 
 

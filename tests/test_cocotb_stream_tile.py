@@ -1,12 +1,14 @@
 """The streaming tiles' Verilog on Verilator through cocotb, one bench for both
-(sim/stream_tile_bench.py), the off-chip memory on the bench side stepping the golden memory
-model: slices of real MiniLM matrices larger than the tiles' two banks of row blocks, under a
-slow, a fast and a bursty memory, every output element bit for bit against the golden model
-(GOBO: the tile model; MAC W16A16, W8A8, W4A4: golden.hwmodel.mac_tile) and every counter equal
-to the streaming cycle model (stall_memory and bytes_read included); the bench shown to fail on
-one corrupted output element and on a counter off by one. (Whole 1536-wide MiniLM layers on the
-minilm-sized streaming preset: `gobo simulate --preset minilm_stream [--flavour F]`,
-docs/offchip.md section 9; too slow to build for `make test`.)"""
+(sim/stream_tile_bench.py), the off-chip memory on the bench side cocotbext-axi's AxiRamRead
+timed cycle by cycle by the golden memory model: slices of real MiniLM matrices larger than the
+tiles' two banks of row blocks, under a slow, a fast and a bursty memory, every output element
+bit for bit against the golden model (GOBO: the tile model; MAC W16A16, W8A8, W4A4:
+golden.hwmodel.mac_tile) and every counter equal to the streaming cycle model (stall_memory and
+bytes_read included); the bench shown to fail on one corrupted output element, on a counter off
+by one and on one flipped bit in the AXI RAM's image; the RAM on its own random timing still
+gives exact outputs. (Whole 1536-wide MiniLM layers on the minilm-sized streaming preset: `gobo
+simulate --preset minilm_stream [--flavour F]`, docs/offchip.md section 9; too slow to build for
+`make test`.)"""
 
 import re
 import shutil
