@@ -89,7 +89,6 @@ class StreamTileTestbench(TileTestbench):
         self.ram.r_channel.pause = True
 
     async def before_run(self, job):
-        memory = check_axi_ram_latency(OffchipMemory(**job["memory"]))
         data, base = bytes.fromhex(job["offchip"]), job["base"]
         self.dut.base.value = base
         self.ram.write(base, data)
@@ -97,6 +96,7 @@ class StreamTileTestbench(TileTestbench):
             at, bit = job["corrupt_offchip"]
             self.ram.write(base + at, bytes([data[at] ^ (1 << bit)]))
         if job.get("axi_pauses") is None:
+            memory = check_axi_ram_latency(OffchipMemory(**job["memory"]))
             cocotb.start_soon(self._memory(OffchipPort(memory, data, base=base), job["name"]))
         else:
             cocotb.start_soon(self._own_timing(**job["axi_pauses"]))
