@@ -76,7 +76,8 @@ def add(subparsers):
                         "each streamed like the GOBO tile under the same rules (a *_stream "
                         "preset or --memory)")
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
-                   help="override the outlier side path's multipliers")
+                   help="override the outlier side path's multipliers (the GOBO tile) or the "
+                        "records an outlier word holds (the streaming memory-compression tile)")
     add_outlier_options(p, scope=False)
     p.add_argument("--waves", action="store_true",
                    help="trace the run into an FST waveform (GTKWave, Surfer) kept in "
