@@ -63,6 +63,24 @@ def test_simulate_compressed_stream_tile_on_a_real_slice(minilm):
     assert set(GOBO_ONLY_FIELDS) - set(report["config"]) == {"centroid_bits", "recon_multipliers"}
 
 
+def test_simulate_the_whole_layer_compressed_tile(minilm):
+    """Without a memory, simulate_layer runs the whole-layer memory-compression tile
+    (``compressed_tile``, as `gobo simulate --flavour compressed_w16a16` on a preset that holds
+    the layer); on tests/test_cocotb_mac_tile.py's 4 x 4 W16A16 datapath and tag, so that the
+    two share a build. Its config has the quantizer's fields, not the streamed outlier banks'."""
+    from tests.test_cocotb_mac_tile import SMALL
+    config, weight_bits = mac_flavour("w16a16", **SMALL)
+    weights, bias = _slice(minilm)
+    report = simulate_layer(config, weights, bias=bias, tokens=3, seed=2, name="whole layer",
+                            tag="w16a16_p4_l4", weight_bits=weight_bits, compressed=True)
+    assert report["design"] == "compressed_tile" and "memory" not in report
+    assert report["error"] is None and report["mismatches"] == 0
+    assert report["outputs_checked"] == 3 * 10 * config.pes
+    assert report["cycles"] == report["expected_counters"]["cycles"] > report["ideal_cycles"]
+    assert report["outliers"] > 0 and report["outliers_processed"] is None
+    assert "index_bits" in report["config"] and "outlier_lanes" not in report["config"]
+
+
 def test_compressed_stream_tile_bench_fails_on_a_corrupted_element_or_counter(minilm):
     """Jobs as the run above makes them (its run passes them), one output bit flipped in one,
     ``stall_memory`` off by one in the other: the bench fails both, naming each."""

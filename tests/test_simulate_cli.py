@@ -140,20 +140,6 @@ def test_simulate_runs_a_mac_flavour_on_chip(small_model, capsys):
     assert report["config"]["lanes"] == 4 and report["config"]["act_bits"] == 8
 
 
-def test_simulate_runs_the_memory_compression_flavour_on_chip(small_model, capsys):
-    """--flavour compressed_w16a16 without a memory: the whole-layer memory-compression tile;
-    its config has the quantizer's fields, not the streamed outlier banks'."""
-    status = main(["simulate", str(small_model), "--preset", "tiny", "--tensor", "w",
-                   "--tokens", "2", "--flavour", "compressed_w16a16", "--json"])
-    report = json.loads(capsys.readouterr().out)
-    assert status == 0, report["error"]
-    assert report["design"] == "compressed_tile" and "memory" not in report
-    assert report["mismatches"] == 0 and report["outputs_checked"] == 2 * 40
-    assert report["cycles"] == report["expected_counters"]["cycles"] > report["ideal_cycles"]
-    assert report["outliers"] >= 2 and report["outliers_processed"] is None
-    assert "index_bits" in report["config"] and "outlier_lanes" not in report["config"]
-
-
 def test_simulate_streams_the_memory_compression_flavour(small_model, capsys):
     """--flavour compressed_w16a16 with a memory: the streaming memory-compression tile on the
     layer's GOBO form, in two token groups, every output and counter checked (the build of
