@@ -93,6 +93,10 @@ def test_model_refuses_a_dense_layer_and_a_residual_too_wide(layer):
                                  outliers=[(0, 1, 100)])
     with pytest.raises(ValueError, match="outlier residuals"):
         compressed_stream_tile_cycles(wide, 1, MEMORIES["fast"])
+    # A job of the memory-compression tile needs the width of its decompressed weights.
+    from golden.hwmodel.tile_jobs import layer_job
+    with pytest.raises(ValueError, match="compressed=True needs the weight_bits"):
+        layer_job(CONFIG, np.ones((4, 4)), np.ones((1, 4)), compressed=True)
 
 
 def compressed_layout(layer, bus_bytes, base=0):

@@ -96,7 +96,10 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     calibration) and the jobs the MAC tile's (:func:`mac_tile_job`) or, with ``memory``, the
     streaming MAC tile's; with ``compressed`` too, the memory-compression tile's: the layer the
     GOBO quantization's (``outlier_fit``) at ``weight_bits``, decompressed by the tile (whole
-    layer: :func:`mac_tile_job`; with ``memory`` its GOBO form streamed)."""
+    layer: :func:`mac_tile_job`; with ``memory`` its GOBO form streamed); ``compressed``
+    without ``weight_bits`` raises ValueError."""
+    if compressed and weight_bits is None:
+        raise ValueError("compressed=True needs the weight_bits of the decompressed weights")
     gobo = None
     if weight_bits is None or compressed:
         gobo = quantize(weights, index_bits=config.index_bits,
