@@ -10,7 +10,8 @@ just before that edge.
 """
 
 __all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
-           "internal_streams", "run_stream", "run_tile", "offchip_memory", "run_pe_job",
+           "internal_streams", "run_stream", "run_tile", "offchip_memory", "carry_stream",
+           "run_pe_job",
            "run_decompressor_job", "run_tile_job", "run_stream_tile_job"]
 
 
@@ -292,6 +293,32 @@ def offchip_memory(dut, port):
             _, _, arvalid, araddr, arlen, rready = await ctx.tick().sample(
                 axi.arvalid, axi.araddr, axi.arlen, axi.rready)
             port.clock(arvalid, araddr, arlen, rready)
+    return bench
+
+
+def carry_stream(dut, beats, schedule):
+    """A testbench that offers ``beats`` (packed :func:`golden.hwmodel.packing.
+    tile_output_fields` words) on ``dut.carry`` for one run, beat ``k`` from the run's cycle
+    ``schedule`` says on (a :class:`golden.hwmodel.passes.CarrySchedule`; cycle 0 is the first
+    cycle ``busy`` is high, as :func:`offchip_memory`'s), held until taken."""
+    carry = dut.carry
+
+    async def bench(ctx):
+        ctx.set(carry.valid, 0)
+        while True:
+            await ctx.tick()
+            if ctx.get(dut.busy):
+                break
+        cycle, k = 0, 0
+        while k < len(beats):
+            valid = schedule.available(k, cycle)
+            ctx.set(carry.valid, int(valid))
+            if valid:
+                ctx.set(_raw(carry.payload), beats[k])
+            _, _, ready = await ctx.tick().sample(carry.ready)
+            k += valid and ready
+            cycle += 1
+        ctx.set(carry.valid, 0)
     return bench
 
 

@@ -185,7 +185,8 @@ class GoboTile(ConfigParams, wiring.Component):
 def gobo_core(m, config, *, streamed=False):
     """Add a GOBO tile's controller (:class:`~hw.tile_controller.TileController`, ``streamed``
     as given), outlier side path and ``pes`` PEs to ``m``; returns ``(ctrl, side, pes)``."""
-    m.submodules.controller = ctrl = TileController(config=config, streamed=streamed)
+    m.submodules.controller = ctrl = TileController(
+        config=config, streamed=streamed, passes=streamed and config.max_passes > 1)
     m.submodules.side_path = side = OutlierSidePath(config=config)
     units = []
     for p in range(config.pes):

@@ -550,15 +550,24 @@ def load_beats(image, acts=None):
     return beats
 
 
-def layer_word(image, tokens):
-    """The packed value of the tile's static ``layer`` port for a run of ``tokens`` tokens."""
+def layer_word(image, tokens, *, carry_in=False, partial_out=False):
+    """The packed value of the tile's static ``layer`` port for a run of ``tokens`` tokens;
+    ``carry_in`` and ``partial_out`` set a pass's mode (:mod:`golden.hwmodel.passes`; a
+    configuration with ``max_passes > 1`` only)."""
     config = image.config
     if not 1 <= tokens <= config.max_tokens:
         raise ImageError(f"{tokens} tokens exceed max_tokens={config.max_tokens}")
+    if image.cols > config.max_dot_length:
+        raise ImageError(f"{image.cols} columns exceed max_dot_length={config.max_dot_length} "
+                         f"of one run; run the layer as passes (golden.hwmodel.passes)")
+    modes = {"carry_in": int(carry_in), "partial_out": int(partial_out)}
+    if config.max_passes == 1 and any(modes.values()):
+        raise ImageError("carry_in and partial_out need a configuration with max_passes > 1")
     return pack(layer_fields(config), {
         "centroids": image.centroids, "blocks": image.blocks, "chunks": image.chunks,
         "tokens": tokens, "shift_dot": image.shift_dot, "shift_corr": image.shift_corr,
-        "shift_bias": image.shift_bias, "out_shift": image.out_shift, "rows": image.rows})
+        "shift_bias": image.shift_bias, "out_shift": image.out_shift, "rows": image.rows,
+        **(modes if config.max_passes > 1 else {})})
 
 
 # The file format (docs/layer_image.md) ----------------------------------------------------------

@@ -21,14 +21,16 @@ outlier record goes to the pass holding its column.
 """
 
 import dataclasses
+import typing
 
 import numpy as np
 
 from golden.hwmodel.fixedpoint import check_signed
+from golden.hwmodel.packing import pack, tile_output_fields
 from golden.hwmodel.tile import requantize, tile_accumulators
 
 __all__ = ["pass_columns", "pass_images", "pass_partials", "passes_outputs", "single_pass",
-           "partial_sum_bytes"]
+           "partial_sum_bytes", "CarrySchedule", "pass_modes", "carry_beats"]
 
 
 def pass_columns(cols, max_dot_length):
@@ -122,3 +124,38 @@ def partial_sum_bytes(config, rows, tokens):
     and token."""
     blocks = -(-rows // config.pes)
     return blocks * tokens * (-(-config.pes * config.acc_bits // 8))
+
+
+class CarrySchedule(typing.NamedTuple):
+    """When the ``carry`` stream of a pass offers its beats (the previous pass's partial sums,
+    one per slot in the merge's order), shared by the cycle model
+    (:class:`~golden.hwmodel.stream_tile.CarrySteps`) and the benches: beat ``k`` from cycle
+    ``latency + k * interval`` of the run on (cycle 0: the first busy cycle), held until taken.
+    ``CarrySchedule()`` offers every beat from the start (a carry buffer filled before the
+    pass: the merge never waits)."""
+
+    latency: int = 0
+    interval: int = 0
+
+    def available(self, k, cycle):
+        return cycle >= self.latency + k * self.interval
+
+    def last_arrival(self, beats):
+        """The cycle from which the last of ``beats`` beats is offered."""
+        return self.latency + max(beats - 1, 0) * self.interval
+
+
+def pass_modes(k, passes):
+    """The ``layer`` port's mode bits of pass ``k`` of ``passes``: every pass but the first
+    adds the carry, every pass but the last emits its partial sums unrounded."""
+    return {"carry_in": k > 0, "partial_out": k < passes - 1}
+
+
+def carry_beats(config, partials):
+    """The ``carry`` stream of partial sums ``partials`` ((blocks * pes, T), a pass's outputs):
+    one packed :func:`~golden.hwmodel.packing.tile_output_fields` word per slot ``(b, t)``,
+    ``b`` major, as the tile emitted them."""
+    partials = np.asarray(partials, dtype=np.int64)
+    fields, pes = tile_output_fields(config), config.pes
+    return [pack(fields, {"outputs": partials[b * pes:(b + 1) * pes, t]})
+            for b in range(partials.shape[0] // pes) for t in range(partials.shape[1])]
