@@ -25,6 +25,13 @@ from golden.hwmodel.mac_tile import (
 )
 from golden.hwmodel.offchip import mac_offchip_layout, offchip_layout
 from golden.hwmodel.packing import mac_load_fields
+from golden.hwmodel.passes import (
+    CarrySchedule,
+    pass_columns,
+    pass_images,
+    pass_modes,
+    passes_outputs,
+)
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 from golden.hwmodel.token_groups import (
@@ -37,7 +44,8 @@ from golden.quant.quantizer import quantize
 
 __all__ = ["tile_job", "layer_job", "calibrated_mac_layer", "logical_beats", "mac_tile_job",
            "stream_tile_job",
-           "stream_tile_group_jobs", "compressed_stream_tile_job", "tile_vectors",
+           "stream_tile_group_jobs", "stream_tile_pass_jobs", "compressed_stream_tile_job",
+           "tile_vectors",
            "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
@@ -211,6 +219,42 @@ def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **optio
                             name=group_name(name, g, len(groups)), seed=seed, base=base,
                             model=model, **options)
             for g, model in zip(groups, models)]
+
+
+def stream_tile_pass_jobs(image, acts, memory, *, name, seed=1, base=0, carry=None,
+                          **options):
+    """A layer longer than ``max_dot_length`` on the streaming GOBO tile, as passes
+    (:mod:`golden.hwmodel.passes`, docs/offchip.md section 7): per token group (as
+    :func:`stream_tile_group_jobs`), one :func:`stream_tile_job`-like job per pass, in order,
+    the pass's image off chip at ``base`` and its activation columns loaded. Every pass but the
+    last expects its unrounded partial sums, the last the outputs; every pass but the first has
+    ``carry`` (a :class:`~golden.hwmodel.passes.CarrySchedule`, as a dict): the bench feeds the
+    previous job's outputs back on the ``carry`` stream on that schedule (None: every beat from
+    the start, ``CarrySchedule()``), and its counters (``stall_carry`` too) are the cycle
+    model's with it. Names: ``"<group name> pass k/P"``."""
+    carry = CarrySchedule() if carry is None else carry
+    acts = np.asarray(acts, dtype=np.int64)
+    config = image.config
+    parts = pass_images(image)
+    spans = pass_columns(image.cols, config.max_dot_length)
+    groups = token_groups(len(acts), config.max_tokens)
+    counters = STREAM_COUNTERS + ("stall_carry",)
+    jobs = []
+    for g in groups:
+        x = acts[g.start:g.stop]
+        y, partials = passes_outputs(image, x)
+        for k, ((start, stop), part) in enumerate(zip(spans, parts)):
+            modes = pass_modes(k, len(parts))
+            schedule = carry if modes["carry_in"] else None
+            model = stream_tile_cycles_of_image(part, len(g), memory, base=base, carry=schedule)
+            job = _job(part, len(g), partials[k] if modes["partial_out"] else y, model,
+                       name=f"{group_name(name, g, len(groups))} pass {k + 1}/{len(parts)}",
+                       seed=seed, layer_word=layer_word(part, len(g), **modes),
+                       load=act_beats(config, x[:, start:stop]), counters=counters, **options)
+            job["carry"] = None if schedule is None else schedule._asdict()
+            jobs.append(_offchip(job, memory, base,
+                                 offchip_layout(part, memory.bus_bytes, base=base)))
+    return jobs
 
 
 def compressed_stream_tile_job(layer, acts, memory, *, name, seed=1, base=0, **options):
