@@ -404,6 +404,10 @@ PRESETS = {
     # at 1536 columns, layer 5 output.dense) scaled to the model's width.
     "minilm_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=1536, max_tokens=128,
                                       max_outlier_words=512),
+    # minilm_stream with half its activation memory (768 columns x 128 tokens): MiniLM's
+    # 1536-wide FFN output layer runs as 2 passes (docs/offchip.md section 7); same acc_bits.
+    "minilm_stream_2pass": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=768, max_passes=2,
+                                            max_tokens=128, max_outlier_words=512),
     "bert_base_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=3072,
                                          max_tokens=128, max_outlier_words=1024),
     "bert_large_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=4096,

@@ -10,12 +10,13 @@ import shutil
 import numpy as np
 import pytest
 
+from gobo.commands.simulate import print_report
 from golden.hwmodel.passes import CarrySchedule, single_pass
 from golden.hwmodel.tile import tile_outputs
 from golden.hwmodel.tile_jobs import physical_outputs, stream_tile_pass_jobs
 from hw.designs import Design
 from sim.runner import BenchFailed
-from sim.simulate import run_design
+from sim.simulate import run_design, simulate_layer
 from tests.test_cocotb_stream_tile import LAYER5, SMALL, check_runs
 from tests.test_hw_stream_tile import BASE, BUS, MEMORIES, real_layer
 
@@ -59,3 +60,29 @@ def test_a_corrupted_carry_fails_the_bench(layer):
     assert [job["failed"] for job in e.value.results["jobs"]] == [False, True]
     assert [job["mismatches"] for job in e.value.results["jobs"]] == [0, 1]
     shutil.rmtree(e.value.run_dir)
+
+
+def test_passes_and_token_groups_through_simulate_layer(minilm, capsys):
+    """`gobo simulate`'s path: 61 columns on a tile of 32 run as 2 passes, 5 tokens on a tile
+    of 4 as 2 token groups: 4 jobs of one simulation of the build above, each checked; one
+    progress line says so; the report's outputs are the last passes', its counters the sums."""
+    weights, bias = minilm[LAYER5][:24, :61], minilm[LAYER5.replace("weight", "bias")][:24]
+    report = simulate_layer(PASSES, weights, bias=bias, tokens=5, seed=3, name="layer5 24x61",
+                            tag="p2_l2_passes", memory=MEMORIES["bursty"], base=BASE)
+    assert "[sim] layer5 24x61: 61 columns exceed max_dot_length=32: running 2 passes, " \
+        "partial sums carried at acc_bits=" in capsys.readouterr().err
+    assert report["error"] is None and report["mismatches"] == 0
+    assert report["passes"] == 2 and report["outputs_checked"] == 2 * 5 * 24
+    jobs = report["token_groups"]
+    assert [j["name"] for j in jobs] == [f"layer5 24x61 tokens {g} pass {k}/2"
+                                         for g in ("0..3", "4..4") for k in (1, 2)]
+    assert all(j["counters_match_model"] and j["mismatches"] == 0 for j in jobs)
+    assert report["cycles"] == sum(j["cycles"] for j in jobs)
+    assert report["bytes_read"] == 2 * report["offchip_bytes"]
+    # 12 blocks x 5 tokens x a beat of 2 accumulators (2 x 56 bits = 14 bytes), out and back.
+    assert PASSES.acc_bits == 56 and report["carry_bytes"] == 2 * 12 * 5 * 14
+    assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+    print_report({**report, "preset": "small", "flavour": "gobo"})
+    text = capsys.readouterr().out
+    assert "passes           2 of at most 32 columns" in text
+    assert "layer5 24x61 tokens 4..4 pass 2/2: 1 tokens" in text

@@ -180,3 +180,27 @@ def test_partial_sum_traffic():
     config = STREAM.replace(max_dot_length=768, max_passes=2)
     assert config.acc_bits == 61
     assert partial_sum_bytes(config, 384, 128) == 24 * 128 * 122 == 374_784
+
+
+def test_cli_runs_a_wide_layer_as_passes_or_says_why_not():
+    """`gobo simulate`'s choice for a layer wider than the preset's max_dot_length: the
+    streaming GOBO tile with max_passes raised to the passes needed; one line otherwise."""
+    import argparse
+
+    from gobo.commands.simulate import _passes_config
+    from gobo.common import CliError
+
+    args = argparse.Namespace(tensor="w", preset="p", flavour="w8a8")
+    config = _passes_config(preset("ulx3s"), 1536, args, True, None)
+    assert config.max_passes == 4 and config.max_dot_length == 384
+    assert _passes_config(preset("minilm_stream_2pass"), 1536, args, True, None) == \
+        preset("minilm_stream_2pass")
+    with pytest.raises(CliError, match=r"^w has 1536 columns; preset p takes at most "
+                                       r"max_dot_length=384 \(with --memory or a \*_stream "
+                                       r"preset the streaming tile runs it in passes\)$"):
+        _passes_config(preset("ulx3s"), 1536, args, False, None)
+    with pytest.raises(CliError, match="passes are built for the GOBO tile only, not --flavour "
+                                       "w8a8$"):
+        _passes_config(preset("ulx3s"), 1536, args, True, 8)
+    with pytest.raises(CliError, match=r"in 5 passes the tile accumulator would need 65 bits"):
+        _passes_config(preset("bert_large_stream"), 5 * 4096, args, True, None)

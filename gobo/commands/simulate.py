@@ -211,12 +211,13 @@ def _run_simulate(args):
                       " (with --memory or a *_stream preset the streaming tile runs them in "
                       "token groups)")
     if cols > config.max_dot_length:
-        raise CliError(f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
-                       f"max_dot_length={config.max_dot_length}")
+        config = _passes_config(config, cols, args, streaming, weight_bits)
     if rows > config.max_rows:
         raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
                        f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
+    if config.max_passes != preset(args.preset).max_passes:
+        tag = f"{tag}_passes{config.max_passes}"
     if weight_bits is not None:
         tag = f"{args.flavour}_{tag}"
     try:
@@ -235,11 +236,40 @@ def _run_simulate(args):
     return 0 if report["mismatches"] == 0 and report["error"] is None else 1
 
 
+def _passes_config(config, cols, args, streaming, weight_bits):
+    """``config`` for a layer of ``cols`` columns beyond its ``max_dot_length``: the streaming
+    GOBO tile runs it as passes (docs/offchip.md section 7), with ``max_passes`` raised to the
+    passes it needs (the accumulator widened to hold the whole dot product).
+
+    Raises
+    ------
+    CliError
+        On the whole-layer tile, for a MAC baseline, or when the accumulator would exceed 64 bits.
+    """
+    limit = (f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
+             f"max_dot_length={config.max_dot_length}")
+    if not streaming:
+        raise CliError(f"{limit} (with --memory or a *_stream preset the streaming tile runs "
+                       f"it in passes)")
+    if weight_bits is not None:
+        raise CliError(f"{limit}; passes are built for the GOBO tile only, not --flavour "
+                       f"{args.flavour}")
+    passes = -(-cols // config.max_dot_length)
+    if passes > config.max_passes:
+        config = config.replace(max_passes=passes)
+    try:
+        return config.check_tile()
+    except ValueError as e:
+        raise CliError(f"{limit}; in {passes} passes {e}") from None
+
+
 def print_report(r):
     """Print a :func:`sim.simulate.simulate_layer` report (with its ``preset``) for people."""
     stalls = ", ".join(f"{k} {v}" for k, v in r["stall_cycles"].items())
     if "memory" in r:
         stalls += f", memory {r['stall_memory']}"
+    if r.get("passes"):
+        stalls += f", carry {r['stall_carry']}"
     util = f"{r['utilization']:.4f}" if r["utilization"] is not None else "n/a"
     widths = (f" W{r['weight_bits']}A{r['config']['act_bits']}" if r.get("weight_bits")
               else "")
@@ -249,7 +279,18 @@ def print_report(r):
         print(f"  off-chip         {r['memory']}: {r['bytes_read']} bytes read (image "
               f"{r['offchip_bytes']}), {r['row_blocks']} row blocks")
         groups = r["token_groups"]
-        if len(groups) > 1:
+        if r.get("passes"):
+            print(f"  passes           {r['passes']} of at most "
+                  f"{r['config']['max_dot_length']} columns, partial sums at acc_bits: "
+                  f"{r['carry_bytes']} bytes written and read back; counters below are sums, "
+                  f"outputs checked include the partial sums")
+            for g in groups:
+                job_util = f"{g['ideal_cycles'] / g['cycles']:.4f}" if g["cycles"] else "n/a"
+                print(f"    {g['name']}: {g['tokens']} tokens, {g['cycles']} cycles (ideal "
+                      f"{g['ideal_cycles']}, utilization {job_util}), stall_memory "
+                      f"{g['stall_memory']}, {g['bytes_read']} bytes, {g['mismatches']} "
+                      f"mismatches")
+        elif len(groups) > 1:
             print(f"  token groups     {len(groups)} (tokens " +
                   " + ".join(str(g["tokens"]) for g in groups) + "); counters below are sums")
             for i, g in enumerate(groups):

@@ -91,9 +91,10 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     the FP32 layer's result (T, M) and the bench jobs: ``[`` the :func:`tile_job` ``]``, or with
     an off-chip ``memory`` (:class:`~golden.hwmodel.offchip.OffchipMemory`) the
     :func:`stream_tile_group_jobs` of the streaming tile (one per token group of ``max_tokens``)
-    with its image at byte ``base``. Raises :class:`~golden.hwmodel.layer_image.ImageError` (a
-    ``ValueError``) for a layer the configuration cannot hold (on the whole-layer tile: more
-    than ``max_tokens`` tokens too).
+    with its image at byte ``base`` (a GOBO layer wider than ``max_dot_length``: the
+    :func:`stream_tile_pass_jobs`, per token group one job per pass). Raises
+    :class:`~golden.hwmodel.layer_image.ImageError` (a ``ValueError``) for a layer the
+    configuration cannot hold (on the whole-layer tile: more than ``max_tokens`` tokens too).
 
     With ``weight_bits`` (a MAC baseline's ``config`` and weight width,
     :func:`golden.config.mac_flavour`) the layer is the dense
@@ -108,7 +109,10 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     else:
         image, x_int, fp32 = calibrated_mac_layer(config, weight_bits, weights, activations,
                                                   bias=bias)
-    if memory is not None:
+    if memory is not None and weight_bits is None and image.cols > config.max_dot_length:
+        jobs = stream_tile_pass_jobs(image, x_int, memory, name=name, seed=seed, base=base,
+                                     **options)
+    elif memory is not None:
         jobs = stream_tile_group_jobs(image, x_int, memory, name=name, seed=seed, base=base,
                                       **options)
     elif weight_bits is None:
