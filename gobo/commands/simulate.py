@@ -122,8 +122,8 @@ def _activations(path, features):
 def choose_preset(name, rows, cols, tokens, memory):
     """``(preset name, streaming?)`` for a ``rows x cols`` layer over ``tokens`` tokens.
 
-    A named preset streams if it is one of ``STREAM_PRESETS`` or a ``memory`` is named (the
-    streaming tile on that preset's datapath). ``"auto"``: :data:`ON_CHIP_PRESET` if the layer
+    A named preset streams if it is one of ``STREAM_PRESETS``, has ``max_passes > 1`` or a
+    ``memory`` is named (the streaming tile on that preset's datapath). ``"auto"``: :data:`ON_CHIP_PRESET` if the layer
     fits it (rows, columns, tokens) and no ``memory`` is named, else the first of
     ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the streaming tile runs any
     number of rows, and tokens beyond ``max_tokens`` in token groups).
@@ -134,7 +134,9 @@ def choose_preset(name, rows, cols, tokens, memory):
         If no preset takes the layer's columns.
     """
     if name != "auto":
-        return name, name in STREAM_PRESETS or memory is not None
+        # A preset of passes (max_passes > 1) is a streaming one: only that tile has them.
+        return name, (name in STREAM_PRESETS or memory is not None
+                      or preset(name).max_passes > 1)
     tile = preset(ON_CHIP_PRESET)
     if memory is None and rows <= tile.max_rows and cols <= tile.max_dot_length and \
             tokens <= tile.max_tokens:
