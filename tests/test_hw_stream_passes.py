@@ -105,3 +105,16 @@ def test_a_corrupted_carry_on_the_tile_fails_the_check(layer):
     assert int(np.count_nonzero(y != want)) == 1
     with pytest.raises(AssertionError, match=r"1 outputs differ, first at \(row, token\) \(5, 1\)"):
         check_outputs(want, y)
+
+
+def test_only_the_streaming_gobo_tile_has_passes():
+    from amaranth.hdl import Fragment
+
+    from golden.config import mac_flavour
+    from hw.mac_tile import MacTile
+    from hw.tile import GoboTile
+    for dut in (GoboTile(config=PASSES),
+                MacTile(config=mac_flavour("w8a8", base="tiny", max_passes=2)[0], weight_bits=8)):
+        with pytest.raises(ValueError, match="max_passes=[24]: passes are built only in the "
+                                             "streaming GOBO tile"):
+            Fragment.get(dut, None)

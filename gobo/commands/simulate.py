@@ -123,10 +123,10 @@ def choose_preset(name, rows, cols, tokens, memory):
     """``(preset name, streaming?)`` for a ``rows x cols`` layer over ``tokens`` tokens.
 
     A named preset streams if it is one of ``STREAM_PRESETS``, has ``max_passes > 1`` or a
-    ``memory`` is named (the streaming tile on that preset's datapath). ``"auto"``: :data:`ON_CHIP_PRESET` if the layer
-    fits it (rows, columns, tokens) and no ``memory`` is named, else the first of
-    ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the streaming tile runs any
-    number of rows, and tokens beyond ``max_tokens`` in token groups).
+    ``memory`` is named (the streaming tile on that preset's datapath). ``"auto"``:
+    :data:`ON_CHIP_PRESET` if the layer fits it (rows, columns, tokens) and no ``memory`` is
+    named, else the first of ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the
+    streaming tile runs any number of rows, and tokens beyond ``max_tokens`` in token groups).
 
     Raises
     ------
