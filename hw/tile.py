@@ -9,7 +9,7 @@ from golden.hwmodel.packing import LoadTarget, load_fields, memory_shapes
 
 from .layouts import struct_layout, tile_output_layout
 from .outlier_path import OutlierSidePath
-from .params import ConfigParams, check_memories
+from .params import ConfigParams, check_memories, check_one_pass
 from .pe import GoboPE
 from .tile_controller import TileController, counters_layout, layer_layout
 from .tile_memories import MemorySpec, TileMemories
@@ -119,7 +119,7 @@ class GoboTile(ConfigParams, wiring.Component):
 
     def __init__(self, *, config, memories="internal"):
         self._init_config(config)
-        config.check_tile()
+        check_one_pass(config.check_tile())
         self._memories = TileMemories(tile_memory_specs(config), check_memories(memories))
         super().__init__({
             **self._memories.members(),

@@ -18,7 +18,7 @@ from golden.hwmodel.packing import (
 
 from .layouts import corrections_layout, dots_layout, struct_layout, tile_output_layout
 from .outlier_path import side_command_layout
-from .params import ConfigParams, check_shape
+from .params import ConfigParams, check_one_pass, check_shape
 
 __all__ = ["TileController", "broadcast_layout", "layer_layout", "counters_layout"]
 
@@ -155,9 +155,10 @@ class TileController(ConfigParams, wiring.Component):
         self._streamed = streamed
         if not isinstance(passes, bool):
             raise TypeError(f"passes must be a bool, not {passes!r}")
-        if passes != (config.max_passes > 1):
-            raise ValueError(f"max_passes={config.max_passes}: passes are built only in the "
-                             f"streaming GOBO tile (hw.stream_tile.StreamTile)")
+        if not passes:
+            check_one_pass(config)
+        elif config.max_passes == 1:
+            raise ValueError("passes need a configuration with max_passes > 1")
         self._passes = passes
         pes = config.pes
         bias_width, _ = memory_shapes(config)["bias"]
