@@ -204,3 +204,27 @@ def test_cli_runs_a_wide_layer_as_passes_or_says_why_not():
         _passes_config(preset("ulx3s"), 1536, args, True, 8)
     with pytest.raises(CliError, match=r"in 5 passes the tile accumulator would need 65 bits"):
         _passes_config(preset("bert_large_stream"), 5 * 4096, args, True, None)
+
+
+def test_image_files_keep_their_passes_and_old_files_are_one_pass(tmp_path):
+    import json
+
+    from golden.hwmodel.layer_image import load_image, save_image
+    rng = np.random.default_rng(9)
+    image = _seeded_image(rng, TINY, 40, outliers=[(2, 17, 123)])
+    save_image(image, tmp_path / "wide.npz")
+    back = load_image(tmp_path / "wide.npz")
+    assert back.config == TINY and back.cols == 40
+    np.testing.assert_array_equal(passes_outputs(back, np.ones((1, 40), dtype=np.int64))[0],
+                                  passes_outputs(image, np.ones((1, 40), dtype=np.int64))[0])
+    # A file written before max_passes existed: its configuration lacks the field.
+    one = preset("tiny")
+    save_image(make_image(one, indexes=np.zeros((4, 8), dtype=np.int64),
+                          centroids=list(range(8))), tmp_path / "old.npz")
+    with np.load(tmp_path / "old.npz") as f:
+        arrays = dict(f)
+    meta = json.loads(str(arrays["meta"]))
+    del meta["config"]["max_passes"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez_compressed(tmp_path / "old.npz", **arrays)
+    assert load_image(tmp_path / "old.npz").config == one

@@ -28,8 +28,10 @@ def add(subparsers):
                     "the cycle model, and report utilization, stalls and the error against the "
                     "FP32 layer. On the streaming tile, more tokens than the preset's max_tokens "
                     "(the activation memory) run as token groups of at most max_tokens, back to "
-                    "back, each checked; the counters reported are the groups' sums. Exit "
-                    "status 1 on any mismatch.",
+                    "back, each checked; the counters reported are the groups' sums. A GOBO "
+                    "layer wider than the preset's max_dot_length runs there as passes, its "
+                    "partial sums carried exactly between them (docs/offchip.md section 10). "
+                    "Exit status 1 on any mismatch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example("gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.attention.self.query.weight \\",
@@ -45,7 +47,11 @@ def add(subparsers):
                        "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.5.output.dense.weight \\",
                        "    --bias encoder.layer.5.output.dense.bias --preset minilm_stream "
-                       "--flavour w8a8 --tokens 16"))
+                       "--flavour w8a8 --tokens 16",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.output.dense.weight \\",
+                       "    --bias encoder.layer.0.output.dense.bias --preset minilm_stream_2pass "
+                       "--tokens 16"))
     add_layer_arguments(p)
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
