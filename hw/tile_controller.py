@@ -336,17 +336,17 @@ class TileController(ConfigParams, wiring.Component):
 
         m1_free = ~self.o.valid | self.o.ready
         take = Signal(name="take")
-        carry_ok = Signal(name="carry_ok")     # no carry needed, or this slot's is there
+        can_take = self.dots.valid & self.corr.valid & (~m1_valid | m1_free)
         if self._passes:
+            carry_ok = Signal(name="carry_ok")     # no carry needed, or this slot's is there
             m1_carry = Signal.like(self.carry.payload, name="m1_carry")
             m.d.comb += [carry_ok.eq(~layer.carry_in | self.carry.valid),
                          self.carry.ready.eq(take & layer.carry_in)]
             with m.If(take):
                 m.d.sync += m1_carry.eq(Mux(layer.carry_in, self.carry.payload.as_value(), 0))
-        else:
-            m.d.comb += carry_ok.eq(1)
+            can_take = can_take & carry_ok
         m.d.comb += [
-            take.eq(self.dots.valid & self.corr.valid & carry_ok & (~m1_valid | m1_free)),
+            take.eq(can_take),
             self.dots.ready.eq(take), self.corr.ready.eq(take),
         ]
         for p in range(pes):
@@ -386,7 +386,8 @@ class TileController(ConfigParams, wiring.Component):
                 corr_sh.eq(m1_corr[p] << layer.shift_corr),
                 bias_sh.eq(self.bias_rd[p].data[:bias_bits].as_signed() << layer.shift_bias),
                 # acc_bits holds the sum over every pass (GoboConfig.acc_bits): exact.
-                acc.eq(dot_sh + corr_sh + bias_sh + (m1_carry[p] if self._passes else 0)),
+                acc.eq(dot_sh + corr_sh + bias_sh + m1_carry[p] if self._passes
+                       else dot_sh + corr_sh + bias_sh),
                 rounded.eq(acc + half),
                 shifted.eq(rounded >> s_eff),
             ]
