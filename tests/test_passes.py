@@ -228,3 +228,15 @@ def test_image_files_keep_their_passes_and_old_files_are_one_pass(tmp_path):
     arrays["meta"] = np.array(json.dumps(meta))
     np.savez_compressed(tmp_path / "old.npz", **arrays)
     assert load_image(tmp_path / "old.npz").config == one
+
+
+def test_carry_schedule():
+    from golden.hwmodel.passes import CarrySchedule
+    slow = CarrySchedule(latency=5, interval=3)
+    assert [slow.available(k, 10) for k in range(4)] == [True, True, False, False]
+    assert slow.last_arrival(4) == 14 and CarrySchedule().available(99, 0)
+    assert slow.to_dict() == {"latency": 5, "interval": 3}
+    with pytest.raises(ValueError, match="interval must be"):
+        CarrySchedule(interval=-1)
+    with pytest.raises(TypeError, match="latency must be"):
+        CarrySchedule(latency=1.5)

@@ -21,10 +21,10 @@ outlier record goes to the pass holding its column.
 """
 
 import dataclasses
-import typing
 
 import numpy as np
 
+from golden.config import check_int
 from golden.hwmodel.fixedpoint import check_signed
 from golden.hwmodel.packing import pack, tile_output_fields
 from golden.hwmodel.tile import requantize, tile_accumulators
@@ -49,8 +49,8 @@ def pass_images(image):
     Raises
     ------
     ValueError
-        If the layer needs more than ``config.max_passes`` passes (the image refuses that
-        already) .
+        If the layer needs more than ``config.max_passes`` passes (a
+        :class:`~golden.hwmodel.layer_image.LayerImage` refuses that already).
     """
     config = image.config
     spans = pass_columns(image.cols, config.max_dot_length)
@@ -126,16 +126,31 @@ def partial_sum_bytes(config, rows, tokens):
     return blocks * tokens * (-(-config.pes * config.acc_bits // 8))
 
 
-class CarrySchedule(typing.NamedTuple):
+@dataclasses.dataclass(frozen=True)
+class CarrySchedule:
     """When the ``carry`` stream of a pass offers its beats (the previous pass's partial sums,
     one per slot in the merge's order), shared by the cycle model
     (:class:`~golden.hwmodel.stream_tile.CarrySteps`) and the benches: beat ``k`` from cycle
     ``latency + k * interval`` of the run on (cycle 0: the first busy cycle), held until taken.
     ``CarrySchedule()`` offers every beat from the start (a carry buffer filled before the
-    pass: the merge never waits)."""
+    pass: the merge never waits).
+
+    Raises
+    ------
+    TypeError, ValueError
+        If ``latency`` or ``interval`` is not a non-negative integer (the message names it).
+    """
 
     latency: int = 0
     interval: int = 0
+
+    def __post_init__(self):
+        for name in ("latency", "interval"):
+            check_int(name, getattr(self, name), 0)
+
+    def to_dict(self):
+        """``{"latency": ..., "interval": ...}`` (a bench job's ``carry``)."""
+        return dataclasses.asdict(self)
 
     def available(self, k, cycle):
         return cycle >= self.latency + k * self.interval

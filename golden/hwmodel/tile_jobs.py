@@ -255,7 +255,7 @@ def stream_tile_pass_jobs(image, acts, memory, *, name, seed=1, base=0, carry=No
                        name=f"{group_name(name, g, len(groups))} pass {k + 1}/{len(parts)}",
                        seed=seed, layer_word=layer_word(part, len(g), **modes),
                        load=act_beats(config, x[:, start:stop]), counters=counters, **options)
-            job["carry"] = None if schedule is None else schedule._asdict()
+            job["carry"] = None if schedule is None else schedule.to_dict()
             jobs.append(_offchip(job, memory, base,
                                  offchip_layout(part, memory.bus_bytes, base=base)))
     return jobs
