@@ -38,10 +38,11 @@ from tests.test_hw_stream_tile import (
 PASSES = STREAM.replace(max_dot_length=16, max_passes=4)
 
 
-def run_passes(image, acts, memory, schedule, *, corrupt=None):
+def run_passes(image, acts, memory, schedule, *, corrupt=None, stall_prob=0.0):
     """Run ``image`` as passes on one StreamTile: ``(Y, [each pass's outputs], [each pass's
     counters], [each pass's model counters])``; each pass's carry is the previous pass's RTL
-    outputs (``corrupt`` applied to them first, if given)."""
+    outputs (``corrupt`` applied to them first, if given); ``o`` refused with probability
+    ``stall_prob`` a cycle (seeded)."""
     config = image.config
     tokens = acts.shape[0]
     dut = StreamTile(config=config, bus_bytes=memory.bus_bytes)
@@ -60,7 +61,8 @@ def run_passes(image, acts, memory, schedule, *, corrupt=None):
         ((y, word),) = run_tile(dut, load=act_beats(config, acts[:, start:stop]),
                                 layer=layer_word(part, tokens, **modes), tokens=tokens,
                                 blocks=part.blocks, inputs=[(dut.base, BASE)],
-                                background=background, monitor=StreamMonitor())
+                                background=background, monitor=StreamMonitor(),
+                                rng=np.random.default_rng(k), stall_prob=stall_prob)
         outs.append(y)
         counters.append(unpack(stream_counters_fields(config), word))
         models.append(stream_tile_cycles_of_image(part, tokens, memory, base=BASE, carry=carry))
@@ -92,6 +94,19 @@ def test_passes_on_the_tile_equal_one_pass_and_the_cycle_model(layer, memory, sc
         check_counters(model, got)
     waits = sum(c["stall_carry"] for c in counters)
     assert (waits > 0) == (schedule.interval > 0), waits
+
+
+def test_passes_exact_under_output_backpressure_and_a_slow_carry(layer):
+    """Random ``o`` backpressure (the merge holds with a carry in its register) and a carry
+    every 7 cycles: every partial sum and output still exact (the run is not timed)."""
+    image, acts = layer
+    y, outs, counters, _ = run_passes(image, acts, MEMORIES["fast"],
+                                      CarrySchedule(latency=3, interval=7), stall_prob=0.4)
+    want_y, partials = passes_outputs(image, acts)
+    for got, want in zip(outs[:-1], partials[:-1]):
+        check_outputs(want, got)
+    check_outputs(want_y, y)
+    assert all(c["stall_output"] > 0 for c in counters)
 
 
 def test_a_corrupted_carry_on_the_tile_fails_the_check(layer):
