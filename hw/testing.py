@@ -391,6 +391,9 @@ def run_stream_tile_job(dut, job, design=None):
     from golden.hwmodel.offchip import OffchipMemory, OffchipPort
     from golden.hwmodel.packing import stream_counters_fields
 
+    if job.get("carry") is not None:     # its carry is the previous job's outputs
+        raise ValueError(f"{job['name']}: a pass with a carry runs after the pass before it, on "
+                         f"the cocotb bench (sim/stream_tile_bench.py) or with carry_stream")
     port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
                        base=job["base"])
     return _tile_observed(dut, job, stream_counters_fields(dut.config), streams=None,
