@@ -158,7 +158,7 @@ class GoboConfig:
         Depth of the outlier memory, in words of ``outlier_lanes`` records.
     max_passes : int
         The most passes of at most ``max_dot_length`` columns a layer's dot products may be
-        split into (docs/offchip.md section 7): the accumulator is sized for
+        split into (docs/offchip.md section 10): the accumulator is sized for
         ``layer_dot_length = max_passes * max_dot_length`` columns, so partial sums carried
         between passes are exact. 1 (the default): one pass, today's widths.
 
@@ -405,7 +405,7 @@ PRESETS = {
     "minilm_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=1536, max_tokens=128,
                                       max_outlier_words=512),
     # minilm_stream with half its activation memory (768 columns x 128 tokens): MiniLM's
-    # 1536-wide FFN output layer runs as 2 passes (docs/offchip.md section 7); same acc_bits.
+    # 1536-wide FFN output layer runs as 2 passes (docs/offchip.md section 10); same acc_bits.
     "minilm_stream_2pass": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=768, max_passes=2,
                                             max_tokens=128, max_outlier_words=512),
     "bert_base_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=3072,

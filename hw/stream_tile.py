@@ -42,7 +42,7 @@ def stream_members(config, memories, fetcher, load, layer):
     :func:`stream_counters_layout` counters."""
     members = run_members(config)
     members["counters"] = Out(stream_counters_layout(config))
-    if config.max_passes > 1:     # passes: the previous pass's partial sums (docs/offchip.md 7)
+    if config.max_passes > 1:     # passes: the previous pass's partial sums (docs/offchip.md 10)
         members["carry"] = In(stream.Signature(tile_output_layout(config)))
     return {**memories.members(), "axi": Out(fetcher.axi.signature),
             "load": In(stream.Signature(load)), "layer": In(layer), "base": In(AXI_ADDR_BITS),
@@ -142,7 +142,7 @@ class StreamTile(ConfigParams, wiring.Component):
         passes).
     carry : ``In(stream.Signature(tile_output_layout(config)))``
         Only with ``config.max_passes > 1`` (a layer longer than ``max_dot_length`` run as
-        passes, docs/offchip.md section 7): the previous pass's partial sums, one beat per slot
+        passes, docs/offchip.md section 10): the previous pass's partial sums, one beat per slot
         ``(b, t)`` in the output order, taken while ``layer.carry_in`` is set; with
         ``layer.partial_out`` the tile emits its unrounded accumulators on ``o``.
     """

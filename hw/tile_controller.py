@@ -93,7 +93,7 @@ class TileController(ConfigParams, wiring.Component):
         waited for a block.
     passes : bool
         Pass mode (``config.max_passes > 1``, the streaming GOBO tile only; docs/offchip.md
-        section 7): the ``layer`` port's ``carry_in`` makes the merge take one ``carry`` beat
+        section 10): the ``layer`` port's ``carry_in`` makes the merge take one ``carry`` beat
         per slot too and add its ``P`` partial sums to ``acc``; ``partial_out`` emits ``acc``
         unrounded on ``o`` (``acc_bits`` wide in this mode, ``Y`` sign-extended otherwise);
         ``stall_carry`` counts the stalls of the broadcast while the merge waited for a carry.

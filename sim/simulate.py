@@ -87,7 +87,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     jobs of one simulation of one build: every group's outputs and counters are checked, the
     report's counters are the groups' sums and ``token_groups`` lists each group's. A GOBO
     layer wider than ``config.max_dot_length`` (up to ``max_passes`` times) runs as passes
-    (docs/offchip.md section 7), each pass a job of each group, its partial sums fed back by
+    (docs/offchip.md section 10), each pass a job of each group, its partial sums fed back by
     the bench and checked too; the report adds ``passes`` and ``carry_bytes`` (the partial
     sums written and read back).
 

@@ -31,7 +31,7 @@ class StreamTileTestbench(TileTestbench):
     def __init__(self, dut, config):
         super().__init__(dut, config)
         self.counters_fields = stream_counters_fields(config)
-        self.previous = None      # the last run's output beats: a pass's carry (docs/offchip.md 7)
+        self.previous = None      # the last run's output beats: a pass's carry (docs/offchip.md 10)
 
     async def reset(self):
         self.dut.axi__arready.value = 0

@@ -1,5 +1,5 @@
 """A layer longer than max_dot_length through the streaming tile's Verilog on Verilator, as
-passes (docs/offchip.md section 7; sim/stream_tile_bench.py): the bench feeds each pass's
+passes (docs/offchip.md section 10; sim/stream_tile_bench.py): the bench feeds each pass's
 output beats, as the RTL emitted them, back on the next pass's ``carry`` stream; every partial
 sum and every output bit for bit against the golden passes (whose outputs equal the single-pass
 model's: tests/test_passes.py), every counter (``stall_carry`` included) equal to the cycle

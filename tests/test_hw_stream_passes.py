@@ -1,5 +1,5 @@
 """A layer longer than max_dot_length on the streaming tile, as passes (hw/stream_tile.py pass
-mode, golden.hwmodel.passes; docs/offchip.md section 7) in the Amaranth simulator: each pass's
+mode, golden.hwmodel.passes; docs/offchip.md section 10) in the Amaranth simulator: each pass's
 unrounded partial sums go back into the next pass's ``carry`` stream as the tile emitted them;
 every partial sum and every output against the golden passes and the single-pass model, every
 counter (``stall_carry`` included) against the cycle model with the same carry schedule."""

@@ -1,4 +1,4 @@
-"""A layer longer than one pass (golden.hwmodel.passes, docs/offchip.md section 7): the
+"""A layer longer than one pass (golden.hwmodel.passes, docs/offchip.md section 10): the
 multi-pass outputs equal the single-pass outputs on every element, on real MiniLM matrices and
 on seeded edge cases, and a corrupted carry is caught."""
 

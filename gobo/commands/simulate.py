@@ -246,7 +246,7 @@ def _run_simulate(args):
 
 def _passes_config(config, cols, args, streaming, weight_bits):
     """``config`` for a layer of ``cols`` columns beyond its ``max_dot_length``: the streaming
-    GOBO tile runs it as passes (docs/offchip.md section 7), with ``max_passes`` raised to the
+    GOBO tile runs it as passes (docs/offchip.md section 10), with ``max_passes`` raised to the
     passes it needs (the accumulator widened to hold the whole dot product).
 
     Raises

@@ -629,7 +629,7 @@ def layer_fields(config):
         Field("out_shift", _bits_for(config.acc_bits)),
         # M: PE p's beats of block b count as busy only for real rows b*P + p < M.
         Field("rows", _bits_for(config.max_rows)),
-        # Passes (max_passes > 1 only; docs/offchip.md section 7): add the carried partial sums
+        # Passes (max_passes > 1 only; docs/offchip.md section 10): add the carried partial sums
         # of the ``carry`` stream; emit the unrounded accumulators instead of the outputs.
         *([Field("carry_in", 1), Field("partial_out", 1)] if config.max_passes > 1 else []),
     ]

@@ -1,5 +1,5 @@
 """A dot product longer than one pass: a layer of ``N > max_dot_length`` columns run as passes of
-at most ``max_dot_length`` columns, exactly (docs/offchip.md section 7, docs/numerics.md
+at most ``max_dot_length`` columns, exactly (docs/offchip.md section 10, docs/numerics.md
 "Passes").
 
 Every pass is the tile's own computation (:func:`golden.hwmodel.tile.tile_accumulators`) on the

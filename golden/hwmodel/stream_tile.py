@@ -28,7 +28,7 @@ def block_beats(config, bus_bytes, chunks, words_per_block):
 
 class CarrySteps(TileSteps):
     """:class:`~golden.hwmodel.tile.TileSteps` of a pass that adds carried partial sums
-    (``layer.carry_in``, docs/offchip.md section 7): the merge takes slot ``k`` only once the
+    (``layer.carry_in``, docs/offchip.md section 10): the merge takes slot ``k`` only once the
     ``carry`` stream offers its beat, which ``carry`` (a
     :class:`~golden.hwmodel.passes.CarrySchedule`) says from which cycle of the run (0: the
     first busy cycle) it does; a broadcast stall while the merge waits only for it counts in

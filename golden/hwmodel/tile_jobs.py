@@ -228,7 +228,7 @@ def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **optio
 def stream_tile_pass_jobs(image, acts, memory, *, name, seed=1, base=0, carry=None,
                           **options):
     """A layer longer than ``max_dot_length`` on the streaming GOBO tile, as passes
-    (:mod:`golden.hwmodel.passes`, docs/offchip.md section 7): per token group (as
+    (:mod:`golden.hwmodel.passes`, docs/offchip.md section 10): per token group (as
     :func:`stream_tile_group_jobs`), one :func:`stream_tile_job`-like job per pass, in order,
     the pass's image off chip at ``base`` and its activation columns loaded. Every pass but the
     last expects its unrounded partial sums, the last the outputs; every pass but the first has
