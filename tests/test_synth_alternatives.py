@@ -1,0 +1,72 @@
+"""`gobo synth --alternatives`'s comparison (synth/alternatives.py) from fixed figures: the
+slowdown folded into area per operation, the ratios to the present PE and to the MAC PE, the
+verdict that can go either way, and the CLI refusing a --preset."""
+
+import numpy as np
+import pytest
+
+from golden.config import PRESETS
+from synth.alternatives import alternatives_markdown, alternatives_report, slowdown, stall_table
+from synth.designs import alternative_designs
+
+
+def _result(design, area, fmax):
+    return {**design.describe(), "asic_area": {"area_um2": area}, "timing": {"fmax_mhz": fmax}}
+
+
+def _indexes():
+    """Two small 'matrices': one whose beats all put 16 lanes on one bin (stall at K < 16),
+    one uniform (no stall at K = 8)."""
+    return {"all_one_bin": np.zeros((4, 32), dtype=np.int64),
+            "spread": np.tile(np.arange(8), (4, 4))}
+
+
+def test_alternatives_fold_the_stall_slowdown_and_give_a_verdict():
+    designs = alternative_designs(act_bits=(8,))
+    assert [d.kind for d in designs] == ["gobo_pe", "gobo_pe_collision", "gobo_pe_spill",
+                                         "mac_pe"]
+    indexes = _indexes()
+    # Collision PE, K = 8: the all-one-bin beats take 2 cycles, the spread ones 1. Rows of 2
+    # beats are handed over every recon_cycles = 8: the present PE takes 3 * 8 + 2 + 9 = 35
+    # cycles per matrix; the all-one-bin rows' 4 cycles add 2, less the first beat's extra one.
+    slow = slowdown(designs[1], indexes)
+    c = designs[0].config
+    assert slow == (35 + 1 + 35) / 70
+    assert slowdown(designs[0], indexes) == 1.0 and slowdown(designs[2], indexes) == 1.0
+    areas = {"gobo_pe": 1000.0, "gobo_pe_collision": 700.0, "gobo_pe_spill": 990.0,
+             "mac_pe": 800.0}
+    results = {d.name: _result(d, areas[d.kind], 100.0) for d in designs}
+    comp = alternatives_report(designs, results, indexes)
+    rows = {r["design"]: r for r in comp["rows"]}
+    collision = rows[designs[1].name]
+    assert collision["ops_per_cycle"] == pytest.approx(c.lanes / slow)
+    assert collision["area_per_op_um2"] == pytest.approx(700.0 * slow / c.lanes)
+    assert collision["area_per_op_um2_over_mac"] == pytest.approx(700.0 * slow / 800.0)
+    verdicts = {v["design"]: v["verdict"] for v in comp["verdicts"]}
+    assert verdicts[designs[2].name] == "beats the present PE"           # 0.99x, no slowdown
+    assert verdicts[designs[1].name] == ("beats the present PE" if 700.0 * slow < 1000.0
+                                         else "does not beat the present PE")
+    # A slower clock alone turns the spill PE's verdict.
+    results[designs[2].name]["timing"]["fmax_mhz"] = 98.0
+    comp = alternatives_report(designs, results, indexes)
+    assert {v["design"]: v["verdict"] for v in comp["verdicts"]}[designs[2].name] == \
+        "does not beat the present PE"
+    md = alternatives_markdown({"note": "n", "generated": "now", "wall_seconds": 1.0,
+                                "comparison": comp})
+    assert "does not beat the present PE" in md and "all_one_bin" in md
+
+
+def test_stall_table_counts_stalled_beats():
+    config = PRESETS["minilm"]
+    table = stall_table(config, _indexes(), bin_inputs=(8, 16))
+    one_bin_k8 = next(r for r in table if r["matrix"] == "all_one_bin" and r["bin_inputs"] == 8)
+    assert (one_bin_k8["stalled_beats"], one_bin_k8["cycles_per_beat"]) == (1.0, 2.0)
+    assert all(r["stalled_beats"] == 0.0 for r in table if r["bin_inputs"] == 16)
+    spread_k8 = next(r for r in table if r["matrix"] == "spread" and r["bin_inputs"] == 8)
+    assert spread_k8["slowdown"] == 1.0
+
+
+def test_cli_alternatives_take_no_preset(capsys):
+    from gobo.cli import main
+    assert main(["synth", "--out", "x", "--alternatives", "--preset", "lanes4"]) == 2
+    assert "--alternatives synthesizes its own designs" in capsys.readouterr().err
