@@ -18,7 +18,7 @@ from hw.designs import collision_bin_inputs, spill_beats
 from .report import _fmt, _get
 
 __all__ = ["MATRICES", "BIN_INPUTS", "real_indexes", "stall_table", "slowdown",
-           "alternatives_report", "alternatives_markdown"]
+           "alternatives_report", "alternatives_markdown", "alternatives_plot"]
 
 #: The real matrices the stall rate is measured on: all six FC layers of layer 0.
 MATRICES = tuple(f"encoder.layer.0.{part}.weight" for part in (
@@ -137,10 +137,42 @@ def _ratio(a, b):
     return None if a is None or b in (None, 0) else a / b
 
 
+def alternatives_plot(report, path):
+    """Grouped bars of area per Gop/s of every design of the comparison, by activation width;
+    returns ``path``, or None when matplotlib is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    rows = [r for r in report["comparison"]["rows"] if r["area_per_gops_um2"] is not None]
+    widths = sorted({r["act_bits"] for r in rows}, reverse=True)
+    kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, kind in enumerate(kinds):
+        values = [next((r["area_per_gops_um2"] / 1e3 for r in rows
+                        if r["kind"] == kind and r["act_bits"] == a), 0) for a in widths]
+        ax.bar([w + (i - len(kinds) / 2 + 0.5) * 0.2 for w in range(len(widths))], values,
+               width=0.2, label=kind)
+    ax.set_xticks(range(len(widths)), [f"A{a}" for a in widths])
+    ax.set_ylabel("OSU area per Gop/s (10^3 um^2), stalls included")
+    ax.set_title("GOBO PE alternatives against the present PE and the MAC PE", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def alternatives_markdown(report):
     comp = report["comparison"]
+    rows = report["designs"].values() if "designs" in report else []
+    cached = sum(1 for d in rows if d.get("cached"))
+    from_cache = f" ({cached} of {len(rows)} designs from an earlier run's cache)" if cached else ""
     lines = ["# GOBO PE alternatives (issue 18, item 7)", "", f"> {report['note']}", "",
-             f"Generated {report['generated']}; wall {report['wall_seconds']:.0f} s. "
+             f"Generated {report['generated']}; wall {report['wall_seconds']:.0f} s{from_cache}. "
              f"Method: {comp['method']}.", "",
              f"Collision PE: {comp['collision_bin_inputs']} adder-tree inputs per bin; spill PE: "
              f"chunks of {comp['spill_beats']} beats.", "",

@@ -202,14 +202,18 @@ def default_designs():
 SWEEP = {"lanes": (1, 4, 8, 16), "index_bits": (3, 4), "act_bits": (8, 16)}
 
 
-def sweep_designs():
-    """GOBO PEs over lanes x index_bits x act_bits x recon_multipliers in {1, 2**index_bits}."""
+def sweep_designs(kinds=("gobo_pe",)):
+    """GOBO PEs over lanes x index_bits x act_bits x recon_multipliers in {1, 2**index_bits},
+    one point per PE kind of ``kinds`` (the present ``gobo_pe`` by default; any of
+    :data:`PE_ALTERNATIVES` too)."""
     designs = []
     for lanes, idx, act in itertools.product(*SWEEP.values()):
         for mults in (1, 1 << idx):
             config = PRESETS["bert_large"].replace(lanes=lanes, index_bits=idx, act_bits=act,
                                               recon_multipliers=mults)
-            designs.append(gobo(f"l{lanes}_i{idx}_a{act}_m{mults}", config))
+            point = f"l{lanes}_i{idx}_a{act}_m{mults}"
+            designs += [gobo(point, config) if kind == "gobo_pe" else
+                        synth_design(kind, f"{kind}_{point}", config) for kind in kinds]
     return designs
 
 

@@ -153,7 +153,9 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
         out.mkdir(parents=True, exist_ok=True)
         (out / "alternatives.json").write_text(json.dumps(report, indent=2) + "\n")
         (out / "alternatives.md").write_text(md)
-        written = "alternatives.json and alternatives.md"
+        from .alternatives import alternatives_plot
+        alternatives_plot(report, out / "alternatives.png")
+        written = "alternatives.json, alternatives.md and alternatives.png"
     elif sweep:
         report["pareto"] = pareto(report["designs"])
         md = write_sweep_reports(report, out)

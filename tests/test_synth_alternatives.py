@@ -70,3 +70,12 @@ def test_cli_alternatives_take_no_preset(capsys):
     from gobo.cli import main
     assert main(["synth", "--out", "x", "--alternatives", "--preset", "lanes4"]) == 2
     assert "--alternatives synthesizes its own designs" in capsys.readouterr().err
+
+
+def test_sweep_takes_the_alternatives():
+    from synth.designs import PE_ALTERNATIVES, sweep_designs
+    present = sweep_designs()
+    both = sweep_designs(kinds=("gobo_pe", *PE_ALTERNATIVES))
+    assert len(both) == 3 * len(present)
+    assert [d.name for d in both if d.kind == "gobo_pe"] == [d.name for d in present]
+    assert "gobo_pe_spill_l16_i3_a8_m1" in {d.name for d in both}
