@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from golden.config import PRESETS
+from golden.hwmodel.pe import pe_cycles
 from synth.alternatives import alternatives_markdown, alternatives_report, slowdown, stall_table
 from synth.designs import alternative_designs
 
@@ -79,3 +80,35 @@ def test_sweep_takes_the_alternatives():
     assert len(both) == 3 * len(present)
     assert [d.name for d in both if d.kind == "gobo_pe"] == [d.name for d in present]
     assert "gobo_pe_spill_l16_i3_a8_m1" in {d.name for d in both}
+
+
+def test_power_script_jobs_match_the_golden_models(load_script):
+    """scripts/pe_alternatives_power.py's jobs (run on the gate netlists by the PE bench): every
+    expected output equals the golden model computed another way (all rows x tokens at once),
+    the cycles the cycle models, and the zero twin expects zeros."""
+    from golden.hwmodel.fixedpoint import to_fixed
+    from golden.hwmodel.layer_image import quantize_activations
+    from golden.hwmodel.mac import mac_dot, quantize_symmetric
+    from golden.hwmodel.pe import pe_dot
+    from golden.quant.quantizer import quantize
+    script = load_script("pe_alternatives_power")
+    weights, acts = script.real_inputs(rows=3, tokens=2)
+    assert acts.shape == (2, 384)
+    for design in alternative_designs(act_bits=(8,)):
+        c = design.config
+        job, vectors, ops = script.job_of(design, weights, acts, 3, zero=False)
+        x = quantize_activations(c, acts)[0]
+        if design.kind == "mac_pe":
+            w, _ = quantize_symmetric(weights[:3], design.weight_bits)
+            want = np.stack([mac_dot(c, design.weight_bits, w, t) for t in x], axis=1)
+        else:
+            layer = quantize(weights, index_bits=3, outlier_log_prob=c.outlier_log_prob)
+            want = pe_dot(c, np.asarray(layer.indexes[:3]), x,
+                          to_fixed(layer.centroids, c.centroid_bits)[0])
+        assert job["expected"] == want.ravel().tolist()
+        assert (ops, len(job["beats"])) == (6 * 384, 6 * 24)
+        assert vectors["jobs"] == [job]
+        if design.kind != "mac_pe":
+            assert job["expected_cycles"] >= pe_cycles(c, 384, 6)
+        zero, _, _ = script.job_of(design, weights, acts, 3, zero=True)
+        assert set(zero["expected"]) == {0}
