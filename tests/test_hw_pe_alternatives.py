@@ -102,3 +102,23 @@ def test_alternative_pes_name_bad_parameters():
         CollisionPE(config=config, bin_inputs=5)
     with pytest.raises(TypeError, match="spill_beats must be an integer"):
         SpillPE(config=config, spill_beats=2.0)
+
+
+@pytest.mark.parametrize("mults", [1, 8])
+@pytest.mark.parametrize("kind", ["collision", "spill"])
+def test_alternative_pe_is_exact_under_gaps_and_backpressure(kind, mults):
+    """Seeded rows of uneven lengths (short rows wait for the reconstruction, long ones
+    collide) with random input gaps and output stalls: every output still exact."""
+    config = PRESETS["tiny"].replace(recon_multipliers=mults)
+    rng = np.random.default_rng(mults)
+    rows = [(rng.choice(8, size=n, p=[.5, .2, .1, .1, .05, .05, 0, 0]),
+             rng.integers(-(1 << 15), 1 << 15, size=n)) for n in (1, 5, 13, 4, 30)]
+    centroids = rng.integers(-(1 << 15), 1 << 15, size=8)
+    dut = (CollisionPE(config=config, bin_inputs=2) if kind == "collision"
+           else SpillPE(config=config, spill_beats=3))
+    words = [w for indexes, acts in rows for w in pe_beats(config, indexes, acts)]
+    word = pack(centroids_fields(config), {"centroids": centroids})
+    got, _, _ = run_stream(dut, words, len(rows), rng=np.random.default_rng(7), gap_prob=0.3,
+                           stall_prob=0.3,
+                           setup=lambda ctx: ctx.set(dut.centroids.as_value(), word))
+    check_outputs([pe_dot(config, i, a, centroids)[0] for i, a in rows], got)
