@@ -17,6 +17,8 @@
 #                 memories in build/reports/energy.* (docs/efficiency.md, about 2-3 minutes)
 #   make power    dynamic and leakage power of the five comparison tiles (OSU netlists, OpenSTA)
 #                 with the activity of a real MiniLM slice simulated on the gate netlist
+#   make pe-alternatives  two alternative GOBO PEs beside the present PE and the MAC PEs (OSU,
+#                 one run, stalls from real MiniLM indexes; docs/efficiency.md "PE alternatives")
 #   make accuracy whole-model accuracy of GOBO vs uniform and block-wise quantization
 #   make run      the whole MiniLM with every FC layer on the bit-exact accelerator model (A16, A8)
 #   make reference  the NumPy BERT against PyTorch/transformers (optional, own venv)
@@ -67,6 +69,10 @@ latency: $(STAMP)
 	$(GOBO) latency --out build/reports
 power: $(STAMP)
 	$(GOBO) synth --power --out build/reports
+
+.PHONY: pe-alternatives
+pe-alternatives: $(STAMP)
+	$(GOBO) synth --alternatives --jobs 1 --out build/reports
 
 BOARD ?= ulx3s-85f
 bitstream: $(STAMP)

@@ -33,7 +33,7 @@ from .verilog import emit
 from .verilog_cache import cached_text
 
 __all__ = ["DesignKind", "Design", "KINDS", "register", "kind", "DesignError",
-           "DEFAULT_BUS_BYTES"]
+           "DEFAULT_BUS_BYTES", "collision_bin_inputs", "spill_beats"]
 
 
 #: The AXI data width of a streaming design unless given: 16 bytes, the DDR4 and LPDDR4 memory
@@ -239,6 +239,10 @@ class Design:
                 "weight_bits": self.weight_bits, "lanes": self.config.lanes, "pes": self.pes,
                 "ops_per_cycle": self.ops_per_cycle, "act_bits": self.config.act_bits,
                 **({"bus_bytes": self.bus_bytes} if self.bus_bytes is not None else {}),
+                **({"bin_inputs": collision_bin_inputs(self.config)}
+                   if self.kind == "gobo_pe_collision" else {}),
+                **({"spill_beats": spill_beats(self.config)}
+                   if self.kind == "gobo_pe_spill" else {}),
                 "index_bits": None if self.kind in ("mac_pe", "mac_tile", "mac_stream_tile")
                 else self.config.index_bits}
 
@@ -297,6 +301,42 @@ def _pe_example(design, seed):
         lambda config, *a, **k: pe_jobs.mac_job(config, design.weight_bits, *a, **k))
     return make(c, f"{design.name}_example", matrix, rows=6, seed=seed,
                 latency=_pe_latency(design))
+
+
+def collision_bin_inputs(config):
+    """Adder-tree inputs per bin of the ``gobo_pe_collision`` kind: half the lanes (at 16 lanes
+    0.1-0.4 % of real MiniLM beats stall; docs/efficiency.md, "PE alternatives")."""
+    return max(1, config.lanes // 2)
+
+
+def spill_beats(config):
+    """Beats per chunk of the ``gobo_pe_spill`` kind: ``recon_cycles``, the fewest at which the
+    reconstruction keeps pace with the bins."""
+    return config.recon_cycles
+
+
+def _pe_alternative_example(design, seed):
+    from golden.hwmodel.pe_alternatives import collision_cycles, spill_cycles
+    c = design.config
+    matrix = _rows(seed, 6, min(c.max_dot_length, 3 * c.lanes + 1))
+    if design.kind == "gobo_pe_collision":
+        def model(indexes):
+            return collision_cycles(c, indexes, collision_bin_inputs(c))
+    else:
+        def model(indexes):
+            return spill_cycles(c, indexes.shape[1], len(indexes), spill_beats(c))
+    return pe_jobs.pe_job(c, f"{design.name}_example", matrix, rows=6, seed=seed,
+                          latency=c.pe_latency, cycle_model=model)
+
+
+def _collision_pe(design, memories):
+    from .collision_pe import CollisionPE
+    return CollisionPE(config=design.config, bin_inputs=collision_bin_inputs(design.config))
+
+
+def _spill_pe(design, memories):
+    from .spill_pe import SpillPE
+    return SpillPE(config=design.config, spill_beats=spill_beats(design.config))
 
 
 def _pe_vectors(design, jobs):
@@ -460,6 +500,16 @@ register(DesignKind(
     "mac_pe", "MAC baseline PE: lanes signed multiply-accumulates per cycle",
     create=_mac_pe, example=_pe_example, run=testing.run_pe_job, bench="sim.pe_bench",
     vectors=_pe_vectors, weight_bits=True, cost=_cost_mac))
+register(DesignKind(
+    "gobo_pe_collision", "alternative GOBO PE: lanes/2 adder-tree inputs per bin, stalls on "
+    "collisions",
+    create=_collision_pe, example=_pe_alternative_example, run=testing.run_pe_job,
+    cost=_cost_gobo))
+register(DesignKind(
+    "gobo_pe_spill", "alternative GOBO PE: narrow bins spilled into the reconstruction every "
+    "recon_cycles beats",
+    create=_spill_pe, example=_pe_alternative_example, run=testing.run_pe_job,
+    cost=_cost_gobo))
 register(DesignKind(
     "decompressor", "GOBO memory-compression decompressor: indexes + outliers to dense weights",
     create=_decompressor, example=_decompressor_example, run=testing.run_decompressor_job,

@@ -14,7 +14,8 @@ __all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_t
            "compressed_tile", "compressed_stream_tile",
            "stream_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
            "mac_stream_tile",
-           "TILE_ECP5_SKIPPED", "memory_bits"]
+           "TILE_ECP5_SKIPPED", "memory_bits", "PE_ALTERNATIVES", "ALTERNATIVE_ACT_BITS",
+           "alternative_designs"]
 
 #: Kinds whose Verilog is a whole tile (``pes`` PEs, controller, memories as ports).
 TILE_KINDS = tuple(name for name, entry in KINDS.items() if entry.tile)
@@ -201,14 +202,47 @@ def default_designs():
 SWEEP = {"lanes": (1, 4, 8, 16), "index_bits": (3, 4), "act_bits": (8, 16)}
 
 
-def sweep_designs():
-    """GOBO PEs over lanes x index_bits x act_bits x recon_multipliers in {1, 2**index_bits}."""
+def sweep_designs(kinds=("gobo_pe",)):
+    """GOBO PEs over lanes x index_bits x act_bits x recon_multipliers in {1, 2**index_bits},
+    one point per PE kind of ``kinds`` (the present ``gobo_pe`` by default; any of
+    :data:`PE_ALTERNATIVES` too)."""
     designs = []
     for lanes, idx, act in itertools.product(*SWEEP.values()):
         for mults in (1, 1 << idx):
             config = PRESETS["bert_large"].replace(lanes=lanes, index_bits=idx, act_bits=act,
                                               recon_multipliers=mults)
-            designs.append(gobo(f"l{lanes}_i{idx}_a{act}_m{mults}", config))
+            point = f"l{lanes}_i{idx}_a{act}_m{mults}"
+            designs += [gobo(point, config) if kind == "gobo_pe" else
+                        synth_design(kind, f"{kind}_{point}", config) for kind in kinds]
+    return designs
+
+
+#: The alternative GOBO PEs of issue 18 item 7 (docs/efficiency.md, "PE alternatives"), measured
+#: beside the present PE ``gobo_pe`` and the MAC PEs by ``gobo synth --alternatives``.
+PE_ALTERNATIVES = ("gobo_pe_collision", "gobo_pe_spill")
+#: Activation widths of that comparison (the MAC flavours' with equal activation width pair up).
+ALTERNATIVE_ACT_BITS = (16, 8, 4)
+_ALTERNATIVES_OSU_ONLY = ("PE alternatives: OSU area and Fmax only (ECP5 is not part of the "
+                          "comparison)")
+
+
+def alternative_designs(act_bits=ALTERNATIVE_ACT_BITS, kinds=PE_ALTERNATIVES):
+    """The PE alternatives' comparison, all at the ``minilm`` preset (16 lanes, 3-bit indexes,
+    one reconstruction multiplier, dot products up to 1536): for each activation width the
+    present GOBO PE, each alternative of ``kinds``, and the MAC PE of equal activation width
+    (W16A16, W8A8, W4A4), OSU only."""
+    designs = []
+    minilm = PRESETS["minilm"]
+    flavours = {a: f for f, (_, a) in MAC_FLAVOURS.items()}
+    for act in act_bits:
+        config = minilm.replace(act_bits=act)
+        for kind in ("gobo_pe", *kinds):
+            designs.append(synth_design(kind, f"{kind}_minilm_a{act}", config,
+                                        ecp5_skipped=_ALTERNATIVES_OSU_ONLY))
+        if act in flavours:
+            mac_config, weight_bits = mac_flavour(flavours[act], base="minilm")
+            designs.append(synth_design("mac_pe", f"mac_pe_{flavours[act]}_minilm", mac_config,
+                                        weight_bits, ecp5_skipped=_ALTERNATIVES_OSU_ONLY))
     return designs
 
 

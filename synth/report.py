@@ -450,7 +450,8 @@ PLOT_STYLE = {"gobo_pe": ("o", "tab:blue"), "mac_pe": ("s", "tab:orange"),
               "decompressor": ("^", "tab:green"), "gobo_tile": ("D", "tab:purple"),
               "mac_tile": ("P", "tab:brown"), "compressed_tile": ("X", "tab:olive"),
               "gobo_stream_tile": ("d", "tab:pink"), "mac_stream_tile": ("p", "tab:gray"),
-              "compressed_stream_tile": ("*", "tab:cyan")}
+              "compressed_stream_tile": ("*", "tab:cyan"),
+              "gobo_pe_collision": ("v", "tab:red"), "gobo_pe_spill": ("<", "black")}
 
 
 def plot(designs, path, title):

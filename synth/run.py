@@ -19,7 +19,7 @@ from pathlib import Path
 from golden.config import PRESETS
 from hw.cluster import ClusterError, run_jobs
 
-from .designs import default_designs, gobo, memory_bits, sweep_designs
+from .designs import alternative_designs, default_designs, gobo, memory_bits, sweep_designs
 from .flow import ECP5_SEED, SWEEP_SEEDS, run_design
 from .report import NOTE, comparison, pareto, write_reports, write_sweep_reports
 from .tools import LIBERTY_NAME, fetch_osu018_liberty, require_tools
@@ -94,22 +94,25 @@ def needed_tools(designs, tech_dir):
 
 
 def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, jobs=None,
-               scheduler=None):
+               scheduler=None, alternatives=False):
     """Run the default comparison set (or the GOBO PE ``presets``, the ``sweep``, or the tiles
-    with ECP5 for ``tiles_ecp5``) through every flow and write the reports into ``out``;
+    with ECP5 for ``tiles_ecp5``, or the PE ``alternatives`` of :mod:`synth.alternatives`) through
+    every flow and write the reports into ``out``;
     per-design folders go to ``work`` (default ``out/../synth``); ``scheduler``: a Dask
     scheduler's address to run the designs on (default: a LocalCluster of ``jobs`` workers).
     Prints progress; returns the exit status (1 if any step failed)."""
     out = Path(out)
     jobs = jobs or ((os.cpu_count() or 1) if sweep else 2)
     base = ((work and Path(work)) or out.parent / "synth").resolve()
-    work = base / "sweep" if sweep else base
+    work = base / "sweep" if sweep else base / "alternatives" if alternatives else base
     work.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     if sweep:
         designs = sweep_designs()
     elif presets:
         designs = [gobo(name, PRESETS[name]) for name in presets]
+    elif alternatives:
+        designs = alternative_designs()
     elif tiles_ecp5:
         designs = [dataclasses.replace(d, ecp5_skipped=None) for d in default_designs()
                    if d.is_tile]
@@ -125,7 +128,7 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
           f"logs in {work}", flush=True)
     seeds = SWEEP_SEEDS if sweep else (ECP5_SEED,)
     try:
-        results = run_all(designs, work, liberty, jobs, seeds=seeds, cache=sweep,
+        results = run_all(designs, work, liberty, jobs, seeds=seeds, cache=sweep or alternatives,
                           scheduler=scheduler)
     except ClusterError as e:
         print(f"synth: ERROR {e}", file=sys.stderr, flush=True)
@@ -141,7 +144,19 @@ def synthesize(*, out, work=None, presets=None, sweep=False, tiles_ecp5=False, j
         "errors": flow_errors,
         "designs": {d.name: {**results[d.name], **memory_bits(d)} for d in designs},
     }
-    if sweep:
+    if alternatives:
+        from .alternatives import alternatives_markdown, alternatives_report, real_indexes
+        print("synth: cycle models on the real MiniLM layer-0 FC matrices", flush=True)
+        report["comparison"] = alternatives_report(designs, report["designs"],
+                                                   real_indexes(designs[0].config))
+        md = alternatives_markdown(report)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "alternatives.json").write_text(json.dumps(report, indent=2) + "\n")
+        (out / "alternatives.md").write_text(md)
+        from .alternatives import alternatives_plot
+        alternatives_plot(report, out / "alternatives.png")
+        written = "alternatives.json, alternatives.md and alternatives.png"
+    elif sweep:
         report["pareto"] = pareto(report["designs"])
         md = write_sweep_reports(report, out)
         written = "sweep.json, sweep.md and sweep.png"

@@ -24,6 +24,7 @@ def add(subparsers):
                        "gobo synth --out build/reports --preset lanes4",
                        "gobo synth --out build/reports --sweep",
                        "gobo synth --out build/reports --power",
+                       "gobo synth --out build/reports --alternatives --jobs 1",
                        "gobo synth --out build/reports --sweep --scheduler tcp://10.0.0.5:8786"))
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where synth.json/.md/.png (or sweep.*) go")
@@ -42,6 +43,13 @@ def add(subparsers):
                       help="only the seven tiles of the default set, with ECP5 place and route "
                            "(skipped for tiles in the default run: it takes about as long as all "
                            "the rest)")
+    mode.add_argument("--alternatives", action="store_true",
+                      help="the alternative GOBO PEs (collision: lanes/2 adder-tree inputs per "
+                           "bin; spill: narrow bins spilled every recon_cycles beats) beside the "
+                           "present PE and the MAC PEs at the minilm preset, activation widths "
+                           "16, 8, 4, OSU only, their slowdown from cycle models on real MiniLM "
+                           "weights; writes alternatives.json and alternatives.md (about 5 "
+                           "minutes with --jobs 1)")
     mode.add_argument("--power", action="store_true",
                       help="dynamic and leakage power (OpenSTA) of the five comparison tiles on "
                            "their OSU netlists, with the activity of a real MiniLM slice "
@@ -63,6 +71,9 @@ def _run(args):
     if args.power and (args.preset or args.scheduler or args.jobs is not None):
         raise CliError("--power runs the five comparison tiles one at a time: it takes no "
                        "--preset, --jobs or --scheduler")
+    if args.alternatives and args.preset:
+        raise CliError("--alternatives synthesizes its own designs at the minilm preset: it "
+                       "takes no --preset")
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
     try:     # a missing tool or liberty stops either flow before any work, in one line
@@ -70,6 +81,7 @@ def _run(args):
             from gobo.power import power_report
             return power_report(out=args.out, work=args.work)
         return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
-                          tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler)
+                          tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler,
+                          alternatives=args.alternatives)
     except ToolError as e:
         raise CliError(str(e)) from None

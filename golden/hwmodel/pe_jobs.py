@@ -35,8 +35,11 @@ def seeded_activations(config, n, seed):
 
 
 def pe_job(config, name, matrix, *, rows, seed, latency, gap_probability=0.0,
-           backpressure_probability=0.0, corrupt=None):
-    """One bench job: the first ``rows`` rows of the GOBO-quantized ``matrix`` (out x in)."""
+           backpressure_probability=0.0, corrupt=None, cycle_model=None):
+    """One bench job: the first ``rows`` rows of the GOBO-quantized ``matrix`` (out x in).
+
+    ``cycle_model(indexes (rows, N)) -> cycles`` replaces :func:`~golden.hwmodel.pe.pe_cycles`
+    for a PE of other timing (:mod:`golden.hwmodel.pe_alternatives`)."""
     matrix = np.asarray(matrix, dtype=np.float32)
     if matrix.ndim != 2 or not 1 <= rows <= matrix.shape[0]:
         raise ValueError(f"{name}: need a 2-D matrix with at least {rows} rows, "
@@ -54,7 +57,9 @@ def pe_job(config, name, matrix, *, rows, seed, latency, gap_probability=0.0,
         "centroids": [int(c) for c in centroids],
         "beats": [format(b, "x") for b in beats],
         "expected": [int(v) for v in expected],
-        "expected_cycles": pe_cycles(config, matrix.shape[1], rows, latency) if timed else None,
+        "expected_cycles": None if not timed else
+        pe_cycles(config, matrix.shape[1], rows, latency) if cycle_model is None else
+        int(cycle_model(indexes)),
         "recon_cycles": config.recon_cycles,
         "gap_probability": gap_probability, "backpressure_probability": backpressure_probability,
         "corrupt": corrupt,
