@@ -101,17 +101,22 @@ def _bc_valid_all_run(self, m):
     m.d.comb += self.bc.valid.eq(self.busy)
 
 
-class _GateOffByOne(TileController):
-    """The streamed gates let block ``loaded`` through (``b <= loaded``, not ``b < loaded``):
-    the controller is elaborated with ``loaded + 1`` where it reads ``loaded``."""
+def _input_plus_one(base, name):
+    """``base`` elaborated with ``port + 1`` where it reads its input port ``name``."""
+    class Mutant(base):
+        def elaborate(self, platform):
+            port = getattr(self, name)
+            setattr(self, name, port + 1)
+            try:
+                return super().elaborate(platform)
+            finally:
+                setattr(self, name, port)
+    Mutant.__name__ = f"{base.__name__}{name.title()}PlusOne"
+    return Mutant
 
-    def elaborate(self, platform):
-        port = self.loaded
-        self.loaded = port + 1
-        try:
-            return super().elaborate(platform)
-        finally:
-            self.loaded = port
+
+# The streamed gates let block ``loaded`` through (``b <= loaded``, not ``b < loaded``).
+_GateOffByOne = _input_plus_one(TileController, "loaded")
 
 
 class _ReleaseEarly(TileController):
@@ -144,17 +149,9 @@ def _rready_low_when_offered(self, m):
     m.d.comb += self.axi.rready.eq(~self.axi.rvalid)
 
 
-class _FetcherGateOffByOne(WeightFetcher):
-    """The fetcher's gate one block early (``b <= merged + 2``): block ``b + 2`` is requested,
-    and written into the bank of block ``b``, before the merge has released it."""
-
-    def elaborate(self, platform):
-        port = self.merged
-        self.merged = port + 1
-        try:
-            return super().elaborate(platform)
-        finally:
-            self.merged = port
+# The fetcher's gate one block early (``b <= merged + 2``): block ``b + 2`` is requested, and
+# written into the bank of block ``b``, before the merge has released it.
+_FetcherGateOffByOne = _input_plus_one(WeightFetcher, "merged")
 
 
 def _outlier_words_at_0(self, m):
