@@ -15,14 +15,14 @@ from golden.hwmodel.packing import format_bits, offchip_header_fields
 from ..weight_fetcher import AXI_ADDR_BITS, WeightFetcher
 from .properties import FormalWrapper, Proof, stream_rules
 
-__all__ = ["FetcherFormal", "PROOFS", "SMALL", "WIDE", "DENSE_BITS"]
+__all__ = ["FetcherFormal", "PROOFS", "SMALL", "WIDE", "WIDE_BUS", "DENSE_BITS"]
 
 #: 2 PEs x 2 lanes of 2-bit fields, up to 3 row blocks (so block 2 reuses block 0's bank) of 1
 #: or 2 chunks, 2 outlier words a bank; on a 1-byte bus an outlier word takes 2 beats.
 SMALL = GoboConfig(lanes=2, index_bits=2, act_bits=2, centroid_bits=2, residual_bits=2, pes=2,
                    outlier_lanes=2, max_outlier_words=4, max_rows=6, max_tokens=2,
                    max_dot_length=4, bias_bits=4, max_align_shift=1)
-#: The same with 512 chunks and 512 outlier words a bank, on a 2-byte bus (the header's 10 bits
+#: The same with 512 chunks and 512 outlier words a bank, on a 2-byte bus (the header's 11 bits
 #: fit one beat): parts longer than one 256-beat burst.
 WIDE = SMALL.replace(max_dot_length=1024, max_outlier_words=1024, max_rows=512)
 WIDE_BUS = 2
@@ -38,17 +38,20 @@ class FetcherFormal(FormalWrapper):
     """The fetcher's inputs are free top-level ports: the slave's side of AXI (``arready``,
     ``rvalid``, ``rdata``, ``rlast``) and the controller's (``start``, ``base``, ``blocks``,
     ``chunks``, ``merged``). Environment assumed in both proofs: ``base`` is aligned to the bus
-    (the tile's documented contract) and ``start`` (the controller's ``launch``) comes only when
-    no request is offered (``arvalid`` low; the tile launches only after the previous run, when
-    every block is loaded: ``layout=True`` proves the fetcher is then quiet).
+    (the tile's documented contract), the layer is legal (``blocks >= 1``, ``1 <= chunks <=
+    chunks_max``: the controller launches no other) and ``start`` (the controller's ``launch``)
+    comes only when no request is offered (``arvalid`` low; the tile launches only after the
+    previous run, when every block is loaded: ``layout=True`` proves the fetcher is then
+    quiet).
 
     ``layout=False`` (k-induction, unbounded): the AXI4 read-manager rules. Once ``arvalid`` is
     high without ``arready``, ``arvalid`` and ``araddr``/``arlen``/``arsize``/``arburst`` hold
     in the next cycle (A3.2.1, A3.2.2); every burst is INCR (``arburst`` = 1), of full-width
     beats (``arsize`` = log2 of the bus bytes, A3.4.1), at a beat-aligned address, of 1 to 256
     beats (``arlen`` 8 bits, AXI4 INCR, A3.4.1) and never crosses a 4 KB boundary (A3.4.1);
-    ``rready`` is always high (docs/offchip.md section 3). Nothing else is assumed: any
-    ``arready``, any R traffic, any ``merged``.
+    each burst starts where the previous one ended, from ``base`` (monotone, no beat skipped or
+    requested twice); ``rready`` is always high (docs/offchip.md section 3). Nothing else is
+    assumed: any ``arready``, any R traffic and data (headers legal or not), any ``merged``.
 
     ``layout=True`` (bounded): the image and the banks, against a shadow model that walks the
     R beats in order through the layout (docs/offchip.md section 2: per block the header (GOBO
@@ -56,15 +59,17 @@ class FetcherFormal(FormalWrapper):
     ``beats`` beats). The slave is assumed to send R beats only for beats already requested
     (any latency, any number of bursts outstanding, any ``rdata``; ``rlast`` is free because
     the fetcher counts beats), and an image that the layout allows (a header's ``W_b`` at most
-    ``max_outlier_words // 2``). The controller is assumed to hold ``base``, ``blocks`` and
-    ``chunks`` during a run (``blocks``, ``chunks`` >= 1, ``chunks <= chunks_max``), to start
-    ``merged`` at 0 the cycle after ``start`` and never lower it nor raise it past ``loaded``
-    (``tile_controller_streamed_gates`` proves the controller's side). Asserted:
+    ``max_outlier_words // 2``). One run, started in the first cycle (``start`` resets every
+    register of the walk), from ``base`` = 4 KB - 2 beats (block 0's head is split there; the
+    addresses from any base are the k-induction's). The controller is assumed to hold
+    ``blocks`` and ``chunks`` during the run, to start ``merged`` at 0 the cycle after
+    ``start`` and never lower it nor raise it past ``loaded`` (``tile_controller_streamed_gates``
+    proves the controller's side). Asserted:
 
-    - requests: every offered burst starts at the next unrequested byte of the image (``base``
-      on; so monotone, no gap, no beat twice) and never reaches beyond the blocks whose size
-      is known (the heads of the blocks so far, the outliers of those whose header arrived);
-      once every block is loaded nothing is offered and nothing is owed;
+    - requests: never beyond the blocks whose size is known (the heads of the blocks so far,
+      the outliers of those whose header arrived); once every block is loaded nothing is
+      offered and nothing is owed (so, with the k-induction's contiguity, every beat of the
+      image is requested exactly once);
     - words: each word is written on its last beat, to its section's port only, at its bank's
       address (bias: ``b % 2``; index or weight word ``j``: ``(b % 2)*C + j``; outlier word
       ``i``: ``(b % 2)*max_outlier_words/2 + i``), holding its beats in order; nothing else is
