@@ -10,7 +10,8 @@ import types
 
 __all__ = ["GoboConfig", "PRESETS", "PE_PRESETS", "TILE_PRESETS", "STREAM_PRESETS", "preset",
            "MAC_FLAVOURS", "mac_flavour", "FIELD_RANGES", "WEIGHT_BITS_RANGE", "check_int",
-           "check_field", "check_config", "check_weight_bits", "check_choice"]
+           "COMPRESSED_FLAVOURS", "GOBO_ONLY_FIELDS", "DATAPATHS", "design_fields", "check_field",
+           "check_config", "check_weight_bits", "check_choice"]
 
 
 # Parameter checks, amaranth-soc style: a TypeError for a wrong type, a ValueError for a wrong
@@ -413,6 +414,44 @@ def preset(name):
 #: The conventional multiply-accumulate baselines: ``name: (weight_bits, act_bits)``. W16A16 is
 #: plain 16-bit fixed point, W8A8 as in Q8BERT, W4A4 as in MKQ-BERT.
 MAC_FLAVOURS = {"w16a16": (16, 16), "w8a8": (8, 8), "w4a4": (4, 4)}
+
+#: The memory-compression designs (the MAC tile fed by a decompressor of the GOBO form,
+#: docs/tile.md section 6) and the MAC flavour each computes at: ``{name: MAC_FLAVOURS key}``.
+COMPRESSED_FLAVOURS = {"compressed_w16a16": "w16a16"}
+
+#: The :class:`GoboConfig` fields the GOBO PE, its reconstruction and its outlier side path use
+#: and a dense MAC baseline does not (its weights are ``weight_bits`` integers, no dictionary,
+#: no outliers); of them the memory-compression designs use the quantizer's (``index_bits``,
+#: ``outlier_log_prob``) and, streamed, the decompressor's outlier banks (``outlier_lanes``
+#: records a word of ``residual_bits`` residuals, ``max_outlier_words``): :func:`design_fields`.
+GOBO_ONLY_FIELDS = ("index_bits", "centroid_bits", "recon_multipliers", "outlier_log_prob",
+                    "outlier_lanes", "residual_bits", "max_outlier_words")
+_QUANTIZER_FIELDS = ("index_bits", "outlier_log_prob")
+_OUTLIER_BANK_FIELDS = ("outlier_lanes", "residual_bits", "max_outlier_words")
+
+
+#: The datapaths :func:`design_fields` knows: the GOBO PE, a dense MAC baseline, the MAC tile
+#: fed by a decompressor (memory-compression).
+DATAPATHS = ("gobo", "mac", "compressed")
+
+
+def design_fields(config, datapath="gobo", *, streamed=False):
+    """``config.to_dict()`` less the fields a design of ``datapath`` (:data:`DATAPATHS`) does
+    not use: ``"gobo"`` all of them, ``"mac"`` none of :data:`GOBO_ONLY_FIELDS`,
+    ``"compressed"`` of them its quantizer's and, ``streamed``, its outlier banks'.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``datapath``.
+    """
+    used = {"gobo": GOBO_ONLY_FIELDS, "mac": (),
+            "compressed": _QUANTIZER_FIELDS + (_OUTLIER_BANK_FIELDS if streamed else ())}
+    if datapath not in used:
+        raise ValueError(f"unknown datapath {datapath!r}; choose one of {', '.join(DATAPATHS)}")
+    return {k: v for k, v in config.to_dict().items()
+            if k not in GOBO_ONLY_FIELDS or k in used[datapath]}
+
 
 #: The widths a dense MAC baseline weight may have (this project's choice: as ``act_bits``).
 WEIGHT_BITS_RANGE = (2, 32)

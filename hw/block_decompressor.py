@@ -34,10 +34,13 @@ class BlockDecompressor(MacParams, wiring.Component):
     :func:`golden.hwmodel.mac.decompress` of every row; its timing is
     :class:`golden.hwmodel.compressed_stream_tile.DecompressSteps`.
 
-    **Gate.** Block ``d`` starts once the fetcher has loaded it (``d < fetched``), the MAC
-    merge has released block ``d - 2``, whose dense bank it overwrites (``d <= merged + 1``),
-    and the previous block has left the pipeline (so two blocks never share a port); the check
-    takes a cycle.
+    **Gate.** Block ``d`` starts once the fetcher has loaded it (``d < fetched``) and the MAC
+    merge has released block ``d - 2``, whose dense bank it overwrites (``d <= merged + 1``);
+    the check takes a cycle. Its first items follow block ``d - 1``'s last ones through the
+    stages without a drain: an index word uses ``index_rd`` in ``s0`` and ``weight_wr`` in
+    ``s1``, a record ``index_rd`` in ``s1`` and ``weight_wr`` in ``s2``, a block's index words
+    come before its records, and the gate cycle puts one empty slot between a block's last
+    record and the next block's first index word, so no two items want a port in one cycle.
 
     **Items**, one a cycle, through three stages (``s0`` addresses, ``s1``, ``s2``):
 
@@ -145,8 +148,7 @@ class BlockDecompressor(MacParams, wiring.Component):
         m.d.sync += [s1_valid.eq(0), s1_first.eq(0)]
         with m.Switch(s0_state):
             with m.Case(GATE):
-                with m.If((s0_block < self.fetched) & (s0_block <= self.merged + 1)
-                          & ~s1_valid & ~s2_valid):
+                with m.If((s0_block < self.fetched) & (s0_block <= self.merged + 1)):
                     m.d.sync += [s0_state.eq(EXP), s0_j.eq(0)]
             with m.Case(EXP):
                 last_word = s0_j == chunks - 1

@@ -404,9 +404,9 @@ def _compressed_stream_tile_example(design, seed):
     layer = compressed_layer_from_float(design.config, design.weight_bits, weights,
                                         act_exponent=e_x, out_exponent=e_y)
     bus = design.bus_bytes
-    return tile_jobs.compressed_stream_tile_job(layer, x_int, example_memory(bus, seed),
-                                                name=f"{design.name}_example", seed=seed,
-                                                base=4096 - 2 * bus)
+    return tile_jobs.stream_tile_job(layer, x_int, example_memory(bus, seed),
+                                     name=f"{design.name}_example", seed=seed,
+                                     base=4096 - 2 * bus)
 
 
 def _compressed_stream_tile_memories(design):

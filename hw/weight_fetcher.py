@@ -40,14 +40,16 @@ _ARBURST_INCR = 1
 
 
 def axi_read_signature(*, addr_bits, data_bits):
-    """The AXI4 read channels a manager drives (the subset the tile uses): AR (``araddr``,
-    ``arlen``, ``arsize``, ``arburst``, ``arvalid``/``arready``) and R (``rdata``, ``rlast``,
-    ``rvalid``/``rready``). No IDs (one stream, in order), no ``rresp`` (the memory model does not
-    fail), no ``arprot``/``arcache``/``arlock``/``arqos`` (constants at the interconnect)."""
+    """The AXI4 read channels a manager drives (the subset the tile uses): AR (``arid``,
+    ``araddr``, ``arlen``, ``arsize``, ``arburst``, ``arvalid``/``arready``) and R (``rid``,
+    ``rdata``, ``rlast``, ``rvalid``/``rready``). One ID: ``arid`` is a constant 0 and ``rid`` is
+    not read (one stream, in order; AXI4 slave models such as cocotbext-axi's ``AxiRamRead``
+    require the ID signals), no ``rresp`` (the memory model does not fail), no
+    ``arprot``/``arcache``/``arlock``/``arqos`` (constants at the interconnect)."""
     return wiring.Signature({
-        "araddr": Out(addr_bits), "arlen": Out(8), "arsize": Out(3), "arburst": Out(2),
-        "arvalid": Out(1), "arready": In(1),
-        "rdata": In(data_bits), "rlast": In(1), "rvalid": In(1), "rready": Out(1),
+        "arid": Out(1), "araddr": Out(addr_bits), "arlen": Out(8), "arsize": Out(3),
+        "arburst": Out(2), "arvalid": Out(1), "arready": In(1),
+        "rid": In(1), "rdata": In(data_bits), "rlast": In(1), "rvalid": In(1), "rready": Out(1),
     })
 
 
@@ -190,7 +192,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
             burst.eq(Mux(to_boundary < longest, to_boundary, longest)),
         ]
         m.d.comb += [
-            axi.araddr.eq(ar_addr), axi.arlen.eq(burst - 1), axi.arsize.eq(size),
+            axi.arid.eq(0), axi.araddr.eq(ar_addr), axi.arlen.eq(burst - 1), axi.arsize.eq(size),
             axi.arburst.eq(_ARBURST_INCR),
             # ar_rem is 0 in HEAD or OUTL only if a corrupt header's W_b * beats overflows it
             # (the layout refuses W_b above a bank); the term keeps that 0-beat part from

@@ -2,10 +2,11 @@
 
 Quantize the matrix, build its layer image, run the tile (the whole-layer ``gobo_tile``, or with
 an off-chip ``memory`` the streaming ``gobo_stream_tile``, docs/offchip.md; with ``weight_bits``
-the MAC baseline's ``mac_tile`` or ``mac_stream_tile`` on its dense layer) with seeded (or
-given) activations, compare every output element with the golden tile model and every counter
-with the cycle model, and measure the float error of the hardware's result against the FP32
-layer.
+the MAC baseline's ``mac_tile`` or ``mac_stream_tile`` on its dense layer, or the
+memory-compression ``compressed_tile`` or ``compressed_stream_tile`` on its GOBO form) with
+seeded (or given) activations, compare every output element with the golden tile model and
+every counter with the cycle model, and measure the float error of the hardware's result
+against the FP32 layer.
 """
 
 import sys
@@ -13,7 +14,9 @@ import time
 
 import numpy as np
 
+from golden.config import design_fields
 from golden.hwmodel.mac_tile import mac_tile_accumulators
+from golden.hwmodel.offchip import OffchipMemory
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import layer_job, logical_beats
 from golden.hwmodel.token_groups import sum_counters
@@ -46,7 +49,15 @@ def run_design(design, jobs, *, name="run", waves=None, waves_on_failure=True):
         If the kind has no RTL bench.
     sim.runner.BenchFailed
         On any mismatch, cycle-count error, timeout or crash.
+    ValueError
+        For a streaming job whose memory is faster than the bench's AXI RAM can follow
+        (:func:`sim.stream_tile_bench.check_axi_ram_latency`), before anything is built.
     """
+    timed = [job for job in jobs if "memory" in job and job.get("axi_pauses") is None]
+    if timed:
+        from sim.stream_tile_bench import check_axi_ram_latency  # imports cocotb: only here
+        for job in timed:
+            check_axi_ram_latency(OffchipMemory(**job["memory"]))
     vectors = design.vectors(jobs)
     return run_bench(build(design), design.name, design.entry.bench, vectors, name=name,
                      waves=waves, waves_on_failure=waves_on_failure)
@@ -71,7 +82,7 @@ PROGRESS_CYCLES = 100_000
 def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
                    name="layer", tag="default", backpressure_probability=0.0,
                    gap_probability=0.0, outlier_fit="gaussian", waves=None, memory=None,
-                   base=0, weight_bits=None):
+                   base=0, weight_bits=None, compressed=False):
     """Run one layer on the tile RTL; return the report dict (see ``gobo simulate --help``).
 
     ``memory`` (an :class:`~golden.hwmodel.offchip.OffchipMemory`): run the streaming tile
@@ -81,7 +92,12 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     MAC baseline (``config`` and ``weight_bits`` of :func:`golden.config.mac_flavour`) on the
     layer quantized to dense weights (:func:`golden.hwmodel.tile_jobs.calibrated_mac_layer`),
     the whole-layer ``mac_tile`` or with ``memory`` the streaming ``mac_stream_tile``; its
-    report has no outliers (``outliers`` and ``outliers_processed`` are None). On a streaming tile
+    report has no outliers (``outliers`` and ``outliers_processed`` are None). ``weight_bits``
+    and ``compressed``: the memory-compression tile (``compressed_tile``, with ``memory``
+    ``compressed_stream_tile``, docs/offchip.md section 8) on the layer's GOBO quantization
+    (``outlier_fit``) at ``weight_bits``; ``outliers`` counts its GOBO form's outliers, which
+    its decompressor writes (``outliers_processed`` None). The report's ``config`` lists the
+    fields the design uses (:func:`golden.config.design_fields`). On a streaming tile
     more than ``config.max_tokens`` tokens run in token groups (docs/offchip.md section 4),
     jobs of one simulation of one build: every group's outputs and counters are checked, the
     report's counters are the groups' sums and ``token_groups`` lists each group's.
@@ -113,9 +129,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                                          name=name, outlier_fit=outlier_fit, memory=memory,
                                          base=base, gap_probability=gap_probability,
                                          backpressure_probability=backpressure_probability,
-                                         weight_bits=weight_bits)
+                                         weight_bits=weight_bits, compressed=compressed)
     gobo = weight_bits is None
-    kind = ("gobo_" if gobo else "mac_") + ("tile" if memory is None else "stream_tile")
+    datapath = "gobo" if gobo else "compressed" if compressed else "mac"
+    kind = f"{datapath}_{'tile' if memory is None else 'stream_tile'}"
     if memory is None:
         design = Design(kind, config, weight_bits, name=f"{kind}_{tag}")
     else:
@@ -150,14 +167,16 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                          if all(job["expected_counters"] for job in jobs) else None)
     report = {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
-        "design": design.kind, "weight_bits": weight_bits, "config": config.to_dict(),
+        "design": design.kind, "weight_bits": weight_bits,
+        "config": design_fields(config, datapath, streamed=memory is not None),
         "mismatches": mismatches,
         "outputs_checked": checked,
         "cycles": counters.get("cycles"), "ideal_cycles": ideal,
         "utilization": (ideal / counters["cycles"]) if counters.get("cycles") else None,
         "stall_cycles": {k: counters.get(f"stall_{k}") for k in ("outlier", "recon", "output")},
         "busy_per_pe": counters.get("busy"),
-        "outliers": image.n_outliers if gobo else None,
+        "outliers": (image.n_outliers if gobo else
+                     len(image.compressed["outliers"]) if compressed else None),
         "outliers_processed": counters.get("outliers") if gobo else None,
         # The numeric contract's saturation counts (docs/numerics.md): outputs clamped to
         # act_bits, biases clamped to bias_bits (0 unless beyond the bias shift's reach).

@@ -7,15 +7,40 @@ activations, ``layer``, ``base``, ``axi``, ``o``, ``counters`` of
 (:func:`golden.hwmodel.tile_jobs.stream_tile_job`) carries what differs: the packed load beats
 and ``layer`` word, the off-chip bytes (GOBO or dense layout), the golden outputs and counters.
 
-The memory is :class:`golden.hwmodel.offchip.OffchipPort`, the object the cycle model steps,
-driving the AXI4 read channels (``axi__*``) one cycle at a time from the job's memory parameters
-and off-chip bytes, as the Amaranth harness does (:func:`hw.testing.offchip_memory`): its cycle
-0 is the run's first busy cycle, so its bandwidth, latency and stalls are the model's cycle for
-cycle. (Why not ``cocotbext-axi``'s ``AxiRamRead``: docs/offchip.md section 7.)
+The memory is cocotbext-axi's ``AxiRamRead`` (an AXI4 read slave, its RAM holding the job's
+off-chip bytes at ``base``): it accepts the tile's AR requests and serves every R beat (data,
+``rlast``, ``rid``). Its timing is the golden memory model's, cycle for cycle: one
+:class:`golden.hwmodel.offchip.OffchipPort` (the object the cycle model steps, cycle 0 the run's
+first busy cycle) is stepped at every falling clock edge and
+
+- pauses the RAM's R channel in every cycle in which the model offers no beat (the R source
+  reads ``pause`` at the rising edge, so setting it half a cycle before is exact);
+- drives ``arready``: the AR sink's own ``pause`` is sampled a cycle before the edge it applies
+  to, before the tile's ``arvalid`` of the cycle that decides the model's ``arready`` is known,
+  so it cannot follow the model exactly (docs/offchip.md section 7). The sink stays paused
+  (driving ``arready`` 0 at the edges) and the model's ``arready`` is written half a cycle
+  later; the sink samples the wire, so it accepts exactly the requests the model accepts.
+
+Each cycle the bench checks that the RAM offered a beat exactly when the model did, with the
+model's ``rlast``: a RAM too slow for the memory's latency (its AR-to-R pipeline,
+:data:`AXI_RAM_LATENCY`) is refused up front with a one-line error, never run with wrong
+counters. A job's ``corrupt_offchip`` ``(byte, bit)`` flips one bit of the RAM's copy (a
+mutation check: the outputs must then differ from the golden model's).
+
+A job with ``axi_pauses`` (``{"seed": int, "probability": p}``) runs the RAM on its own timing
+instead: its AR and R channels paused at random (each cycle with probability ``p``, seeded), the
+golden model not consulted. The outputs are still the golden model's bit for bit; only the
+counters the timing cannot change are the cycle model's (the job's ``expected_counters`` name
+them).
 """
 
+import itertools
+import logging
+import random
+
 import cocotb
-from cocotb.triggers import RisingEdge
+from cocotb.triggers import FallingEdge, RisingEdge
+from cocotbext.axi import AxiRamRead, AxiReadBus
 
 from golden.config import GoboConfig
 from golden.hwmodel.offchip import OffchipMemory, OffchipPort
@@ -23,48 +48,113 @@ from golden.hwmodel.packing import stream_counters_fields
 from sim.bench_io import read_vectors
 from sim.tile_bench import TileTestbench, run_jobs
 
+#: Fewest cycles from an accepted AR request (cycle ``c``) to its first R beat that cocotbext-axi
+#: 0.1.28's ``AxiRamRead`` can offer: its read process queues the beat in the edge that takes the
+#: request, its R source drives it from the next edge on (cycle ``c + 2``). Measured 2026-11-30:
+#: with this constant lowered to 1, a latency-1 memory failed the per-cycle check at its first
+#: beat; ``tests/test_cocotb_stream_tile.py::test_axi_ram_pipeline_is_two_cycles`` runs latency
+#: 2 exact at a beat a cycle and the refusal of 1.
+AXI_RAM_LATENCY = 2
+
+
+def check_axi_ram_latency(memory):
+    """Return ``memory`` (an :class:`~golden.hwmodel.offchip.OffchipMemory`) if the bench's RAM
+    can follow its timing exactly.
+
+    Raises
+    ------
+    ValueError
+        ``"memory latency 1 is shorter than cocotbext-axi AxiRamRead's AR-to-R pipeline of 2
+        cycles; the bench cannot reproduce it exactly"``.
+    """
+    if memory.latency < AXI_RAM_LATENCY:
+        raise ValueError(f"memory latency {memory.latency} is shorter than cocotbext-axi "
+                         f"AxiRamRead's AR-to-R pipeline of {AXI_RAM_LATENCY} cycles; the bench "
+                         f"cannot reproduce it exactly")
+    return memory
+
 
 class StreamTileTestbench(TileTestbench):
-    """The tile bench plus the off-chip memory behind ``axi``."""
+    """The tile bench plus cocotbext-axi's RAM behind ``axi``, timed by the golden model."""
 
     def __init__(self, dut, config):
         super().__init__(dut, config)
         self.counters_fields = stream_counters_fields(config)
-
-    async def reset(self):
-        self.dut.axi__arready.value = 0
-        self.dut.axi__rvalid.value = 0
-        await super().reset()
+        self.ram = AxiRamRead(AxiReadBus.from_prefix(dut, "axi_"), dut.clk, dut.rst,
+                              size=2 ** len(dut.axi__araddr))
+        for log in (self.ram.log, self.ram.ar_channel.log, self.ram.r_channel.log):
+            log.setLevel(logging.WARNING)     # not a line per burst
+        # The sink's own arready stays 0: during a run the model's is written over it (above).
+        self.ram.ar_channel.pause = True
+        self.ram.r_channel.pause = True
 
     async def before_run(self, job):
-        self.dut.base.value = job["base"]
-        port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
-                           base=job["base"])
-        cocotb.start_soon(self._memory(port))
+        data, base = bytes.fromhex(job["offchip"]), job["base"]
+        self.dut.base.value = base
+        self.ram.write(base, data)
+        if job.get("corrupt_offchip") is not None:
+            at, bit = job["corrupt_offchip"]
+            self.ram.write(base + at, bytes([data[at] ^ (1 << bit)]))
+        if job.get("axi_pauses") is None:
+            memory = check_axi_ram_latency(OffchipMemory(**job["memory"]))
+            cocotb.start_soon(self._memory(OffchipPort(memory, data, base=base), job["name"]))
+        else:
+            cocotb.start_soon(self._own_timing(**job["axi_pauses"]))
 
-    async def _memory(self, port):
-        """Idle until the edge that takes ``start``, then ``port``'s cycles, one per clock, while
-        ``busy``. (Values read right after an edge are those it sampled: the cycle after the
-        start edge is the first busy cycle, ``port``'s cycle 0.)"""
-        dut = self.dut
+    async def _own_timing(self, seed, probability):
+        """The RAM's own timing for one run: its AR and R channels paused at random from the
+        edge that takes ``start`` until ``busy`` falls."""
+        dut, channels = self.dut, (self.ram.ar_channel, self.ram.r_channel)
+        rng = random.Random(seed)
         while True:
             await RisingEdge(dut.clk)
             if dut.start.value:
                 break
+        for channel in channels:
+            channel.set_pause_generator(rng.random() < probability for _ in itertools.count())
         while True:
-            arready, beat = port.outputs()
-            dut.axi__arready.value = int(arready)
-            dut.axi__rvalid.value = int(beat is not None)
-            if beat is not None:
-                dut.axi__rdata.value = port.beat_data(beat[0])
-                dut.axi__rlast.value = int(beat[1])
             await RisingEdge(dut.clk)
-            port.clock(int(dut.axi__arvalid.value), int(dut.axi__araddr.value),
-                       int(dut.axi__arlen.value), int(dut.axi__rready.value))
             if not dut.busy.value:
                 break
-        dut.axi__arready.value = 0
-        dut.axi__rvalid.value = 0
+        for channel in channels:
+            channel.clear_pause_generator()
+            channel.pause = True
+
+    async def _memory(self, port, name):
+        """Idle until the edge that takes ``start``, then ``port``'s cycles while ``busy``, each
+        at its falling edge: check the beat the RAM drove against the model's, set ``arready``,
+        clock the model with what the tile drove, pause the RAM's R channel for the next cycle.
+        (The cycle after the start edge is the first busy cycle, ``port``'s cycle 0.)"""
+        dut, r_channel = self.dut, self.ram.r_channel
+        # Handles looked up once: this loop runs every cycle of every run.
+        busy, arready_wire, arvalid, araddr, arlen = (
+            dut.busy, dut.axi__arready, dut.axi__arvalid, dut.axi__araddr, dut.axi__arlen)
+        rvalid, rlast, rready = dut.axi__rvalid, dut.axi__rlast, dut.axi__rready
+        falling = FallingEdge(dut.clk)
+        while True:
+            await RisingEdge(dut.clk)
+            if dut.start.value:
+                break
+        arready, beat = port.outputs()
+        while True:
+            await falling
+            arready_wire.value = int(arready)
+            offered = bool(rvalid.value)
+            if offered != (beat is not None) or (offered and bool(rlast.value) != beat[1]):
+                raise AssertionError(
+                    f"{name}: cycle {port.cycle}: the AXI RAM drove rvalid={int(offered)} where "
+                    f"the memory model offers {'no beat' if beat is None else 'a beat'}")
+            port.clock(int(arvalid.value), int(araddr.value), int(arlen.value),
+                       int(rready.value))
+            running = busy.value
+            arready, beat = port.outputs()
+            r_channel.pause = beat is None
+            if not running:
+                break
+        arready_wire.value = 0
+        r_channel.pause = True
+        if not r_channel.empty():
+            raise AssertionError(f"{name}: the AXI RAM holds beats the run did not take")
 
 
 @cocotb.test(timeout_time=1800, timeout_unit="sec")

@@ -1,12 +1,14 @@
 """The streaming tiles' Verilog on Verilator through cocotb, one bench for both
-(sim/stream_tile_bench.py), the off-chip memory on the bench side stepping the golden memory
-model: slices of real MiniLM matrices larger than the tiles' two banks of row blocks, under a
-slow, a fast and a bursty memory, every output element bit for bit against the golden model
-(GOBO: the tile model; MAC W16A16, W8A8, W4A4: golden.hwmodel.mac_tile) and every counter equal
-to the streaming cycle model (stall_memory and bytes_read included); the bench shown to fail on
-one corrupted output element and on a counter off by one. (Whole 1536-wide MiniLM layers on the
-minilm-sized streaming preset: `gobo simulate --preset minilm_stream [--flavour F]`,
-docs/offchip.md section 9; too slow to build for `make test`.)"""
+(sim/stream_tile_bench.py), the off-chip memory on the bench side cocotbext-axi's AxiRamRead
+timed cycle by cycle by the golden memory model: slices of real MiniLM matrices larger than the
+tiles' two banks of row blocks, under a slow, a fast and a bursty memory, every output element
+bit for bit against the golden model (GOBO: the tile model; MAC W16A16, W8A8, W4A4:
+golden.hwmodel.mac_tile) and every counter equal to the streaming cycle model (stall_memory and
+bytes_read included); the bench shown to fail on one corrupted output element, on a counter off
+by one and on one flipped bit in the AXI RAM's image; the RAM on its own random timing still
+gives exact outputs. (Whole 1536-wide MiniLM layers on the minilm-sized streaming preset: `gobo
+simulate --preset minilm_stream [--flavour F]`, docs/offchip.md section 9; too slow to build for
+`make test`.)"""
 
 import re
 import shutil
@@ -15,11 +17,13 @@ import pytest
 
 from gobo.commands.simulate import print_report
 from golden.config import MAC_FLAVOURS, mac_flavour
+from golden.hwmodel.offchip import offchip_layout
 from golden.hwmodel.tile_jobs import stream_tile_group_jobs, stream_tile_job
 from golden.hwmodel.token_groups import stream_tile_group_cycles
 from hw.designs import Design
 from sim.runner import BenchFailed
 from sim.simulate import run_design, simulate_layer
+from sim.stream_tile_bench import AXI_RAM_LATENCY
 from tests.test_hw_mac_stream_tile import real_mac_layer
 from tests.test_hw_stream_tile import BASE, BUS, MEMORIES, STREAM, real_layer
 
@@ -173,3 +177,59 @@ def test_a_corrupted_token_group_fails_the_bench(minilm):
     with pytest.raises(BenchFailed, match=r"groups tokens 8\.\.9 slot 5 PE 1: hardware") as e:
         run_design(DESIGN, jobs, name="groups_mutant", waves_on_failure=False)
     shutil.rmtree(e.value.run_dir)
+
+
+def test_axi_ram_pipeline_is_two_cycles(minilm):
+    """cocotbext-axi's AxiRamRead offers a request's first beat two cycles after the request at
+    the earliest (sim.stream_tile_bench.AXI_RAM_LATENCY): a memory of latency 2 at a beat a
+    cycle runs exact; a memory of latency 1 is refused in one line, not run with wrong
+    counters."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    quick = MEMORIES["fast"].replace(latency=AXI_RAM_LATENCY)
+    jobs = [stream_tile_job(image, acts, quick, name="latency 2", base=BASE)]
+    check_runs(jobs, run_design(DESIGN, jobs, name="latency2"))
+    jobs = [stream_tile_job(image, acts, quick.replace(latency=1), name="latency 1", base=BASE)]
+    with pytest.raises(ValueError, match=r"^memory latency 1 is shorter than cocotbext-axi "
+                                         r"AxiRamRead's AR-to-R pipeline of 2 cycles; the bench "
+                                         r"cannot reproduce it exactly$"):
+        run_design(DESIGN, jobs, name="latency1")
+
+
+def test_a_corrupted_word_in_the_axi_ram_fails_the_bench(minilm):
+    """One bit of block 3's first index word flipped in the AXI RAM's copy of the image (the
+    models keep the true one): the bench reports the outputs of that block's PE 0 as differing
+    from the golden model's; the counters, which do not depend on the data, still equal the
+    cycle model's."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    job = stream_tile_job(image, acts, MEMORIES["fast"], name="corrupt ram", base=BASE)
+    job["corrupt_offchip"] = (offchip_layout(image, BUS, base=BASE).blocks[3]["index"] - BASE, 0)
+    with pytest.raises(BenchFailed, match=r"corrupt ram slot \d+ PE 0: hardware -?\d+ != "
+                                          r"golden -?\d+") as e:
+        run_design(DESIGN, [job], name="corrupt_ram", waves_on_failure=False)
+    observed = e.value.results["jobs"][0]
+    assert observed["failed"] and observed["mismatches"] > 0
+    assert {k: observed["counters"][k] for k in job["expected_counters"]} == \
+        job["expected_counters"]
+    shutil.rmtree(e.value.run_dir)
+
+
+def test_axi_ram_on_its_own_timing(minilm):
+    """cocotbext-axi's RAM on its own timing rather than the memory model's: its AR and R
+    channels paused at random (each cycle with probability 0.4, seeded) on top of its own queues
+    and AR-to-R pipeline. Every output element is still the golden model's; `bytes_read`, `busy`
+    and `outliers`, which the timing cannot change, are the cycle model's; every cycle the tile
+    did not compute is in `stall_memory` (`cycles - stall_memory` is the model's), and there are
+    more of them than from the fast memory."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    model = stream_tile_job(image, acts, MEMORIES["fast"], name="own timing", base=BASE)
+    expected = model["expected_counters"]
+    job = {**model, "axi_pauses": {"seed": 3, "probability": 0.4},
+           "expected_counters": {k: expected[k] for k in ("busy", "outliers", "bytes_read")}}
+    observed = run_design(DESIGN, [job], name="own_timing")["jobs"][0]
+    assert observed["mismatches"] == 0 and observed["outputs"] == job["expected"]
+    counters = observed["counters"]
+    assert counters["cycles"] - counters["stall_memory"] == \
+        expected["cycles"] - expected["stall_memory"]
+    assert counters["stall_memory"] > expected["stall_memory"], counters
+    print(f"own timing: {counters['cycles']} cycles, stall_memory {counters['stall_memory']} "
+          f"(fast memory model: {expected['cycles']}, {expected['stall_memory']})")

@@ -56,3 +56,21 @@ def test_presets_are_frozen_replacements():
         PRESETS["bert_large"].lanes = 2
     with pytest.raises(ValueError, match="unknown preset 'huge'; choose one of bert_large"):
         preset("huge")
+
+
+def test_design_fields_list_what_each_datapath_uses():
+    """A report's config (gobo simulate --json): every field for GOBO, none of the GOBO PE's
+    and side path's for a dense MAC tile, the quantizer's (and, streamed, the outlier banks')
+    for the memory-compression tile; an unknown datapath is named."""
+    from golden.config import GOBO_ONLY_FIELDS, design_fields
+    c = preset("minilm_stream")
+    every = set(c.to_dict())
+    assert design_fields(c) == c.to_dict()
+    mac = set(design_fields(c, "mac", streamed=True))
+    assert mac == every - set(GOBO_ONLY_FIELDS) and {"lanes", "act_bits", "pes"} <= mac
+    assert set(design_fields(c, "compressed")) == mac | {"index_bits", "outlier_log_prob"}
+    assert set(design_fields(c, "compressed", streamed=True)) == \
+        every - {"centroid_bits", "recon_multipliers"}
+    with pytest.raises(ValueError, match="unknown datapath 'w8a8'; choose one of gobo, mac, "
+                                         "compressed"):
+        design_fields(c, "w8a8")

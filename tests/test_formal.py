@@ -145,6 +145,10 @@ def _bursts_of_two(self, m):
     m.d.comb += self.axi.arlen.eq(1)
 
 
+def _arid_one(self, m):
+    m.d.comb += self.axi.arid.eq(1)
+
+
 def _rready_low_when_offered(self, m):
     m.d.comb += self.axi.rready.eq(~self.axi.rvalid)
 
@@ -247,6 +251,7 @@ MUTANTS = {
                 TileController, _run_ends_at_first_output))),
     "fetcher_arlen_moves_on_stall": _fetcher("weight_fetcher_axi_rules", _arlen_zero_on_stall),
     "fetcher_rready_low": _fetcher("weight_fetcher_axi_rules", _rready_low_when_offered),
+    "fetcher_dense_arid_one": _fetcher("weight_fetcher_dense_axi_rules", _arid_one),
     "fetcher_dense_bursts_of_two": _fetcher("weight_fetcher_dense_axi_rules", _bursts_of_two),
     "fetcher_gate_off_by_one": _fetcher("weight_fetcher_layout",
                                         dut_class=_FetcherGateOffByOne),

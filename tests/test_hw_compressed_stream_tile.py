@@ -19,7 +19,7 @@ from golden.hwmodel.mac_tile import (
     compressed_layer_from_float,
     mac_tile_outputs,
 )
-from golden.hwmodel.offchip import offchip_layout
+from golden.hwmodel.offchip import OffchipMemory, offchip_layout
 from hw.compressed_stream_tile import CompressedStreamTile
 from tests.test_hw_mac_stream_tile import run_mac_stream_tile
 from tests.test_hw_stream_tile import (
@@ -79,7 +79,7 @@ def test_model_bytes_are_gobo_and_fast_memory_waits_only_for_the_first_block(lay
     assert slow["bytes_read"] == size and slow["stall_memory"] > slow["first_fill"]
     # The first block waits for its fetch, then its decompression: gate, C + W_0*Q items, the
     # two pipeline stages and the cycle loaded takes to rise, and the broadcast's addressing.
-    assert fast["first_fill"] > DECOMPRESS_GAP + layer.chunks
+    assert fast["first_fill"] > DECOMPRESS_GAP + layer.chunks + 2
 
 
 def test_model_refuses_a_dense_layer_and_a_residual_too_wide(layer):
@@ -93,6 +93,10 @@ def test_model_refuses_a_dense_layer_and_a_residual_too_wide(layer):
                                  outliers=[(0, 1, 100)])
     with pytest.raises(ValueError, match="outlier residuals"):
         compressed_stream_tile_cycles(wide, 1, MEMORIES["fast"])
+    # A job of the memory-compression tile needs the width of its decompressed weights.
+    from golden.hwmodel.tile_jobs import layer_job
+    with pytest.raises(ValueError, match="compressed=True needs the weight_bits"):
+        layer_job(CONFIG, np.ones((4, 4)), np.ones((1, 4)), compressed=True)
 
 
 def compressed_layout(layer, bus_bytes, base=0):
@@ -162,6 +166,28 @@ def test_random_outlier_heavy_layers_buses_and_memories(seed):
     check_counters(compressed_stream_tile_cycles(layer, acts.shape[0], memory, base=base),
                    counters)
     assert counters["bytes_read"] == layout.size
+
+
+def test_blocks_follow_each_other_through_the_pipeline():
+    """No drain between blocks (docs/offchip.md section 7): block ``d + 1``'s first index word
+    issues two cycles after block ``d``'s last item (the gate cycle between them), while that
+    item is still in the pipeline. A seeded outlier-heavy layer (8 blocks of 6 index words and
+    1-13 outlier words of 2 records) at 1 token from a memory of a beat a cycle, so that the
+    decompressor, not the memory, sets the pace: every output and counter equal to the model,
+    whose 166 cycles are 2 fewer than the walker that drained its pipeline took (168)."""
+    from tests.test_hw_mac_tile import random_compressed
+    config, weight_bits = mac_flavour("w8a8", base="tiny", max_rows=STREAM.max_rows, pes=2,
+                                      lanes=4, max_dot_length=120, max_outlier_words=256,
+                                      outlier_lanes=2)
+    layer, acts = random_compressed(config, weight_bits, np.random.default_rng(5), rows=16,
+                                    cols=24, tokens=1)
+    assert compressed_image(layer).words_per_block() == [13, 1, 2, 1, 2, 2, 1, 5]
+    memory = OffchipMemory(bytes_per_cycle=8, latency=2, bus_bytes=8, max_outstanding=4)
+    y, counters, _ = run_compressed_stream_tile(layer, acts, memory)
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    model = compressed_stream_tile_cycles(layer, 1, memory, base=BASE)
+    check_counters(model, counters)
+    assert model["cycles"] == 166 and model["stall_memory"] == 114
 
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")

@@ -12,6 +12,7 @@ import pytest
 
 from gobo.cli import main
 from gobo.common import CliError
+from golden.config import GOBO_ONLY_FIELDS
 
 
 @pytest.fixture
@@ -46,6 +47,9 @@ def small_model(tmp_path):
      "--outlier-lanes applies to the GOBO tile, not to --flavour w8a8"),
     (["--tensor", "w", "--flavour", "w4a4", "--outlier-fit", "robust", "--outlier-lanes", "1"],
      "--outlier-lanes and --outlier-fit apply to the GOBO tile, not to --flavour w4a4"),
+    (["--tensor", "w", "--flavour", "compressed_w16a16", "--outlier-lanes", "2"],
+     "--outlier-lanes sizes the streaming decompressor's outlier words; the whole-layer "
+     "--flavour compressed_w16a16 tile has none (add --memory or a *_stream preset)"),
 ])
 def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     cols = int(np.load(small_model)["w"].shape[1])
@@ -131,6 +135,35 @@ def test_simulate_runs_a_mac_flavour_on_chip(small_model, capsys):
     assert report["design"] == "mac_tile" and report["weight_bits"] == 8 and "memory" not in report
     assert report["mismatches"] == 0 and report["outputs_checked"] == 2 * 40
     assert report["cycles"] == report["expected_counters"]["cycles"] > report["ideal_cycles"]
+    # Its config lists the fields a MAC tile uses: none of the GOBO PE's and side path's.
+    assert not set(GOBO_ONLY_FIELDS) & set(report["config"])
+    assert report["config"]["lanes"] == 4 and report["config"]["act_bits"] == 8
+
+
+def test_simulate_streams_the_memory_compression_flavour(small_model, capsys):
+    """--flavour compressed_w16a16 with a memory: the streaming memory-compression tile on the
+    layer's GOBO form, in two token groups, every output and counter checked (the build of
+    tests/test_cocotb_compressed_stream_tile.py); its outliers are its GOBO form's; its
+    Markdown report says the decompressor writes them."""
+    args = ["simulate", str(small_model), "--preset", "tiny", "--tensor", "w", "--bias", "b",
+            "--tokens", "6", "--flavour", "compressed_w16a16", "--memory", "ddr4_3200_x64"]
+    status = main([*args, "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 0, report["error"]
+    assert report["design"] == "compressed_stream_tile" and report["weight_bits"] == 16
+    assert report["flavour"] == "compressed_w16a16" and report["memory"] == "ddr4_3200_x64"
+    assert report["mismatches"] == 0 and report["outputs_checked"] == 6 * 40
+    assert report["counters_match_model"] and report["row_blocks"] == 10
+    assert [(g["tokens"], g["counters_match_model"]) for g in report["token_groups"]] == \
+        [(4, True), (2, True)]
+    assert report["bytes_read"] == 2 * report["offchip_bytes"] > 0
+    assert report["outliers"] >= 2 and report["outliers_processed"] is None
+    assert "outlier_lanes" in report["config"] and "centroid_bits" not in report["config"]
+    assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "compressed_stream_tile W16A16 preset tiny" in text
+    assert f"outliers         {report['outliers']} (written by the decompressor)" in text
 
 
 def test_two_simulations_at_once_both_pass(small_model):

@@ -7,7 +7,14 @@ import numpy as np
 
 from gobo.common import CliError, add_outlier_options, example, no_such_tensor, print_json
 from golden import npyfile
-from golden.config import MAC_FLAVOURS, PRESETS, STREAM_PRESETS, mac_flavour, preset
+from golden.config import (
+    COMPRESSED_FLAVOURS,
+    MAC_FLAVOURS,
+    PRESETS,
+    STREAM_PRESETS,
+    mac_flavour,
+    preset,
+)
 from golden.hwmodel.offchip import MEMORY_PRESETS
 from golden.nlp.weights import WEIGHT_FORMATS, load_tensors
 
@@ -45,7 +52,11 @@ def add(subparsers):
                        "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.5.output.dense.weight \\",
                        "    --bias encoder.layer.5.output.dense.bias --preset minilm_stream "
-                       "--flavour w8a8 --tokens 16"))
+                       "--flavour w8a8 --tokens 16",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.intermediate.dense.weight \\",
+                       "    --bias encoder.layer.0.intermediate.dense.bias --preset minilm_stream "
+                       "--flavour compressed_w16a16 --tokens 16"))
     add_layer_arguments(p)
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
@@ -55,13 +66,18 @@ def add(subparsers):
     p.add_argument("--memory", choices=sorted(MEMORY_PRESETS),
                    help=f"off-chip memory model of the streaming tile (default {DEFAULT_MEMORY}); "
                         "given, it runs the streaming tile on any preset")
-    p.add_argument("--flavour", choices=["gobo", *MAC_FLAVOURS], default="gobo",
-                   help="gobo (default): the GOBO tile on the layer's GOBO form; w16a16, w8a8, "
-                        "w4a4: the MAC baseline tile of that flavour (the preset's datapath at the "
-                        "flavour's activation width, dense weights), streamed like the GOBO "
-                        "tile under the same rules (a *_stream preset or --memory)")
+    p.add_argument("--flavour", choices=["gobo", *MAC_FLAVOURS, *COMPRESSED_FLAVOURS],
+                   default="gobo",
+                   help="gobo (default): the GOBO tile on the layer's GOBO form; "
+                        f"{', '.join(MAC_FLAVOURS)}: the MAC baseline tile of that flavour (the "
+                        "preset's datapath at the flavour's activation width, dense weights); "
+                        f"{', '.join(COMPRESSED_FLAVOURS)}: the memory-compression tile (the MAC "
+                        "tile of that flavour fed by a decompressor of the layer's GOBO form); "
+                        "each streamed like the GOBO tile under the same rules (a *_stream "
+                        "preset or --memory)")
     p.add_argument("--outlier-lanes", metavar="Q", type=int,
-                   help="override the outlier side path's multipliers")
+                   help="override the outlier side path's multipliers (the GOBO tile) or the "
+                        "records an outlier word holds (the streaming memory-compression tile)")
     add_outlier_options(p, scope=False)
     p.add_argument("--waves", action="store_true",
                    help="trace the run into an FST waveform (GTKWave, Surfer) kept in "
@@ -196,7 +212,14 @@ def _run_simulate(args):
     args.preset, streaming = choose_preset(args.preset, rows, cols, args.tokens, args.memory)
     config, weight_bits = preset(args.preset), None
     memory = MEMORY_PRESETS[args.memory or DEFAULT_MEMORY] if streaming else None
-    if args.flavour != "gobo":
+    compressed = args.flavour in COMPRESSED_FLAVOURS
+    if compressed:      # the GOBO form decompressed: the outlier options apply
+        if args.outlier_lanes is not None and not streaming:
+            raise CliError(f"--outlier-lanes sizes the streaming decompressor's outlier words; "
+                           f"the whole-layer --flavour {args.flavour} tile has none (add "
+                           f"--memory or a *_stream preset)")
+        config, weight_bits = mac_flavour(COMPRESSED_FLAVOURS[args.flavour], base=args.preset)
+    elif args.flavour != "gobo":
         given = [name for name, value in (("--outlier-lanes", args.outlier_lanes),
                                           ("--outlier-fit", args.outlier_fit)) if value is not None]
         if given:
@@ -218,13 +241,13 @@ def _run_simulate(args):
                        f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     if weight_bits is not None:
-        tag = f"{args.flavour}_{tag}"
+        tag = f"{COMPRESSED_FLAVOURS.get(args.flavour, args.flavour)}_{tag}"
     try:
         report = simulate_layer(config, weights, bias=bias, tokens=args.tokens,
                                 activations=activations, seed=args.seed, name=args.tensor,
                                 tag=tag, outlier_fit=args.outlier_fit or "gaussian",
                                 waves=True if args.waves else None, memory=memory,
-                                weight_bits=weight_bits)
+                                weight_bits=weight_bits, compressed=compressed)
     except ValueError as e:     # a layer image the preset cannot hold (e.g. outlier words)
         raise CliError(f"{args.tensor} on preset {args.preset}: {e}") from None
     report["preset"], report["flavour"] = args.preset, args.flavour
@@ -261,9 +284,11 @@ def print_report(r):
     print(f"  outputs checked  {r['outputs_checked']}   mismatches {r['mismatches']}")
     print(f"  cycles           {r['cycles']} (ideal {r['ideal_cycles']}, utilization {util})")
     print(f"  stalls           {stalls}")
-    if r["outliers"] is not None:
+    if r["outliers_processed"] is not None:
         print(f"  outliers         {r['outliers']} (processed per token x block: "
               f"{r['outliers_processed']})")
+    elif r["outliers"] is not None:
+        print(f"  outliers         {r['outliers']} (written by the decompressor)")
     print(f"  saturated        {r['outputs_saturated']} outputs, {r['bias_saturated']} biases "
           f"(bias shift {r['shift_bias']})")
     if r.get("rel_rmse_vs_fp32") is not None:

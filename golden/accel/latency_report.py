@@ -26,7 +26,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from golden.config import MAC_FLAVOURS, mac_flavour, preset
+from golden.config import COMPRESSED_FLAVOURS, MAC_FLAVOURS, mac_flavour, preset
 from golden.hwmodel.latency import (
     compressed_stream_latency,
     mac_stream_latency,
@@ -72,8 +72,8 @@ FC_LAYERS = (("query", "attention.self.query", "h", "h"),
 
 SEQUENCE_LENGTHS = (32, 128, 512)
 
-#: The memory-compression designs and the MAC flavour each computes at.
-COMPRESSED = {"compressed_w16a16": "w16a16"}
+#: The memory-compression designs and the MAC flavour each computes at (golden.config's).
+COMPRESSED = COMPRESSED_FLAVOURS
 #: The designs: GOBO, the MAC flavours and the memory-compression mode.
 DESIGNS = ("gobo", *MAC_FLAVOURS, *COMPRESSED)
 #: Designs of the issue the event model does not cover (``{design: why}``; every report says so).

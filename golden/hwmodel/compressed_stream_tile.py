@@ -21,10 +21,11 @@ __all__ = ["DecompressSteps", "compressed_stream_tile_cycles", "DECOMPRESS_GAP"]
 # The decompression walker's states (hw/block_decompressor.py).
 _GATE, _ISSUE, _IDLE = range(3)
 
-#: Cycles of a block's decompression beyond its items (``C`` index words and ``Q`` records per
-#: outlier word): the gate cycle, and the two pipeline stages the walker lets drain before it
-#: starts the next block (so two blocks never share the memory ports).
-DECOMPRESS_GAP = 3
+#: Walker cycles of a block beyond its items (``C`` index words and ``Q`` records per outlier
+#: word): the gate cycle. The next block's items follow through the two pipeline stages
+#: behind the last ones (the walker once let them drain first: 3 cycles a block); its last
+#: item leaves them two cycles after it issues.
+DECOMPRESS_GAP = 1
 
 
 class DecompressSteps:
@@ -34,12 +35,12 @@ class DecompressSteps:
     fetcher has ``loaded``, :attr:`finished`, :attr:`s0_go`, :attr:`merged_blocks`: here the
     blocks decompressed, which release the GOBO banks, :meth:`clock`).
 
-    Block ``d`` is decompressed once the fetcher has loaded it (``d < fetched``), the MAC merge
-    has released the dense bank it overwrites (``d <= merged + 1``) and the walker's pipeline
-    is empty: a gate cycle, then one item a cycle (``C`` index words, then ``Q`` records of each
-    of the block's ``W_d`` outlier words), each through two more stages; the block counts as
-    decompressed (``loaded``, the MAC broadcast's gate) the cycle after its last item leaves
-    the second.
+    Block ``d`` is decompressed once the fetcher has loaded it (``d < fetched``) and the MAC
+    merge has released the dense bank it overwrites (``d <= merged + 1``): a gate cycle, then
+    one item a cycle (``C`` index words, then ``Q`` records of each of the block's ``W_d``
+    outlier words), each through two more stages, block ``d``'s first items behind block
+    ``d - 1``'s last ones; the block counts as decompressed (``loaded``, the MAC broadcast's
+    gate) the cycle after its last item leaves the second.
     """
 
     def __init__(self, config, *, blocks, chunks, tokens, words):
@@ -84,8 +85,7 @@ class DecompressSteps:
             if not self.left:
                 self.block += 1
                 self.state = _GATE if self.block < len(self.items) else _IDLE
-        elif (self.state == _GATE and self.block < self.fetched and self.block <= merged + 1
-              and s1 is None and s2 is None):
+        elif self.state == _GATE and self.block < self.fetched and self.block <= merged + 1:
             self.state, self.left = _ISSUE, self.items[self.block]
         if s2:
             self.loaded += 1

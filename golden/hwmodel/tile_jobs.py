@@ -16,6 +16,7 @@ from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import (
     MacLayer,
     compressed_image,
+    compressed_layer_from_float,
     compressed_streams,
     mac_layer_from_float,
     mac_layer_word,
@@ -28,6 +29,7 @@ from golden.hwmodel.packing import mac_load_fields
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 from golden.hwmodel.token_groups import (
+    compressed_stream_tile_group_cycles,
     group_name,
     mac_stream_tile_group_cycles,
     stream_tile_group_cycles,
@@ -37,7 +39,7 @@ from golden.quant.quantizer import quantize
 
 __all__ = ["tile_job", "layer_job", "calibrated_mac_layer", "logical_beats", "mac_tile_job",
            "stream_tile_job",
-           "stream_tile_group_jobs", "compressed_stream_tile_job", "tile_vectors",
+           "stream_tile_group_jobs", "tile_vectors",
            "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
@@ -75,7 +77,8 @@ def tile_job(image, acts, *, name, seed=1, **options):
 
 
 def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
-              outlier_fit="gaussian", memory=None, base=0, weight_bits=None, **options):
+              outlier_fit="gaussian", memory=None, base=0, weight_bits=None, compressed=False,
+              **options):
     """One real FC layer as a tile job: quantize ``weights`` (M, N float) with GOBO
     (``outlier_fit`` as :func:`golden.quant.quantizer.quantize`; index width and threshold from
     ``config``), calibrate the image on float ``activations`` (T, N; one calibration for all
@@ -91,15 +94,22 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     :func:`golden.config.mac_flavour`) the layer is the dense
     :class:`~golden.hwmodel.mac_tile.MacLayer` (:func:`calibrated_mac_layer`, the same
     calibration) and the jobs the MAC tile's (:func:`mac_tile_job`) or, with ``memory``, the
-    streaming MAC tile's."""
+    streaming MAC tile's; with ``compressed`` too, the memory-compression tile's: the layer the
+    GOBO quantization's (``outlier_fit``) at ``weight_bits``, decompressed by the tile (whole
+    layer: :func:`mac_tile_job`; with ``memory`` its GOBO form streamed); ``compressed``
+    without ``weight_bits`` raises ValueError."""
+    if compressed and weight_bits is None:
+        raise ValueError("compressed=True needs the weight_bits of the decompressed weights")
+    gobo = None
+    if weight_bits is None or compressed:
+        gobo = quantize(weights, index_bits=config.index_bits,
+                        outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
     if weight_bits is None:
-        layer = quantize(weights, index_bits=config.index_bits,
-                         outlier_log_prob=config.outlier_log_prob, outlier_fit=outlier_fit)
         image, x_int, fp32 = calibrated_image(config, weights, activations, bias=bias,
-                                              layer=layer, streamed=memory is not None)
+                                              layer=gobo, streamed=memory is not None)
     else:
         image, x_int, fp32 = calibrated_mac_layer(config, weight_bits, weights, activations,
-                                                  bias=bias)
+                                                  bias=bias, gobo=gobo)
     if memory is not None:
         jobs = stream_tile_group_jobs(image, x_int, memory, name=name, seed=seed, base=base,
                                       **options)
@@ -110,13 +120,19 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     return image, x_int, fp32, jobs
 
 
-def calibrated_mac_layer(config, weight_bits, weights, acts, *, bias=None):
+def calibrated_mac_layer(config, weight_bits, weights, acts, *, bias=None, gobo=None):
     """:func:`~golden.hwmodel.layer_image.calibrated_image` for a MAC baseline: ``(MacLayer,
     integer activations (T, N), FP32 result (T, M))``, calibrated alike
-    (:func:`~golden.hwmodel.layer_image.calibrate`)."""
+    (:func:`~golden.hwmodel.layer_image.calibrate`). With ``gobo`` (the
+    :class:`~golden.quant.quantizer.GoboLayer` of ``weights``) the memory-compression layer of
+    it (:func:`~golden.hwmodel.mac_tile.compressed_layer_from_float`), else the dense one."""
     weights, x_int, e_x, fp32, e_y = calibrate(config, weights, acts, bias=bias)
-    layer = mac_layer_from_float(config, weight_bits, weights, bias=bias, act_exponent=e_x,
-                                 out_exponent=e_y)
+    if gobo is not None:
+        layer = compressed_layer_from_float(config, weight_bits, weights, bias=bias,
+                                            act_exponent=e_x, out_exponent=e_y, gobo=gobo)
+    else:
+        layer = mac_layer_from_float(config, weight_bits, weights, bias=bias, act_exponent=e_x,
+                                     out_exponent=e_y)
     return layer, x_int, fp32
 
 
@@ -154,27 +170,26 @@ def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, model=None, **
     :func:`~golden.hwmodel.offchip.offchip_layout`, counters :func:`~golden.hwmodel.
     stream_tile.stream_tile_cycles_of_image`) or a dense :class:`~golden.hwmodel.mac_tile.
     MacLayer` (the ``mac_stream_tile``: :func:`~golden.hwmodel.offchip.mac_offchip_layout`,
-    :func:`~golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles`), laid out from byte
-    ``base`` (``model``: those counters, already computed). Adds ``memory`` (its parameters),
-    ``base`` and ``offchip`` (the image's bytes, hex) to the tile job's keys.
-
-    Raises
-    ------
-    ValueError
-        For a memory-compression ``MacLayer`` (:func:`compressed_stream_tile_job` streams it).
+    :func:`~golden.hwmodel.mac_stream_tile.mac_stream_tile_cycles`) or a memory-compression
+    ``MacLayer`` (the ``compressed_stream_tile``, docs/offchip.md section 8: its GOBO form in
+    the GOBO layout, :func:`~golden.hwmodel.mac_tile.compressed_image`; outputs
+    :func:`~golden.hwmodel.mac_tile.mac_tile_outputs`, counters
+    :func:`~golden.hwmodel.compressed_stream_tile.compressed_stream_tile_cycles`), laid out
+    from byte ``base`` (``model``: those counters, already computed). Adds ``memory`` (its
+    parameters), ``base`` and ``offchip`` (the image's bytes, hex) to the tile job's keys.
     """
     acts = np.asarray(acts, dtype=np.int64)
     tokens = acts.shape[0]
     config = image.config
     if isinstance(image, MacLayer):
-        if image.compressed is not None:
-            raise ValueError("a memory-compression layer streams in its GOBO form: "
-                             "compressed_stream_tile_job, not stream_tile_job")
-        layout = mac_offchip_layout(image, memory.bus_bytes, base=base)
+        compressed = image.compressed is not None
+        layout = (offchip_layout(compressed_image(image), memory.bus_bytes, base=base)
+                  if compressed else mac_offchip_layout(image, memory.bus_bytes, base=base))
         y, word = mac_tile_outputs(image, acts), mac_layer_word(image, tokens)
         load = act_beats(config, acts, mac_load_fields(config, image.weight_bits))
         if model is None:
-            model = mac_stream_tile_cycles(image, tokens, memory, base=base)
+            model = (compressed_stream_tile_cycles if compressed
+                     else mac_stream_tile_cycles)(image, tokens, memory, base=base)
     else:
         layout = offchip_layout(image, memory.bus_bytes, base=base)
         y, word = tile_outputs(image, acts), layer_word(image, tokens)
@@ -183,12 +198,6 @@ def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, model=None, **
             model = stream_tile_cycles_of_image(image, tokens, memory, base=base)
     job = _job(image, tokens, y, model, name=name, seed=seed, layer_word=word, load=load,
                counters=STREAM_COUNTERS, **options)
-    return _offchip(job, memory, base, layout)
-
-
-def _offchip(job, memory, base, layout):
-    """``job`` with what a streaming bench's memory serves: ``memory`` (its parameters),
-    ``base`` and ``offchip`` (the image's bytes, hex)."""
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
 
@@ -198,38 +207,24 @@ def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **optio
     image's ``max_tokens``, :func:`golden.hwmodel.token_groups.token_groups`), in token order:
     each loads its group's activations and reads the whole off-chip image again; its
     ``expected`` outputs are its tokens' and its counters the streaming cycle model's for its
-    tokens (:func:`golden.hwmodel.token_groups.stream_tile_group_cycles`, or for a dense
-    ``MacLayer`` :func:`~golden.hwmodel.token_groups.mac_stream_tile_group_cycles`, whose sums
-    are the layer's). A job is named ``name``, or ``"<name> tokens a..b"`` when there are
-    several."""
+    tokens (:func:`golden.hwmodel.token_groups.stream_tile_group_cycles`, for a dense
+    ``MacLayer`` :func:`~golden.hwmodel.token_groups.mac_stream_tile_group_cycles`, for a
+    memory-compression one :func:`~golden.hwmodel.token_groups.
+    compressed_stream_tile_group_cycles`; their sums are the layer's). A job is named
+    ``name``, or ``"<name> tokens a..b"`` when there are several."""
     acts = np.asarray(acts, dtype=np.int64)
     groups = token_groups(len(acts), image.config.max_tokens)
-    cycles = (mac_stream_tile_group_cycles if isinstance(image, MacLayer)
-              else stream_tile_group_cycles)
+    if not isinstance(image, MacLayer):
+        cycles = stream_tile_group_cycles
+    elif image.compressed is None:
+        cycles = mac_stream_tile_group_cycles
+    else:
+        cycles = compressed_stream_tile_group_cycles
     models = cycles(image, len(acts), memory, base=base)["groups"]
     return [stream_tile_job(image, acts[g.start:g.stop], memory,
                             name=group_name(name, g, len(groups)), seed=seed, base=base,
                             model=model, **options)
             for g, model in zip(groups, models)]
-
-
-def compressed_stream_tile_job(layer, acts, memory, *, name, seed=1, base=0, **options):
-    """One streaming memory-compression tile bench job (docs/offchip.md section 8): ``layer`` a
-    memory-compression :class:`~golden.hwmodel.mac_tile.MacLayer`, its GOBO form off chip in the
-    GOBO layout (:func:`~golden.hwmodel.mac_tile.compressed_image`) at byte ``base``, timed by
-    ``memory``; outputs :func:`~golden.hwmodel.mac_tile.mac_tile_outputs`, counters
-    :func:`~golden.hwmodel.compressed_stream_tile.compressed_stream_tile_cycles`'s. Keys as
-    :func:`stream_tile_job`'s."""
-    acts = np.asarray(acts, dtype=np.int64)
-    tokens = acts.shape[0]
-    config = layer.config
-    layout = offchip_layout(compressed_image(layer), memory.bus_bytes, base=base)
-    job = _job(layer, tokens, mac_tile_outputs(layer, acts),
-               compressed_stream_tile_cycles(layer, tokens, memory, base=base),
-               name=name, seed=seed, layer_word=mac_layer_word(layer, tokens),
-               load=act_beats(config, acts, mac_load_fields(config, layer.weight_bits)),
-               counters=STREAM_COUNTERS, **options)
-    return _offchip(job, memory, base, layout)
 
 
 def physical_outputs(blocks, pes, beats, tokens):

@@ -8,16 +8,18 @@ row block's weights again and drains; its outputs are those tokens' outputs. Eac
 exact tile job, so its counters are the cycle model's for that group and the layer's are their
 sums (``busy`` summed per PE); a streaming tile reads its weights once per group, so
 ``bytes_read`` is ``groups x`` the image's size. This module is the one place that splits a
-layer's tokens and sums the counters, for the GOBO and the MAC streaming models (and the
-whole-layer tile's jobs, which reload the whole layer per group); the bench jobs of the groups
-are :func:`golden.hwmodel.tile_jobs.stream_tile_group_jobs`.
+layer's tokens and sums the counters, for the GOBO, the MAC and the memory-compression
+streaming models (and the whole-layer tile's jobs, which reload the whole layer per group);
+the bench jobs of the groups are :func:`golden.hwmodel.tile_jobs.stream_tile_group_jobs`.
 """
 
+from golden.hwmodel.compressed_stream_tile import compressed_stream_tile_cycles
 from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 
 __all__ = ["token_groups", "group_name", "sum_counters", "group_cycles",
-           "stream_tile_group_cycles", "mac_stream_tile_group_cycles"]
+           "stream_tile_group_cycles", "mac_stream_tile_group_cycles",
+           "compressed_stream_tile_group_cycles"]
 
 #: Counters that are ratios of the sums, not sums themselves.
 _RATIOS = ("utilization",)
@@ -102,4 +104,12 @@ def mac_stream_tile_group_cycles(layer, tokens, memory, base=0):
     :class:`~golden.hwmodel.mac_tile.MacLayer` over ``tokens`` tokens in token groups of its
     ``max_tokens`` (:func:`group_cycles`)."""
     return group_cycles(lambda t: mac_stream_tile_cycles(layer, t, memory, base=base),
+                        tokens, layer.config.max_tokens)
+
+
+def compressed_stream_tile_group_cycles(layer, tokens, memory, base=0):
+    """:func:`golden.hwmodel.compressed_stream_tile.compressed_stream_tile_cycles` of a
+    memory-compression :class:`~golden.hwmodel.mac_tile.MacLayer` over ``tokens`` tokens in
+    token groups of its ``max_tokens`` (:func:`group_cycles`)."""
+    return group_cycles(lambda t: compressed_stream_tile_cycles(layer, t, memory, base=base),
                         tokens, layer.config.max_tokens)

@@ -36,46 +36,46 @@ _INCR = 1
 
 class FetcherFormal(FormalWrapper):
     """The fetcher's inputs are free top-level ports: the slave's side of AXI (``arready``,
-    ``rvalid``, ``rdata``, ``rlast``) and the controller's (``start``, ``base``, ``blocks``,
-    ``chunks``, ``merged``). Environment assumed in both proofs: ``base`` is aligned to the bus
-    (the tile's documented contract), the layer is legal (``blocks >= 1``, ``1 <= chunks <=
+    ``rvalid``, ``rid``, ``rdata``, ``rlast``) and the controller's (``start``, ``base``,
+    ``blocks``, ``chunks``, ``merged``). Environment assumed in both proofs: ``base`` is aligned to
+    the bus (the tile's documented contract), the layer is legal (``blocks >= 1``, ``1 <= chunks <=
     chunks_max``: the controller launches no other) and ``start`` (the controller's ``launch``)
     comes only when no request is offered (``arvalid`` low; the tile launches only after the
-    previous run, when every block is loaded: ``layout=True`` proves the fetcher is then
-    quiet).
+    previous run, when every block is loaded: ``layout=True`` proves the fetcher is then quiet).
 
     ``layout=False`` (k-induction, unbounded): the AXI4 read-manager rules. Once ``arvalid`` is
-    high without ``arready``, ``arvalid`` and ``araddr``/``arlen``/``arsize``/``arburst`` hold
-    in the next cycle (A3.2.1, A3.2.2); every burst is INCR (``arburst`` = 1), of full-width
-    beats (``arsize`` = log2 of the bus bytes, A3.4.1), at a beat-aligned address, of 1 to 256
-    beats (``arlen`` 8 bits, AXI4 INCR, A3.4.1) and never crosses a 4 KB boundary (A3.4.1);
-    each burst starts where the previous one ended, from ``base`` (monotone, no beat skipped or
-    requested twice); ``rready`` is always high (docs/offchip.md section 3). Nothing else is
-    assumed: any ``arready``, any R traffic and data (headers legal or not), any ``merged``.
+    high without ``arready``, ``arvalid`` and ``arid``/``araddr``/``arlen``/``arsize``/``arburst``
+    hold in the next cycle (A3.2.1, A3.2.2); ``arid`` is 0 (one ID, in-order data); every burst is
+    INCR (``arburst`` = 1), of full-width beats (``arsize`` = log2 of the bus bytes, A3.4.1), at a
+    beat-aligned address, of 1 to 256 beats (``arlen`` 8 bits, AXI4 INCR, A3.4.1) and never crosses
+    a 4 KB boundary (A3.4.1); each burst starts where the previous one ended, from ``base``
+    (monotone, no beat skipped or requested twice); ``rready`` is always high (docs/offchip.md
+    section 3). Nothing else is assumed: any ``arready``, any R traffic and data (headers legal or
+    not), any ``merged``.
 
-    ``layout=True`` (bounded): the image and the banks, against a shadow model that walks the
-    R beats in order through the layout (docs/offchip.md section 2: per block the header (GOBO
-    only), the bias word, ``C`` index or dense weight words, ``W_b`` outlier words, each word
-    ``beats`` beats). The slave is assumed to send R beats only for beats already requested
-    (any latency, any number of bursts outstanding, any ``rdata``; ``rlast`` is free because
-    the fetcher counts beats), and an image that the layout allows (a header's ``W_b`` at most
+    ``layout=True`` (bounded): the image and the banks, against a shadow model that walks the R
+    beats in order through the layout (docs/offchip.md section 2: per block the header (GOBO only),
+    the bias word, ``C`` index or dense weight words, ``W_b`` outlier words, each word ``beats``
+    beats). The slave is assumed to send R beats only for beats already requested (any latency, any
+    number of bursts outstanding, any ``rdata``; ``rlast`` and ``rid`` are free because the fetcher
+    counts beats and uses one ID), and an image that the layout allows (a header's ``W_b`` at most
     ``max_outlier_words // 2``). One run, started in the first cycle (``start`` resets every
     register of the walk), from ``base`` = 4 KB - 2 beats (block 0's head is split there; the
-    addresses from any base are the k-induction's). The controller is assumed to hold
-    ``blocks`` and ``chunks`` during the run, to start ``merged`` at 0 the cycle after
-    ``start`` and never lower it nor raise it past ``loaded`` (``tile_controller_streamed_gates``
-    proves the controller's side). Asserted:
+    addresses from any base are the k-induction's). The controller is assumed to hold ``blocks`` and
+    ``chunks`` during the run, to start ``merged`` at 0 the cycle after ``start`` and never lower it
+    nor raise it past ``loaded`` (``tile_controller_streamed_gates`` proves the controller's side).
+    Asserted:
 
-    - requests: never beyond the blocks whose size is known (the heads of the blocks so far,
-      the outliers of those whose header arrived); once every block is loaded nothing is
-      offered and nothing is owed (so, with the k-induction's contiguity, every beat of the
-      image is requested exactly once);
+    - requests: never beyond the blocks whose size is known (the heads of the blocks so far, the
+      outliers of those whose header arrived); once every block is loaded nothing is offered and
+      nothing is owed (so, with the k-induction's contiguity, every beat of the image is requested
+      exactly once);
     - words: each word is written on its last beat, to its section's port only, at its bank's
-      address (bias: ``b % 2``; index or weight word ``j``: ``(b % 2)*C + j``; outlier word
-      ``i``: ``(b % 2)*max_outlier_words/2 + i``), holding its beats in order; nothing else is
-      written; a header's ``W_b`` lands in ``bank_words[b % 2]``;
-    - banks: a word or header of block ``b`` is written only when ``b <= merged + 1``, so the
-      bank of block ``b - 2`` has been released by the merge;
+      address (bias: ``b % 2``; index or weight word ``j``: ``(b % 2)*C + j``; outlier word ``i``:
+      ``(b % 2)*max_outlier_words/2 + i``), holding its beats in order; nothing else is written; a
+      header's ``W_b`` lands in ``bank_words[b % 2]``;
+    - banks: a word or header of block ``b`` is written only when ``b <= merged + 1``, so the bank
+      of block ``b - 2`` has been released by the merge;
     - ``loaded`` equals the blocks whose words have all been written (it never passes them).
     """
 
@@ -87,7 +87,8 @@ class FetcherFormal(FormalWrapper):
         self._dut = dut = dut_class(config=config, bus_bytes=bus_bytes, weight_bits=weight_bits)
         axi = dut.axi
         super().__init__({
-            "arready": In(1), "rvalid": In(1), "rdata": In(len(axi.rdata)), "rlast": In(1),
+            "arready": In(1), "rvalid": In(1), "rid": In(1), "rdata": In(len(axi.rdata)),
+            "rlast": In(1),
             "start": In(1), "base": In(AXI_ADDR_BITS), "blocks": In(len(dut.blocks)),
             "chunks": In(len(dut.chunks)), "merged": In(len(dut.merged)),
         })
@@ -98,7 +99,7 @@ class FetcherFormal(FormalWrapper):
         m.submodules.dut = dut = self._dut
         axi = dut.axi
         m.d.comb += [axi.arready.eq(self.arready), axi.rvalid.eq(self.rvalid),
-                     axi.rdata.eq(self.rdata), axi.rlast.eq(self.rlast),
+                     axi.rid.eq(self.rid), axi.rdata.eq(self.rdata), axi.rlast.eq(self.rlast),
                      dut.start.eq(self.start), dut.base.eq(self.base),
                      dut.blocks.eq(self.blocks), dut.chunks.eq(self.chunks),
                      dut.merged.eq(self.merged)]
@@ -118,7 +119,7 @@ class FetcherFormal(FormalWrapper):
         bus_bytes = dut.bus_bytes
         request = types.SimpleNamespace(
             valid=axi.arvalid, ready=axi.arready,
-            payload=Cat(axi.araddr, axi.arlen, axi.arsize, axi.arburst))
+            payload=Cat(axi.arid, axi.araddr, axi.arlen, axi.arsize, axi.arburst))
         stream_rules(m, request, name="ar")
         beats = axi.arlen + 1
         # Each burst starts where the previous one ended, from base: monotone, no beat skipped
@@ -130,6 +131,7 @@ class FetcherFormal(FormalWrapper):
             m.d.sync += next_addr.eq(axi.araddr + beats * bus_bytes)
         with m.If(axi.arvalid):
             m.d.comb += [
+                Assert(axi.arid == 0, "ar: not the one ID"),
                 Assert(axi.arburst == _INCR, "ar: not an INCR burst"),
                 Assert(axi.arsize == ceil_log2(bus_bytes), "ar: beats not the bus width"),
                 Assert(axi.araddr[:ceil_log2(AXI_BOUNDARY)] + beats * bus_bytes <= AXI_BOUNDARY,
