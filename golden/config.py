@@ -96,6 +96,7 @@ FIELD_RANGES = types.MappingProxyType({
     "max_rows": (1, 1 << 20),
     "max_tokens": (1, 1 << 16),
     "max_outlier_words": (1, 1 << 24),
+    "max_passes": (1, 1 << 16),
 })
 
 
@@ -156,6 +157,11 @@ class GoboConfig:
         The most tokens (T) one run may hold in the activation memory.
     max_outlier_words : int
         Depth of the outlier memory, in words of ``outlier_lanes`` records.
+    max_passes : int
+        The most passes of at most ``max_dot_length`` columns a layer's dot products may be
+        split into (docs/offchip.md section 10): the accumulator is sized for
+        ``layer_dot_length = max_passes * max_dot_length`` columns, so partial sums carried
+        between passes are exact. 1 (the default): one pass, today's widths.
 
     Raises
     ------
@@ -188,6 +194,7 @@ class GoboConfig:
     max_rows: int = 4096
     max_tokens: int = 16
     max_outlier_words: int = 8192
+    max_passes: int = 1
 
     def __post_init__(self):
         for name, (low, high) in FIELD_RANGES.items():
@@ -215,7 +222,10 @@ class GoboConfig:
             raise ValueError(
                 f"the tile accumulator would need {self.acc_bits} bits (out_bits={self.out_bits}, "
                 f"residual_bits={self.residual_bits}, bias_bits={self.bias_bits}, "
-                f"max_align_shift={self.max_align_shift}); the datapath is limited to 64 bits")
+                f"max_align_shift={self.max_align_shift}"
+                + (f", {self.max_passes} passes of {self.max_dot_length} columns"
+                   if self.max_passes > 1 else "")
+                + "); the datapath is limited to 64 bits")
         return self
 
     # Derived widths -------------------------------------------------------------------------
@@ -228,6 +238,16 @@ class GoboConfig:
     def dot_bits(self):
         """Bits to count up to ``max_dot_length``: ceil(log2(max_dot_length))."""
         return (self.max_dot_length - 1).bit_length()
+
+    @property
+    def layer_dot_length(self):
+        """The longest dot product of a layer: ``max_passes`` passes of ``max_dot_length``."""
+        return self.max_passes * self.max_dot_length
+
+    @property
+    def layer_dot_bits(self):
+        """Bits to count up to ``layer_dot_length`` (``dot_bits`` when ``max_passes`` is 1)."""
+        return (self.layer_dot_length - 1).bit_length()
 
     @property
     def bin_bits(self):
@@ -257,8 +277,12 @@ class GoboConfig:
     def acc_bits(self):
         """Exact width of ``(dot << sd) + (corr << sc) + (bias << sb)`` with every shift <=
         max_align_shift: the widest of the three terms plus two bits for the two additions
-        (docs/numerics.md, "Bias")."""
-        return max(self.out_bits, self.corr_bits, self.bias_bits) + self.max_align_shift + 2
+        (docs/numerics.md, "Bias"). The dot product and the correction are those of a whole
+        layer (``layer_dot_bits``): with ``max_passes > 1`` a partial sum carried between passes
+        is one of these accumulators, and the sum over every pass still fits."""
+        layer_bits = self.layer_dot_bits - self.dot_bits
+        return (max(self.out_bits + layer_bits, self.corr_bits + layer_bits, self.bias_bits)
+                + self.max_align_shift + 2)
 
     @property
     def chunks_max(self):
@@ -381,6 +405,10 @@ PRESETS = {
     # at 1536 columns, layer 5 output.dense) scaled to the model's width.
     "minilm_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=1536, max_tokens=128,
                                       max_outlier_words=512),
+    # minilm_stream with half its activation memory (768 columns x 128 tokens): MiniLM's
+    # 1536-wide FFN output layer runs as 2 passes (docs/offchip.md section 10); same acc_bits.
+    "minilm_stream_2pass": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=768, max_passes=2,
+                                            max_tokens=128, max_outlier_words=512),
     "bert_base_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=3072,
                                          max_tokens=128, max_outlier_words=1024),
     "bert_large_stream": _DEFAULT.replace(max_rows=1 << 16, max_dot_length=4096,

@@ -16,7 +16,7 @@ from golden.hwmodel.packing import (
 
 from .layouts import struct_layout
 from .mac_pe import MacPE
-from .params import MacParams, check_memories
+from .params import MacParams, check_memories, check_one_pass
 from .tile import bias_bank_specs, broadcast_to_pes, run_members, write_bias_banks
 from .tile_controller import TileController
 from .tile_memories import MemorySpec, TileMemories
@@ -45,6 +45,7 @@ def mac_tile_memory_specs(config, weight_bits):
 def check_mac_acc(config, weight_bits):
     """Refuse a ``weight_bits`` whose MAC accumulator (:func:`golden.hwmodel.packing.
     mac_acc_bits`) exceeds 64 bits or the controller's ``out_shift`` field (ValueError)."""
+    check_one_pass(config)       # a MAC tile carries no partial sums
     acc_bits = mac_acc_bits(config, weight_bits)
     if acc_bits > 64:
         raise ValueError(f"the MAC tile accumulator would need {acc_bits} bits; the "

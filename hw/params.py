@@ -15,7 +15,17 @@ from golden.config import check_choice, check_config, check_weight_bits
 
 from .tile_memories import MEMORY_PLACES
 
-__all__ = ["ConfigParams", "MacParams", "check_memories", "check_shape", "check_latency"]
+__all__ = ["ConfigParams", "MacParams", "check_memories", "check_shape", "check_latency",
+           "check_one_pass"]
+
+
+def check_one_pass(config):
+    """Refuse ``config.max_passes > 1`` (ValueError) in a tile that has no passes: only the
+    streaming GOBO tile (:class:`~hw.stream_tile.StreamTile`) carries partial sums."""
+    if config.max_passes > 1:
+        raise ValueError(f"max_passes={config.max_passes}: passes are built only in the "
+                         f"streaming GOBO tile (hw.stream_tile.StreamTile)")
+    return config
 
 
 def check_memories(memories):

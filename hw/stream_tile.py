@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 from golden.hwmodel.offchip import check_bus_bytes, word_beats
 from golden.hwmodel.packing import LoadTarget, memory_shapes, stream_counters_fields
 
-from .layouts import struct_layout
+from .layouts import struct_layout, tile_output_layout
 from .params import ConfigParams, check_memories
 from .tile import connect_gobo_core, gobo_core, load_layout, run_members
 from .tile_controller import layer_layout
@@ -42,6 +42,8 @@ def stream_members(config, memories, fetcher, load, layer):
     :func:`stream_counters_layout` counters."""
     members = run_members(config)
     members["counters"] = Out(stream_counters_layout(config))
+    if config.max_passes > 1:     # passes: the previous pass's partial sums (docs/offchip.md 10)
+        members["carry"] = In(stream.Signature(tile_output_layout(config)))
     return {**memories.members(), "axi": Out(fetcher.axi.signature),
             "load": In(stream.Signature(load)), "layer": In(layer), "base": In(AXI_ADDR_BITS),
             **members}
@@ -81,8 +83,11 @@ def connect_streamed(m, tile, ctrl, fetch, mems, buffers, *, stage=None, bias="b
         fetch.start.eq(ctrl.launch), fetch.base.eq(tile.base),
         fetch.blocks.eq(tile.layer.blocks), fetch.chunks.eq(tile.layer.chunks),
         tile.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
-                                        fetch.bytes_read)),
+                                        fetch.bytes_read,
+                                        *([ctrl.stall_carry] if config.max_passes > 1 else []))),
     ]
+    if config.max_passes > 1:
+        wiring.connect(m, wiring.flipped(tile.carry), ctrl.carry)
     if stage is None:
         m.d.comb += [fetch.merged.eq(ctrl.merged), ctrl.loaded.eq(fetch.loaded)]
     else:
@@ -133,7 +138,13 @@ class StreamTile(ConfigParams, wiring.Component):
     start, busy, o
         As the tile's.
     counters : ``Out(stream_counters_layout(config))``
-        The tile's counters, ``stall_memory`` and ``bytes_read``.
+        The tile's counters, ``stall_memory`` and ``bytes_read`` (and ``stall_carry`` with
+        passes).
+    carry : ``In(stream.Signature(tile_output_layout(config)))``
+        Only with ``config.max_passes > 1`` (a layer longer than ``max_dot_length`` run as
+        passes, docs/offchip.md section 10): the previous pass's partial sums, one beat per slot
+        ``(b, t)`` in the output order, taken while ``layer.carry_in`` is set; with
+        ``layer.partial_out`` the tile emits its unrounded accumulators on ``o``.
     """
 
     def __init__(self, *, config, bus_bytes, memories="internal"):

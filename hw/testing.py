@@ -10,7 +10,8 @@ just before that edge.
 """
 
 __all__ = ["produce", "consume", "check_stream_rules", "check_all_taken", "StreamMonitor",
-           "internal_streams", "run_stream", "run_tile", "offchip_memory", "run_pe_job",
+           "internal_streams", "run_stream", "run_tile", "offchip_memory", "carry_stream",
+           "run_pe_job",
            "run_decompressor_job", "run_tile_job", "run_stream_tile_job"]
 
 
@@ -295,6 +296,32 @@ def offchip_memory(dut, port):
     return bench
 
 
+def carry_stream(dut, beats, schedule):
+    """A testbench that offers ``beats`` (packed :func:`golden.hwmodel.packing.
+    tile_output_fields` words) on ``dut.carry`` for one run, beat ``k`` from the run's cycle
+    ``schedule`` says on (a :class:`golden.hwmodel.passes.CarrySchedule`; cycle 0 is the first
+    cycle ``busy`` is high, as :func:`offchip_memory`'s), held until taken."""
+    carry = dut.carry
+
+    async def bench(ctx):
+        ctx.set(carry.valid, 0)
+        while True:
+            await ctx.tick()
+            if ctx.get(dut.busy):
+                break
+        cycle, k = 0, 0
+        while k < len(beats):
+            valid = schedule.available(k, cycle)
+            ctx.set(carry.valid, int(valid))
+            if valid:
+                ctx.set(_raw(carry.payload), beats[k])
+            _, _, ready = await ctx.tick().sample(carry.ready)
+            k += valid and ready
+            cycle += 1
+        ctx.set(carry.valid, 0)
+    return bench
+
+
 # Harnesses of the design registry (hw.designs): one bench job in, what the design did out -------
 
 def _job_rng(job):
@@ -364,6 +391,9 @@ def run_stream_tile_job(dut, job, design=None):
     from golden.hwmodel.offchip import OffchipMemory, OffchipPort
     from golden.hwmodel.packing import stream_counters_fields
 
+    if job.get("carry") is not None:     # its carry is the previous job's outputs
+        raise ValueError(f"{job['name']}: a pass with a carry runs after the pass before it, on "
+                         f"the cocotb bench (sim/stream_tile_bench.py) or with carry_stream")
     port = OffchipPort(OffchipMemory(**job["memory"]), bytes.fromhex(job["offchip"]),
                        base=job["base"])
     return _tile_observed(dut, job, stream_counters_fields(dut.config), streams=None,

@@ -9,7 +9,7 @@ from golden.hwmodel.packing import LoadTarget, load_fields, memory_shapes
 
 from .layouts import struct_layout, tile_output_layout
 from .outlier_path import OutlierSidePath
-from .params import ConfigParams, check_memories
+from .params import ConfigParams, check_memories, check_one_pass
 from .pe import GoboPE
 from .tile_controller import TileController, counters_layout, layer_layout
 from .tile_memories import MemorySpec, TileMemories
@@ -119,7 +119,7 @@ class GoboTile(ConfigParams, wiring.Component):
 
     def __init__(self, *, config, memories="internal"):
         self._init_config(config)
-        config.check_tile()
+        check_one_pass(config.check_tile())
         self._memories = TileMemories(tile_memory_specs(config), check_memories(memories))
         super().__init__({
             **self._memories.members(),
@@ -185,7 +185,8 @@ class GoboTile(ConfigParams, wiring.Component):
 def gobo_core(m, config, *, streamed=False):
     """Add a GOBO tile's controller (:class:`~hw.tile_controller.TileController`, ``streamed``
     as given), outlier side path and ``pes`` PEs to ``m``; returns ``(ctrl, side, pes)``."""
-    m.submodules.controller = ctrl = TileController(config=config, streamed=streamed)
+    m.submodules.controller = ctrl = TileController(
+        config=config, streamed=streamed, passes=streamed and config.max_passes > 1)
     m.submodules.side_path = side = OutlierSidePath(config=config)
     units = []
     for p in range(config.pes):

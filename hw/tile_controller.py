@@ -18,7 +18,7 @@ from golden.hwmodel.packing import (
 
 from .layouts import corrections_layout, dots_layout, struct_layout, tile_output_layout
 from .outlier_path import side_command_layout
-from .params import ConfigParams, check_shape
+from .params import ConfigParams, check_one_pass, check_shape
 
 __all__ = ["TileController", "broadcast_layout", "layer_layout", "counters_layout"]
 
@@ -91,6 +91,12 @@ class TileController(ConfigParams, wiring.Component):
         and the command walker take block ``b`` only once ``b < loaded``; ``merged`` tells the
         reader which banks are free, and ``stall_memory`` counts the cycles the broadcast
         waited for a block.
+    passes : bool
+        Pass mode (``config.max_passes > 1``, the streaming GOBO tile only; docs/offchip.md
+        section 10): the ``layer`` port's ``carry_in`` makes the merge take one ``carry`` beat
+        per slot too and add its ``P`` partial sums to ``acc``; ``partial_out`` emits ``acc``
+        unrounded on ``o`` (``acc_bits`` wide in this mode, ``Y`` sign-extended otherwise);
+        ``stall_carry`` counts the stalls of the broadcast while the merge waited for a carry.
 
     Raises
     ------
@@ -98,7 +104,8 @@ class TileController(ConfigParams, wiring.Component):
         If ``config`` is not a :class:`~golden.config.GoboConfig`, ``element`` not a shape, or
         ``dot_bits`` or ``acc_bits`` not an integer.
     ValueError
-        If ``dot_bits`` or ``acc_bits`` is outside 2 to 64.
+        If ``dot_bits`` or ``acc_bits`` is outside 2 to 64, or ``config.max_passes > 1``
+        without ``passes`` (or the reverse).
 
     Members
     -------
@@ -128,9 +135,14 @@ class TileController(ConfigParams, wiring.Component):
     stall_memory : ``Out(32)``
         Streamed only: cycles in which the broadcast could issue a beat but its block was not
         loaded.
+    carry : ``In(stream.Signature(tile_output_layout(config)))``
+        Passes only: the previous pass's partial sums, one beat per slot in the merge's order.
+    stall_carry : ``Out(32)``
+        Passes only: stalled broadcast cycles while the merge waited for ``carry``.
     """
 
-    def __init__(self, *, config, element=None, dot_bits=None, acc_bits=None, streamed=False):
+    def __init__(self, *, config, element=None, dot_bits=None, acc_bits=None, streamed=False,
+                 passes=False):
         self._init_config(config)
         self._element = check_shape(
             "element", unsigned(config.index_bits) if element is None else element)
@@ -141,6 +153,13 @@ class TileController(ConfigParams, wiring.Component):
         if not isinstance(streamed, bool):
             raise TypeError(f"streamed must be a bool, not {streamed!r}")
         self._streamed = streamed
+        if not isinstance(passes, bool):
+            raise TypeError(f"passes must be a bool, not {passes!r}")
+        if not passes:
+            check_one_pass(config)
+        elif config.max_passes == 1:
+            raise ValueError("passes need a configuration with max_passes > 1")
+        self._passes = passes
         pes = config.pes
         bias_width, _ = memory_shapes(config)["bias"]
         word_bits = pes * config.lanes * Shape.cast(self._element).width
@@ -149,6 +168,10 @@ class TileController(ConfigParams, wiring.Component):
             "loaded": In(blocks_width), "merged": Out(blocks_width), "launch": Out(1),
             "stall_memory": Out(COUNTER_BITS),
         } if streamed else {}
+        if passes:
+            streamed_members.update({
+                "carry": In(stream.Signature(tile_output_layout(config))),
+                "stall_carry": Out(COUNTER_BITS)})
         super().__init__({
             "layer": In(layer_layout(config)),
             "start": In(1),
@@ -313,8 +336,17 @@ class TileController(ConfigParams, wiring.Component):
 
         m1_free = ~self.o.valid | self.o.ready
         take = Signal(name="take")
+        can_take = self.dots.valid & self.corr.valid & (~m1_valid | m1_free)
+        if self._passes:
+            carry_ok = Signal(name="carry_ok")     # no carry needed, or this slot's is there
+            m1_carry = Signal.like(self.carry.payload, name="m1_carry")
+            m.d.comb += [carry_ok.eq(~layer.carry_in | self.carry.valid),
+                         self.carry.ready.eq(take & layer.carry_in)]
+            with m.If(take):
+                m.d.sync += m1_carry.eq(Mux(layer.carry_in, self.carry.payload.as_value(), 0))
+            can_take = can_take & carry_ok
         m.d.comb += [
-            take.eq(self.dots.valid & self.corr.valid & (~m1_valid | m1_free)),
+            take.eq(can_take),
             self.dots.ready.eq(take), self.corr.ready.eq(take),
         ]
         for p in range(pes):
@@ -353,11 +385,14 @@ class TileController(ConfigParams, wiring.Component):
                 dot_sh.eq(m1_dot[p] << layer.shift_dot),
                 corr_sh.eq(m1_corr[p] << layer.shift_corr),
                 bias_sh.eq(self.bias_rd[p].data[:bias_bits].as_signed() << layer.shift_bias),
-                acc.eq(dot_sh + corr_sh + bias_sh),
+                # acc_bits holds the sum over every pass (GoboConfig.acc_bits): exact.
+                acc.eq(dot_sh + corr_sh + bias_sh + m1_carry[p] if self._passes
+                       else dot_sh + corr_sh + bias_sh),
                 rounded.eq(acc + half),
                 shifted.eq(rounded >> s_eff),
             ]
-            y.append(Mux(shifted > high, high, Mux(shifted < low, low, shifted)))
+            clamped = Mux(shifted > high, high, Mux(shifted < low, low, shifted))
+            y.append(Mux(layer.partial_out, acc, clamped) if self._passes else clamped)
         with m.If(o_xfer):
             m.d.sync += self.o.valid.eq(0)
         with m.If(m1_valid & m1_free):
@@ -380,6 +415,9 @@ class TileController(ConfigParams, wiring.Component):
                     m.d.sync += cnt.stall_output.eq(cnt.stall_output + 1)
                 with m.Elif(self.dots.valid & ~self.corr.valid):
                     m.d.sync += cnt.stall_outlier.eq(cnt.stall_outlier + 1)
+                if self._passes:
+                    with m.Elif(self.dots.valid & ~carry_ok):
+                        m.d.sync += self.stall_carry.eq(self.stall_carry + 1)
                 with m.Else():
                     m.d.sync += cnt.stall_recon.eq(cnt.stall_recon + 1)
             m.d.sync += cnt.outliers.eq(cnt.outliers + self.processed)
@@ -390,6 +428,8 @@ class TileController(ConfigParams, wiring.Component):
 
         # Start: clear the counters and arm the walkers (placed last: it wins over the above).
         with m.If(launch):
+            if self._passes:
+                m.d.sync += self.stall_carry.eq(0)
             m.d.sync += [cnt.eq(0),
                          s0_more.eq(1), s0_j.eq(0), s0_t.eq(0), s0_b.eq(0), s0_idx_addr.eq(0),
                          s0_idx_base.eq(0), s0_act_addr.eq(0), s0_row_base.eq(0),

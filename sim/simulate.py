@@ -17,6 +17,7 @@ import numpy as np
 from golden.config import design_fields
 from golden.hwmodel.mac_tile import mac_tile_accumulators
 from golden.hwmodel.offchip import OffchipMemory
+from golden.hwmodel.passes import partial_sum_bytes, pass_columns, passes_outputs
 from golden.hwmodel.tile import saturated_outputs, tile_accumulators
 from golden.hwmodel.tile_jobs import layer_job, logical_beats
 from golden.hwmodel.token_groups import sum_counters
@@ -100,7 +101,11 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     fields the design uses (:func:`golden.config.design_fields`). On a streaming tile
     more than ``config.max_tokens`` tokens run in token groups (docs/offchip.md section 4),
     jobs of one simulation of one build: every group's outputs and counters are checked, the
-    report's counters are the groups' sums and ``token_groups`` lists each group's.
+    report's counters are the groups' sums and ``token_groups`` lists each group's. A GOBO
+    layer wider than ``config.max_dot_length`` (up to ``max_passes`` times) runs as passes
+    (docs/offchip.md section 10), each pass a job of each group, its partial sums fed back by
+    the bench and checked too; the report adds ``passes`` and ``carry_bytes`` (the partial
+    sums written and read back).
 
     ``outlier_fit`` is the quantizer's (:func:`golden.quant.quantizer.quantize`); the index width
     and outlier threshold are ``config``'s. ``waves``: trace the run into an FST file (default:
@@ -138,8 +143,20 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     else:
         design = Design(kind, config, weight_bits, name=f"{kind}_{tag}_bus{memory.bus_bytes}",
                         bus_bytes=memory.bus_bytes)
-    accumulators = (tile_accumulators if gobo else mac_tile_accumulators)(image, x_int)
-    groups = f" ({len(jobs)} token groups of at most {config.max_tokens})" if len(jobs) > 1 else ""
+    passes = len(pass_columns(image.cols, config.max_dot_length)) if gobo else 1
+    if passes > 1:
+        accumulators = passes_outputs(image, x_int)[1][-1]
+        carry_bytes = 2 * (passes - 1) * sum(
+            partial_sum_bytes(config, image.rows, job["tokens"]) for job in jobs[::passes])
+        print(f"[sim] {name}: {image.cols} columns exceed max_dot_length="
+              f"{config.max_dot_length}: running {passes} passes, partial sums carried at "
+              f"acc_bits={config.acc_bits} ({carry_bytes:,} bytes written and read back)",
+              file=sys.stderr, flush=True)
+    else:
+        accumulators = (tile_accumulators if gobo else mac_tile_accumulators)(image, x_int)
+    n_groups = len(jobs) // passes
+    groups = (f" ({n_groups} token groups of at most {config.max_tokens})" if n_groups > 1
+              else "")
     if talk:
         print(f"[sim] {name}: models done in {time.monotonic() - started:.1f} s; simulating "
               f"{sum(job['ideal_cycles'] for job in jobs):,} ideal cycles{groups} on "
@@ -186,8 +203,12 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
         **({} if memory is None else {
             "memory": memory.name, "stall_memory": counters.get("stall_memory"),
             "bytes_read": counters.get("bytes_read"),
-            "offchip_bytes": len(jobs[0]["offchip"]) // 2, "row_blocks": image.blocks,
+            "offchip_bytes": sum(len(job["offchip"]) // 2 for job in jobs[:passes]),
+            "row_blocks": image.blocks,
             "token_groups": [_group_record(job, seen) for job, seen in zip(jobs, observed)]}),
+        **({} if passes == 1 else {
+            "passes": passes, "carry_bytes": carry_bytes,
+            "stall_carry": counters.get("stall_carry")}),
         "expected_counters": expected_counters,
         "sim_cycles_per_s": results.get("sim_cycles_per_s"),
         "wall_s": time.monotonic() - started,
@@ -196,8 +217,10 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
     }
     if all(len(seen.get("outputs", [])) == len(job["expected"])
            for job, seen in zip(jobs, observed)):
+        # The outputs are the last pass's of each group (the others are partial sums).
         y = np.concatenate([logical_beats(image, seen["outputs"], job["tokens"])
-                            for job, seen in zip(jobs, observed)])
+                            for job, seen in zip(jobs[passes - 1::passes],
+                                                 observed[passes - 1::passes])])
         hw = y * 2.0 ** image.exponents["outputs"]
         report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
     return report
@@ -209,7 +232,7 @@ def _group_record(job, seen):
     cycle model's (None when the job was run with backpressure: then not timed)."""
     counters = seen.get("counters") or {}
     expected = job["expected_counters"]
-    return {"tokens": job["tokens"], "mismatches": seen.get("mismatches"),
+    return {"name": job["name"], "tokens": job["tokens"], "mismatches": seen.get("mismatches"),
             **{k: counters.get(k) for k in ("cycles", "stall_memory", "bytes_read")},
             "ideal_cycles": job["ideal_cycles"],
             "counters_match_model": None if expected is None else

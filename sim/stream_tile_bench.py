@@ -44,7 +44,8 @@ from cocotbext.axi import AxiRamRead, AxiReadBus
 
 from golden.config import GoboConfig
 from golden.hwmodel.offchip import OffchipMemory, OffchipPort
-from golden.hwmodel.packing import stream_counters_fields
+from golden.hwmodel.packing import pack, stream_counters_fields, tile_output_fields
+from golden.hwmodel.passes import CarrySchedule
 from sim.bench_io import read_vectors
 from sim.tile_bench import TileTestbench, run_jobs
 
@@ -87,6 +88,12 @@ class StreamTileTestbench(TileTestbench):
         # The sink's own arready stays 0: during a run the model's is written over it (above).
         self.ram.ar_channel.pause = True
         self.ram.r_channel.pause = True
+        self.previous = None      # the last run's output beats: a pass's carry (docs/offchip.md 10)
+
+    async def reset(self):
+        if hasattr(self.dut, "carry__valid"):
+            self.dut.carry__valid.value = 0
+        await super().reset()
 
     async def before_run(self, job):
         data, base = bytes.fromhex(job["offchip"]), job["base"]
@@ -100,6 +107,40 @@ class StreamTileTestbench(TileTestbench):
             cocotb.start_soon(self._memory(OffchipPort(memory, data, base=base), job["name"]))
         else:
             cocotb.start_soon(self._own_timing(**job["axi_pauses"]))
+        if job.get("carry") is not None:
+            if self.previous is None:
+                raise AssertionError(f"{job['name']}: a carry with no run before it")
+            fields = tile_output_fields(self.config)
+            fed = [list(beat) for beat in self.previous]
+            if job.get("corrupt_carry") is not None:   # mutation check: a wrong carry must fail
+                beat, element, bit = job["corrupt_carry"]
+                fed[beat][element] ^= 1 << bit
+            beats = [pack(fields, {"outputs": beat}) for beat in fed]
+            cocotb.start_soon(self._carry(beats, CarrySchedule(**job["carry"])))
+
+    async def run(self, job, rng):
+        outputs, counters, times = await super().run(job, rng)
+        self.previous = [list(beat) for beat in outputs]   # before any mutation check
+        return outputs, counters, times
+
+    async def _carry(self, beats, schedule):
+        """The previous pass's output beats on ``carry``, beat ``k`` offered from the run's cycle
+        ``schedule`` says on (cycle 0 as :meth:`_memory`'s), held until taken."""
+        dut = self.dut
+        while True:
+            await RisingEdge(dut.clk)
+            if dut.start.value:
+                break
+        cycle, k = 0, 0
+        while k < len(beats):
+            valid = schedule.available(k, cycle)
+            dut.carry__valid.value = int(valid)
+            if valid:
+                dut.carry__payload.value = beats[k]
+            await RisingEdge(dut.clk)
+            k += valid and bool(dut.carry__ready.value)
+            cycle += 1
+        dut.carry__valid.value = 0
 
     async def _own_timing(self, seed, probability):
         """The RAM's own timing for one run: its AR and R channels paused at random from the

@@ -194,7 +194,7 @@ async def run_jobs(dut, tb, vectors):
         if job.get("corrupt") is not None:  # mutation check: prove that this checker can fail
             beat, element, bit = job["corrupt"]
             outputs[beat][element] = to_signed(outputs[beat][element] ^ (1 << bit),
-                                               config.act_bits)
+                                               tile_output_fields(config)[0].width)
         mismatches = [(s, p, got, exp)
                       for s, (got_beat, exp_beat) in enumerate(zip(outputs, job["expected"]))
                       for p, (got, exp) in enumerate(zip(got_beat, exp_beat)) if got != exp]

@@ -323,3 +323,28 @@ def test_a_wrong_compressed_count_fails_the_comparison(compressed_slices):
         with pytest.raises(AssertionError, match=key):
             check_equal(compressed_stream_tile_cycles(layer, acts.shape[0], memory),
                         dict(fast, **{key: fast[key] + 1}))
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_equal_with_a_pass_carry(seed):
+    """A pass adding carried partial sums (golden.hwmodel.passes.CarrySchedule) under seeded
+    memories and carry schedules, from none to one that holds the merge for most slots: every
+    counter, stall_carry included, equal to the stepping model (CarrySteps)."""
+    from golden.hwmodel.passes import CarrySchedule
+    rng = np.random.default_rng(100 + seed)
+    pes, lanes = int(rng.choice([1, 2, 4])), int(rng.choice([1, 2, 4]))
+    config = bench.STREAM.replace(pes=pes, lanes=lanes, max_dot_length=64, max_passes=3,
+                                  outlier_lanes=int(rng.choice([1, 2])))
+    rows, cols = int(rng.integers(1, 10 * pes + 1)), int(rng.integers(1, 65))
+    tokens = int(rng.integers(1, 9))
+    blocks, chunks = -(-rows // pes), -(-cols // lanes)
+    words = [int(w) for w in rng.integers(0, int(rng.choice([1, 4, 9])), blocks)]
+    memory = random_memory(rng, seed)
+    carry = CarrySchedule(latency=int(rng.choice([0, 5, 200])),
+                          interval=int(rng.choice([0, 1, chunks, 3 * chunks + 7])))
+    kwargs = dict(blocks=blocks, chunks=chunks, tokens=tokens, words_per_block=words, rows=rows,
+                  carry=carry)
+    model = stream_tile_cycles(config, memory, **kwargs)
+    check_equal(model, stream_tile_latency(config, memory, **kwargs))
+    if carry.interval > 3 * chunks:
+        assert model["stall_carry"] > 0

@@ -35,8 +35,10 @@ def add(subparsers):
                     "the cycle model, and report utilization, stalls and the error against the "
                     "FP32 layer. On the streaming tile, more tokens than the preset's max_tokens "
                     "(the activation memory) run as token groups of at most max_tokens, back to "
-                    "back, each checked; the counters reported are the groups' sums. Exit "
-                    "status 1 on any mismatch.",
+                    "back, each checked; the counters reported are the groups' sums. A GOBO "
+                    "layer wider than the preset's max_dot_length runs there as passes, its "
+                    "partial sums carried exactly between them (docs/offchip.md section 10). "
+                    "Exit status 1 on any mismatch.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example("gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.attention.self.query.weight \\",
@@ -56,7 +58,11 @@ def add(subparsers):
                        "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
                        "    --tensor encoder.layer.0.intermediate.dense.weight \\",
                        "    --bias encoder.layer.0.intermediate.dense.bias --preset minilm_stream "
-                       "--flavour compressed_w16a16 --tokens 16"))
+                       "--flavour compressed_w16a16 --tokens 16",
+                       "gobo simulate ~/.cache/gobo/all-MiniLM-L6-v2/model.safetensors \\",
+                       "    --tensor encoder.layer.0.output.dense.weight \\",
+                       "    --bias encoder.layer.0.output.dense.bias --preset minilm_stream_2pass "
+                       "--tokens 16"))
     add_layer_arguments(p)
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
@@ -138,11 +144,11 @@ def _activations(path, features):
 def choose_preset(name, rows, cols, tokens, memory):
     """``(preset name, streaming?)`` for a ``rows x cols`` layer over ``tokens`` tokens.
 
-    A named preset streams if it is one of ``STREAM_PRESETS`` or a ``memory`` is named (the
-    streaming tile on that preset's datapath). ``"auto"``: :data:`ON_CHIP_PRESET` if the layer
-    fits it (rows, columns, tokens) and no ``memory`` is named, else the first of
-    ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the streaming tile runs any
-    number of rows, and tokens beyond ``max_tokens`` in token groups).
+    A named preset streams if it is one of ``STREAM_PRESETS``, has ``max_passes > 1`` or a
+    ``memory`` is named (the streaming tile on that preset's datapath). ``"auto"``:
+    :data:`ON_CHIP_PRESET` if the layer fits it (rows, columns, tokens) and no ``memory`` is
+    named, else the first of ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the
+    streaming tile runs any number of rows, and tokens beyond ``max_tokens`` in token groups).
 
     Raises
     ------
@@ -150,7 +156,9 @@ def choose_preset(name, rows, cols, tokens, memory):
         If no preset takes the layer's columns.
     """
     if name != "auto":
-        return name, name in STREAM_PRESETS or memory is not None
+        # A preset of passes (max_passes > 1) is a streaming one: only that tile has them.
+        return name, (name in STREAM_PRESETS or memory is not None
+                      or preset(name).max_passes > 1)
     tile = preset(ON_CHIP_PRESET)
     if memory is None and rows <= tile.max_rows and cols <= tile.max_dot_length and \
             tokens <= tile.max_tokens:
@@ -234,12 +242,13 @@ def _run_simulate(args):
                       " (with --memory or a *_stream preset the streaming tile runs them in "
                       "token groups)")
     if cols > config.max_dot_length:
-        raise CliError(f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
-                       f"max_dot_length={config.max_dot_length}")
+        config = _passes_config(config, cols, args, streaming, weight_bits)
     if rows > config.max_rows:
         raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
                        f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
+    if config.max_passes != preset(args.preset).max_passes:
+        tag = f"{tag}_passes{config.max_passes}"
     if weight_bits is not None:
         tag = f"{COMPRESSED_FLAVOURS.get(args.flavour, args.flavour)}_{tag}"
     try:
@@ -258,11 +267,40 @@ def _run_simulate(args):
     return 0 if report["mismatches"] == 0 and report["error"] is None else 1
 
 
+def _passes_config(config, cols, args, streaming, weight_bits):
+    """``config`` for a layer of ``cols`` columns beyond its ``max_dot_length``: the streaming
+    GOBO tile runs it as passes (docs/offchip.md section 10), with ``max_passes`` raised to the
+    passes it needs (the accumulator widened to hold the whole dot product).
+
+    Raises
+    ------
+    CliError
+        On the whole-layer tile, for a MAC baseline, or when the accumulator would exceed 64 bits.
+    """
+    limit = (f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
+             f"max_dot_length={config.max_dot_length}")
+    if not streaming:
+        raise CliError(f"{limit} (with --memory or a *_stream preset the streaming tile runs "
+                       f"it in passes)")
+    if weight_bits is not None:
+        raise CliError(f"{limit}; passes are built for the GOBO tile only, not --flavour "
+                       f"{args.flavour}")
+    passes = -(-cols // config.max_dot_length)
+    if passes > config.max_passes:
+        config = config.replace(max_passes=passes)
+    try:
+        return config.check_tile()
+    except ValueError as e:
+        raise CliError(f"{limit}; in {passes} passes {e}") from None
+
+
 def print_report(r):
     """Print a :func:`sim.simulate.simulate_layer` report (with its ``preset``) for people."""
     stalls = ", ".join(f"{k} {v}" for k, v in r["stall_cycles"].items())
     if "memory" in r:
         stalls += f", memory {r['stall_memory']}"
+    if r.get("passes"):
+        stalls += f", carry {r['stall_carry']}"
     util = f"{r['utilization']:.4f}" if r["utilization"] is not None else "n/a"
     widths = (f" W{r['weight_bits']}A{r['config']['act_bits']}" if r.get("weight_bits")
               else "")
@@ -272,7 +310,18 @@ def print_report(r):
         print(f"  off-chip         {r['memory']}: {r['bytes_read']} bytes read (image "
               f"{r['offchip_bytes']}), {r['row_blocks']} row blocks")
         groups = r["token_groups"]
-        if len(groups) > 1:
+        if r.get("passes"):
+            print(f"  passes           {r['passes']} of at most "
+                  f"{r['config']['max_dot_length']} columns, partial sums at acc_bits: "
+                  f"{r['carry_bytes']} bytes written and read back; counters below are sums, "
+                  f"outputs checked include the partial sums")
+            for g in groups:
+                job_util = f"{g['ideal_cycles'] / g['cycles']:.4f}" if g["cycles"] else "n/a"
+                print(f"    {g['name']}: {g['tokens']} tokens, {g['cycles']} cycles (ideal "
+                      f"{g['ideal_cycles']}, utilization {job_util}), stall_memory "
+                      f"{g['stall_memory']}, {g['bytes_read']} bytes, {g['mismatches']} "
+                      f"mismatches")
+        elif len(groups) > 1:
             print(f"  token groups     {len(groups)} (tokens " +
                   " + ".join(str(g["tokens"]) for g in groups) + "); counters below are sums")
             for i, g in enumerate(groups):

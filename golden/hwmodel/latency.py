@@ -73,7 +73,7 @@ from golden.hwmodel.offchip import (
     mac_word_beats,
     word_beats,
 )
-from golden.hwmodel.stream_tile import block_beats
+from golden.hwmodel.stream_tile import CarrySteps, block_beats
 from golden.hwmodel.tile import TileSteps, tile_static_counts
 from golden.hwmodel.token_groups import group_cycles
 
@@ -91,6 +91,8 @@ STEP_STATE = {
 }
 STEP_STATE[DecompressSteps] = ("state", "block", "left", "s1", "s2", "loaded",
                                *("mac." + f for f in STEP_STATE[MacSteps]))
+# A pass's carry: its cycle is set from the model's (not moved by the jumps).
+STEP_STATE[CarrySteps] = STEP_STATE[TileSteps]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +118,8 @@ _ROLES = {
     DecompressSteps: _Roles("mac.issued", ("mac.merged",), ("left",),
                             ("mac.stall_memory", "busy_cycles"), part="mac",
                             inner_loaded=True),
+    CarrySteps: _Roles("issued", ("cmd_next", "merged"), ("rem",),
+                       ("stall_outlier", "stall_recon", "stall_memory", "stall_carry")),
 }
 
 # The fetcher's request walker (hw/weight_fetcher.py; as golden.hwmodel.stream_tile).
@@ -418,6 +422,23 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
     def counters():
         return tuple(_get(steps, c) for c in roles.counters)
 
+    carry = getattr(steps, "carry", None)
+
+    def carry_wake():
+        """The cycle (after ``n``) from which the merge's next carry beat is offered, or None
+        (no carry, or it is offered already)."""
+        if carry is None or steps.merged >= steps.slots:
+            return None
+        c = carry.latency + steps.merged * carry.interval
+        return c if c > n else None
+
+    def wake(a):
+        """The first cycle after ``n`` at which a time input changes: block arrival ``a`` (the
+        block is loaded from ``a + 1``) or the next carry beat; None if neither."""
+        times = [t for t in (None if a is None else a + 1, carry_wake())
+                 if t is not None and t > n]
+        return min(times) if times else None
+
     def add_counters(delta, times):
         for c, d in zip(roles.counters, delta):
             if d:
@@ -430,6 +451,8 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
             raise RuntimeError(f"the latency model did not finish within {max_cycles} cycles")
         loaded = loaded_at(n)
         before, before_c = _state(steps, fields), counters()
+        if carry is not None:
+            steps.cycle = n
         steps.comb(loaded)
         if steps.finished:
             return n + 1, first_fill, gates
@@ -448,10 +471,10 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
         # (1) A cycle that only issued a beat (and a side-path word), or did nothing at all.
         diff = [i for i, (a, b) in enumerate(zip(after, before)) if a != b]
         if not diff:
-            a = arrival(loaded)
-            if a is not None and a + 1 > n:
-                add_counters(delta, a + 1 - n)
-                n = a + 1
+            t = wake(arrival(loaded))
+            if t is not None:
+                add_counters(delta, t - n)
+                n = t
             continue
         if set(diff) <= {i_issued} | i_countdowns and (
                 i_issued not in diff or after[i_issued] == before[i_issued] + 1) and all(
@@ -466,6 +489,9 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
             a = arrival(loaded)
             if a is not None:
                 jump = min(jump, a + 1 - n)
+            c = carry_wake()
+            if c is not None:
+                jump = min(jump, c - n)
             if 0 < jump < _NEVER:
                 if i_issued in diff:
                     part.issued += jump
@@ -474,8 +500,11 @@ def _compute(steps, reader, *, blocks, chunks, tokens, max_cycles):
                 add_counters(delta, jump)
                 n += jump
             continue
-        # (2) Slot periodicity, checked at each slot's first beat.
+        # (2) Slot periodicity, checked at each slot's first beat (with a carry, only once its
+        # every beat is offered: its arrivals need not repeat with the slots' period).
         if not (go and (part.issued - 1) % chunks == 0):
+            continue
+        if carry is not None and carry.last_arrival(steps.slots) > n:
             continue
         slot = (part.issued - 1) // chunks
         rel = list(after)
@@ -532,25 +561,38 @@ def _gobo_reader(config, memory, chunks, words, base):
 
 
 def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_block, rows=None,
-                        outliers_per_block=None, base=0):
+                        outliers_per_block=None, base=0, carry=None):
     """Every counter of :func:`golden.hwmodel.stream_tile.stream_tile_cycles` (same parameters
     and result; one tile job, ``tokens <= max_tokens`` not required here), from the event
-    model of the module docstring."""
+    model of the module docstring.
+
+    ``carry``: a pass's :class:`~golden.hwmodel.passes.CarrySchedule`, as there (the control
+    state is then :class:`~golden.hwmodel.stream_tile.CarrySteps`; the jumps end at the
+    merge's next carry arrival, and the slot-period jump waits until every carry beat is
+    offered)."""
     check_config(config)
+    if carry is not None and config.max_passes == 1:
+        raise ValueError("a carry needs a configuration with max_passes > 1")
     static = tile_static_counts(config, blocks=blocks, chunks=chunks, tokens=tokens,
                                 words_per_block=words_per_block, rows=rows,
                                 outliers_per_block=outliers_per_block)
     words = [int(w) for w in words_per_block]
     reader = _gobo_reader(config, memory, chunks, words, base)
     totals = reader.totals
-    steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
+    shape = dict(blocks=blocks, chunks=chunks, tokens=tokens, words=words)
+    steps = TileSteps(config, **shape) if carry is None else CarrySteps(config, carry=carry,
+                                                                         **shape)
+    guard = _max_cycles(steps.ideal, totals, memory)
+    if carry is not None:
+        guard += carry.last_arrival(steps.slots)
     cycles, first_fill, _ = _compute(steps, reader, blocks=blocks, chunks=chunks,
-                                     tokens=tokens,
-                                     max_cycles=_max_cycles(steps.ideal, totals, memory))
+                                     tokens=tokens, max_cycles=guard)
     return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
             "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
             "bytes_read": reader.bytes_read, "first_fill": first_fill,
-            "utilization": steps.ideal / cycles}
+            "utilization": steps.ideal / cycles,
+            **({"stall_carry": getattr(steps, "stall_carry", 0)} if config.max_passes > 1
+               else {})}
 
 
 def mac_stream_tile_latency(config, weight_bits, memory, *, rows, cols, tokens, base=0):

@@ -125,8 +125,10 @@ class LayerImage(TiledLayer):
         rows, cols = self.indexes.shape
         if not 1 <= rows <= config.max_rows:
             raise ImageError(f"{rows} rows exceed max_rows={config.max_rows} of the configuration")
-        if not 1 <= cols <= config.max_dot_length:
-            raise ImageError(f"{cols} columns exceed max_dot_length={config.max_dot_length}")
+        if not 1 <= cols <= config.layer_dot_length:
+            raise ImageError(f"{cols} columns exceed max_dot_length={config.max_dot_length}"
+                             + (f" x max_passes={config.max_passes}" if config.max_passes > 1
+                                else ""))
         if self.indexes.min() < 0 or self.indexes.max() >= config.n_centroids:
             raise ImageError(f"indexes must lie in [0, {config.n_centroids}) for index_bits="
                              f"{config.index_bits}")
@@ -160,12 +162,18 @@ class LayerImage(TiledLayer):
         if not 0 <= self.out_shift < config.acc_bits:
             raise ImageError(f"out_shift={self.out_shift} is outside 0..{config.acc_bits - 1}")
         if self.streamed:
-            words, bank = self.words_per_block(), config.max_outlier_words // 2
-            if max(words) > bank:
-                worst = int(np.argmax(words))
-                raise ImageError(f"row block {worst} has {words[worst]} outlier words; a bank of "
-                                 f"the streaming tile's outlier buffer holds max_outlier_words "
-                                 f"// 2 = {bank}")
+            # Per pass (golden.hwmodel.passes): a pass's block is what one bank holds.
+            bank = config.max_outlier_words // 2
+            for start in range(0, cols, config.max_dot_length):
+                words = self.words_per_block(start, start + config.max_dot_length)
+                if max(words) > bank:
+                    worst = int(np.argmax(words))
+                    where = (f" in the pass of columns {start}.."
+                             f"{min(cols, start + config.max_dot_length) - 1}"
+                             if cols > config.max_dot_length else "")
+                    raise ImageError(f"row block {worst} has {words[worst]} outlier words{where}; "
+                                     f"a bank of the streaming tile's outlier buffer holds "
+                                     f"max_outlier_words // 2 = {bank}")
         elif sum(self.words_per_block()) > config.max_outlier_words:
             raise ImageError(f"{n} outliers need {sum(self.words_per_block())} outlier words; the "
                              f"outlier memory holds max_outlier_words={config.max_outlier_words}; "
@@ -201,14 +209,17 @@ class LayerImage(TiledLayer):
         return [pack(fields, {"indexes": padded[b, :, j]})
                 for b in range(self.blocks) for j in range(self.chunks)]
 
-    def _records_by_block(self):
+    def _records_by_block(self, start=0, stop=None):
         block = self.outlier_rows // self.config.pes
-        return [np.flatnonzero(block == b) for b in range(self.blocks)]
+        inside = (self.outlier_cols >= start) & (
+            True if stop is None else self.outlier_cols < stop)
+        return [np.flatnonzero((block == b) & inside) for b in range(self.blocks)]
 
-    def words_per_block(self):
-        """``W_b``: outlier words of each block (records padded to a multiple of outlier_lanes)."""
+    def words_per_block(self, start=0, stop=None):
+        """``W_b``: outlier words of each block (records padded to a multiple of outlier_lanes);
+        of the records in columns ``start`` to ``stop`` (exclusive, None: the last) if given."""
         q = self.config.outlier_lanes
-        return [-(-len(members) // q) for members in self._records_by_block()]
+        return [-(-len(members) // q) for members in self._records_by_block(start, stop)]
 
     def outlier_words(self):
         """``(words, offsets)``: block ``b``'s records are ``words[offsets[b]:offsets[b+1]]``."""
@@ -539,15 +550,24 @@ def load_beats(image, acts=None):
     return beats
 
 
-def layer_word(image, tokens):
-    """The packed value of the tile's static ``layer`` port for a run of ``tokens`` tokens."""
+def layer_word(image, tokens, *, carry_in=False, partial_out=False):
+    """The packed value of the tile's static ``layer`` port for a run of ``tokens`` tokens;
+    ``carry_in`` and ``partial_out`` set a pass's mode (:mod:`golden.hwmodel.passes`; a
+    configuration with ``max_passes > 1`` only)."""
     config = image.config
     if not 1 <= tokens <= config.max_tokens:
         raise ImageError(f"{tokens} tokens exceed max_tokens={config.max_tokens}")
+    if image.cols > config.max_dot_length:
+        raise ImageError(f"{image.cols} columns exceed max_dot_length={config.max_dot_length} "
+                         f"of one run; run the layer as passes (golden.hwmodel.passes)")
+    modes = {"carry_in": int(carry_in), "partial_out": int(partial_out)}
+    if config.max_passes == 1 and any(modes.values()):
+        raise ImageError("carry_in and partial_out need a configuration with max_passes > 1")
     return pack(layer_fields(config), {
         "centroids": image.centroids, "blocks": image.blocks, "chunks": image.chunks,
         "tokens": tokens, "shift_dot": image.shift_dot, "shift_corr": image.shift_corr,
-        "shift_bias": image.shift_bias, "out_shift": image.out_shift, "rows": image.rows})
+        "shift_bias": image.shift_bias, "out_shift": image.out_shift, "rows": image.rows,
+        **(modes if config.max_passes > 1 else {})})
 
 
 # The file format (docs/layer_image.md) ----------------------------------------------------------
@@ -603,6 +623,8 @@ def _image_meta(path, text):
             raise ImageError(f"{path}: {key} is {str(value)[:40]!r}, not an integer")
     if not isinstance(meta.get("config"), dict):
         raise ImageError(f"{path}: the layer image metadata has no configuration object")
+    # Files written before max_passes existed were made for one pass.
+    meta["config"].setdefault("max_passes", 1)
     missing = [f.name for f in dataclasses.fields(GoboConfig) if f.name not in meta["config"]]
     if missing:   # a default would silently stand in for it (a 4-PE image loading as 16-PE)
         raise ImageError(f"{path}: the layer image configuration lacks "
@@ -663,10 +685,11 @@ def load_image(path, config=None):
             raise ImageError(f"{path}: {name} is {arrays[name].ndim}-D, not {want}-D")
     # Sizes against the configuration before the arrays are widened to int64 (8 bytes each).
     rows, cols = arrays["indexes"].shape
-    if rows > file_config.max_rows or cols > file_config.max_dot_length or \
+    if rows > file_config.max_rows or cols > file_config.layer_dot_length or \
             rows * cols > MAX_IMAGE_WEIGHTS:
         raise ImageError(f"{path}: indexes of shape {(rows, cols)} exceed max_rows="
                          f"{file_config.max_rows}, max_dot_length={file_config.max_dot_length} "
+                         f"x max_passes={file_config.max_passes} "
                          f"or {MAX_IMAGE_WEIGHTS} weights")
     for name in _ARRAYS[1:]:
         if arrays[name].size > max(rows * cols, file_config.n_centroids):

@@ -629,6 +629,9 @@ def layer_fields(config):
         Field("out_shift", _bits_for(config.acc_bits)),
         # M: PE p's beats of block b count as busy only for real rows b*P + p < M.
         Field("rows", _bits_for(config.max_rows)),
+        # Passes (max_passes > 1 only; docs/offchip.md section 10): add the carried partial sums
+        # of the ``carry`` stream; emit the unrounded accumulators instead of the outputs.
+        *([Field("carry_in", 1), Field("partial_out", 1)] if config.max_passes > 1 else []),
     ]
 
 
@@ -681,8 +684,10 @@ def correction_fields(config):
 
 def tile_output_fields(config):
     """One output beat of a tile (slot ``(b, t)``): ``outputs[p] = Y[b*P + p, t]``, signed
-    ``act_bits``."""
-    return [Field("outputs", config.act_bits, signed=True, count=config.pes, array=True)]
+    ``act_bits``; with ``max_passes > 1`` signed ``acc_bits``, wide enough for a pass's
+    unrounded partial sums (``Y`` sign-extended in the last pass)."""
+    bits = config.acc_bits if config.max_passes > 1 else config.act_bits
+    return [Field("outputs", bits, signed=True, count=config.pes, array=True)]
 
 
 # The streaming tile's off-chip formats (docs/offchip.md) -----------------------------------------
@@ -704,7 +709,9 @@ def stream_counters_fields(config):
     followed by ``stall_memory`` (cycles the broadcast waited for a block's weights) and
     ``bytes_read`` (bytes of the R beats taken from off-chip memory)."""
     return [*counters_fields(config), Field("stall_memory", COUNTER_BITS),
-            Field("bytes_read", COUNTER_BITS)]
+            Field("bytes_read", COUNTER_BITS),
+            # max_passes > 1: cycles the broadcast waited while the merge waited for a carry.
+            *([Field("stall_carry", COUNTER_BITS)] if config.max_passes > 1 else [])]
 
 
 # The MAC baseline tile's formats (docs/tile.md section 6) ----------------------------------------

@@ -12,7 +12,7 @@ from golden.hwmodel.offchip import AXI_BOUNDARY, AXI_MAX_BURST, OffchipPort, wor
 from golden.hwmodel.tile import TileSteps, records_per_block, tile_cycles
 
 __all__ = ["stream_tile_cycles", "stream_tile_cycles_of_image", "block_beats", "stream_steps",
-           "stream_max_cycles"]
+           "stream_max_cycles", "CarrySteps"]
 
 # The fetcher's request walker (hw/weight_fetcher.py).
 _IDLE, _HEAD, _WAIT, _OUTL, _GATE = range(5)
@@ -26,8 +26,31 @@ def block_beats(config, bus_bytes, chunks, words_per_block):
     return head, [head + w * beats["outlier"] for w in words_per_block]
 
 
+class CarrySteps(TileSteps):
+    """:class:`~golden.hwmodel.tile.TileSteps` of a pass that adds carried partial sums
+    (``layer.carry_in``, docs/offchip.md section 10): the merge takes slot ``k`` only once the
+    ``carry`` stream offers its beat, which ``carry`` (a
+    :class:`~golden.hwmodel.passes.CarrySchedule`) says from which cycle of the run (0: the
+    first busy cycle) it does; a broadcast stall while the merge waits only for it counts in
+    :attr:`stall_carry`."""
+
+    def __init__(self, config, *, carry, **kwargs):
+        super().__init__(config, **kwargs)
+        self.carry, self.cycle, self.stall_carry = carry, 0, 0
+
+    def carry_ok(self):
+        return self.carry.available(self.merged, self.cycle)
+
+    def count_carry_stall(self):
+        self.stall_carry += 1
+
+    def clock(self):
+        super().clock()
+        self.cycle += 1
+
+
 def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_block, rows=None,
-                       outliers_per_block=None, base=0, max_cycles=None):
+                       outliers_per_block=None, base=0, max_cycles=None, carry=None):
     """Predict every counter of a streaming tile run with ``o.ready`` always high.
 
     Parameters
@@ -39,13 +62,16 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
         As :func:`golden.hwmodel.tile.tile_cycles`.
     base : int
         Byte address of the layer's off-chip image (where the 4 KiB boundaries fall).
+    carry : :class:`~golden.hwmodel.passes.CarrySchedule`, optional
+        A pass that adds carried partial sums, offered on this schedule (None: no carry).
 
     Returns
     -------
     dict
         :func:`~golden.hwmodel.tile.tile_cycles`'s counters plus ``stall_memory``, ``bytes_read``,
         ``first_beat`` (the cycle of the first broadcast beat: the first block's fill, which
-        ``stall_memory`` includes) and ``utilization``.
+        ``stall_memory`` includes) and ``utilization``; with ``config.max_passes > 1``
+        ``stall_carry`` too (0 without ``carry``).
     """
     check_config(config)
     # The checks and the per-PE counts are the whole-layer model's.
@@ -55,25 +81,33 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
     words = [int(w) for w in words_per_block]
     bus = memory.bus_bytes
     head, totals = block_beats(config, bus, chunks, words)
-    steps = TileSteps(config, blocks=blocks, chunks=chunks, tokens=tokens, words=words)
+    shape = dict(blocks=blocks, chunks=chunks, tokens=tokens, words=words)
+    if carry is not None and config.max_passes == 1:
+        raise ValueError("a carry needs a configuration with max_passes > 1")
+    steps = TileSteps(config, **shape) if carry is None else CarrySteps(config, carry=carry,
+                                                                         **shape)
     if max_cycles is None:
         max_cycles = stream_max_cycles(static["cycles"], totals, memory)
+        if carry is not None:
+            max_cycles += carry.last_arrival(blocks * tokens)
     cycles, first_fill, port = stream_steps(
         steps, memory, head=head, totals=totals, words=words,
         outlier_beats=word_beats(config, bus)["outlier"], base=base, max_cycles=max_cycles)
+    passes = ({"stall_carry": getattr(steps, "stall_carry", 0)} if config.max_passes > 1
+              else {})
     return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
             "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
             "bytes_read": port.bytes_read, "first_fill": first_fill,
-            "utilization": steps.ideal / cycles}
+            "utilization": steps.ideal / cycles, **passes}
 
 
-def stream_tile_cycles_of_image(image, tokens, memory, base=0):
+def stream_tile_cycles_of_image(image, tokens, memory, base=0, carry=None):
     """:func:`stream_tile_cycles` for a :class:`~golden.hwmodel.layer_image.LayerImage` run over
-    ``tokens`` from ``memory``, its image at byte ``base``."""
+    ``tokens`` from ``memory``, its image at byte ``base`` (``carry`` as there)."""
     return stream_tile_cycles(image.config, memory, blocks=image.blocks, chunks=image.chunks,
                               tokens=tokens, words_per_block=image.words_per_block(),
                               rows=image.rows, outliers_per_block=records_per_block(image),
-                              base=base)
+                              base=base, carry=carry)
 
 
 def stream_max_cycles(static_cycles, totals, memory):

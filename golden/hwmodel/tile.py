@@ -207,7 +207,8 @@ class TileSteps:
 
     def comb(self, loaded=None):
         R = self.config.recon_cycles
-        self.take = take = self.rec_o and self.sp_o
+        carry_ok = self.carry_ok()
+        self.take = take = self.rec_o and self.sp_o and carry_ok
         self.rec_accept = (self.ho_valid and self.step == R - 1 and (not self.rec_o or take))
         pe_ready = (not self.s1_last) or (not self.ho_valid) or self.rec_accept
         self.bc_xfer = bc_xfer = self.s1_valid and pe_ready
@@ -225,9 +226,19 @@ class TileSteps:
         if self.s1_valid and not pe_ready:
             if self.rec_o and not self.sp_o:
                 self.stall_outlier += 1
+            elif self.rec_o and not carry_ok:
+                self.count_carry_stall()
             else:
                 self.stall_recon += 1
         self.finished = bool(self.merge[-1])      # the last slot's outputs transfer
+
+    def carry_ok(self):
+        """Whether the merge's carried partial sums of this slot are there (always: a pass
+        with a carry is :class:`golden.hwmodel.stream_tile.CarrySteps`)."""
+        return True
+
+    def count_carry_stall(self):
+        raise AssertionError("a tile without a carry never waits for one")
 
     def clock(self):
         """The registers (every right-hand side reads this cycle's values)."""

@@ -26,6 +26,13 @@ from golden.hwmodel.mac_tile import (
 )
 from golden.hwmodel.offchip import mac_offchip_layout, offchip_layout
 from golden.hwmodel.packing import mac_load_fields
+from golden.hwmodel.passes import (
+    CarrySchedule,
+    pass_columns,
+    pass_images,
+    pass_modes,
+    passes_outputs,
+)
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_cycles_of_image, tile_outputs
 from golden.hwmodel.token_groups import (
@@ -39,7 +46,7 @@ from golden.quant.quantizer import quantize
 
 __all__ = ["tile_job", "layer_job", "calibrated_mac_layer", "logical_beats", "mac_tile_job",
            "stream_tile_job",
-           "stream_tile_group_jobs", "tile_vectors",
+           "stream_tile_group_jobs", "stream_tile_pass_jobs", "tile_vectors",
            "physical_outputs", "STREAM_COUNTERS"]
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
@@ -86,9 +93,10 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     the FP32 layer's result (T, M) and the bench jobs: ``[`` the :func:`tile_job` ``]``, or with
     an off-chip ``memory`` (:class:`~golden.hwmodel.offchip.OffchipMemory`) the
     :func:`stream_tile_group_jobs` of the streaming tile (one per token group of ``max_tokens``)
-    with its image at byte ``base``. Raises :class:`~golden.hwmodel.layer_image.ImageError` (a
-    ``ValueError``) for a layer the configuration cannot hold (on the whole-layer tile: more
-    than ``max_tokens`` tokens too).
+    with its image at byte ``base`` (a GOBO layer wider than ``max_dot_length``: the
+    :func:`stream_tile_pass_jobs`, per token group one job per pass). Raises
+    :class:`~golden.hwmodel.layer_image.ImageError` (a ``ValueError``) for a layer the
+    configuration cannot hold (on the whole-layer tile: more than ``max_tokens`` tokens too).
 
     With ``weight_bits`` (a MAC baseline's ``config`` and weight width,
     :func:`golden.config.mac_flavour`) the layer is the dense
@@ -110,7 +118,10 @@ def layer_job(config, weights, activations, *, bias=None, seed=1, name="layer",
     else:
         image, x_int, fp32 = calibrated_mac_layer(config, weight_bits, weights, activations,
                                                   bias=bias, gobo=gobo)
-    if memory is not None:
+    if memory is not None and weight_bits is None and image.cols > config.max_dot_length:
+        jobs = stream_tile_pass_jobs(image, x_int, memory, name=name, seed=seed, base=base,
+                                     **options)
+    elif memory is not None:
         jobs = stream_tile_group_jobs(image, x_int, memory, name=name, seed=seed, base=base,
                                       **options)
     elif weight_bits is None:
@@ -198,6 +209,12 @@ def stream_tile_job(image, acts, memory, *, name, seed=1, base=0, model=None, **
             model = stream_tile_cycles_of_image(image, tokens, memory, base=base)
     job = _job(image, tokens, y, model, name=name, seed=seed, layer_word=word, load=load,
                counters=STREAM_COUNTERS, **options)
+    return _offchip(job, memory, base, layout)
+
+
+def _offchip(job, memory, base, layout):
+    """``job`` with what a streaming bench's memory serves: ``memory`` (its parameters),
+    ``base`` and ``offchip`` (the image's bytes, hex)."""
     job.update(memory=memory.to_dict(), base=base, offchip=layout.data.hex())
     return job
 
@@ -225,6 +242,42 @@ def stream_tile_group_jobs(image, acts, memory, *, name, seed=1, base=0, **optio
                             name=group_name(name, g, len(groups)), seed=seed, base=base,
                             model=model, **options)
             for g, model in zip(groups, models)]
+
+
+def stream_tile_pass_jobs(image, acts, memory, *, name, seed=1, base=0, carry=None,
+                          **options):
+    """A layer longer than ``max_dot_length`` on the streaming GOBO tile, as passes
+    (:mod:`golden.hwmodel.passes`, docs/offchip.md section 10): per token group (as
+    :func:`stream_tile_group_jobs`), one :func:`stream_tile_job`-like job per pass, in order,
+    the pass's image off chip at ``base`` and its activation columns loaded. Every pass but the
+    last expects its unrounded partial sums, the last the outputs; every pass but the first has
+    ``carry`` (a :class:`~golden.hwmodel.passes.CarrySchedule`, as a dict): the bench feeds the
+    previous job's outputs back on the ``carry`` stream on that schedule (None: every beat from
+    the start, ``CarrySchedule()``), and its counters (``stall_carry`` too) are the cycle
+    model's with it. Names: ``"<group name> pass k/P"``."""
+    carry = CarrySchedule() if carry is None else carry
+    acts = np.asarray(acts, dtype=np.int64)
+    config = image.config
+    parts = pass_images(image)
+    spans = pass_columns(image.cols, config.max_dot_length)
+    groups = token_groups(len(acts), config.max_tokens)
+    counters = STREAM_COUNTERS + ("stall_carry",)
+    jobs = []
+    for g in groups:
+        x = acts[g.start:g.stop]
+        y, partials = passes_outputs(image, x)
+        for k, ((start, stop), part) in enumerate(zip(spans, parts)):
+            modes = pass_modes(k, len(parts))
+            schedule = carry if modes["carry_in"] else None
+            model = stream_tile_cycles_of_image(part, len(g), memory, base=base, carry=schedule)
+            job = _job(part, len(g), partials[k] if modes["partial_out"] else y, model,
+                       name=f"{group_name(name, g, len(groups))} pass {k + 1}/{len(parts)}",
+                       seed=seed, layer_word=layer_word(part, len(g), **modes),
+                       load=act_beats(config, x[:, start:stop]), counters=counters, **options)
+            job["carry"] = None if schedule is None else schedule.to_dict()
+            jobs.append(_offchip(job, memory, base,
+                                 offchip_layout(part, memory.bus_bytes, base=base)))
+    return jobs
 
 
 def physical_outputs(blocks, pes, beats, tokens):
