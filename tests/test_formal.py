@@ -4,7 +4,7 @@ statement added after its own logic, so the bug wins) and must end in ``FAIL``: 
 counterexample from reset, not merely an induction that could not close."""
 
 import pytest
-from amaranth.hdl import Signal
+from amaranth.hdl import Cat, Signal
 
 from hw.accumulators import CentroidAccumulators
 from hw.decompressor import Decompressor
@@ -16,6 +16,7 @@ from hw.formal import (
     reconstruction,
     streams,
     tile_controller,
+    weight_fetcher,
 )
 from hw.formal.runner import all_proofs, run_proof
 from hw.index_decoder import IndexDecoder
@@ -24,6 +25,7 @@ from hw.outlier_path import OutlierSidePath
 from hw.pe import GoboPE
 from hw.reconstruction import ReconstructionMultiplier
 from hw.tile_controller import TileController
+from hw.weight_fetcher import WeightFetcher
 
 
 def mutant(base, bug):
@@ -99,17 +101,22 @@ def _bc_valid_all_run(self, m):
     m.d.comb += self.bc.valid.eq(self.busy)
 
 
-class _GateOffByOne(TileController):
-    """The streamed gates let block ``loaded`` through (``b <= loaded``, not ``b < loaded``):
-    the controller is elaborated with ``loaded + 1`` where it reads ``loaded``."""
+def _input_plus_one(base, name):
+    """``base`` elaborated with ``port + 1`` where it reads its input port ``name``."""
+    class Mutant(base):
+        def elaborate(self, platform):
+            port = getattr(self, name)
+            setattr(self, name, port + 1)
+            try:
+                return super().elaborate(platform)
+            finally:
+                setattr(self, name, port)
+    Mutant.__name__ = f"{base.__name__}{name.title()}PlusOne"
+    return Mutant
 
-    def elaborate(self, platform):
-        port = self.loaded
-        self.loaded = port + 1
-        try:
-            return super().elaborate(platform)
-        finally:
-            self.loaded = port
+
+# The streamed gates let block ``loaded`` through (``b <= loaded``, not ``b < loaded``).
+_GateOffByOne = _input_plus_one(TileController, "loaded")
 
 
 class _ReleaseEarly(TileController):
@@ -125,6 +132,54 @@ class _ReleaseEarly(TileController):
             inner, self.merged = self.merged, port
         m.d.comb += port.eq(inner + 1)
         return m
+
+
+def _arlen_zero_on_stall(self, m):
+    stalled = Signal(name="mutant_stalled")
+    m.d.sync += stalled.eq(self.axi.arvalid & ~self.axi.arready)
+    with m.If(stalled):
+        m.d.comb += self.axi.arlen.eq(0)
+
+
+def _bursts_of_two(self, m):
+    m.d.comb += self.axi.arlen.eq(1)
+
+
+def _arid_one(self, m):
+    m.d.comb += self.axi.arid.eq(1)
+
+
+def _rready_low_when_offered(self, m):
+    m.d.comb += self.axi.rready.eq(~self.axi.rvalid)
+
+
+# The fetcher's gate one block early (``b <= merged + 2``): block ``b + 2`` is requested, and
+# written into the bank of block ``b``, before the merge has released it.
+_FetcherGateOffByOne = _input_plus_one(WeightFetcher, "merged")
+
+
+def _outlier_words_at_0(self, m):
+    m.d.comb += self.outlier_wr.addr.eq(0)
+
+
+def _loaded_at_bias(self, m):
+    with m.If(self.bias_wr.en):
+        m.d.sync += self.loaded.eq(self.loaded + 1)
+
+
+def _first_beat_lost(self, m):
+    m.d.comb += self.weight_wr.data.eq(Cat(self.axi.rdata, self.axi.rdata))
+
+
+def _fetcher(proof, bug=None, dut_class=WeightFetcher, **kwargs):
+    """A weight fetcher proof on a mutant fetcher (``bug`` added to ``dut_class``)."""
+    dut_class = mutant(dut_class, bug) if bug else dut_class
+    if proof.endswith("axi_rules"):
+        kwargs.update(config=weight_fetcher.WIDE, bus_bytes=weight_fetcher.WIDE_BUS,
+                      layout=False)
+    if "dense" in proof:
+        kwargs.update(weight_bits=weight_fetcher.DENSE_BITS)
+    return proof, lambda: weight_fetcher.FetcherFormal(dut_class=dut_class, **kwargs)
 
 
 def _streamed(dut_class):
@@ -182,6 +237,31 @@ MUTANTS = {
     "controller_gate_off_by_one": _streamed(_GateOffByOne),
     "controller_bc_before_loaded": _streamed(mutant(TileController, _bc_valid_all_run)),
     "controller_releases_early": _streamed(_ReleaseEarly),
+    "controller_streamed_o_drop_valid": (
+        "tile_controller_streamed_stream_rules", lambda: tile_controller.TileControllerFormal(
+            streamed=True, gates=False, dut_class=mutant(TileController,
+                                                         _drop_valid_on_stall("o")))),
+    "controller_streamed_bc_payload_moves": (
+        "tile_controller_streamed_stream_rules", lambda: tile_controller.TileControllerFormal(
+            streamed=True, gates=False, dut_class=mutant(TileController,
+                                                         _index_read_never_holds))),
+    "controller_streamed_run_ends_early": (
+        "tile_controller_streamed_slots", lambda: tile_controller.TileControllerFormal(
+            streamed=True, gates=False, slots=True, dut_class=mutant(
+                TileController, _run_ends_at_first_output))),
+    "fetcher_arlen_moves_on_stall": _fetcher("weight_fetcher_axi_rules", _arlen_zero_on_stall),
+    "fetcher_rready_low": _fetcher("weight_fetcher_axi_rules", _rready_low_when_offered),
+    "fetcher_dense_arid_one": _fetcher("weight_fetcher_dense_axi_rules", _arid_one),
+    "fetcher_dense_bursts_of_two": _fetcher("weight_fetcher_dense_axi_rules", _bursts_of_two),
+    "fetcher_gate_off_by_one": _fetcher("weight_fetcher_layout",
+                                        dut_class=_FetcherGateOffByOne),
+    "fetcher_outlier_words_at_0": _fetcher("weight_fetcher_layout", _outlier_words_at_0),
+    "fetcher_bursts_of_two": _fetcher("weight_fetcher_layout", _bursts_of_two),
+    "fetcher_dense_loaded_early": _fetcher("weight_fetcher_dense_layout", _loaded_at_bias),
+    "fetcher_dense_first_beat_lost": _fetcher("weight_fetcher_dense_layout",
+                                              _first_beat_lost),
+    "fetcher_dense_gate_off_by_one": _fetcher("weight_fetcher_dense_layout",
+                                              dut_class=_FetcherGateOffByOne),
     "mac_pe_drop_valid": ("mac_pe_stream_rules", lambda: streams.StreamRulesFormal(
         mutant(MacPE, _drop_valid_on_stall("o"))(config=streams.MAC_SMALL[0],
                                                   weight_bits=streams.MAC_SMALL[1]))),

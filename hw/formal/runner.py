@@ -23,6 +23,7 @@ from . import (
     reconstruction,
     streams,
     tile_controller,
+    weight_fetcher,
 )
 from .properties import ENGINE
 
@@ -66,7 +67,7 @@ def all_proofs():
     """Every component's proofs, cheapest first."""
     proofs = []
     for module in (index_decoder, accumulators, reconstruction, pe, outlier_path,
-                   tile_controller, streams):
+                   tile_controller, streams, weight_fetcher):
         proofs.extend(module.PROOFS)
     return proofs
 
