@@ -52,7 +52,7 @@ formal: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(MAKE) --no-print-directory formal
-	$(PY) -m pytest -n $(JOBS) tests
+	$(PY) -m pytest -n $(JOBS) --durations=20 tests
 
 # Not in CI: real text through every FC layer on the bit-exact tile model, then all 36 MiniLM
 # encoder FC matrices through the tile RTL, 8 tokens, on a Dask LocalCluster (about 70 s), then
