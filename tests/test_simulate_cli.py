@@ -43,6 +43,8 @@ def small_model(tmp_path):
      "--memory or a *_stream preset the streaming tile runs them in token groups)"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
     (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
+    (["--tensor", "w", "--tokens", "99999999999", "--memory", "ddr4_3200_x64"],
+     "--tokens must be at most 8192 (16 sequences of 512), not 99999999999"),
     (["--tensor", "w", "--flavour", "w8a8", "--outlier-lanes", "2"],
      "--outlier-lanes applies to the GOBO tile, not to --flavour w8a8"),
     (["--tensor", "w", "--flavour", "w4a4", "--outlier-fit", "robust", "--outlier-lanes", "1"],

@@ -24,6 +24,9 @@ __all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset", "print
 ON_CHIP_PRESET = "minilm"
 #: The off-chip memory of a streaming run unless ``--memory`` names one.
 DEFAULT_MEMORY = "ddr4_3200_x64"
+#: The most tokens one run takes: 16 sequences of BERT's 512 positions. The seeded activations,
+#: the golden outputs and the token groups' jobs all grow with it; far more would exhaust memory.
+MAX_TOKENS = 8192
 
 
 def add(subparsers):
@@ -103,8 +106,8 @@ def add_layer_arguments(p):
                         "encoder.layer.0.attention.self.query.weight)")
     p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
     p.add_argument("--tokens", metavar="T", type=int, default=None,
-                   help="tokens (activation vectors) to run (default 4, or the rows of "
-                        "--activations)")
+                   help=f"tokens (activation vectors) to run, 1 to {MAX_TOKENS} (default 4, or "
+                        f"the rows of --activations)")
     p.add_argument("--activations", metavar="X.npy",
                    help="float activations (T, in) instead of seeded Gaussian ones")
     p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
@@ -202,6 +205,9 @@ def layer_inputs(args, config=None, preset_name=None):
         args.tokens = 4
     if args.tokens < 1:
         raise CliError(f"--tokens must be at least 1, not {args.tokens}")
+    if args.tokens > MAX_TOKENS:
+        raise CliError(f"--tokens must be at most {MAX_TOKENS} (16 sequences of 512), not "
+                       f"{args.tokens}")
     if config is not None:
         _check_tokens(args.tokens, config, preset_name)
     return weights, bias, activations, args.tokens
