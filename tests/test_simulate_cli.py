@@ -64,6 +64,19 @@ def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     assert err.startswith("gobo: error: ") and message in err and err.count("\n") == 1
 
 
+def test_too_many_rows_names_the_limit_that_binds(tmp_path, capsys):
+    """On a streaming preset max_rows sizes the row counters: the error says so, and does not
+    point at a *_stream preset it is already on."""
+    np.save(tmp_path / "tall.npy", np.zeros((70000, 16), np.float32))
+    assert main(["simulate", str(tmp_path / "tall.npy"), "--tensor", "tall"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("gobo: error: tall has 70000 rows; preset minilm_stream holds at most "
+                   "max_rows=65536 in its row counters\n"), err
+    assert main(["simulate", str(tmp_path / "tall.npy"), "--tensor", "tall", "--preset",
+                 "tiny"]) == 2
+    assert "max_rows=64 on chip (a *_stream preset takes up to 65536)" in capsys.readouterr().err
+
+
 def test_a_npy_file_names_its_one_tensor(tmp_path, capsys):
     """A .npy holds one tensor named after the file's stem: a wrong --tensor says that name."""
     np.save(tmp_path / "wide.npy", np.zeros((8, 16), np.float32))
@@ -86,7 +99,9 @@ def test_preset_auto_streams_what_does_not_fit_on_chip():
     assert choose_preset("tiny", 40, 60, 3, "ulx3s_sdram") == ("tiny", True)
     assert choose_preset("minilm", 40, 60, 3, None) == ("minilm", False)
     with pytest.raises(CliError, match="4097 columns exceed max_dot_length=4096 of the largest "
-                                       "streaming preset bert_large_stream; no preset takes it"):
+                                       "streaming preset bert_large_stream; no preset takes it "
+                                       "in one pass \\(--preset bert_large_stream runs it in 2 "
+                                       "passes\\)"):
         choose_preset("auto", 8, 4097, 1, None)
     assert choose_preset("auto", 8, 4000, 129, None) == ("bert_large_stream", True)
     assert choose_preset("auto", 384, 384, 9, None) == ("minilm_stream", True)

@@ -172,7 +172,8 @@ def choose_preset(name, rows, cols, tokens, memory):
     largest = preset(STREAM_PRESETS[-1])
     raise CliError(f"the layer's {cols} columns exceed max_dot_length="
                    f"{largest.max_dot_length} of the largest streaming preset "
-                   f"{STREAM_PRESETS[-1]}; no preset takes it")
+                   f"{STREAM_PRESETS[-1]}; no preset takes it in one pass (--preset "
+                   f"{STREAM_PRESETS[-1]} runs it in {-(-cols // largest.max_dot_length)} passes)")
 
 
 def layer_inputs(args, config=None, preset_name=None):
@@ -250,8 +251,10 @@ def _run_simulate(args):
     if cols > config.max_dot_length:
         config = _passes_config(config, cols, args, streaming, weight_bits)
     if rows > config.max_rows:
+        where = ("in its row counters" if streaming else
+                 f"on chip (a *_stream preset takes up to {preset(STREAM_PRESETS[0]).max_rows})")
         raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
-                       f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
+                       f"max_rows={config.max_rows} {where}")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     if config.max_passes != preset(args.preset).max_passes:
         tag = f"{tag}_passes{config.max_passes}"
