@@ -103,6 +103,9 @@ def test_preset_auto_streams_what_does_not_fit_on_chip():
                                        "in one pass \\(--preset bert_large_stream runs it in 2 "
                                        "passes\\)"):
         choose_preset("auto", 8, 4097, 1, None)
+    with pytest.raises(CliError, match="40000 columns .* no preset takes it; in 10 passes the "
+                                       "tile accumulator would need 66 bits"):
+        choose_preset("auto", 8, 40000, 1, None)
     assert choose_preset("auto", 8, 4000, 129, None) == ("bert_large_stream", True)
     assert choose_preset("auto", 384, 384, 9, None) == ("minilm_stream", True)
     assert choose_preset("auto", 1536, 384, 512, None) == ("minilm_stream", True)

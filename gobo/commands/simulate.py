@@ -170,10 +170,15 @@ def choose_preset(name, rows, cols, tokens, memory):
         if cols <= preset(candidate).max_dot_length:
             return candidate, True
     largest = preset(STREAM_PRESETS[-1])
-    raise CliError(f"the layer's {cols} columns exceed max_dot_length="
-                   f"{largest.max_dot_length} of the largest streaming preset "
-                   f"{STREAM_PRESETS[-1]}; no preset takes it in one pass (--preset "
-                   f"{STREAM_PRESETS[-1]} runs it in {-(-cols // largest.max_dot_length)} passes)")
+    limit = (f"the layer's {cols} columns exceed max_dot_length={largest.max_dot_length} of "
+             f"the largest streaming preset {STREAM_PRESETS[-1]}; no preset takes it")
+    passes = -(-cols // largest.max_dot_length)
+    try:        # named, that preset runs it in passes if its accumulator can hold them
+        largest.replace(max_passes=passes).check_tile()
+    except ValueError as e:
+        raise CliError(f"{limit}; in {passes} passes {e}") from None
+    raise CliError(f"{limit} in one pass (--preset {STREAM_PRESETS[-1]} runs it in {passes} "
+                   f"passes)")
 
 
 def layer_inputs(args, config=None, preset_name=None):
