@@ -112,3 +112,20 @@ def test_power_script_jobs_match_the_golden_models(load_script):
             assert job["expected_cycles"] >= pe_cycles(c, 384, 6)
         zero, _, _ = script.job_of(design, weights, acts, 3, zero=True)
         assert set(zero["expected"]) == {0}
+
+
+def test_power_script_help_and_errors(load_script, capsys):
+    """The script's --help ends with an example to paste as it is (one line, not wrapped), and a
+    bad --rows or --tokens is named alone."""
+    script = load_script("pe_alternatives_power")
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    out = capsys.readouterr().out
+    assert ("example:\n  .venv/bin/python scripts/pe_alternatives_power.py --out build/reports "
+            "--act-bits 8\n") in out, out
+    for args, message in ((["--rows", "0"], "--rows must be 1-384, not 0"),
+                          (["--tokens", "9"], "--tokens must be 1-7, not 9")):
+        with pytest.raises(SystemExit):
+            script.main(["--out", "/nonexistent", *args])
+        err = capsys.readouterr().err
+        assert message in err, err
