@@ -48,8 +48,8 @@ def add(subparsers):
                            "bin; spill: narrow bins spilled every recon_cycles beats) beside the "
                            "present PE and the MAC PEs at the minilm preset, activation widths "
                            "16, 8, 4, OSU only, their slowdown from cycle models on real MiniLM "
-                           "weights; writes alternatives.json and alternatives.md (about 5 "
-                           "minutes with --jobs 1)")
+                           "weights; writes alternatives.json, .md and .png (499 s with --jobs 1 "
+                           "at load 6, 2026-11-30: docs/efficiency.md)")
     mode.add_argument("--power", action="store_true",
                       help="dynamic and leakage power (OpenSTA) of the five comparison tiles on "
                            "their OSU netlists, with the activity of a real MiniLM slice "
