@@ -70,7 +70,8 @@ def add(subparsers):
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
                         "indexes, 16-bit activations, if the layer fits it, else the smallest "
-                        "streaming preset that takes it); a *_stream preset (or --memory) runs "
+                        "streaming preset that takes it, or the largest in passes); a *_stream "
+                        "preset (or --memory) runs "
                         "the streaming tile")
     p.add_argument("--memory", choices=sorted(MEMORY_PRESETS),
                    help=f"off-chip memory model of the streaming tile (default {DEFAULT_MEMORY}); "
@@ -151,12 +152,13 @@ def choose_preset(name, rows, cols, tokens, memory):
     ``memory`` is named (the streaming tile on that preset's datapath). ``"auto"``:
     :data:`ON_CHIP_PRESET` if the layer fits it (rows, columns, tokens) and no ``memory`` is
     named, else the first of ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the
-    streaming tile runs any number of rows, and tokens beyond ``max_tokens`` in token groups).
+    streaming tile runs any number of rows, and tokens beyond ``max_tokens`` in token groups),
+    else the largest, which runs the layer in passes (docs/offchip.md section 10).
 
     Raises
     ------
     gobo.common.CliError
-        If no preset takes the layer's columns.
+        If even the largest preset's accumulator cannot hold the passes the columns need.
     """
     if name != "auto":
         # A preset of passes (max_passes > 1) is a streaming one: only that tile has them.
@@ -170,15 +172,15 @@ def choose_preset(name, rows, cols, tokens, memory):
         if cols <= preset(candidate).max_dot_length:
             return candidate, True
     largest = preset(STREAM_PRESETS[-1])
-    limit = (f"the layer's {cols} columns exceed max_dot_length={largest.max_dot_length} of "
-             f"the largest streaming preset {STREAM_PRESETS[-1]}; no preset takes it")
     passes = -(-cols // largest.max_dot_length)
-    try:        # named, that preset runs it in passes if its accumulator can hold them
+    try:        # the largest preset runs it in passes if its accumulator can hold them
         largest.replace(max_passes=passes).check_tile()
     except ValueError as e:
-        raise CliError(f"{limit}; in {passes} passes {e}") from None
-    raise CliError(f"{limit} in one pass (--preset {STREAM_PRESETS[-1]} runs it in {passes} "
-                   f"passes)")
+        raise CliError(f"the layer's {cols} columns exceed max_dot_length="
+                       f"{largest.max_dot_length} of the largest streaming preset "
+                       f"{STREAM_PRESETS[-1]}; no preset takes it: in {passes} passes "
+                       f"{e}") from None
+    return STREAM_PRESETS[-1], True
 
 
 def layer_inputs(args, config=None, preset_name=None):
