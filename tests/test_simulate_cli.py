@@ -122,6 +122,20 @@ def test_simulate_runs_the_tiny_tile(small_model, capsys):
     assert 0 < report["rel_rmse_vs_fp32"] < 0.5
 
 
+def test_constant_outputs_have_no_relative_error(tmp_path, capsys):
+    """All-zero weights give constant FP32 outputs: the relative RMSE is n/a (null in JSON), not
+    nan with a NumPy warning."""
+    np.save(tmp_path / "zeros.npy", np.zeros((16, 16), np.float32))
+    args = ["simulate", str(tmp_path / "zeros.npy"), "--tensor", "zeros", "--preset", "tiny"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "rel RMSE vs FP32 n/a (the FP32 outputs are constant" in out and "nan" not in out
+    assert "RuntimeWarning" not in err, err
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mismatches"] == 0 and report["rel_rmse_vs_fp32"] is None
+
+
 def test_simulate_streams_a_mac_flavour(small_model, capsys):
     """--flavour w4a4 with a memory: the streaming MAC tile on the layer's dense 4-bit weights,
     6 tokens on a tile of 4 in two token groups, every output and counter checked, the memory's
