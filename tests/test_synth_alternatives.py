@@ -73,6 +73,18 @@ def test_cli_alternatives_take_no_preset(capsys):
     assert "--alternatives synthesizes its own designs" in capsys.readouterr().err
 
 
+def test_cli_malformed_scheduler_stops_first(capsys, tmp_path):
+    """A --scheduler address without a port ends in one line naming the option, before the
+    liberty is fetched or any design is listed."""
+    from gobo.cli import main
+    assert main(["synth", "--out", str(tmp_path / "r"), "--alternatives", "--scheduler",
+                 "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("gobo: error: --scheduler nonsense: missing port number in address "
+                   "'nonsense' (give e.g. tcp://host:8786)\n"), err
+    assert not (tmp_path / "synth").exists()
+
+
 def test_sweep_takes_the_alternatives():
     from synth.designs import PE_ALTERNATIVES, sweep_designs
     present = sweep_designs()

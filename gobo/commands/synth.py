@@ -76,6 +76,15 @@ def _run(args):
                        "takes no --preset")
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
+    if args.scheduler is not None:     # a malformed address stops before the liberty and tools
+        from distributed.comm.addressing import parse_address, parse_host_port
+        try:
+            scheme, location = parse_address(args.scheduler)
+            if scheme in ("tcp", "tls"):
+                parse_host_port(location)
+        except ValueError as e:
+            raise CliError(f"--scheduler {args.scheduler}: {e} (give e.g. "
+                           f"tcp://host:8786)") from None
     try:     # a missing tool or liberty stops either flow before any work, in one line
         if args.power:
             from gobo.power import power_report
