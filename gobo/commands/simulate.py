@@ -107,8 +107,9 @@ def add_layer_arguments(p):
                         "encoder.layer.0.attention.self.query.weight)")
     p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
     p.add_argument("--tokens", metavar="T", type=int, default=None,
-                   help=f"tokens (activation vectors) to run, 1 to {MAX_TOKENS} (default 4, or "
-                        f"the rows of --activations)")
+                   help="tokens (activation vectors) to run (default 4, or the rows of "
+                        "--activations); at most the preset's max_tokens on a whole-layer tile, "
+                        f"{MAX_TOKENS} in token groups on a streaming one")
     p.add_argument("--activations", metavar="X.npy",
                    help="float activations (T, in) instead of seeded Gaussian ones")
     p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
