@@ -2,7 +2,7 @@
 #   make          main job: quantize the real MiniLM weights, emit the RTL, write build/reports/
 #   make test     ruff, the formal proofs, then all tests (golden, Amaranth simulator, cocotb on
 #                 Verilator, lint)
-#   make formal   SymbiYosys proofs of the components' properties (docs/verification.md, ~30 s)
+#   make formal   SymbiYosys proofs of the components' properties (docs/verification.md, ~1 min)
 #   make test-full  300 real sentences through every MiniLM FC layer on the bit-exact model,
 #                   all 36 MiniLM encoder FC matrices through the tile RTL, and a real sentence
 #                   through all 36 on the RTL with the host in between (not in CI)

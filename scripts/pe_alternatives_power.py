@@ -162,18 +162,26 @@ def markdown(report):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     epilog="example: python scripts/pe_alternatives_power.py "
-                                            "--out build/reports --act-bits 8")
-    parser.add_argument("--out", required=True, metavar="DIR")
+    from gobo.common import example
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=example(".venv/bin/python scripts/pe_alternatives_power.py --out build/reports "
+                       "--act-bits 8"))
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="folder for alternatives_power_a<BITS>.json and .md")
     parser.add_argument("--work", metavar="DIR", help="gobo synth --alternatives' folders "
-                        "(default DIR/../synth/alternatives)")
-    parser.add_argument("--act-bits", type=int, default=8, choices=(16, 8, 4))
-    parser.add_argument("--rows", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=2)
+                        "(default: OUT/../synth/alternatives, beside --out)")
+    parser.add_argument("--act-bits", type=int, default=8, choices=(16, 8, 4),
+                        help="activation width of the PEs compared (default 8)")
+    parser.add_argument("--rows", type=int, default=8,
+                        help="weight rows of the real slice, 1-384 (default 8)")
+    parser.add_argument("--tokens", type=int, default=2,
+                        help="real tokens after [CLS], 1-7 (default 2)")
     args = parser.parse_args(argv)
-    if not 1 <= args.rows <= 384 or not 1 <= args.tokens <= 7:
-        parser.error("--rows must be 1-384 and --tokens 1-7")
+    if not 1 <= args.rows <= 384:
+        parser.error(f"--rows must be 1-384, not {args.rows}")
+    if not 1 <= args.tokens <= 7:
+        parser.error(f"--tokens must be 1-7, not {args.tokens}")
     out = Path(args.out)
     work = Path(args.work) if args.work else out.parent / "synth" / "alternatives"
     designs = alternative_designs(act_bits=(args.act_bits,))

@@ -139,10 +139,11 @@ def main(argv=None):
              "output) | rel RMSE vs FP32 |", "|---|---|---:|---:|---:|---:|---|---:|"]
     for r in reports:
         s = r["stall_cycles"]
+        rmse = r.get("rel_rmse_vs_fp32")     # None: constant FP32 outputs, no relative error
         lines.append(f"| {r['name'].replace('encoder.layer.', 'L').replace('.weight', '')} | "
                      f"{r['shape'][0]}x{r['shape'][1]} | {r['outliers']} | {r['cycles']} | "
                      f"{r['ideal_cycles']} | {r['utilization']:.4f} | {s['outlier']}/{s['recon']}/"
-                     f"{s['output']} | {r.get('rel_rmse_vs_fp32', float('nan')):.4f} |")
+                     f"{s['output']} | {'n/a' if rmse is None else f'{rmse:.4f}'} |")
     for name, sweep in sweeps.items():
         why = "densest in outliers" if name == densest else "lowest utilization"
         lines += ["", f"Outlier side path on {name} ({why}), cycle model (equal to the RTL's "

@@ -222,7 +222,9 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                             for job, seen in zip(jobs[passes - 1::passes],
                                                  observed[passes - 1::passes])])
         hw = y * 2.0 ** image.exponents["outputs"]
-        report["rel_rmse_vs_fp32"] = float(np.sqrt(np.mean((hw - fp32) ** 2)) / np.std(fp32))
+        spread = float(np.std(fp32))    # 0 for constant outputs (all-zero weights): no ratio
+        report["rel_rmse_vs_fp32"] = (float(np.sqrt(np.mean((hw - fp32) ** 2))) / spread
+                                      if spread > 0 else None)
     return report
 
 

@@ -211,6 +211,14 @@ def test_simulated_board_runs_a_real_minilm_slice_bit_exact(real_slice):
     assert report["link"]["sent"] > 2000 and report["sim_cycles"] > 0
 
 
+def test_constant_outputs_have_no_relative_error():
+    """All-zero weights give constant FP32 outputs: the relative RMSE is None (n/a), not nan."""
+    report = run_layer(TINY, np.zeros((8, 16), np.float32), tokens=2, name="zeros",
+                       sim_tag="tiny", clocks_per_bit=4)
+    assert report["mismatches"] == 0 and report["counters_match_model"]
+    assert report["rel_rmse_vs_fp32"] is None
+
+
 def test_cli_without_a_board_says_so_in_one_line(capsys):
     controller, device = os.openpty()
     try:

@@ -132,7 +132,9 @@ def test_errors_are_one_line(tmp_path, capsys):
                          (["--fmax-mhz", "w9a9=80"], "unknown design 'w9a9'"),
                          (["--fmax-mhz", "gobo=80"], "gives no clock for w4a4"),
                          (["--fmax-mhz", "80", "--layers", "0"], "--layers must be a positive"),
-                         (["--fmax-mhz", "80", "--tokens", "0"], "--tokens must be positive")):
+                         (["--fmax-mhz", "80", "--tokens", "0"], "--tokens must be positive"),
+                         (["--fmax-mhz", "80", "--tokens", "999999999999"],
+                          "--tokens 999999999999 exceeds the 512 positions")):
         code, _, err = _run([*SMALL, "--out", tmp_path, *bad], capsys)
         assert code == 2 and err.count("\n") == 1 and message in err, err
     listed = tmp_path / "list.json"

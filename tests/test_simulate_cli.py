@@ -43,6 +43,8 @@ def small_model(tmp_path):
      "--memory or a *_stream preset the streaming tile runs them in token groups)"),
     (["--tensor", "w", "--activations", "/nonexistent.npy"], "cannot read activations"),
     (["--tensor", "w", "--tokens", "0"], "--tokens must be at least 1, not 0"),
+    (["--tensor", "w", "--tokens", "99999999999", "--memory", "ddr4_3200_x64"],
+     "--tokens must be at most 8192 (16 sequences of 512), not 99999999999"),
     (["--tensor", "w", "--flavour", "w8a8", "--outlier-lanes", "2"],
      "--outlier-lanes applies to the GOBO tile, not to --flavour w8a8"),
     (["--tensor", "w", "--flavour", "w4a4", "--outlier-fit", "robust", "--outlier-lanes", "1"],
@@ -62,6 +64,19 @@ def test_bad_input_is_one_line(small_model, capsys, args, message, tmp_path):
     assert err.startswith("gobo: error: ") and message in err and err.count("\n") == 1
 
 
+def test_too_many_rows_names_the_limit_that_binds(tmp_path, capsys):
+    """On a streaming preset max_rows sizes the row counters: the error says so, and does not
+    point at a *_stream preset it is already on."""
+    np.save(tmp_path / "tall.npy", np.zeros((70000, 16), np.float32))
+    assert main(["simulate", str(tmp_path / "tall.npy"), "--tensor", "tall"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("gobo: error: tall has 70000 rows; preset minilm_stream holds at most "
+                   "max_rows=65536 in its row counters\n"), err
+    assert main(["simulate", str(tmp_path / "tall.npy"), "--tensor", "tall", "--preset",
+                 "tiny"]) == 2
+    assert "max_rows=64 on chip (a *_stream preset takes up to 65536)" in capsys.readouterr().err
+
+
 def test_a_npy_file_names_its_one_tensor(tmp_path, capsys):
     """A .npy holds one tensor named after the file's stem: a wrong --tensor says that name."""
     np.save(tmp_path / "wide.npy", np.zeros((8, 16), np.float32))
@@ -72,8 +87,9 @@ def test_a_npy_file_names_its_one_tensor(tmp_path, capsys):
 
 def test_preset_auto_streams_what_does_not_fit_on_chip():
     """auto: the whole-layer minilm tile when the layer fits, else the smallest streaming preset
-    whose dot length holds it (more tokens than its activation memory run in token groups); a
-    named memory streams; too wide: one line naming the limit."""
+    whose dot length holds it (more tokens than its activation memory run in token groups), else
+    the largest in passes; a named memory streams; too wide for the passes' accumulator: one
+    line naming the limit."""
     from gobo.commands.simulate import choose_preset
     assert choose_preset("auto", 1536, 384, 4, None) == ("minilm", False)
     assert choose_preset("auto", 1536, 384, 4, "ddr4_3200_x64") == ("minilm_stream", True)
@@ -83,9 +99,13 @@ def test_preset_auto_streams_what_does_not_fit_on_chip():
     assert choose_preset("auto", 1024, 4096, 4, None) == ("bert_large_stream", True)
     assert choose_preset("tiny", 40, 60, 3, "ulx3s_sdram") == ("tiny", True)
     assert choose_preset("minilm", 40, 60, 3, None) == ("minilm", False)
-    with pytest.raises(CliError, match="4097 columns exceed max_dot_length=4096 of the largest "
-                                       "streaming preset bert_large_stream; no preset takes it"):
-        choose_preset("auto", 8, 4097, 1, None)
+    # wider than every preset: the largest in passes (docs/offchip.md section 10)
+    assert choose_preset("auto", 8, 4097, 1, None) == ("bert_large_stream", True)
+    assert choose_preset("auto", 8, 16384, 1, None) == ("bert_large_stream", True)
+    with pytest.raises(CliError, match="40000 columns exceed max_dot_length=4096 of the largest "
+                                       "streaming preset bert_large_stream; no preset takes it: "
+                                       "in 10 passes the tile accumulator would need 66 bits"):
+        choose_preset("auto", 8, 40000, 1, None)
     assert choose_preset("auto", 8, 4000, 129, None) == ("bert_large_stream", True)
     assert choose_preset("auto", 384, 384, 9, None) == ("minilm_stream", True)
     assert choose_preset("auto", 1536, 384, 512, None) == ("minilm_stream", True)
@@ -100,6 +120,20 @@ def test_simulate_runs_the_tiny_tile(small_model, capsys):
     assert report["outliers"] >= 2 and report["counters_match_model"]
     assert report["cycles"] >= report["ideal_cycles"] == 3 * 10 * 15
     assert 0 < report["rel_rmse_vs_fp32"] < 0.5
+
+
+def test_constant_outputs_have_no_relative_error(tmp_path, capsys):
+    """All-zero weights give constant FP32 outputs: the relative RMSE is n/a (null in JSON), not
+    nan with a NumPy warning."""
+    np.save(tmp_path / "zeros.npy", np.zeros((16, 16), np.float32))
+    args = ["simulate", str(tmp_path / "zeros.npy"), "--tensor", "zeros", "--preset", "tiny"]
+    assert main(args) == 0
+    out, err = capsys.readouterr()
+    assert "rel RMSE vs FP32 n/a (the FP32 outputs are constant" in out and "nan" not in out
+    assert "RuntimeWarning" not in err, err
+    assert main([*args, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["mismatches"] == 0 and report["rel_rmse_vs_fp32"] is None
 
 
 def test_simulate_streams_a_mac_flavour(small_model, capsys):

@@ -73,6 +73,18 @@ def test_cli_alternatives_take_no_preset(capsys):
     assert "--alternatives synthesizes its own designs" in capsys.readouterr().err
 
 
+def test_cli_malformed_scheduler_stops_first(capsys, tmp_path):
+    """A --scheduler address without a port ends in one line naming the option, before the
+    liberty is fetched or any design is listed."""
+    from gobo.cli import main
+    assert main(["synth", "--out", str(tmp_path / "r"), "--alternatives", "--scheduler",
+                 "nonsense"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("gobo: error: --scheduler nonsense: missing port number in address "
+                   "'nonsense' (give e.g. tcp://host:8786)\n"), err
+    assert not (tmp_path / "synth").exists()
+
+
 def test_sweep_takes_the_alternatives():
     from synth.designs import PE_ALTERNATIVES, sweep_designs
     present = sweep_designs()
@@ -112,3 +124,20 @@ def test_power_script_jobs_match_the_golden_models(load_script):
             assert job["expected_cycles"] >= pe_cycles(c, 384, 6)
         zero, _, _ = script.job_of(design, weights, acts, 3, zero=True)
         assert set(zero["expected"]) == {0}
+
+
+def test_power_script_help_and_errors(load_script, capsys):
+    """The script's --help ends with an example to paste as it is (one line, not wrapped), and a
+    bad --rows or --tokens is named alone."""
+    script = load_script("pe_alternatives_power")
+    with pytest.raises(SystemExit):
+        script.main(["--help"])
+    out = capsys.readouterr().out
+    assert ("example:\n  .venv/bin/python scripts/pe_alternatives_power.py --out build/reports "
+            "--act-bits 8\n") in out, out
+    for args, message in ((["--rows", "0"], "--rows must be 1-384, not 0"),
+                          (["--tokens", "9"], "--tokens must be 1-7, not 9")):
+        with pytest.raises(SystemExit):
+            script.main(["--out", "/nonexistent", *args])
+        err = capsys.readouterr().err
+        assert message in err, err

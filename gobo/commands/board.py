@@ -135,6 +135,7 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
     mismatches = count_mismatches(outputs, job["expected"], config.pes)
     counters = {k: status[k] for k in job["expected_counters"]}
     y = logical_beats(image, outputs, x_int.shape[0]) * 2.0 ** image.exponents["outputs"]
+    spread = float(np.std(fp32))    # 0 for constant outputs (all-zero weights): no ratio
     return {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
         "board": "the simulated board" if sim_tag else port, "config": config.to_dict(),
@@ -145,7 +146,8 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
         "link": stats, "link_error_flag": bool(status["link_error"]),
         "sim_cycles": bench.get("cycles_simulated"), "sim_clocks_per_bit": clocks_per_bit
         if sim_tag else None,
-        "rel_rmse_vs_fp32": float(np.sqrt(np.mean((y - fp32) ** 2)) / np.std(fp32)),
+        "rel_rmse_vs_fp32": (float(np.sqrt(np.mean((y - fp32) ** 2))) / spread
+                             if spread > 0 else None),
         "wall_s": time.monotonic() - started,
     }
 
@@ -166,7 +168,8 @@ def _print_report(r):
     print(f"  link             {link['sent']} bytes to the board, {link['received']} back, "
           f"{link['requests']} requests, {link['naks']} NAKs, {link['bad_replies']} bad "
           f"replies, {link['timeouts']} timeouts")
-    print(f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
+    print("  rel RMSE vs FP32 n/a (the FP32 outputs are constant: no spread to divide by)"
+          if r["rel_rmse_vs_fp32"] is None else f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
     if r["sim_cycles"]:
         print(f"  simulation       {r['sim_cycles']} cycles at {r['sim_clocks_per_bit']} clocks "
               f"a bit, {r['wall_s']:.1f} s")

@@ -24,6 +24,9 @@ ECP5_REPORT = "build/reports/tiles_ecp5/synth.json"
 #: The clocks --fmax-mhz accepts (MHz): a range around any 0.18 um or FPGA clock, this project's
 #: choice (beyond it the memory presets' rescaling turns meaningless).
 FMAX_RANGE_MHZ = (1.0, 2000.0)
+#: The longest sequence of one inference: max_position_embeddings of MiniLM-L6, BERT-base and
+#: BERT-large (beyond it the model has no position embedding; the run would take hours).
+MAX_SEQUENCE = 512
 #: The bandwidths of the plot (bytes a cycle on the DDR4 preset's 16-byte bus).
 PLOT_BYTES_PER_CYCLE = ("1/4", "1/2", "1", "2", "4", "8", "16")
 
@@ -53,7 +56,7 @@ def add(subparsers):
     p.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS),
                    metavar="MODEL", help=f"model shapes (default all: {', '.join(MODELS)})")
     p.add_argument("--tokens", nargs="+", type=int, default=list(SEQUENCE_LENGTHS),
-                   metavar="T", help="sequence lengths (default 32 128 512)")
+                   metavar="T", help=f"sequence lengths, 1 to {MAX_SEQUENCE} (default 32 128 512)")
     p.add_argument("--memory", nargs="+", choices=list(MEMORY_PRESETS),
                    default=list(MEMORY_PRESETS), metavar="NAME",
                    help=f"memory presets (default all: {', '.join(MEMORY_PRESETS)})")
@@ -141,6 +144,9 @@ def _run(args):
     for t in args.tokens:
         if t < 1:
             raise CliError(f"--tokens must be positive integers, not {t}")
+        if t > MAX_SEQUENCE:
+            raise CliError(f"--tokens {t} exceeds the {MAX_SEQUENCE} positions "
+                           f"(max_position_embeddings) of these models")
     for option, values in (("--tokens", args.tokens), ("--models", args.models),
                            ("--memory", args.memory), ("--designs", args.designs)):
         twice = sorted({str(v) for v in values if values.count(v) > 1})

@@ -24,6 +24,9 @@ __all__ = ["add", "add_layer_arguments", "layer_inputs", "choose_preset", "print
 ON_CHIP_PRESET = "minilm"
 #: The off-chip memory of a streaming run unless ``--memory`` names one.
 DEFAULT_MEMORY = "ddr4_3200_x64"
+#: The most tokens one run takes: 16 sequences of BERT's 512 positions. The seeded activations,
+#: the golden outputs and the token groups' jobs all grow with it; far more would exhaust memory.
+MAX_TOKENS = 8192
 
 
 def add(subparsers):
@@ -67,7 +70,8 @@ def add(subparsers):
     p.add_argument("--preset", choices=["auto", *sorted(PRESETS)], default="auto",
                    help="hardware configuration (default auto: minilm, 16 PEs x 16 lanes, 3-bit "
                         "indexes, 16-bit activations, if the layer fits it, else the smallest "
-                        "streaming preset that takes it); a *_stream preset (or --memory) runs "
+                        "streaming preset that takes it, or the largest in passes); a *_stream "
+                        "preset (or --memory) runs "
                         "the streaming tile")
     p.add_argument("--memory", choices=sorted(MEMORY_PRESETS),
                    help=f"off-chip memory model of the streaming tile (default {DEFAULT_MEMORY}); "
@@ -104,7 +108,8 @@ def add_layer_arguments(p):
     p.add_argument("--bias", metavar="NAME", help="the bias vector to add (default: none)")
     p.add_argument("--tokens", metavar="T", type=int, default=None,
                    help="tokens (activation vectors) to run (default 4, or the rows of "
-                        "--activations)")
+                        "--activations); at most the preset's max_tokens on a whole-layer tile, "
+                        f"{MAX_TOKENS} in token groups on a streaming one")
     p.add_argument("--activations", metavar="X.npy",
                    help="float activations (T, in) instead of seeded Gaussian ones")
     p.add_argument("--seed", type=int, default=1, help="activation seed (default 1)")
@@ -148,12 +153,13 @@ def choose_preset(name, rows, cols, tokens, memory):
     ``memory`` is named (the streaming tile on that preset's datapath). ``"auto"``:
     :data:`ON_CHIP_PRESET` if the layer fits it (rows, columns, tokens) and no ``memory`` is
     named, else the first of ``STREAM_PRESETS`` whose ``max_dot_length`` holds the layer (the
-    streaming tile runs any number of rows, and tokens beyond ``max_tokens`` in token groups).
+    streaming tile runs any number of rows, and tokens beyond ``max_tokens`` in token groups),
+    else the largest, which runs the layer in passes (docs/offchip.md section 10).
 
     Raises
     ------
     gobo.common.CliError
-        If no preset takes the layer's columns.
+        If even the largest preset's accumulator cannot hold the passes the columns need.
     """
     if name != "auto":
         # A preset of passes (max_passes > 1) is a streaming one: only that tile has them.
@@ -167,9 +173,15 @@ def choose_preset(name, rows, cols, tokens, memory):
         if cols <= preset(candidate).max_dot_length:
             return candidate, True
     largest = preset(STREAM_PRESETS[-1])
-    raise CliError(f"the layer's {cols} columns exceed max_dot_length="
-                   f"{largest.max_dot_length} of the largest streaming preset "
-                   f"{STREAM_PRESETS[-1]}; no preset takes it")
+    passes = -(-cols // largest.max_dot_length)
+    try:        # the largest preset runs it in passes if its accumulator can hold them
+        largest.replace(max_passes=passes).check_tile()
+    except ValueError as e:
+        raise CliError(f"the layer's {cols} columns exceed max_dot_length="
+                       f"{largest.max_dot_length} of the largest streaming preset "
+                       f"{STREAM_PRESETS[-1]}; no preset takes it: in {passes} passes "
+                       f"{e}") from None
+    return STREAM_PRESETS[-1], True
 
 
 def layer_inputs(args, config=None, preset_name=None):
@@ -202,6 +214,9 @@ def layer_inputs(args, config=None, preset_name=None):
         args.tokens = 4
     if args.tokens < 1:
         raise CliError(f"--tokens must be at least 1, not {args.tokens}")
+    if args.tokens > MAX_TOKENS:
+        raise CliError(f"--tokens must be at most {MAX_TOKENS} (16 sequences of 512), not "
+                       f"{args.tokens}")
     if config is not None:
         _check_tokens(args.tokens, config, preset_name)
     return weights, bias, activations, args.tokens
@@ -244,8 +259,10 @@ def _run_simulate(args):
     if cols > config.max_dot_length:
         config = _passes_config(config, cols, args, streaming, weight_bits)
     if rows > config.max_rows:
+        where = ("in its row counters" if streaming else
+                 f"on chip (a *_stream preset takes up to {preset(STREAM_PRESETS[0]).max_rows})")
         raise CliError(f"{args.tensor} has {rows} rows; preset {args.preset} holds at most "
-                       f"max_rows={config.max_rows} on chip (a *_stream preset takes any number)")
+                       f"max_rows={config.max_rows} {where}")
     tag = args.preset if args.outlier_lanes is None else f"{args.preset}_q{args.outlier_lanes}"
     if config.max_passes != preset(args.preset).max_passes:
         tag = f"{tag}_passes{config.max_passes}"
@@ -342,6 +359,8 @@ def print_report(r):
           f"(bias shift {r['shift_bias']})")
     if r.get("rel_rmse_vs_fp32") is not None:
         print(f"  rel RMSE vs FP32 {r['rel_rmse_vs_fp32']:.4f}")
+    elif "rel_rmse_vs_fp32" in r:
+        print("  rel RMSE vs FP32 n/a (the FP32 outputs are constant: no spread to divide by)")
     if r["sim_cycles_per_s"]:
         print(f"  simulation       {r['sim_cycles_per_s']:.0f} cycles/s, {r['wall_s']:.1f} s")
     if r.get("waves"):

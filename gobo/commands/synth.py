@@ -48,8 +48,8 @@ def add(subparsers):
                            "bin; spill: narrow bins spilled every recon_cycles beats) beside the "
                            "present PE and the MAC PEs at the minilm preset, activation widths "
                            "16, 8, 4, OSU only, their slowdown from cycle models on real MiniLM "
-                           "weights; writes alternatives.json and alternatives.md (about 5 "
-                           "minutes with --jobs 1)")
+                           "weights; writes alternatives.json, .md and .png (499 s with --jobs 1 "
+                           "at load 6, 2026-11-30: docs/efficiency.md)")
     mode.add_argument("--power", action="store_true",
                       help="dynamic and leakage power (OpenSTA) of the five comparison tiles on "
                            "their OSU netlists, with the activity of a real MiniLM slice "
@@ -76,6 +76,15 @@ def _run(args):
                        "takes no --preset")
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
+    if args.scheduler is not None:     # a malformed address stops before the liberty and tools
+        from distributed.comm.addressing import parse_address, parse_host_port
+        try:
+            scheme, location = parse_address(args.scheduler)
+            if scheme in ("tcp", "tls"):
+                parse_host_port(location)
+        except ValueError as e:
+            raise CliError(f"--scheduler {args.scheduler}: {e} (give e.g. "
+                           f"tcp://host:8786)") from None
     try:     # a missing tool or liberty stops either flow before any work, in one line
         if args.power:
             from gobo.power import power_report
