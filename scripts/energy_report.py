@@ -44,6 +44,7 @@ from golden.hwmodel.offchip_energy import offchip_energy_source, offchip_pj_per_
 from golden.hwmodel.sram import GF180_SRAM_SOURCE, sram
 from hw.mac_stream_tile import mac_stream_tile_memory_specs
 from hw.stream_tile import stream_tile_memory_specs
+from synth.designs import comparison_tiles
 
 TOKENS = 128
 BUS_BYTES = 16
@@ -56,11 +57,9 @@ DESIGNS = (*GOBO_ACT_BITS, *MAC_FLAVOURS, "compressed")
 #: The GOBO design each other design is compared with (same activation width).
 PAIRED_GOBO = {"gobo": "gobo", "gobo_a8": "gobo_a8", "gobo_a4": "gobo_a4", "w16a16": "gobo",
                "w8a8": "gobo_a8", "w4a4": "gobo_a4", "compressed": "gobo"}
-#: 2 x 16 tiles of the synthesis (synth.designs.TILE_SHAPE) and their synthesized logic.
-SYNTH_TILES = {"gobo": "gobo_tile_p2_l16_a16", "gobo_a8": "gobo_tile_p2_l16_a8",
-               "gobo_a4": "gobo_tile_p2_l16_a4", "w16a16": "mac_tile_p2_l16_w16a16",
-               "w8a8": "mac_tile_p2_l16_w8a8", "w4a4": "mac_tile_p2_l16_w4a4",
-               "compressed": "compressed_tile_p2_l16_w16a16"}
+#: The synthesized whole-layer 2 x 16 tile of each design (``synth.designs.comparison_tiles``):
+#: its logic's area and power.
+SYNTH_TILES = {d: comparison_tiles(d)[0] for d in DESIGNS}
 
 
 def fc_shapes(hidden, ffn):

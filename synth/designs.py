@@ -13,7 +13,7 @@ from hw.designs import KINDS, Design
 __all__ = ["SynthDesign", "synth_design", "gobo", "mac", "decompressor", "gobo_tile", "mac_tile",
            "compressed_tile", "compressed_stream_tile",
            "stream_tile", "default_designs", "sweep_designs", "PAIRS", "TILE_KINDS", "TILE_SHAPE",
-           "mac_stream_tile",
+           "mac_stream_tile", "comparison_tiles",
            "TILE_ECP5_SKIPPED", "memory_bits", "PE_ALTERNATIVES", "ALTERNATIVE_ACT_BITS",
            "alternative_designs"]
 
@@ -171,6 +171,38 @@ def compressed_tile(flavour="w16a16", shape=None):
     return mac_tile(flavour, shape, compressed=True)
 
 
+def comparison_tiles(design):
+    """``(whole-layer tile, streaming tile or None)``: the names of the synthesized 2 x 16 tiles
+    (:data:`TILE_SHAPE`, :func:`default_designs`) standing for ``design`` in the energy and
+    latency reports: ``gobo`` (A16), ``gobo_a8``, ``gobo_a4``, a MAC flavour (``w16a16``,
+    ``w8a8``, ``w4a4``) or the memory-compression mode (``compressed``: W16A16, or
+    ``compressed_<flavour>``). The whole-layer tile gives the logic's area and power; the
+    streaming tile, the clock of the streamed design (None: GOBO A8 and A4 have no streaming
+    tile).
+
+    Raises
+    ------
+    ValueError
+        If ``design`` is none of these.
+    """
+    shape = TILE_SHAPE
+    if design in ("gobo", "gobo_a8", "gobo_a4"):
+        act = design.partition("_a")[2] or "16"
+        return (_tile_name("gobo_tile", shape, f"a{act}"),
+                _tile_name("gobo_stream_tile", shape, "a16") if act == "16" else None)
+    if design in MAC_FLAVOURS:
+        return (_tile_name("mac_tile", shape, design),
+                _tile_name("mac_stream_tile", shape, design))
+    kind, _, flavour = design.partition("_")
+    if kind == "compressed" and (flavour or "w16a16") in MAC_FLAVOURS:
+        flavour = flavour or "w16a16"
+        return (_tile_name("compressed_tile", shape, flavour),
+                _tile_name("compressed_stream_tile", shape, flavour))
+    raise ValueError(f"no synthesized tile stands for {design!r}; the designs are gobo, "
+                     f"gobo_a8, gobo_a4, {', '.join(MAC_FLAVOURS)}, compressed, "
+                     f"compressed_<flavour>")
+
+
 #: GOBO PE at each baseline's activation width: ``flavour: GOBO design name``.
 PAIRS = {"w16a16": "gobo_pe_bert_large", "w8a8": "gobo_pe_bert_large_a8",
          "w4a4": "gobo_pe_bert_large_a4"}
@@ -180,8 +212,9 @@ def default_designs():
     """The default `make synth` set (under 10 minutes on 2 cores): GOBO paper/lanes4/lanes1,
     GOBO lanes 16 at activation widths 8 and 4 (to pair with W8A8 and W4A4), the three MAC
     flavours at lanes 16, the decompressor, and the 2 x 16 tiles: GOBO at activation widths 16,
-    8, 4, the streaming GOBO A16 tile and its W16A16 streaming MAC baseline, the three MAC
-    tiles and the W16A16 memory-compression tile, whole-layer and streamed. ``lanes16_idx4`` went to
+    8, 4, the streaming GOBO A16 tile and the three streaming MAC baselines (their clocks are
+    the latency report's), the three MAC tiles and the W16A16 memory-compression tile,
+    whole-layer and streamed. ``lanes16_idx4`` went to
     the sweep: its ``synth_ecp5`` + nextpnr alone took 6 to 11 minutes."""
     large = PRESETS["bert_large"]
     return [
@@ -192,7 +225,7 @@ def default_designs():
         *[mac(flavour) for flavour in MAC_FLAVOURS],
         decompressor(16),
         *[gobo_tile(act_bits) for _, act_bits in MAC_FLAVOURS.values()],
-        stream_tile(), mac_stream_tile("w16a16"),
+        stream_tile(), *[mac_stream_tile(flavour) for flavour in MAC_FLAVOURS],
         *[mac_tile(flavour) for flavour in MAC_FLAVOURS],
         compressed_tile("w16a16"),
         compressed_stream_tile("w16a16"),

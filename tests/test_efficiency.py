@@ -253,11 +253,15 @@ def test_energy_report_takes_the_logic_from_a_power_report(tmp_path, load_script
     tile = {"runs": {"real": {"bench_passed": True, "compute": {"energy_per_op_pj": 34.1}}}}
     failed = {"runs": {"real": {"bench_passed": False, "compute": {"energy_per_op_pj": 1.0}}}}
     power = tmp_path / "power.json"
+    a8 = {"runs": {"real": {"bench_passed": True, "compute": {"energy_per_op_pj": 23.8}}}}
     power.write_text(json.dumps({"tiles": {"gobo_tile_p2_l16_a16": tile,
+                                           "gobo_tile_p2_l16_a8": a8,
                                            "mac_tile_p2_l16_w8a8": failed}}))
     logic, source = script.power_logic(power)
-    # only a tile whose gate-level run passed gives a figure; the rest are absent, not defaulted
-    assert logic == {"gobo": 34.1} and str(power) in source
+    # only a tile whose gate-level run passed gives a figure; the rest are absent, not defaulted;
+    # GOBO A8 (make power's A8 tile) is the design W8A8 is paired with
+    assert logic == {"gobo": 34.1, "gobo_a8": 23.8} and str(power) in source
+    assert script.PAIRED_GOBO["w8a8"] == "gobo_a8"
     with pytest.raises(SystemExit, match="no such file .*make power"):
         script.power_logic(tmp_path / "none.json")
     (tmp_path / "bad.json").write_text("[1]")

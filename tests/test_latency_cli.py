@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gobo.cli import main
-from gobo.commands.latency import SYNTH_NAMES
+from gobo.commands.latency import clock_tiles, clocks_from_synth
 from golden.accel.latency_report import (
     NOT_MODELLED,
     compressed_outlier_words,
@@ -30,7 +30,7 @@ def _run(argv, capsys):
 
 
 def _synth(path, osu, ecp5=None):
-    designs = {SYNTH_NAMES[d]: {"timing": {"fmax_mhz": mhz},
+    designs = {clock_tiles(d)[0]: {"timing": {"fmax_mhz": mhz},
                                 "ecp5": {"fmax_mhz": (ecp5 or {}).get(d)}}
                for d, mhz in osu.items()}
     path.write_text(json.dumps({"designs": designs}))
@@ -45,9 +45,12 @@ def test_small_case_from_a_synthesis_report(tmp_path, capsys, minilm_path):
                            "--ecp5-report", ecp5], capsys)
     assert code == 0, err
     assert "| 32 | GOBO |" in out and "| 32 | W4A4 |" in out
+    assert "w4a4 OSU 100 (`mac_stream_tile_p2_l16_w4a4`), ECP5 50 (" in out
     report = json.loads((tmp_path / "latency.json").read_text())
     assert report["clocks"] == {"osu": {"gobo": 80.0, "w4a4": 100.0},
                                 "ecp5": {"gobo": 40.0, "w4a4": 50.0}}
+    assert report["clock_tiles"]["osu"] == {"gobo": "gobo_stream_tile_p2_l16_a16",
+                                            "w4a4": "mac_stream_tile_p2_l16_w4a4"}
     layers = report["layers"]
     assert len(layers) == 6 * 2 * 2            # 6 FC layers x 2 designs x 2 clocks
     for total in report["totals"]:
@@ -143,4 +146,27 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert code == 2 and err.count("\n") == 1 and "not a synthesis report" in err, err
     partial = _synth(tmp_path / "partial.json", {"gobo": 80.0})
     code, _, err = _run([*SMALL, "--out", tmp_path, "--synth-report", partial], capsys)
-    assert code == 2 and "no OSU Fmax of mac_tile_p2_l16_w4a4" in err
+    assert code == 2 and err.count("\n") == 1
+    assert "no OSU Fmax of mac_stream_tile_p2_l16_w4a4 or mac_tile_p2_l16_w4a4" in err
+
+
+def test_clocks_prefer_the_streaming_tile_and_name_the_fallback(tmp_path):
+    """Each design's clock is its streaming tile's Fmax; a report without it (or without its
+    figure) gives the whole-layer tile's, and the tile used is returned; ECP5 needs a figure for
+    every design or gives none."""
+    assert clock_tiles("gobo") == ("gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16")
+    assert clock_tiles("compressed_w16a16") == ("compressed_stream_tile_p2_l16_w16a16",
+                                                "compressed_tile_p2_l16_w16a16")
+    report = tmp_path / "synth.json"
+    report.write_text(json.dumps({"designs": {
+        "gobo_stream_tile_p2_l16_a16": {"timing": {"fmax_mhz": 84.0}},
+        "gobo_tile_p2_l16_a16": {"timing": {"fmax_mhz": 86.0}, "ecp5": {"fmax_mhz": 40.0}},
+        "mac_stream_tile_p2_l16_w4a4": {"timing": {"fmax_mhz": None}},
+        "mac_tile_p2_l16_w4a4": {"timing": {"fmax_mhz": 104.0}}}}))
+    assert clocks_from_synth(report, ["gobo", "w4a4"], "timing") == (
+        {"gobo": 84.0, "w4a4": 104.0},
+        {"gobo": "gobo_stream_tile_p2_l16_a16", "w4a4": "mac_tile_p2_l16_w4a4"})
+    assert clocks_from_synth(report, ["gobo"], "ecp5") == (
+        {"gobo": 40.0}, {"gobo": "gobo_tile_p2_l16_a16"})
+    assert clocks_from_synth(report, ["gobo", "w4a4"], "ecp5") == (None, None)
+    assert clocks_from_synth(tmp_path / "none.json", ["gobo"], "timing") == (None, None)

@@ -5,6 +5,8 @@ pre-flight tool check of ``gobo synth``, and OSU timing + OpenSTA power on the r
 
 The tiles' real-activity run is ``make power`` (minutes; docs/synthesis.md)."""
 
+import json
+
 import pytest
 from amaranth.back import verilog
 
@@ -249,3 +251,41 @@ def test_zero_activation_check_fails_when_zero_is_not_lower():
                                               "power, not less than the real activations' "
                                               "81.70 mW")
     assert zero_check(record(90.0, 81.7)) is not None
+
+
+def test_a_partial_power_run_keeps_the_other_tiles_of_the_same_slice(tmp_path, capsys):
+    """``--power --tiles``: the tiles not measured are kept from an earlier power.json on the
+    same slice (marked, with their date); a different slice, a failed tile or an unknown tile
+    keeps nothing; bad --tiles are one-line errors."""
+    from gobo.cli import main
+    from gobo.power import POWER_TILES, _kept_lines, kept_tiles, power_markdown
+    assert {"gobo_tile_p2_l16_a8", "gobo_tile_p2_l16_a4"} < set(POWER_TILES)
+    slice_ = {"layer": "L", "rows": 16, "columns": 384, "tokens": 8, "sentence": "s"}
+    old = tmp_path / "power.json"
+    tile = {"runs": {"real": {"compute": {"dynamic_mw": 1.0}}}}
+    old.write_text(json.dumps({**slice_, "generated": "2026-11-30T13:00:54+0000",
+                               "tiles": {"gobo_tile_p2_l16_a16": tile,
+                                         "mac_tile_p2_l16_w8a8": tile,
+                                         "mac_tile_p2_l16_w4a4": tile, "other": tile},
+                               "errors": ["mac_tile_p2_l16_w4a4: bench failed"]}))
+    kept = kept_tiles(old, slice_, ("mac_tile_p2_l16_w8a8",))
+    assert list(kept) == ["gobo_tile_p2_l16_a16"]
+    assert kept["gobo_tile_p2_l16_a16"]["measured"] == "2026-11-30T13:00:54+0000"
+    assert kept["gobo_tile_p2_l16_a16"]["kept_from"] == str(old)
+    assert kept_tiles(old, {**slice_, "rows": 32}, ()) == {}
+    assert kept_tiles(tmp_path / "none.json", slice_, ()) == {}
+    (tmp_path / "bad.json").write_text("[1]")
+    assert kept_tiles(tmp_path / "bad.json", slice_, ()) == {}
+    # power.md names each kept tile, where from and its date; a fresh report names none
+    assert _kept_lines({"tiles": kept}) == [
+        "", f"- gobo_tile_p2_l16_a16: kept from {old}, measured 2026-11-30T13:00:54+0000"]
+    assert "kept from" not in power_markdown({**slice_, "generated": "now", "tiles": {},
+                                              "errors": []})
+    for bad, message in ((["--tiles", "gobo_tile_p2_l16_a8"], "--tiles goes with --power"),
+                         (["--power", "--tiles", "mac_tile_x"], "--tiles mac_tile_x: not a power "
+                                                                 "tile"),
+                         (["--power", "--tiles", "gobo_tile_p2_l16_a8", "gobo_tile_p2_l16_a8"],
+                          "names a tile twice")):
+        status = main(["synth", "--out", str(tmp_path), *bad])
+        err = capsys.readouterr().err.strip().splitlines()
+        assert status == 2 and len(err) == 1 and message in err[0], err

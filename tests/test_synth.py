@@ -324,7 +324,8 @@ def test_tile_designs_have_memories_as_ports():
         "compressed_stream_tile_p2_l16_w16a16", "compressed_tile_p2_l16_w16a16",
         "gobo_stream_tile_p2_l16_a16", "gobo_tile_p2_l16_a16",
         "gobo_tile_p2_l16_a4", "gobo_tile_p2_l16_a8", "mac_stream_tile_p2_l16_w16a16",
-        "mac_tile_p2_l16_w16a16", "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
+        "mac_stream_tile_p2_l16_w4a4", "mac_stream_tile_p2_l16_w8a8", "mac_tile_p2_l16_w16a16",
+        "mac_tile_p2_l16_w4a4", "mac_tile_p2_l16_w8a8"]
     assert all(d.ops_per_cycle == d.pes * d.lanes == 32 == d.describe()["ops_per_cycle"]
                for d in tiles)
     assert all(d.ops_per_cycle == d.lanes and d.pes == 1 for d in designs if not d.is_tile)

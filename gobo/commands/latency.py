@@ -10,15 +10,19 @@ import time
 
 from gobo.common import CliError, example, json_safe, note, writable_folder
 
-__all__ = ["add", "SYNTH_NAMES", "clocks_from_synth"]
+__all__ = ["add", "clock_tiles", "clocks_from_synth"]
 
-#: The synthesized design whose Fmax clocks each latency design (docs/synthesis.md): the GOBO
-#: streaming tile, and the MAC and memory-compression tiles (the MAC flavours' streaming reader
-#: is not synthesized; the memory-compression mode takes its whole-layer tile's figure, as the
-#: MAC flavours do).
-SYNTH_NAMES = {"gobo": "gobo_stream_tile_p2_l16_a16", "w16a16": "mac_tile_p2_l16_w16a16",
-               "w8a8": "mac_tile_p2_l16_w8a8", "w4a4": "mac_tile_p2_l16_w4a4",
-               "compressed_w16a16": "compressed_tile_p2_l16_w16a16"}
+
+def clock_tiles(design):
+    """The synthesized tiles whose Fmax may clock latency ``design``, first choice first
+    (``synth.designs.comparison_tiles``): its own streaming tile, then its whole-layer tile (the
+    fallback for a synthesis report without the streaming tile; the report names the tile
+    used)."""
+    from synth.designs import comparison_tiles
+    whole, streaming = comparison_tiles(design)
+    return tuple(t for t in (streaming, whole) if t)
+
+
 SYNTH_REPORT = "build/reports/synth.json"
 ECP5_REPORT = "build/reports/tiles_ecp5/synth.json"
 #: The clocks --fmax-mhz accepts (MHz): a range around any 0.18 um or FPGA clock, this project's
@@ -45,8 +49,10 @@ def add(subparsers):
                     "preset, on the model's streaming preset. "
                     "Outlier counts come from real MiniLM weights (BERT shapes: MiniLM matrices "
                     "tiled, labelled so). Clocks: each design's OSU Fmax from `make synth`'s "
-                    "synth.json, the ECP5 Fmax (`gobo synth --tiles-ecp5`) in a second column. "
-                    "Writes latency.json, latency.md and latency.png (docs/latency.md).",
+                    "synth.json (its streaming tile's, else its whole-layer tile's; the "
+                    "report names the tile), the ECP5 Fmax (`gobo synth --tiles-ecp5`) in a "
+                    "second column. Writes latency.json, latency.md and latency.png "
+                    "(docs/latency.md).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=example("gobo latency --out build/reports",
                        "gobo latency --out /tmp/lat --models minilm --tokens 32 "
@@ -102,17 +108,18 @@ def _fmax_option(values, designs):
 
 
 def clocks_from_synth(path, designs, kind):
-    """``{design: MHz}`` of ``kind`` (``"timing"``: OSU, ``"ecp5"``) from a synthesis report,
-    or None if the file is missing.
+    """``({design: MHz}, {design: tile})`` of ``kind`` (``"timing"``: OSU, ``"ecp5"``) from a
+    synthesis report, each design's figure from the first of its :func:`clock_tiles` that the
+    report has it for; ``(None, None)`` if the file is missing or (ECP5) a design has no figure.
 
     Raises
     ------
     CliError
-        If the report cannot be read or lacks a design's figure.
+        If the report cannot be read or lacks a design's OSU figure.
     """
     path = pathlib.Path(path)
     if not path.exists():
-        return None
+        return None, None
     try:
         report = json.loads(path.read_text())["designs"]
     except (OSError, ValueError, KeyError, TypeError) as e:
@@ -120,17 +127,19 @@ def clocks_from_synth(path, designs, kind):
     if not isinstance(report, dict):
         raise CliError(f"{path}: not a synthesis report ('designs' is not an object of "
                        f"designs)")
-    out = {}
+    out, tiles = {}, {}
     for design in designs:
-        entry = report.get(SYNTH_NAMES[design]) or {}
-        mhz = (entry.get(kind) or {}).get("fmax_mhz")
-        if mhz is None:
+        for tile in clock_tiles(design):
+            mhz = ((report.get(tile) or {}).get(kind) or {}).get("fmax_mhz")
+            if mhz is not None:
+                out[design], tiles[design] = float(mhz), tile
+                break
+        else:
             if kind == "ecp5":
-                return None
-            raise CliError(f"{path}: no OSU Fmax of {SYNTH_NAMES[design]}; run `make synth` "
-                           f"(docs/synthesis.md) or give --fmax-mhz")
-        out[design] = float(mhz)
-    return out
+                return None, None
+            raise CliError(f"{path}: no OSU Fmax of {' or '.join(clock_tiles(design))}; run "
+                           f"`make synth` (docs/synthesis.md) or give --fmax-mhz")
+    return out, tiles
 
 
 def _run(args):
@@ -158,16 +167,16 @@ def _run(args):
         missing = [d for d in designs if d not in osu]
         if missing:
             raise CliError(f"--fmax-mhz gives no clock for {', '.join(missing)}")
-        osu_source = "--fmax-mhz"
+        osu_source, osu_tiles = "--fmax-mhz", None
     else:
-        osu = clocks_from_synth(args.synth_report, designs, "timing")
+        osu, osu_tiles = clocks_from_synth(args.synth_report, designs, "timing")
         if osu is None:
             raise CliError(f"no synthesis report at {args.synth_report}: run `make synth` "
                            f"(docs/synthesis.md) or give --fmax-mhz")
         osu_source = str(args.synth_report)
     if args.ecp5_report != ECP5_REPORT and not pathlib.Path(args.ecp5_report).exists():
         raise CliError(f"--ecp5-report {args.ecp5_report}: no such file")
-    ecp5 = clocks_from_synth(args.ecp5_report, designs, "ecp5")
+    ecp5, ecp5_tiles = clocks_from_synth(args.ecp5_report, designs, "ecp5")
     if ecp5 is None:
         note(f"no tiles' ECP5 Fmax in {args.ecp5_report}: no ECP5 column (run `gobo synth "
              f"--tiles-ecp5 --out {pathlib.Path(args.ecp5_report).parent}`)")
@@ -187,6 +196,7 @@ def _run(args):
         progress=progress)
     report["clock_sources"] = {"osu": osu_source,
                                "ecp5": str(args.ecp5_report) if ecp5 else None}
+    report["clock_tiles"] = {"osu": osu_tiles, "ecp5": ecp5_tiles}
     report["command"] = "gobo latency " + " ".join(sys.argv[2:]) if sys.argv[1:2] == [
         "latency"] else "gobo latency"
     from golden.accel.latency_report import format_latency, latency_verdict

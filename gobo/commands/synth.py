@@ -25,6 +25,7 @@ def add(subparsers):
                        "gobo synth --out build/reports --sweep",
                        "gobo synth --out build/reports --power",
                        "gobo synth --out build/reports --alternatives --jobs 1",
+                       "gobo synth --out build/reports --power --tiles gobo_tile_p2_l16_a8",
                        "gobo synth --out build/reports --sweep --scheduler tcp://10.0.0.5:8786"))
     p.add_argument("--out", required=True, metavar="DIR",
                    help="where synth.json/.md/.png (or sweep.*) go")
@@ -40,7 +41,7 @@ def add(subparsers):
                            "{8,16} x recon_multipliers {1, 2**index_bits}; ECP5 Fmax as min "
                            "and median over seeds 1, 2, 3; resumable, Pareto points marked")
     mode.add_argument("--tiles-ecp5", action="store_true",
-                      help="only the seven tiles of the default set, with ECP5 place and route "
+                      help="only the tiles of the default set, with ECP5 place and route "
                            "(skipped for tiles in the default run: it takes about as long as all "
                            "the rest)")
     mode.add_argument("--alternatives", action="store_true",
@@ -51,10 +52,15 @@ def add(subparsers):
                            "weights; writes alternatives.json, .md and .png (499 s with --jobs 1 "
                            "at load 6, 2026-11-30: docs/efficiency.md)")
     mode.add_argument("--power", action="store_true",
-                      help="dynamic and leakage power (OpenSTA) of the five comparison tiles on "
+                      help="dynamic and leakage power (OpenSTA) of the seven comparison tiles "
+                           "(GOBO A16/A8/A4, the three MAC tiles, memory compression) on "
                            "their OSU netlists, with the activity of a real MiniLM slice "
                            "simulated on the gate netlist; writes power.json and power.md "
                            "(reuses make synth's netlists; minutes per tile)")
+    p.add_argument("--tiles", nargs="+", metavar="TILE",
+                   help="with --power: measure only these tiles (of "
+                        "gobo.power.POWER_TILES); the other tiles of an earlier power.json "
+                        "in --out on the same slice are kept, each with its own date")
     p.add_argument("--jobs", type=int, default=None,
                    help="designs run in parallel on a Dask LocalCluster of this many workers "
                         "(default 2; with --sweep all cores)")
@@ -69,11 +75,21 @@ def _run(args):
     from synth.run import synthesize
     from synth.tools import ToolError
     if args.power and (args.preset or args.scheduler or args.jobs is not None):
-        raise CliError("--power runs the five comparison tiles one at a time: it takes no "
+        raise CliError("--power runs the comparison tiles one at a time: it takes no "
                        "--preset, --jobs or --scheduler")
     if args.alternatives and args.preset:
         raise CliError("--alternatives synthesizes its own designs at the minilm preset: it "
                        "takes no --preset")
+    if args.tiles and not args.power:
+        raise CliError("--tiles goes with --power (the tiles whose power to measure)")
+    if args.tiles:
+        from gobo.power import POWER_TILES
+        unknown = [t for t in args.tiles if t not in POWER_TILES]
+        if unknown:
+            raise CliError(f"--tiles {', '.join(unknown)}: not a power tile; choose from "
+                           f"{', '.join(POWER_TILES)}")
+        if len(set(args.tiles)) < len(args.tiles):
+            raise CliError("--tiles names a tile twice")
     if args.jobs is not None and args.jobs < 1:
         raise CliError(f"--jobs must be a positive integer, not {args.jobs}")
     if args.scheduler is not None:     # a malformed address stops before the liberty and tools
@@ -88,7 +104,8 @@ def _run(args):
     try:     # a missing tool or liberty stops either flow before any work, in one line
         if args.power:
             from gobo.power import power_report
-            return power_report(out=args.out, work=args.work)
+            return power_report(out=args.out, work=args.work,
+                                **({"names": tuple(args.tiles)} if args.tiles else {}))
         return synthesize(out=args.out, work=args.work, presets=args.preset, sweep=args.sweep,
                           tiles_ecp5=args.tiles_ecp5, jobs=args.jobs, scheduler=args.scheduler,
                           alternatives=args.alternatives)

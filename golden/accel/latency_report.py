@@ -311,8 +311,9 @@ def format_latency(report):
     lines = [f"# Latency per inference: {', '.join(report['designs'])} (`gobo latency`)", "",
              *([f"Command: `{report['command']}`", ""] if report.get("command") else []),
              "Clocks (MHz): " + "; ".join(
-        f"{d} OSU {clocks['osu'][d]:g}" + (f", ECP5 {clocks['ecp5'][d]:g}"
-                                           if clocks.get("ecp5") else "")
+        f"{d} OSU {clocks['osu'][d]:g}{_tile(report, 'osu', d)}"
+        + (f", ECP5 {clocks['ecp5'][d]:g}{_tile(report, 'ecp5', d)}" if clocks.get("ecp5")
+           else "")
         for d in report["designs"]),
         "", f"`M`: memory-bound (`stall_memory` above {report['memory_bound_share']:.0%} of the "
         "cycles)." + ("".join(f" Not modelled: {k}: {v}." for k, v in
@@ -353,6 +354,13 @@ def format_latency(report):
         lines += [f"| {v['mac'].upper()} | {v['memory']} | {v['gobo_faster']} of {v['cases']} "
                   f"| {v['ratio_min']:.2f} - {v['ratio_max']:.2f} |" for v in verdict]
     return "\n".join(lines) + "\n"
+
+
+def _tile(report, kind, design):
+    """`` (tile)``: the synthesized tile whose Fmax clocks ``design`` (the report's
+    ``clock_tiles``), or nothing when the clock was given."""
+    tile = ((report.get("clock_tiles") or {}).get(kind) or {}).get(design)
+    return f" (`{tile}`)" if tile else ""
 
 
 def latency_verdict(report):
