@@ -1,9 +1,11 @@
 """Real layers larger than the streaming tile's buffers through its RTL (Verilator, cocotb):
 all-MiniLM-L6-v2 layer 0's ``intermediate.dense`` (1536 x 384) and ``output.dense`` (384 x 1536)
 on the ``minilm_stream`` preset (its banks hold 2 of their 96 / 24 row blocks) under a slow, a
-fast and a bursty memory preset, and a BERT-base-shaped 768 x 3072 layer assembled by tiling
-MiniLM layer 0's ``output.dense`` 2 x 2 (labelled as such: not real BERT-base weights) on
-``bert_base_stream``. Every output element and every counter is checked (sim.simulate), and the
+fast and a bursty memory preset, and the BERT-base- and BERT-large-shaped FFN output layers
+(768 x 3072, 1024 x 4096) assembled by tiling MiniLM layer 0's ``output.dense`` as ``gobo
+latency`` does (:func:`golden.accel.latency_report.source_matrix`; labelled as such: not real
+BERT weights) on ``bert_base_stream`` and ``bert_large_stream`` under the same three memories.
+Every output element and every counter is checked (sim.simulate), and the
 cycle model's utilization at 128 tokens is given beside each run. Writes
 ``<out>/stream_rtl.json``; exit status 1 on any mismatch.
 
@@ -18,6 +20,7 @@ import time
 
 import numpy as np
 
+from golden.accel.latency_report import MODELS, source_matrix
 from golden.config import preset
 from golden.hwmodel.layer_image import calibrated_image
 from golden.hwmodel.offchip import MEMORY_PRESETS
@@ -36,10 +39,10 @@ def runs(tensors):
     for name in ("intermediate.dense", "output.dense"):
         w, b = tensors[LAYER + name + ".weight"], tensors[LAYER + name + ".bias"]
         out.append((LAYER + name, "minilm_stream", w, b, MEMORIES))
-    w, b = tensors[LAYER + "output.dense.weight"], tensors[LAYER + "output.dense.bias"]
-    out.append(("BERT-base shape 768x3072 assembled from MiniLM " + LAYER + "output.dense "
-                "tiled 2x2", "bert_base_stream", np.tile(w, (2, 2)), np.tile(b, 2),
-                ("ddr4_3200_x64",)))
+    for model in ("bert_base", "bert_large"):      # FFN output layers: the widest dot products
+        w, b, label = source_matrix(tensors, model, 0, "output")
+        out.append((f"{MODELS[model].label} {w.shape[0]}x{w.shape[1]} output layer: {label}",
+                    MODELS[model].preset, w, b, MEMORIES))
     return out
 
 
