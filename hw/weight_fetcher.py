@@ -118,7 +118,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
     merged : ``In(...)``
         Blocks released by the merge.
     loaded : ``Out(...)``
-        Blocks fully written.
+        Blocks fully written (``blocks`` after a fetch error, ``error``).
     bank_words : ``Out(offset_bits).array(2)``
         ``W_b`` of the block in each bank.
     index_wr, outlier_wr, bias_wr : ``In(WritePort.Signature(...))``
