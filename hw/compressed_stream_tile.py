@@ -67,15 +67,16 @@ class CompressedStreamTile(MacStreamTile):
     -------
     axi : ``Out(axi_read_signature(...))``
     load : ``In(stream.Signature(mac_load_layout(config, weight_bits)))``
-        Activation words (``target = ACTIVATION``; other targets are taken and dropped).
+        Activation words (``target = ACTIVATION``; other targets are taken, dropped and flagged in
+        ``counters.error``).
     layer : ``In(mac_layer_layout(config, weight_bits))``
         As the memory-compression tile's: ``centroids`` is the dictionary as integer weights.
     base : ``In(32)``
     start, busy, o
         As the MAC tile's.
     counters : ``Out(stream_counters_layout(config))``
-        The tile's counters, ``stall_memory`` (the broadcast's wait for a decompressed block)
-        and ``bytes_read``.
+        The tile's counters, ``stall_memory`` (the broadcast's wait for a decompressed
+        block), ``bytes_read`` and ``error`` (as :class:`~hw.stream_tile.StreamTile`'s).
     """
 
     def _memory_specs(self):

@@ -32,8 +32,8 @@ class MacStreamTile(MacParams, wiring.Component):
     weights read from off-chip memory, bit-exactly :func:`golden.hwmodel.mac_tile.
     mac_tile_outputs` (docs/offchip.md section 8).
 
-    The activations are loaded through ``load`` (target ``ACTIVATION``; other targets are taken
-    and dropped). The dense layer stays off chip, laid out by
+    The activations are loaded through ``load`` (target ``ACTIVATION``; other targets are taken,
+    dropped and flagged in ``counters.error``). The dense layer stays off chip, laid out by
     :func:`golden.hwmodel.offchip.mac_offchip_layout` from byte ``base``; the
     :class:`~hw.weight_fetcher.WeightFetcher` (dense) streams row block ``b`` into bank ``b % 2``
     of the weight and bias buffers while the PEs compute block ``b - 1``. The controller
@@ -63,7 +63,8 @@ class MacStreamTile(MacParams, wiring.Component):
     start, busy, o
         As the MAC tile's.
     counters : ``Out(stream_counters_layout(config))``
-        The tile's counters, ``stall_memory`` and ``bytes_read``.
+        The tile's counters, ``stall_memory``, ``bytes_read`` and ``error`` (as
+        :class:`~hw.stream_tile.StreamTile`'s).
     """
 
     def __init__(self, *, config, weight_bits, bus_bytes, memories="internal"):

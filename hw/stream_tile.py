@@ -1,7 +1,7 @@
 """The streaming GOBO tile: the tile's PEs, side path and controller fed from off-chip memory a
 row block at a time through double-buffered weight buffers (docs/offchip.md)."""
 
-from amaranth.hdl import Cat, Module, Mux
+from amaranth.hdl import Cat, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -59,15 +59,27 @@ def connect_streamed(m, tile, ctrl, fetch, mems, buffers, *, stage=None, bias="b
     middle ``stage`` (:class:`~hw.block_decompressor.BlockDecompressor`), the handshakes
     fetcher-stage (``fetched``, the stage's ``loaded`` releasing the fetcher's banks) and
     stage-controller (``loaded``, ``merged``); and ``tile.counters``: the controller's,
-    ``stall_memory``, ``bytes_read``."""
+    ``stall_memory``, ``bytes_read`` (``stall_carry``) and ``error``: the fetcher's two bits,
+    then ``load_target`` (:data:`golden.hwmodel.packing.STREAM_ERRORS`)."""
     config = ctrl.config
     m.d.comb += tile.load.ready.eq(~ctrl.busy)
     act_wr = mems.write("activation")
     load = tile.load.payload
+    taken = tile.load.valid & tile.load.ready
     m.d.comb += [
-        act_wr.en.eq(tile.load.valid & tile.load.ready & (load.target == LoadTarget.ACTIVATION)),
+        act_wr.en.eq(taken & (load.target == LoadTarget.ACTIVATION)),
         act_wr.addr.eq(load.addr), act_wr.data.eq(load.data),
     ]
+    # load_target: a beat of another target was taken and dropped since the launch before the
+    # run (``dropped`` holds those since the last launch, so the error outlives the launch).
+    wrong = Signal(name="load_wrong_target")
+    dropped = Signal(name="load_dropped")
+    load_error = Signal(name="load_error")
+    m.d.comb += wrong.eq(taken & (load.target != LoadTarget.ACTIVATION))
+    with m.If(ctrl.launch):
+        m.d.sync += [dropped.eq(0), load_error.eq(dropped | wrong)]
+    with m.Elif(wrong):
+        m.d.sync += [dropped.eq(1), load_error.eq(1)]
     wiring.connect(m, mems.read("activation"), ctrl.act_rd)
     for name in buffers:
         wr = mems.write(name)
@@ -84,7 +96,8 @@ def connect_streamed(m, tile, ctrl, fetch, mems, buffers, *, stage=None, bias="b
         fetch.blocks.eq(tile.layer.blocks), fetch.chunks.eq(tile.layer.chunks),
         tile.counters.as_value().eq(Cat(ctrl.counters.as_value(), ctrl.stall_memory,
                                         fetch.bytes_read,
-                                        *([ctrl.stall_carry] if config.max_passes > 1 else []))),
+                                        *([ctrl.stall_carry] if config.max_passes > 1 else []),
+                                        fetch.error, load_error)),
     ]
     if config.max_passes > 1:
         wiring.connect(m, wiring.flipped(tile.carry), ctrl.carry)
@@ -104,7 +117,8 @@ class StreamTile(ConfigParams, wiring.Component):
     weights read from off-chip memory (docs/offchip.md).
 
     The activations are loaded on chip through ``load`` (target ``ACTIVATION`` only: the other
-    targets name memories this tile does not have, and their beats are taken and dropped). The
+    targets name memories this tile does not have, and their beats are taken, dropped and
+    flagged in ``counters.error``). The
     layer's GOBO form stays off chip, laid out by :func:`golden.hwmodel.offchip.offchip_layout`
     from byte ``base``; the :class:`~hw.weight_fetcher.WeightFetcher` streams row block ``b`` into
     bank ``b % 2`` of the index, outlier and bias buffers while the PEs compute block ``b - 1``
@@ -139,7 +153,9 @@ class StreamTile(ConfigParams, wiring.Component):
         As the tile's.
     counters : ``Out(stream_counters_layout(config))``
         The tile's counters, ``stall_memory`` and ``bytes_read`` (and ``stall_carry`` with
-        passes).
+        passes), then ``error``: sticky cause bits (:data:`golden.hwmodel.packing.
+        STREAM_ERRORS`; docs/offchip.md section 3), 0 on a good run. On a fetch error
+        (``header``, ``base``) the run ends with meaningless outputs instead of hanging.
     carry : ``In(stream.Signature(tile_output_layout(config)))``
         Only with ``config.max_passes > 1`` (a layer longer than ``max_dot_length`` run as
         passes, docs/offchip.md section 10): the previous pass's partial sums, one beat per slot

@@ -118,7 +118,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
     merged : ``In(...)``
         Blocks released by the merge.
     loaded : ``Out(...)``
-        Blocks fully written.
+        Blocks fully written (``blocks`` after a fetch error, ``error``).
     bank_words : ``Out(offset_bits).array(2)``
         ``W_b`` of the block in each bank.
     index_wr, outlier_wr, bias_wr : ``In(WritePort.Signature(...))``
@@ -126,6 +126,12 @@ class WeightFetcher(ConfigParams, wiring.Component):
         ``bias_wr``.
     bytes_read : ``Out(32)``
         Bytes of the R beats taken since ``start``.
+    error : ``Out(2)``
+        Sticky fetch errors, cleared at ``start`` (bits 0 and 1 of :data:`golden.hwmodel.packing.
+        STREAM_ERRORS`): bit 0, a header's ``W_b`` above a bank (``max_outlier_words // 2``);
+        bit 1, ``base`` not aligned to the bus at ``start``. On either the fetcher requests no
+        more (a burst already offered completes), writes no more words, takes and drops the R
+        beats still owed, and sets ``loaded`` to ``blocks`` so that the run ends.
     """
 
     def __init__(self, *, config, bus_bytes, weight_bits=None):
@@ -147,6 +153,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
                                                     shape=unsigned(width)))
                for name, (width, depth) in shapes.items()},
             "bytes_read": Out(COUNTER_BITS),
+            "error": Out(2),
         })
 
     @property
@@ -215,6 +222,11 @@ class WeightFetcher(ConfigParams, wiring.Component):
                 m.d.sync += state.eq(IDLE)
             with m.Elif(ar_block <= self.merged):
                 m.d.sync += [state.eq(HEAD), ar_block.eq(ar_block + 1), ar_rem.eq(head_beats)]
+        # A fetch error: no further request. (HEAD or OUTL first complete their part: an
+        # offered request must stay offered; a bad header is never waited past, below.)
+        failed = self.error.any()
+        with m.If(failed & ((state == WAIT) | (state == GATE))):
+            m.d.sync += state.eq(IDLE)
 
         # Data walker (R) -----------------------------------------------------------------------
         HDR, BIAS, IDX, OUT = range(4)
@@ -245,7 +257,7 @@ class WeightFetcher(ConfigParams, wiring.Component):
             sections.append(("outlier", OUT, beats["outlier"], Mux(bank, bank_half, 0) + r_word))
         for name, phase, n, addr in sections:
             wr = getattr(self, f"{name}_wr")
-            m.d.comb += [wr.en.eq(word_done & (r_phase == phase)), wr.addr.eq(addr),
+            m.d.comb += [wr.en.eq(word_done & (r_phase == phase) & ~failed), wr.addr.eq(addr),
                          wr.data.eq(word(n))]
 
         header = axi.rdata[:format_bits(offchip_header_fields(config))]
@@ -262,11 +274,18 @@ class WeightFetcher(ConfigParams, wiring.Component):
                 for i in range(most - 1):
                     with m.If(r_beat == i):
                         m.d.sync += held[i * bus_bits:(i + 1) * bus_bits].eq(axi.rdata)
+        # A header the layout refuses (W_b above a bank): the error, and neither the request
+        # walker (its outlier count) nor the banks see it.
+        bad_header = Signal(name="r_bad_header")
+        m.d.comb += bad_header.eq(word_done & (r_phase == HDR) & (header > bank_half))
         with m.If(word_done & (r_phase == HDR)):
-            m.d.sync += [hdr_words.eq(header), hdr_count.eq(hdr_count + 1),
-                         self.bank_words[0].eq(Mux(bank, self.bank_words[0], header)),
-                         self.bank_words[1].eq(Mux(bank, header, self.bank_words[1])),
-                         r_phase.eq(BIAS)]
+            m.d.sync += r_phase.eq(BIAS)
+            with m.If(bad_header):
+                m.d.sync += self.error[0].eq(1)
+            with m.Elif(~failed):
+                m.d.sync += [hdr_words.eq(header), hdr_count.eq(hdr_count + 1),
+                             self.bank_words[0].eq(Mux(bank, self.bank_words[0], header)),
+                             self.bank_words[1].eq(Mux(bank, header, self.bank_words[1]))]
         with m.If(word_done & (r_phase == BIAS)):
             m.d.sync += [r_phase.eq(IDX), r_word.eq(0)]
         with m.If(word_done & (r_phase == IDX)):
@@ -281,11 +300,16 @@ class WeightFetcher(ConfigParams, wiring.Component):
                 m.d.sync += r_word.eq(r_word + 1)
         with m.If(block_done):
             m.d.sync += self.loaded.eq(self.loaded + 1)
+        with m.If(failed):     # every block released: the controller finishes the run
+            m.d.sync += self.loaded.eq(blocks)
 
         # Start (placed last: it wins) ----------------------------------------------------------
         with m.If(self.start):
             m.d.sync += [state.eq(HEAD), ar_block.eq(0), ar_addr.eq(self.base),
                          ar_rem.eq(head_beats), hdr_count.eq(0), r_phase.eq(first),
                          r_word.eq(0), r_beat.eq(0), self.loaded.eq(0),
-                         self.bytes_read.eq(0)]
+                         self.bytes_read.eq(0), self.error.eq(0)]
+            if size:     # an unaligned base: no request at all (the layout refuses it)
+                with m.If(self.base[:size] != 0):
+                    m.d.sync += [state.eq(IDLE), self.error[1].eq(1)]
         return m

@@ -24,7 +24,13 @@ from cocotb.clock import Clock
 from cocotb.triggers import RisingEdge
 
 from golden.config import GoboConfig
-from golden.hwmodel.packing import counters_fields, tile_output_fields, to_signed, unpack
+from golden.hwmodel.packing import (
+    counters_fields,
+    stream_error_message,
+    tile_output_fields,
+    to_signed,
+    unpack,
+)
 from sim.bench_io import CLOCK_NS, BenchReport, mismatch_record, read_vectors, sim_time_ns
 from sim.tile_driver import LOAD_FILE, PROBABILITY_ONE, load_file_bytes
 
@@ -199,12 +205,17 @@ async def run_jobs(dut, tb, vectors):
                       for s, (got_beat, exp_beat) in enumerate(zip(outputs, job["expected"]))
                       for p, (got, exp) in enumerate(zip(got_beat, exp_beat)) if got != exp]
         failed = len(errors)
-        if len(outputs) != len(job["expected"]):
+        # A streaming tile's error bits: the cause in one line (the outputs and counters of a
+        # run cut short by a fetch error mean nothing).
+        hw_error = stream_error_message(counters.get("error", 0))
+        if hw_error:
+            errors.append(f"{job['name']}: {hw_error}")
+        if len(outputs) != len(job["expected"]) and not hw_error:
             errors.append(f"{job['name']}: {len(outputs)} output beats, expected "
                           f"{len(job['expected'])}")
-        for s, p, got, exp in mismatches[:3]:
+        for s, p, got, exp in mismatches[:3] if not hw_error else ():
             errors.append(f"{job['name']} slot {s} PE {p}: hardware {got} != golden {exp}")
-        if job["expected_counters"] is not None:
+        if job["expected_counters"] is not None and not hw_error:
             for name, value in job["expected_counters"].items():
                 if counters[name] != value:
                     errors.append(f"{job['name']}: counter {name} = {counters[name]}, cycle "

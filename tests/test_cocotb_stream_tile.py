@@ -213,6 +213,22 @@ def test_a_corrupted_word_in_the_axi_ram_fails_the_bench(minilm):
     shutil.rmtree(e.value.run_dir)
 
 
+def test_a_corrupt_header_in_the_axi_ram_ends_the_run_with_one_error_line(minilm):
+    """Bit 5 of block 1's header flipped in the AXI RAM's copy: ``W_b`` above a bank, which
+    ``offchip_layout`` refuses. The tile used to hang with ``busy`` high (the bench's timeout);
+    now the run ends and the bench reports the ``header`` error bit in one line, nothing else."""
+    image, acts = real_layer(minilm, LAYER0 + ".weight", 24, 64, 4, config=SMALL)
+    job = stream_tile_job(image, acts, MEMORIES["fast"], name="corrupt header", base=BASE)
+    job["corrupt_offchip"] = (offchip_layout(image, BUS, base=BASE).blocks[1]["header"] - BASE, 5)
+    with pytest.raises(BenchFailed) as e:
+        run_design(DESIGN, [job], name="corrupt_header", waves_on_failure=False)
+    assert re.search(r"corrupt header: hardware error 0b1: header \(a row block header's "
+                     r"outlier count W_b exceeds a bank", str(e.value))
+    assert "counter" not in str(e.value) and "golden" not in str(e.value)
+    assert e.value.results["jobs"][0]["counters"]["error"] == 0b1
+    shutil.rmtree(e.value.run_dir)
+
+
 def test_axi_ram_on_its_own_timing(minilm):
     """cocotbext-axi's RAM on its own timing rather than the memory model's: its AR and R
     channels paused at random (each cycle with probability 0.4, seeded) on top of its own queues

@@ -20,6 +20,7 @@ from golden.hwmodel.mac_tile import (
     mac_tile_outputs,
 )
 from golden.hwmodel.offchip import OffchipMemory, offchip_layout
+from golden.hwmodel.packing import LoadTarget
 from hw.compressed_stream_tile import CompressedStreamTile
 from tests.test_hw_mac_stream_tile import run_mac_stream_tile
 from tests.test_hw_stream_tile import (
@@ -109,6 +110,30 @@ def run_compressed_stream_tile(layer, acts, memory, **options):
     tile and layout): ``(Y, counters dict, layout)``."""
     return run_mac_stream_tile(layer, acts, memory, tile=CompressedStreamTile,
                                layout_of=compressed_layout, **options)
+
+
+def test_a_corrupt_header_or_stray_load_beat_sets_the_error(layer):
+    """The GOBO streaming tile's error bits (tests/test_hw_stream_tile.py) through this tile's
+    decompression stage: block 1's header one word above a bank ends the run (every output
+    slot given, ``busy`` falls: ``run_tile`` asserts both) with ``header`` (0b001); a stray
+    INDEX load beat is dropped with ``load_target`` (0b100), every output and other counter
+    still the models'."""
+    layer, acts = layer
+    memory = MEMORIES["fast"]
+
+    def bad_header(layout):
+        data = bytearray(layout.data)
+        data[layout.blocks[1]["header"] - BASE] = CONFIG.max_outlier_words // 2 + 1
+        return bytes(data)
+
+    _, counters, _ = run_compressed_stream_tile(layer, acts, memory, corrupt=bad_header)
+    assert counters["error"] == 0b001
+    y, counters, _ = run_compressed_stream_tile(
+        layer, acts, memory, stray_load={"target": LoadTarget.INDEX, "addr": 1, "data": 3})
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    assert counters.pop("error") == 0b100
+    check_counters(compressed_stream_tile_cycles(layer, acts.shape[0], memory, base=BASE),
+                   counters)
 
 
 @pytest.mark.parametrize("memory", list(MEMORIES))

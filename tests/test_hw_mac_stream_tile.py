@@ -16,7 +16,13 @@ from golden.hwmodel.layer_image import act_beats, output_exponent, quantize_acti
 from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.mac_tile import MacLayer, mac_layer_from_float, mac_layer_word, mac_tile_outputs
 from golden.hwmodel.offchip import OffchipPort, mac_offchip_layout
-from golden.hwmodel.packing import mac_load_fields, stream_counters_fields, unpack
+from golden.hwmodel.packing import (
+    LoadTarget,
+    mac_load_fields,
+    pack,
+    stream_counters_fields,
+    unpack,
+)
 from hw.mac_stream_tile import MacStreamTile
 from hw.testing import StreamMonitor, offchip_memory, run_tile
 from tests.test_hw_stream_tile import (
@@ -51,17 +57,22 @@ def real_mac_layer(minilm, flavour, name, rows, cols, tokens, seed=0, config=Non
 
 
 def run_mac_stream_tile(layer, acts, memory, *, stall_prob=0.0, seed=0, base=BASE,
-                        tile=MacStreamTile, layout_of=mac_offchip_layout):
+                        tile=MacStreamTile, layout_of=mac_offchip_layout, corrupt=None,
+                        stray_load=None):
     """One run of ``layer`` on a ``tile`` (a MacStreamTile, or a subclass reading another
     layout: ``layout_of(layer, bus_bytes, base=...)``) with ``memory`` playing the off-chip
     memory. Returns ``(Y, counters dict, layout)``; every internal stream obeys the stream
-    rules."""
+    rules. ``corrupt(layout)`` returns other off-chip bytes; ``stray_load`` is a load beat's
+    ``{target, addr, data}`` put after the first activation beat."""
     config, tokens = layer.config, acts.shape[0]
     layout = layout_of(layer, memory.bus_bytes, base=base)
     dut = tile(config=config, weight_bits=layer.weight_bits, bus_bytes=memory.bus_bytes)
-    port = OffchipPort(memory, layout.data, base=base)
+    port = OffchipPort(memory, layout.data if corrupt is None else corrupt(layout), base=base)
     monitor = StreamMonitor()
-    load = act_beats(config, acts, mac_load_fields(config, layer.weight_bits))
+    fields = mac_load_fields(config, layer.weight_bits)
+    load = act_beats(config, acts, fields)
+    if stray_load is not None:
+        load = [load[0], pack(fields, stray_load), *load[1:]]
     ((y, word),) = run_tile(dut, load=load, layer=mac_layer_word(layer, tokens), tokens=tokens,
                             blocks=layer.blocks, inputs=[(dut.base, base)],
                             background=[offchip_memory(dut, port)], monitor=monitor,
@@ -89,6 +100,18 @@ def test_mac_stream_tile_matches_golden_and_cycle_models(layers, flavour, memory
     check_counters(model, counters)
     assert counters["bytes_read"] == layout.size
     assert counters["stall_outlier"] == counters["stall_recon"] == counters["outliers"] == 0
+
+
+def test_a_stray_load_beat_is_dropped_and_flagged(layers):
+    """A load beat for the weight memory this tile does not have on chip (``WEIGHT``) is taken
+    and dropped with ``load_target`` (0b100); every output and other counter is the models'."""
+    layer, acts = layers["w8a8"]
+    memory = MEMORIES["fast"]
+    y, counters, _ = run_mac_stream_tile(
+        layer, acts, memory, stray_load={"target": LoadTarget.WEIGHT, "addr": 0, "data": 7})
+    check_outputs(mac_tile_outputs(layer, acts), y)
+    assert counters.pop("error") == 0b100
+    check_counters(mac_stream_tile_cycles(layer, acts.shape[0], memory, base=BASE), counters)
 
 
 def test_checkers_fail_on_a_corrupted_output_or_counter(layers):

@@ -14,7 +14,15 @@ import pytest
 from golden.config import preset
 from golden.hwmodel.layer_image import act_beats, calibrated_image, layer_word, make_image
 from golden.hwmodel.offchip import AXI_MAX_BURST, OffchipMemory, OffchipPort, offchip_layout
-from golden.hwmodel.packing import stream_counters_fields, unpack
+from golden.hwmodel.packing import (
+    STREAM_ERRORS,
+    LoadTarget,
+    load_fields,
+    pack,
+    stream_counters_fields,
+    stream_error_message,
+    unpack,
+)
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
 from golden.hwmodel.tile import tile_outputs
 from hw.stream_tile import StreamTile
@@ -48,16 +56,19 @@ def real_layer(minilm, name, rows, cols, tokens, seed=0, config=STREAM):
     return image, x_int
 
 
-def run_stream_tile(image, acts, memory, *, stall_prob=0.0, seed=0, base=BASE):
+def run_stream_tile(image, acts, memory, *, stall_prob=0.0, seed=0, base=BASE, data=None,
+                    load=None):
     """One run of ``image`` on a StreamTile with ``memory`` playing the off-chip memory. Returns
-    ``(Y, counters dict, layout)``; every internal stream is checked against the stream rules."""
+    ``(Y, counters dict, layout)``; every internal stream is checked against the stream rules.
+    ``data`` replaces the off-chip bytes (a corrupted image), ``load`` the load beats."""
     config = image.config
     tokens = acts.shape[0]
     layout = offchip_layout(image, memory.bus_bytes, base=base)
     dut = StreamTile(config=config, bus_bytes=memory.bus_bytes)
-    port = OffchipPort(memory, layout.data, base=base)
+    port = OffchipPort(memory, layout.data if data is None else data, base=base)
     monitor = StreamMonitor()
-    ((y, word),) = run_tile(dut, load=act_beats(config, acts), layer=layer_word(image, tokens),
+    ((y, word),) = run_tile(dut, load=act_beats(config, acts) if load is None else load,
+                            layer=layer_word(image, tokens),
                             tokens=tokens, blocks=image.blocks, inputs=[(dut.base, base)],
                             background=[offchip_memory(dut, port)], monitor=monitor,
                             rng=np.random.default_rng(seed), stall_prob=stall_prob)
@@ -107,7 +118,7 @@ def test_checkers_fail_on_a_corrupted_output_or_counter(layer):
 
 
 def check_checkers_fail(want, y, model, counters, spot,
-                        names=("cycles", "busy", "stall_memory", "bytes_read")):
+                        names=("cycles", "busy", "stall_memory", "bytes_read", "error")):
     """The run passes both checkers, and each fails once output ``spot`` (row, token) is off
     by one bit or any counter of ``names`` (a list counter: each element) by one."""
     check_outputs(want, y)
@@ -123,6 +134,41 @@ def check_checkers_fail(want, y, model, counters, spot,
                                 else value + 1})
         with pytest.raises(AssertionError, match=name):
             check_counters(model, off)
+
+
+def test_a_corrupt_header_sets_the_error_and_ends_the_run(layer):
+    """Block 1's header says one outlier word more than a bank holds (``offchip_layout``
+    refuses such an image): the fetcher used to stop requesting and the tile hung with ``busy``
+    high; now the run ends (every output slot given, ``busy`` falls: ``run_tile`` asserts both)
+    with the ``header`` error bit and nothing else."""
+    image, acts = layer
+    memory = MEMORIES["fast"]
+    layout = offchip_layout(image, BUS, base=BASE)
+    data = bytearray(layout.data)
+    at = layout.blocks[1]["header"] - BASE
+    data[at] = image.config.max_outlier_words // 2 + 1       # W_b in the header's low bits
+    _, counters, _ = run_stream_tile(image, acts, memory, data=bytes(data))
+    assert counters["error"] == 1 << list(STREAM_ERRORS).index("header") == 0b001
+    assert stream_error_message(counters["error"]).startswith("hardware error 0b1: header (")
+    assert counters["bytes_read"] < layout.size      # the fetch stopped at the bad block
+
+
+def test_a_wrong_target_load_beat_is_dropped_and_flagged(layer):
+    """A load beat for a memory this tile does not have (an INDEX word) is taken and dropped,
+    as before, but now sets ``load_target``; the outputs and every other counter are still the
+    models'."""
+    image, acts = layer
+    config = image.config
+    memory = MEMORIES["fast"]
+    beats = act_beats(config, acts)
+    stray = pack(load_fields(config), {"target": LoadTarget.INDEX, "addr": 0, "data": 0x5A})
+    y, counters, _ = run_stream_tile(image, acts, memory, load=[beats[0], stray, *beats[1:]])
+    check_outputs(tile_outputs(image, acts), y)
+    model = stream_tile_cycles_of_image(image, acts.shape[0], memory, base=BASE)
+    assert counters.pop("error") == 0b100
+    check_counters(model, counters)
+    assert stream_error_message(0b100) == ("hardware error 0b100: load_target (a load beat "
+                                           "whose target is not ACTIVATION was dropped)")
 
 
 def test_pes_wait_only_when_bandwidth_is_short(minilm):

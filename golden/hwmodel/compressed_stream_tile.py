@@ -105,7 +105,7 @@ def compressed_stream_tile_cycles(layer, tokens, memory, base=0, max_cycles=None
     dict
         :func:`~golden.hwmodel.mac_tile.mac_tile_cycles`'s counters with ``cycles`` streamed,
         plus ``stall_memory`` (the broadcast's wait for a decompressed block), ``bytes_read``,
-        ``first_fill``, ``ideal_cycles``, ``utilization`` (as :func:`golden.hwmodel.
+        ``error`` (0), ``first_fill``, ``ideal_cycles``, ``utilization`` (as :func:`golden.hwmodel.
         mac_stream_tile.mac_stream_tile_cycles`) and ``decompress_cycles`` (cycles the
         decompression walker issued an item; a model figure, not a counter of the RTL).
 
@@ -131,5 +131,7 @@ def compressed_stream_tile_cycles(layer, tokens, memory, base=0, max_cycles=None
         max_cycles=max_cycles)
     return {**static, "cycles": cycles, "stall_memory": steps.stall_memory,
             "bytes_read": port.bytes_read, "first_fill": first_fill,
+            # the layout checks refuse what sets an error bit (packing.STREAM_ERRORS)
+            "error": 0,
             "ideal_cycles": steps.ideal, "utilization": steps.ideal / cycles,
             "decompress_cycles": steps.busy_cycles}

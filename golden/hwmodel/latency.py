@@ -590,6 +590,7 @@ def stream_tile_latency(config, memory, *, blocks, chunks, tokens, words_per_blo
     return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
             "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
             "bytes_read": reader.bytes_read, "first_fill": first_fill,
+            "error": 0,     # as the cycle models': packing.STREAM_ERRORS, none on a legal image
             "utilization": steps.ideal / cycles,
             **({"stall_carry": getattr(steps, "stall_carry", 0)} if config.max_passes > 1
                else {})}
@@ -625,7 +626,7 @@ def _mac_counters(config, steps, reader, *, rows, chunks, tokens, cycles, first_
             "busy": [busy_beats * sum(b * config.pes + p < rows for b in range(blocks))
                      for p in range(config.pes)],
             "stall_outlier": 0, "stall_recon": 0, "stall_output": 0, "outliers": 0,
-            "stall_memory": steps.stall_memory, "bytes_read": reader.bytes_read,
+            "stall_memory": steps.stall_memory, "bytes_read": reader.bytes_read, "error": 0,
             "first_fill": first_fill, "ideal_cycles": steps.ideal,
             "utilization": steps.ideal / cycles}
 

@@ -71,7 +71,7 @@ def mac_stream_tile_cycles(layer, tokens, memory, base=0, max_cycles=None):
     -------
     dict
         :func:`~golden.hwmodel.mac_tile.mac_tile_cycles`'s counters with ``cycles`` streamed,
-        plus ``stall_memory``, ``bytes_read``, ``first_fill``, ``ideal_cycles`` and
+        plus ``stall_memory``, ``bytes_read``, ``error`` (0), ``first_fill``, ``ideal_cycles`` and
         ``utilization`` (as :func:`golden.hwmodel.stream_tile.stream_tile_cycles`).
 
     Raises
@@ -92,4 +92,6 @@ def mac_stream_tile_cycles(layer, tokens, memory, base=0, max_cycles=None):
         base=base, max_cycles=max_cycles, header=False)
     return {**static, "cycles": cycles, "stall_memory": steps.stall_memory,
             "bytes_read": port.bytes_read, "first_fill": first_fill,
+            # the layout checks refuse what sets an error bit (packing.STREAM_ERRORS)
+            "error": 0,
             "ideal_cycles": steps.ideal, "utilization": steps.ideal / cycles}

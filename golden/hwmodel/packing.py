@@ -34,6 +34,7 @@ __all__ = ["Field", "pack", "unpack", "format_bits", "to_unsigned", "to_signed",
            "tile_output_fields",
            # the streaming tile's off-chip formats (docs/offchip.md)
            "offchip_header_fields", "bias_block_fields", "stream_counters_fields",
+           "STREAM_ERRORS", "stream_error_message",
            # the MAC baseline tile
            "mac_acc_bits", "mac_memory_shapes", "mac_weight_word_fields", "mac_load_fields",
            "mac_layer_fields", "weight_load_addr", "weight_word_bits",
@@ -706,12 +707,38 @@ def bias_block_fields(config):
 
 def stream_counters_fields(config):
     """The streaming tile's ``counters`` port: the tile's (:func:`counters_fields`, same bits)
-    followed by ``stall_memory`` (cycles the broadcast waited for a block's weights) and
-    ``bytes_read`` (bytes of the R beats taken from off-chip memory)."""
+    followed by ``stall_memory`` (cycles the broadcast waited for a block's weights),
+    ``bytes_read`` (bytes of the R beats taken from off-chip memory), ``stall_carry`` (passes
+    only) and ``error`` (the sticky cause bits of :data:`STREAM_ERRORS`; 0 on a good run)."""
     return [*counters_fields(config), Field("stall_memory", COUNTER_BITS),
             Field("bytes_read", COUNTER_BITS),
             # max_passes > 1: cycles the broadcast waited while the merge waited for a carry.
-            *([Field("stall_carry", COUNTER_BITS)] if config.max_passes > 1 else [])]
+            *([Field("stall_carry", COUNTER_BITS)] if config.max_passes > 1 else []),
+            Field("error", len(STREAM_ERRORS))]
+
+
+#: The streaming tiles' sticky error bits (``counters.error``, bit ``i`` = cause ``i``; docs/
+#: offchip.md section 3): bad input the off-chip layout (:func:`golden.hwmodel.offchip.
+#: offchip_layout`) or the load format refuses but the hardware would otherwise trust. The first
+#: two are fetch errors: the fetcher stops requesting, releases every block and the run ends
+#: (its outputs are then meaningless); both are cleared at the next launch. ``load_target``
+#: covers the loads taken since the launch before the run (it survives the launch that follows
+#: them), each such beat dropped.
+STREAM_ERRORS = {
+    "header": "a row block header's outlier count W_b exceeds a bank (max_outlier_words // 2)",
+    "base": "base is not aligned to the AXI bus width",
+    "load_target": "a load beat whose target is not ACTIVATION was dropped",
+}
+
+
+def stream_error_message(error):
+    """The one-line report of a streaming tile's ``counters.error`` bits (:data:`STREAM_ERRORS`):
+    ``"hardware error 0b101: header (...); load_target (...)"``, or None when ``error`` is 0."""
+    if not error:
+        return None
+    causes = [f"{name} ({text})" for i, (name, text) in enumerate(STREAM_ERRORS.items())
+              if error >> i & 1]
+    return f"hardware error {error:#b}: " + "; ".join(causes)
 
 
 # The MAC baseline tile's formats (docs/tile.md section 6) ----------------------------------------

@@ -69,6 +69,7 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
     -------
     dict
         :func:`~golden.hwmodel.tile.tile_cycles`'s counters plus ``stall_memory``, ``bytes_read``,
+        ``error`` (0),
         ``first_beat`` (the cycle of the first broadcast beat: the first block's fill, which
         ``stall_memory`` includes) and ``utilization``; with ``config.max_passes > 1``
         ``stall_carry`` too (0 without ``carry``).
@@ -98,6 +99,8 @@ def stream_tile_cycles(config, memory, *, blocks, chunks, tokens, words_per_bloc
     return {**static, "cycles": cycles, "stall_outlier": steps.stall_outlier,
             "stall_recon": steps.stall_recon, "stall_memory": steps.stall_memory,
             "bytes_read": port.bytes_read, "first_fill": first_fill,
+            # the layout checks refuse what sets an error bit (packing.STREAM_ERRORS)
+            "error": 0,
             "utilization": steps.ideal / cycles, **passes}
 
 

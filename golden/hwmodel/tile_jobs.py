@@ -51,7 +51,7 @@ __all__ = ["tile_job", "layer_job", "calibrated_mac_layer", "logical_beats", "ma
 
 COUNTERS = ("cycles", "busy", "stall_outlier", "stall_recon", "stall_output", "outliers")
 #: The streaming tile's counters (packing.stream_counters_fields).
-STREAM_COUNTERS = COUNTERS + ("stall_memory", "bytes_read")
+STREAM_COUNTERS = COUNTERS + ("stall_memory", "bytes_read", "error")
 
 
 def _job(layer, tokens, y, model, *, name, seed, layer_word, load, streams=None,

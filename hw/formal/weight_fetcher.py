@@ -76,7 +76,12 @@ class FetcherFormal(FormalWrapper):
       header's ``W_b`` lands in ``bank_words[b % 2]``;
     - banks: a word or header of block ``b`` is written only when ``b <= merged + 1``, so the bank
       of block ``b - 2`` has been released by the merge;
-    - ``loaded`` equals the blocks whose words have all been written (it never passes them).
+    - ``loaded`` equals the blocks whose words have all been written (it never passes them);
+    - ``error`` stays 0 (a legal image, an aligned ``base``).
+
+    ``layout=False`` also asserts what a fetch error (``error``: any header here) does: once
+    ``arvalid`` is low after it, no request is offered until the next ``start``, and ``loaded``
+    equals ``blocks`` (every block released, so the tile's run ends).
     """
 
     def __init__(self, *, config=SMALL, bus_bytes=_BUS, weight_bits=None, layout=True,
@@ -142,6 +147,16 @@ class FetcherFormal(FormalWrapper):
         m.d.comb += [Assert(axi.araddr[:ceil_log2(bus_bytes)] == 0, "ar: address not beat-aligned"),
                      Assert(axi.araddr == next_addr, "ar: not the next beat of the image"),
                      Assert(axi.rready, "r: rready low")]
+        # A fetch error (a corrupt header: any rdata here) stops the requests: once no request
+        # is offered after it, none is until the next start; and every block is released.
+        stopped = Signal(name="stopped_after_error")
+        blocks_before = Signal.like(self.blocks, name="blocks_before")    # blocks is free here
+        m.d.sync += [stopped.eq(dut.error.any() & ~axi.arvalid & ~start),
+                     blocks_before.eq(self.blocks)]
+        with m.If(stopped):
+            m.d.comb += [Assert(~axi.arvalid, "ar: a request after a fetch error"),
+                         Assert(dut.loaded == blocks_before, "loaded: not every block after a "
+                                "fetch error")]
 
     def _image(self, m, dut):
         config, axi = self._config, dut.axi
@@ -270,7 +285,8 @@ class FetcherFormal(FormalWrapper):
                 with m.If(landed[i]):
                     m.d.comb += Assert(dut.bank_words[i] == expect[i],
                                        "bank_words: not the W of the block in the bank")
-        m.d.comb += Assert(dut.loaded == r_block, "loaded: not the blocks written")
+        m.d.comb += [Assert(dut.loaded == r_block, "loaded: not the blocks written"),
+                     Assert(dut.error == 0, "error: set on a legal image")]
 
 
 PROOFS = [
