@@ -49,6 +49,13 @@ def test_sum_counters_sums_per_pe_and_recomputes_utilization():
         sum_counters([])
 
 
+def test_sum_counters_ors_the_error_cause_bits():
+    # Two groups each with the header cause (bit 0), one with the load-target cause (bit 2): the
+    # layer has both causes once, not a sum that would read as another cause (0b001 + 0b101).
+    total = sum_counters([{"cycles": 5, "error": 0b001}, {"cycles": 6, "error": 0b101}])
+    assert total == {"cycles": 11, "error": 0b101}
+
+
 @pytest.fixture(scope="module")
 def gobo_layer(minilm):
     image, acts = real_layer(minilm, LAYER, 24, 64, TOKENS)

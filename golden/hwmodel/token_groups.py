@@ -13,6 +13,9 @@ streaming models (and the whole-layer tile's jobs, which reload the whole layer 
 the bench jobs of the groups are :func:`golden.hwmodel.tile_jobs.stream_tile_group_jobs`.
 """
 
+import functools
+import operator
+
 from golden.hwmodel.compressed_stream_tile import compressed_stream_tile_cycles
 from golden.hwmodel.mac_stream_tile import mac_stream_tile_cycles
 from golden.hwmodel.stream_tile import stream_tile_cycles_of_image
@@ -23,6 +26,8 @@ __all__ = ["token_groups", "group_name", "sum_counters", "group_cycles",
 
 #: Counters that are ratios of the sums, not sums themselves.
 _RATIOS = ("utilization",)
+#: Counters that are bit fields of causes: a layer has a cause if any group has it.
+_BIT_FIELDS = ("error",)
 
 
 def token_groups(tokens, max_tokens):
@@ -50,7 +55,8 @@ def group_name(name, group, groups):
 
 def sum_counters(groups):
     """The layer's counters from its groups' counter dicts (the cycle model's or the RTL's):
-    every integer summed, every per-PE list (``busy``) summed element by element, and
+    every integer summed, every per-PE list (``busy``) summed element by element, the
+    ``error`` cause bits (:data:`golden.hwmodel.packing.STREAM_ERRORS`) OR-ed, not summed, and
     ``utilization`` recomputed as the summed ``ideal_cycles`` over the summed ``cycles`` when
     both are there. Keys the groups do not all have are left out.
 
@@ -69,6 +75,8 @@ def sum_counters(groups):
             if len({len(v) for v in values}) != 1:
                 raise ValueError(f"counter {key}: per-PE lists of different lengths")
             total[key] = [sum(column) for column in zip(*values)]
+        elif key in _BIT_FIELDS:
+            total[key] = functools.reduce(operator.or_, values)
         else:
             total[key] = sum(values)
     if "cycles" in total and "ideal_cycles" in total:
