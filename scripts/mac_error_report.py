@@ -1,0 +1,107 @@
+"""What accuracy the MAC baselines buy on all-MiniLM-L6-v2 (docs/tile.md section 6, "What W8A8
+buys"): every encoder FC layer's error against FP32 on the bit-exact MAC tile model, beside each
+of its roundings alone (golden.hwmodel.mac_error), on seeded Gaussian activations (what `gobo
+simulate` feeds without --activations) and on the layer's real inputs for corpus sentences, with
+GOBO's tile (A16 and A8) on the same inputs for comparison.
+
+Every layer is calibrated as `gobo simulate --flavour` calibrates it: its own per-tensor
+power-of-two exponents for weights, activations and outputs. The real inputs of all sentences
+are stacked into one run per layer (one calibration over all their tokens).
+
+    python scripts/mac_error_report.py [--sentences 16] [--tokens 16] [--layers output.dense]
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from golden.accel.fc_layers import check_fc_layer, fc_inputs
+from golden.config import MAC_FLAVOURS, mac_flavour, preset
+from golden.hwmodel.mac_error import mac_error
+from golden.nlp.bert import BertConfig, BertEncoder, fc_names
+from golden.nlp.corpus import load_sentences
+from golden.nlp.tokenizer import Tokenizer
+from golden.nlp.weights import minilm_dir
+
+#: The MAC baselines' base preset (as in the `gobo simulate` command of docs/tile.md section 6)
+#: and GOBO's (its outlier memory holds every MiniLM layer's outliers whole; the numbers are the
+#: same at any memory size).
+BASE, GOBO = "minilm_stream", "minilm"
+
+
+def rows(encoder, inputs, names, seed):
+    """One dict per (layer, input kind): the MAC flavours' budgets and GOBO's errors."""
+    out = []
+    for name in names:
+        w, b = encoder.weights[f"{name}.weight"], encoder.weights[f"{name}.bias"]
+        seeded = np.random.default_rng(seed).standard_normal((len(inputs[name]), w.shape[1]))
+        for kind, acts in (("seeded", seeded), ("real", inputs[name])):
+            row = {"layer": name, "inputs": kind, "tokens": len(acts)}
+            for flavour in MAC_FLAVOURS:
+                config, weight_bits = mac_flavour(flavour, base=BASE)
+                row[flavour] = mac_error(config, weight_bits, w, acts, bias=b)
+            for act_bits in (16, 8):
+                check = check_fc_layer(preset(GOBO).replace(act_bits=act_bits), name, w, acts,
+                                       bias=b)
+                row[f"gobo_a{act_bits}"] = check.refused or check.rel_rmse
+            out.append(row)
+    return out
+
+
+def markdown(table):
+    lines = ["| layer | inputs | act peak | W8A8 tile | W8A8 weights only | W8A8 acts only | "
+             "W8A8 outputs only | W8A8 per-row weights | W8A8 weights / acts to 0 | "
+             "W16A16 | W4A4 | GOBO A16 | GOBO A8 |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in table:
+        e = r["w8a8"]
+        gobo = [f"{v:.4f}" if isinstance(v, float) else "refused" for v in
+                (r["gobo_a16"], r["gobo_a8"])]
+        lines.append(
+            f"| {r['layer'].removeprefix('encoder.')} | {r['inputs']} ({r['tokens']} tokens) | "
+            f"{e.act_peak:.2f} | **{e.tile:.4f}** | {e.weights_only:.4f} | {e.acts_only:.4f} | "
+            f"{e.outputs_only:.4f} | {e.weights_per_row:.4f} | "
+            f"{100 * e.weights_to_zero:.1f} % / {100 * e.acts_to_zero:.1f} % | "
+            f"{r['w16a16'].tile:.4f} | {r['w4a4'].tile:.4f} | {gobo[0]} | {gobo[1]} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(
+        description="The MAC baselines' error against FP32 on MiniLM's FC layers, and where it "
+                    "comes from (weights, activations, outputs), seeded and real inputs.",
+        epilog="example: python scripts/mac_error_report.py --sentences 16 --layers output.dense")
+    parser.add_argument("--sentences", type=int, default=16, metavar="N",
+                        help="corpus sentences whose real inputs are stacked (default 16)")
+    parser.add_argument("--tokens", type=int, default=16, metavar="T",
+                        help="tokens per sentence, truncated (default 16)")
+    parser.add_argument("--seed", type=int, default=1, help="seed of the Gaussian activations")
+    parser.add_argument("--layers", nargs="+", default=None, metavar="KIND",
+                        help="FC kinds to report, e.g. output.dense query (default: all)")
+    args = parser.parse_args(argv)
+    for flag, value in (("--sentences", args.sentences), ("--tokens", args.tokens)):
+        if value < 1:
+            parser.error(f"{flag} must be a positive integer, not {value}")
+    folder = minilm_dir()
+    encoder = BertEncoder.from_files(folder / "model.safetensors",
+                                     BertConfig.from_file(folder / "config.json"))
+    tokenizer = Tokenizer(folder, max_length=args.tokens)
+    names = [n.removesuffix(".weight") for n in fc_names(encoder.config)]
+    if args.layers:
+        unknown = [k for k in args.layers if not any(n.endswith(f".{k}") for n in names)]
+        if unknown:
+            parser.error(f"no FC layer ends in {', '.join(unknown)}; kinds: "
+                         f"{', '.join(sorted({n.split('.', 3)[3] for n in names}))}")
+        names = [n for n in names if any(n.endswith(f".{k}") for k in args.layers)]
+    captured = {}
+    for sentence in load_sentences(args.sentences):
+        for name, acts in fc_inputs(encoder, tokenizer, sentence).items():
+            captured.setdefault(name, []).append(acts)
+    inputs = {name: np.concatenate(parts) for name, parts in captured.items()}
+    print(markdown(rows(encoder, inputs, names, args.seed)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
