@@ -8,7 +8,13 @@ Every layer is calibrated as `gobo simulate --flavour` calibrates it: its own pe
 power-of-two exponents for weights, activations and outputs. The real inputs of all sentences
 are stacked into one run per layer (one calibration over all their tokens).
 
+`--model N`: the whole model instead, every encoder FC layer on the MAC tile model (or with one
+of its roundings alone, in float), each sentence its own run with its own scales (as `gobo
+simulate --activations` calibrates a layer), embeddings compared with FP32's on N corpus
+sentences (golden.nlp.accuracy.proxies; up to 128 tokens each).
+
     python scripts/mac_error_report.py [--sentences 16] [--tokens 16] [--layers output.dense]
+    python scripts/mac_error_report.py --model 200
 """
 
 import argparse
@@ -18,7 +24,11 @@ import numpy as np
 
 from golden.accel.fc_layers import check_fc_layer, fc_inputs
 from golden.config import MAC_FLAVOURS, mac_flavour, preset
+from golden.hwmodel.fixedpoint import to_fixed
 from golden.hwmodel.mac_error import mac_error
+from golden.hwmodel.mac_tile import mac_tile_outputs
+from golden.hwmodel.tile_jobs import calibrated_mac_layer
+from golden.nlp.accuracy import proxies
 from golden.nlp.bert import BertConfig, BertEncoder, fc_names
 from golden.nlp.corpus import load_sentences
 from golden.nlp.tokenizer import Tokenizer
@@ -67,6 +77,68 @@ def markdown(table):
     return "\n".join(lines)
 
 
+def _rounded(values, bits):
+    ints, exponent = to_fixed(values, bits)
+    return ints * 2.0 ** exponent
+
+
+def _tile_fc(encoder, flavour):
+    """The FC hook running every layer on the MAC tile model, calibrated on its own input."""
+    config, weight_bits = mac_flavour(flavour, base=BASE)
+    w = encoder.weights
+
+    def fc(name, h, mask):
+        layer, x_int, _ = calibrated_mac_layer(config, weight_bits, w[f"{name}.weight"], h[0],
+                                               bias=w[f"{name}.bias"])
+        y = mac_tile_outputs(layer, x_int)[:layer.rows].T * 2.0 ** layer.exponents["outputs"]
+        return y[None].astype(h.dtype)
+    return fc
+
+
+def _float_fc(encoder, *, weights=None, acts=False, outputs=False):
+    """The FC hook in float with only the named 8-bit roundings: ``weights`` "tensor" (one
+    exponent per matrix, the tile's) or "row" (one per output row), ``acts``, ``outputs``."""
+    w = encoder.weights
+    names = [n.removesuffix(".weight") for n in fc_names(encoder.config)]
+    matrices = {n: np.asarray(w[f"{n}.weight"], dtype=np.float64) for n in names}
+    if weights == "tensor":
+        matrices = {n: _rounded(m, 8) for n, m in matrices.items()}
+    elif weights == "row":
+        matrices = {n: np.stack([_rounded(r, 8) for r in m]) for n, m in matrices.items()}
+
+    def fc(name, h, mask):
+        x = np.asarray(h[0], dtype=np.float64)
+        y = (_rounded(x, 8) if acts else x) @ matrices[name].T + w[f"{name}.bias"]
+        return (_rounded(y, 8) if outputs else y)[None].astype(h.dtype)
+    return fc
+
+
+def model_table(encoder, tokenizer, sentences):
+    """Markdown: the embedding proxies against FP32 of the MAC tiles and of each 8-bit rounding
+    alone, over ``sentences`` (each its own run: batch size 1, no padding)."""
+    reference = encoder.encode(sentences, tokenizer, batch_size=1)
+    variants = {
+        "W16A16 tile": _tile_fc(encoder, "w16a16"),
+        "**W8A8 tile**": _tile_fc(encoder, "w8a8"),
+        "W4A4 tile": _tile_fc(encoder, "w4a4"),
+        "8-bit weights per tensor only (float)": _float_fc(encoder, weights="tensor"),
+        "8-bit activations only (float)": _float_fc(encoder, acts=True),
+        "8-bit outputs only (float)": _float_fc(encoder, outputs=True),
+        "8-bit weights per row only (float)": _float_fc(encoder, weights="row"),
+        "8-bit weights per row + activations + outputs (float)":
+            _float_fc(encoder, weights="row", acts=True, outputs=True),
+    }
+    lines = [f"{len(sentences)} corpus sentences, each its own run (its own per-tensor scales)",
+             "", "| every FC layer as | mean cos | worst cos | NN agreement |",
+             "|---|---:|---:|---:|"]
+    for label, fc in variants.items():
+        p = proxies(reference, encoder.encode(sentences, tokenizer, batch_size=1, fc=fc))
+        lines.append(f"| {label} | {p['mean_cos']:.4f} | {p['worst_cos']:.4f} | "
+                     f"{100 * p['nn_agreement']:.1f} % |")
+        print(lines[-1], file=sys.stderr, flush=True)
+    return "\n".join(lines)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         description="The MAC baselines' error against FP32 on MiniLM's FC layers, and where it "
@@ -79,13 +151,20 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=1, help="seed of the Gaussian activations")
     parser.add_argument("--layers", nargs="+", default=None, metavar="KIND",
                         help="FC kinds to report, e.g. output.dense query (default: all)")
+    parser.add_argument("--model", type=int, default=None, metavar="N",
+                        help="the whole model's embedding proxies on N sentences instead")
     args = parser.parse_args(argv)
-    for flag, value in (("--sentences", args.sentences), ("--tokens", args.tokens)):
-        if value < 1:
+    for flag, value in (("--sentences", args.sentences), ("--tokens", args.tokens),
+                        ("--model", args.model)):
+        if value is not None and value < 1:
             parser.error(f"{flag} must be a positive integer, not {value}")
     folder = minilm_dir()
     encoder = BertEncoder.from_files(folder / "model.safetensors",
                                      BertConfig.from_file(folder / "config.json"))
+    if args.model is not None:
+        print(model_table(encoder, Tokenizer(folder, max_length=128),
+                          load_sentences(args.model)))
+        return 0
     tokenizer = Tokenizer(folder, max_length=args.tokens)
     names = [n.removesuffix(".weight") for n in fc_names(encoder.config)]
     if args.layers:
