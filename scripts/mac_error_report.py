@@ -9,9 +9,9 @@ power-of-two exponents for weights, activations and outputs. The real inputs of 
 are stacked into one run per layer (one calibration over all their tokens).
 
 `--model N`: the whole model instead, every encoder FC layer on the MAC tile model (or with one
-of its roundings alone, in float), each sentence its own run with its own scales (as `gobo
-simulate --activations` calibrates a layer), embeddings compared with FP32's on N corpus
-sentences (golden.nlp.accuracy.proxies; up to 128 tokens each).
+of its roundings alone, in float, or on the GOBO tile model), each sentence its own run with its
+own scales (as `gobo simulate --activations` calibrates a layer), embeddings compared with FP32's
+on N corpus sentences (golden.nlp.accuracy.proxies; up to 128 tokens each).
 
     python scripts/mac_error_report.py [--sentences 16] [--tokens 16] [--layers output.dense]
     python scripts/mac_error_report.py --model 200
@@ -25,14 +25,17 @@ import numpy as np
 from golden.accel.fc_layers import check_fc_layer, fc_inputs
 from golden.config import MAC_FLAVOURS, mac_flavour, preset
 from golden.hwmodel.fixedpoint import to_fixed
+from golden.hwmodel.layer_image import calibrated_image, logical_outputs
 from golden.hwmodel.mac_error import mac_error
 from golden.hwmodel.mac_tile import mac_tile_outputs
+from golden.hwmodel.tile import tile_outputs
 from golden.hwmodel.tile_jobs import calibrated_mac_layer
 from golden.nlp.accuracy import proxies
 from golden.nlp.bert import BertConfig, BertEncoder, fc_names
 from golden.nlp.corpus import load_sentences
 from golden.nlp.tokenizer import Tokenizer
 from golden.nlp.weights import minilm_dir
+from golden.quant.quantizer import quantize
 
 #: The MAC baselines' base preset (as in the `gobo simulate` command of docs/tile.md section 6)
 #: and GOBO's (its outlier memory holds every MiniLM layer's outliers whole; the numbers are the
@@ -95,6 +98,24 @@ def _tile_fc(encoder, flavour):
     return fc
 
 
+def _gobo_fc(encoder, act_bits):
+    """The FC hook running every layer on the GOBO tile model (preset ``GOBO``), calibrated on
+    its own input as ``gobo simulate --activations`` calibrates it."""
+    config = preset(GOBO).replace(act_bits=act_bits)
+    w = encoder.weights
+    layers = {n.removesuffix(".weight"): quantize(w[n], index_bits=config.index_bits,
+                                                   outlier_log_prob=config.outlier_log_prob)
+              for n in fc_names(encoder.config)}
+
+    def fc(name, h, mask):
+        image, x_int, _ = calibrated_image(config, w[f"{name}.weight"], h[0],
+                                           bias=w[f"{name}.bias"], layer=layers[name],
+                                           balance_rows=False)
+        y = logical_outputs(image, tile_outputs(image, x_int)).T
+        return (y * 2.0 ** image.exponents["outputs"])[None].astype(h.dtype)
+    return fc
+
+
 def _float_fc(encoder, *, weights=None, acts=False, outputs=False):
     """The FC hook in float with only the named 8-bit roundings: ``weights`` "tensor" (one
     exponent per matrix, the tile's) or "row" (one per output row), ``acts``, ``outputs``."""
@@ -121,6 +142,8 @@ def model_table(encoder, tokenizer, sentences):
         "W16A16 tile": _tile_fc(encoder, "w16a16"),
         "**W8A8 tile**": _tile_fc(encoder, "w8a8"),
         "W4A4 tile": _tile_fc(encoder, "w4a4"),
+        "GOBO tile, 3-bit indexes, A16": _gobo_fc(encoder, 16),
+        "GOBO tile, 3-bit indexes, A8": _gobo_fc(encoder, 8),
         "8-bit weights per tensor only (float)": _float_fc(encoder, weights="tensor"),
         "8-bit activations only (float)": _float_fc(encoder, acts=True),
         "8-bit outputs only (float)": _float_fc(encoder, outputs=True),
