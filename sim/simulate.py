@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from golden.config import design_fields
+from golden.hwmodel.mac_error import rel_rmse
 from golden.hwmodel.mac_tile import mac_tile_accumulators
 from golden.hwmodel.offchip import OffchipMemory
 from golden.hwmodel.passes import partial_sum_bytes, pass_columns, passes_outputs
@@ -222,9 +223,7 @@ def simulate_layer(config, weights, *, bias=None, tokens=4, activations=None, se
                             for job, seen in zip(jobs[passes - 1::passes],
                                                  observed[passes - 1::passes])])
         hw = y * 2.0 ** image.exponents["outputs"]
-        spread = float(np.std(fp32))    # 0 for constant outputs (all-zero weights): no ratio
-        report["rel_rmse_vs_fp32"] = (float(np.sqrt(np.mean((hw - fp32) ** 2))) / spread
-                                      if spread > 0 else None)
+        report["rel_rmse_vs_fp32"] = rel_rmse(hw, fp32)   # None for constant outputs
     return report
 
 

@@ -96,6 +96,7 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
     import serial
 
     from gobo.board_link import BoardLink, LinkError, run_on_board
+    from golden.hwmodel.mac_error import rel_rmse
     from golden.hwmodel.tile_jobs import layer_job, logical_beats
     weights = np.asarray(weights, dtype=np.float32)
     if activations is None:
@@ -135,7 +136,6 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
     mismatches = count_mismatches(outputs, job["expected"], config.pes)
     counters = {k: status[k] for k in job["expected_counters"]}
     y = logical_beats(image, outputs, x_int.shape[0]) * 2.0 ** image.exponents["outputs"]
-    spread = float(np.std(fp32))    # 0 for constant outputs (all-zero weights): no ratio
     return {
         "name": name, "shape": list(weights.shape), "tokens": int(x_int.shape[0]),
         "board": "the simulated board" if sim_tag else port, "config": config.to_dict(),
@@ -146,8 +146,7 @@ def run_layer(config, weights, *, bias=None, tokens=4, activations=None, seed=1,
         "link": stats, "link_error_flag": bool(status["link_error"]),
         "sim_cycles": bench.get("cycles_simulated"), "sim_clocks_per_bit": clocks_per_bit
         if sim_tag else None,
-        "rel_rmse_vs_fp32": (float(np.sqrt(np.mean((y - fp32) ** 2))) / spread
-                             if spread > 0 else None),
+        "rel_rmse_vs_fp32": rel_rmse(y, fp32),
         "wall_s": time.monotonic() - started,
     }
 
