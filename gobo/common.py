@@ -100,6 +100,8 @@ def writable_folder(path):
         If it cannot be made or written.
     """
     folder = pathlib.Path(path).expanduser()
+    if folder.exists() and not folder.is_dir():   # mkdir would say only "File exists"
+        raise CliError(f"{path}: is a file, not a folder; give a folder for the reports")
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as e:

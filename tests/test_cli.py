@@ -269,6 +269,8 @@ def test_ctrl_c_while_numpy_loads_is_one_line():
     (["quantize", "{w}", "--all", "-o", "{tmp}/no/such/m.gobo"], "cannot write it (no folder"),
     (["quantize", "{w}", "--all", "-o", "{tmp}"], "is a folder; give a file name"),
     (["run", "{w}", "--out", "{tmp}/file/x"], "cannot make the output folder"),
+    (["run", "{w}", "--out", "{tmp}/file"], "is a file, not a folder"),
+    (["latency", "--fmax-mhz", "100", "--out", "{tmp}/file"], "is a file, not a folder"),
     (["run", "{tmp}/nope.safetensors"], "nope.safetensors: no such file or folder"),
     (["model", "{tmp}/nope.safetensors"], "nope.safetensors: no such file or folder"),
 ])

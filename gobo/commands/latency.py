@@ -162,6 +162,7 @@ def _run(args):
         if twice:
             raise CliError(f"{option} names {', '.join(twice)} twice")
     designs = list(dict.fromkeys(args.designs))
+    out = writable_folder(args.out)     # a bad --out fails before any note or work
     if args.fmax_mhz:
         osu = _fmax_option(args.fmax_mhz, designs)
         missing = [d for d in designs if d not in osu]
@@ -180,7 +181,6 @@ def _run(args):
     if ecp5 is None:
         note(f"no tiles' ECP5 Fmax in {args.ecp5_report}: no ECP5 column (run `gobo synth "
              f"--tiles-ecp5 --out {pathlib.Path(args.ecp5_report).parent}`)")
-    out = writable_folder(args.out)
     from golden.accel.latency_report import latency_report
     from golden.nlp.weights import load_tensors, minilm_safetensors
     started = time.monotonic()
