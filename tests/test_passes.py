@@ -196,8 +196,9 @@ def test_cli_runs_a_wide_layer_as_passes_or_says_why_not():
     assert _passes_config(preset("minilm_stream_2pass"), 1536, args, True, None) == \
         preset("minilm_stream_2pass")
     with pytest.raises(CliError, match=r"^w has 1536 columns; preset p takes at most "
-                                       r"max_dot_length=384 \(with --memory or a \*_stream "
-                                       r"preset the streaming tile runs it in passes\)$"):
+                                       r"max_dot_length=384 \(--preset auto or a \*_stream "
+                                       r"preset runs it on the streaming tile, in "
+                                       r"passes\)$"):
         _passes_config(preset("ulx3s"), 1536, args, False, None)
     with pytest.raises(CliError, match="passes are built for the GOBO tile only, not --flavour "
                                        "w8a8$"):

@@ -297,8 +297,9 @@ def _passes_config(config, cols, args, streaming, weight_bits):
     limit = (f"{args.tensor} has {cols} columns; preset {args.preset} takes at most "
              f"max_dot_length={config.max_dot_length}")
     if not streaming:
-        raise CliError(f"{limit} (with --memory or a *_stream preset the streaming tile runs "
-                       f"it in passes)")
+        # Not "--memory" alone: the whole-layer preset's max_rows would still bind (tiny: 64).
+        raise CliError(f"{limit} (--preset auto or a *_stream preset runs it on the streaming "
+                       f"tile, in passes)")
     if weight_bits is not None:
         raise CliError(f"{limit}; passes are built for the GOBO tile only, not --flavour "
                        f"{args.flavour}")
