@@ -402,14 +402,17 @@ def example_memory(bus_bytes, seed=1):
 
 
 def _stream_tile_example(design, seed):
-    """A seeded layer of a streaming tile: a GOBO image, or for a kind with ``weight_bits`` (the
-    streaming MAC tile) the dense layer, under :func:`example_memory`."""
+    """A seeded layer of a streaming tile: a GOBO image, or for a kind with ``weight_bits`` the
+    dense layer (the streaming MAC tile) or the memory-compression layer (its streaming tile),
+    under :func:`example_memory`."""
     weights, x_int, e_x, e_y = _tile_layer(design, seed)
     if design.weight_bits is None:
         layer = build_layer_image(design.config, weights, act_exponent=e_x, out_exponent=e_y)
     else:
-        layer = mac_layer_from_float(design.config, design.weight_bits, weights,
-                                     act_exponent=e_x, out_exponent=e_y)
+        build = (compressed_layer_from_float if design.kind == "compressed_stream_tile"
+                 else mac_layer_from_float)
+        layer = build(design.config, design.weight_bits, weights, act_exponent=e_x,
+                      out_exponent=e_y)
     bus = design.bus_bytes
     # Just below a 4 KiB boundary: the first block's head is split there.
     return tile_jobs.stream_tile_job(layer, x_int, example_memory(bus, seed),
@@ -437,16 +440,6 @@ def _compressed_stream_tile(design, memories):
     from .compressed_stream_tile import CompressedStreamTile
     return CompressedStreamTile(config=design.config, weight_bits=design.weight_bits,
                                 bus_bytes=design.bus_bytes, memories=memories)
-
-
-def _compressed_stream_tile_example(design, seed):
-    weights, x_int, e_x, e_y = _tile_layer(design, seed)
-    layer = compressed_layer_from_float(design.config, design.weight_bits, weights,
-                                        act_exponent=e_x, out_exponent=e_y)
-    bus = design.bus_bytes
-    return tile_jobs.stream_tile_job(layer, x_int, example_memory(bus, seed),
-                                     name=f"{design.name}_example", seed=seed,
-                                     base=4096 - 2 * bus)
 
 
 def _compressed_stream_tile_memories(design):
@@ -545,7 +538,7 @@ register(DesignKind(
 register(DesignKind(
     "compressed_stream_tile", "memory-compression streaming tile: the GOBO form read over AXI4, "
     "decompressed a row block at a time into dense banks for MAC PEs",
-    create=_compressed_stream_tile, example=_compressed_stream_tile_example,
+    create=_compressed_stream_tile, example=_stream_tile_example,
     run=testing.run_stream_tile_job, bench="sim.stream_tile_bench", vectors=_tile_vectors,
     weight_bits=True, tile=True, cost=_cost_mac, memory_specs=_compressed_stream_tile_memories,
     bus=True))
